@@ -1,0 +1,395 @@
+/* sa-bridge.c: run any GIO _async/_finish pair synchronously
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "sa-bridge-private.h"
+#include "sa-context-private.h"
+
+/**
+ * SaBridge:
+ *
+ * Runs any asynchronous GIO call to completion for a caller that wants a
+ * plain synchronous result: a command-line tool with no main loop, a
+ * worker thread, or code inside a main loop that must not re-enter it.
+ *
+ * [ctor@Sa.Bridge.new] pushes the calling thread's private
+ * [struct@GLib.MainContext] as thread-default, so that the `_async` call
+ * made next starts on it; [method@Sa.Bridge.wait] iterates that context,
+ * and only that one, until the call's callback has run, pops it and hands
+ * back the [iface@Gio.AsyncResult] for the matching `_finish` function:
+ *
+ * ```c
+ * g_autoptr(SaBridge) bridge = sa_bridge_new (cancellable, 0);
+ * g_file_load_contents_async (file, sa_bridge_get_cancellable (bridge),
+ *                             sa_bridge_callback, bridge);
+ * g_autoptr(GAsyncResult) result = sa_bridge_wait (bridge, &error);
+ *
+ * if (result != NULL &&
+ *     g_file_load_contents_finish (file, result, &contents, &length, NULL, &error))
+ *   …
+ * ```
+ *
+ * The private context belongs to the calling thread and to the current
+ * nesting depth: it is created on first use and reused by every later
+ * bridge and sync call of that thread, so a call costs no new context, no
+ * new file descriptor and no new thread. Neither the global default
+ * context nor the caller's own thread-default context is iterated, so no
+ * unrelated callback of the application runs during the wait and no outer
+ * main loop is re-entered. A bridge opened while another is waiting on
+ * the same thread (from inside its callbacks) gets a context of its own.
+ *
+ * With a timeout, the wait gives up after that many milliseconds: the
+ * cancellable from [method@Sa.Bridge.get_cancellable] is cancelled and
+ * [method@Sa.Bridge.wait] fails with `G_IO_ERROR_TIMED_OUT`, even when
+ * the call can never complete (say, because it waits for a context that
+ * nobody iterates). A call abandoned that way keeps the bridge alive until
+ * its callback runs, if it ever does; its late result is dropped.
+ *
+ * Cancelling the caller's cancellable does not abandon the call: the wait
+ * goes on until the call reports `G_IO_ERROR_CANCELLED` through its
+ * `_finish` function, as GIO calls do promptly.
+ *
+ * A bridge is used by one thread, the one that created it, from
+ * [ctor@Sa.Bridge.new] to [method@Sa.Bridge.wait]; exactly one call may
+ * report to it. Bridges of different threads are independent.
+ *
+ * Since: 1.0
+ */
+struct _SaBridge
+{
+  gatomicrefcount  ref_count;
+  GMainContext    *context;
+  GCancellable    *cancellable;          /* handed to the call */
+  GCancellable    *caller_cancellable;
+  gulong           cancelled_id;
+  GSource         *timeout_source;
+  GAsyncResult    *result;
+  char            *what;
+  guint            timeout_ms;
+  guint            open : 1;
+  guint            timed_out : 1;
+  guint            abandoned : 1;
+  guint            keep_for_callback : 1;
+  guint            completed : 1;
+};
+
+G_DEFINE_BOXED_TYPE (SaBridge, sa_bridge, sa_bridge_ref, sa_bridge_unref)
+
+static void
+caller_cancelled_cb (GCancellable *caller_cancellable,
+                     gpointer      user_data)
+{
+  GCancellable *cancellable = user_data;
+
+  g_cancellable_cancel (cancellable);
+}
+
+static gboolean
+timeout_cb (gpointer user_data)
+{
+  SaBridge *self = user_data;
+
+  self->timed_out = TRUE;
+  g_clear_pointer (&self->timeout_source, g_source_unref);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+sa_bridge_close (SaBridge *self)
+{
+  if (self->timeout_source != NULL)
+    {
+      g_source_destroy (self->timeout_source);
+      g_clear_pointer (&self->timeout_source, g_source_unref);
+    }
+
+  if (self->cancelled_id != 0)
+    {
+      g_cancellable_disconnect (self->caller_cancellable, self->cancelled_id);
+      self->cancelled_id = 0;
+    }
+
+  _sa_context_leave (g_steal_pointer (&self->context));
+  self->open = FALSE;
+}
+
+SaBridge *
+_sa_bridge_new_full (GCancellable *cancellable,
+                     guint         timeout_ms,
+                     gboolean      keep_for_callback,
+                     const char   *what)
+{
+  SaBridge *self = g_new0 (SaBridge, 1);
+
+  g_atomic_ref_count_init (&self->ref_count);
+  self->timeout_ms = timeout_ms;
+  self->keep_for_callback = !!keep_for_callback;
+  self->what = g_strdup (what);
+  self->open = TRUE;
+  self->context = _sa_context_enter ();
+
+  if (timeout_ms == 0)
+    {
+      g_set_object (&self->cancellable, cancellable);
+    }
+  else
+    {
+      self->cancellable = g_cancellable_new ();
+      if (cancellable != NULL)
+        {
+          self->caller_cancellable = g_object_ref (cancellable);
+          /* Runs at once when @cancellable is already cancelled. */
+          self->cancelled_id = g_cancellable_connect (cancellable,
+                                                      G_CALLBACK (caller_cancelled_cb),
+                                                      g_object_ref (self->cancellable),
+                                                      g_object_unref);
+        }
+
+      self->timeout_source = g_timeout_source_new (timeout_ms);
+      g_source_set_name (self->timeout_source, "[smartasync] bridge timeout");
+      g_source_set_callback (self->timeout_source, timeout_cb, self, NULL);
+      g_source_attach (self->timeout_source, self->context);
+    }
+
+  return self;
+}
+
+/**
+ * sa_bridge_new:
+ * @cancellable: (nullable): a [class@Gio.Cancellable] for the call
+ * @timeout_ms: how long [method@Sa.Bridge.wait] waits, in milliseconds,
+ *   or 0 to wait as long as the call takes
+ *
+ * Opens a bridge: pushes the calling thread's private main context as
+ * thread-default, so that the asynchronous call made next starts on it.
+ * Start exactly one call, with [func@Sa.Bridge.callback] (or a callback
+ * of your own that calls [method@Sa.Bridge.complete]) and the bridge as
+ * its data, then call [method@Sa.Bridge.wait] on the same thread.
+ *
+ * Returns: (transfer full): a new bridge
+ *
+ * Since: 1.0
+ */
+SaBridge *
+sa_bridge_new (GCancellable *cancellable,
+               guint         timeout_ms)
+{
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+
+  return _sa_bridge_new_full (cancellable, timeout_ms, TRUE, NULL);
+}
+
+/**
+ * sa_bridge_ref:
+ * @self: a [struct@Sa.Bridge]
+ *
+ * Takes a reference. Safe from any thread.
+ *
+ * Returns: (transfer full): @self
+ *
+ * Since: 1.0
+ */
+SaBridge *
+sa_bridge_ref (SaBridge *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+
+  g_atomic_ref_count_inc (&self->ref_count);
+
+  return self;
+}
+
+/**
+ * sa_bridge_unref:
+ * @self: (transfer full): a [struct@Sa.Bridge]
+ *
+ * Drops a reference. A bridge freed while still open (without
+ * [method@Sa.Bridge.wait]) is a programmer error; it is closed, with a
+ * critical. Safe from any thread.
+ *
+ * Since: 1.0
+ */
+void
+sa_bridge_unref (SaBridge *self)
+{
+  g_return_if_fail (self != NULL);
+
+  if (!g_atomic_ref_count_dec (&self->ref_count))
+    return;
+
+  if (self->open)
+    {
+      g_critical ("SaBridge freed without sa_bridge_wait()");
+      sa_bridge_close (self);
+    }
+
+  g_clear_object (&self->result);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->caller_cancellable);
+  g_free (self->what);
+  g_free (self);
+}
+
+/**
+ * sa_bridge_get_cancellable:
+ * @self: a [struct@Sa.Bridge]
+ *
+ * The cancellable to hand to the asynchronous call: the one given to
+ * [ctor@Sa.Bridge.new], or, when the bridge has a timeout, one of its own
+ * that is cancelled by that one and by the timeout.
+ *
+ * Returns: (transfer none) (nullable): the cancellable for the call
+ *
+ * Since: 1.0
+ */
+GCancellable *
+sa_bridge_get_cancellable (SaBridge *self)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+
+  return self->cancellable;
+}
+
+/**
+ * sa_bridge_complete:
+ * @self: a [struct@Sa.Bridge]
+ * @result: the [iface@Gio.AsyncResult] the call handed to its callback
+ *
+ * Hands the call's result to the bridge. Call it from the callback of the
+ * asynchronous call, once; [func@Sa.Bridge.callback] does just that.
+ *
+ * Since: 1.0
+ */
+void
+sa_bridge_complete (SaBridge     *self,
+                    GAsyncResult *result)
+{
+  g_return_if_fail (self != NULL);
+  g_return_if_fail (G_IS_ASYNC_RESULT (result));
+
+  if (self->completed)
+    {
+      g_critical ("SaBridge completed twice: exactly one call may report to a bridge");
+      return;
+    }
+  self->completed = TRUE;
+
+  if (self->abandoned)
+    {
+      /* The wait gave up on this call; its late result goes nowhere. */
+      if (self->keep_for_callback)
+        sa_bridge_unref (self);
+      return;
+    }
+
+  self->result = g_object_ref (result);
+}
+
+/**
+ * sa_bridge_callback:
+ * @source_object: (nullable): the call's source object
+ * @result: the call's result
+ * @user_data: the [struct@Sa.Bridge]
+ *
+ * A [callback@Gio.AsyncReadyCallback] to pass, with the bridge as its
+ * data, to the asynchronous call: it calls [method@Sa.Bridge.complete].
+ *
+ * Since: 1.0
+ */
+void
+sa_bridge_callback (GObject      *source_object,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  sa_bridge_complete (user_data, result);
+}
+
+static GQuark
+sa_bridge_qdata_quark (void)
+{
+  static GQuark quark;
+
+  /* Idempotent: a race only looks the same string up twice. */
+  if G_UNLIKELY (quark == 0)
+    quark = g_quark_from_static_string ("sa-bridge");
+
+  return quark;
+}
+
+void
+_sa_bridge_attach (SaBridge *self,
+                   GTask    *task)
+{
+  g_object_set_qdata_full (G_OBJECT (task), sa_bridge_qdata_quark (),
+                           sa_bridge_ref (self), (GDestroyNotify) sa_bridge_unref);
+}
+
+gboolean
+_sa_bridge_drain (SaBridge *self)
+{
+  while (self->result == NULL && g_main_context_iteration (self->context, FALSE))
+    ;
+
+  return self->result != NULL;
+}
+
+/**
+ * sa_bridge_wait:
+ * @self: a [struct@Sa.Bridge]
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Iterates the bridge's private context until the call has reported its
+ * result, then pops the context. Call it once, on the thread that created
+ * the bridge. Only the bridge's own context is iterated.
+ *
+ * Returns: (transfer full): the call's result, for its `_finish` function,
+ *   or %NULL with `G_IO_ERROR_TIMED_OUT` when the bridge's timeout passed
+ *   first
+ *
+ * Since: 1.0
+ */
+GAsyncResult *
+sa_bridge_wait (SaBridge  *self,
+                GError   **error)
+{
+  g_return_val_if_fail (self != NULL, NULL);
+  g_return_val_if_fail (self->open, NULL);
+  g_return_val_if_fail (g_main_context_is_owner (self->context), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  while (self->result == NULL && !self->timed_out)
+    g_main_context_iteration (self->context, TRUE);
+
+  if (self->result == NULL)
+    {
+      /* Timed out. A call that honours its cancellable may answer at
+       * once; anything else is abandoned to report later, or never. */
+      g_cancellable_cancel (self->cancellable);
+      if (!_sa_bridge_drain (self))
+        {
+          self->abandoned = TRUE;
+          if (self->keep_for_callback)
+            sa_bridge_ref (self);
+        }
+      g_clear_object (&self->result);
+      sa_bridge_close (self);
+
+      if (self->what != NULL)
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                     "Operation “%s” did not complete within %u ms",
+                     self->what, self->timeout_ms);
+      else
+        g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                     "Asynchronous call did not complete within %u ms",
+                     self->timeout_ms);
+      return NULL;
+    }
+
+  sa_bridge_close (self);
+
+  return g_steal_pointer (&self->result);
+}

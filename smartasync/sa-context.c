@@ -1,0 +1,236 @@
+/* sa-context.c: per-thread private main contexts
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "sa-context.h"
+#include "sa-context-private.h"
+
+/*
+ * Every thread that makes a sync call gets private GMainContexts: one per
+ * nesting depth, so that a sync call made from inside another sync call's
+ * operation iterates a context of its own and never re-enters the outer
+ * one. They are created on first use, reused by every later call at that
+ * depth, and freed when the thread exits or at sa_reset_contexts().
+ *
+ * A thread's state is touched by that thread, and by sa_reset_contexts()
+ * from any thread; its lock guards the array of contexts only. The lock is
+ * never held while a context is iterated or any callback runs.
+ */
+
+typedef struct
+{
+  GMutex     lock;
+  GPtrArray *contexts;   /* (element-type GMainContext) index = depth */
+  guint      depth;
+  gboolean   blocking;
+} SaThreadState;
+
+static void thread_state_free (gpointer data);
+
+static GPrivate thread_state_key = G_PRIVATE_INIT (thread_state_free);
+static GMutex   registry_lock;
+static GList   *registry;       /* (element-type SaThreadState) */
+static gint     n_contexts;     /* contexts alive, counted when freed */
+
+/* A source that is never ready. Attached to each private context, it is
+ * finalized only when the context itself is freed, which is how
+ * sa_get_n_contexts() counts real frees rather than assumed ones. */
+static void
+sentinel_finalize (GSource *source)
+{
+  (void) g_atomic_int_dec_and_test (&n_contexts);
+}
+
+static GSourceFuncs sentinel_funcs = {
+  .finalize = sentinel_finalize,
+};
+
+static GMainContext *
+private_context_new (void)
+{
+  GMainContext *context = g_main_context_new ();
+  GSource *sentinel = g_source_new (&sentinel_funcs, sizeof (GSource));
+
+  g_source_set_name (sentinel, "[smartasync] private context sentinel");
+  g_atomic_int_inc (&n_contexts);
+  g_source_attach (sentinel, context);
+  g_source_unref (sentinel);
+
+  return context;
+}
+
+static void
+thread_state_free (gpointer data)
+{
+  SaThreadState *state = data;
+
+  g_mutex_lock (&registry_lock);
+  registry = g_list_remove (registry, state);
+  g_mutex_unlock (&registry_lock);
+
+  /* Out of the registry, nobody else can reach the state any more. */
+  g_clear_pointer (&state->contexts, g_ptr_array_unref);
+  g_mutex_clear (&state->lock);
+  g_free (state);
+}
+
+static SaThreadState *
+thread_state_get (void)
+{
+  SaThreadState *state = g_private_get (&thread_state_key);
+
+  if G_LIKELY (state != NULL)
+    return state;
+
+  state = g_new0 (SaThreadState, 1);
+  g_mutex_init (&state->lock);
+  state->contexts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_main_context_unref);
+  g_private_set (&thread_state_key, state);
+
+  g_mutex_lock (&registry_lock);
+  registry = g_list_prepend (registry, state);
+  g_mutex_unlock (&registry_lock);
+
+  return state;
+}
+
+GMainContext *
+_sa_context_enter (void)
+{
+  SaThreadState *state = thread_state_get ();
+  GMainContext *context;
+
+  g_mutex_lock (&state->lock);
+  if (state->depth >= state->contexts->len)
+    g_ptr_array_set_size (state->contexts, state->depth + 1);
+  context = g_ptr_array_index (state->contexts, state->depth);
+  if (context == NULL)
+    {
+      context = private_context_new ();
+      g_ptr_array_index (state->contexts, state->depth) = context;
+    }
+  g_main_context_ref (context);
+  state->depth++;
+  g_mutex_unlock (&state->lock);
+
+  /* Our own context, created by and only ever used on this thread:
+   * nobody else can own it, so the push cannot fail. */
+  g_main_context_push_thread_default (context);
+
+  return context;
+}
+
+void
+_sa_context_leave (GMainContext *context)
+{
+  SaThreadState *state = g_private_get (&thread_state_key);
+
+  g_assert (state != NULL);
+  g_assert (state->depth > 0);
+
+  g_main_context_pop_thread_default (context);
+
+  g_mutex_lock (&state->lock);
+  state->depth--;
+  g_mutex_unlock (&state->lock);
+
+  g_main_context_unref (context);
+}
+
+gboolean
+_sa_context_set_blocking (gboolean blocking)
+{
+  SaThreadState *state = thread_state_get ();
+  gboolean previous = state->blocking;
+
+  state->blocking = blocking;
+
+  return previous;
+}
+
+/**
+ * sa_caller_is_async:
+ *
+ * Whether a call made now, on this thread, in [enum@Sa.CallMode.AUTO]
+ * would be an async caller's: the thread owns its thread-default main
+ * context (the global default one when none is pushed), and it is not
+ * inside the body of a blocking operation that the library runs directly.
+ *
+ * The answer is computed afresh at every call, per thread; nothing is
+ * cached. Safe to call from any thread.
+ *
+ * Returns: %TRUE for an async caller, %FALSE for a sync caller
+ *
+ * Since: 1.0
+ */
+gboolean
+sa_caller_is_async (void)
+{
+  SaThreadState *state = g_private_get (&thread_state_key);
+  GMainContext *context;
+
+  if (state != NULL && state->blocking)
+    return FALSE;
+
+  context = g_main_context_get_thread_default ();
+  if (context == NULL)
+    context = g_main_context_default ();
+
+  return g_main_context_is_owner (context);
+}
+
+/**
+ * sa_reset_contexts:
+ *
+ * Drops the private main context of every thread, the equivalent of the
+ * `reset_smartasync_cache()` of the Python library. Contexts that no call
+ * is using are freed at once, with any sources an operation left on them;
+ * a context in use by a sync call that is running now stays alive until
+ * that call returns, and the next call on that thread creates a new one.
+ *
+ * Meant for tests, which want each case to start from a clean state. Safe
+ * to call from any thread, including from inside an operation.
+ *
+ * Since: 1.0
+ */
+void
+sa_reset_contexts (void)
+{
+  g_autoptr(GPtrArray) dropped = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+
+  g_mutex_lock (&registry_lock);
+  for (const GList *l = registry; l != NULL; l = l->next)
+    {
+      SaThreadState *state = l->data;
+
+      g_mutex_lock (&state->lock);
+      g_ptr_array_add (dropped, g_steal_pointer (&state->contexts));
+      state->contexts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_main_context_unref);
+      g_mutex_unlock (&state->lock);
+    }
+  g_mutex_unlock (&registry_lock);
+
+  /* Unreffed outside the locks: freeing a context destroys its sources,
+   * whose destroy notifiers are application code. */
+}
+
+/**
+ * sa_get_n_contexts:
+ *
+ * The number of private main contexts alive in the process. A context is
+ * counted from its creation until it is really freed (at thread exit, or
+ * at [func@Sa.reset_contexts] once no call uses it), so tests can check
+ * that nothing is left behind.
+ *
+ * Returns: the number of private contexts alive
+ *
+ * Since: 1.0
+ */
+guint
+sa_get_n_contexts (void)
+{
+  return (guint) g_atomic_int_get (&n_contexts);
+}

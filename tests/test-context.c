@@ -1,0 +1,242 @@
+/* test-context.c: per-thread private contexts: reuse, threads, reset
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "test-util.h"
+
+static const char *true_argv[] = { "true", NULL };
+
+static void
+test_reused (void)
+{
+  TestProbe p1 = { 0 }, p2 = { 0 };
+  g_autoptr(SaOperation) op1 = test_op_subprocess (true_argv, FALSE, &p1);
+  g_autoptr(SaOperation) op2 = test_op_subprocess (true_argv, FALSE, &p2);
+  guint n;
+
+  sa_reset_contexts ();
+  g_assert_cmpuint (sa_get_n_contexts (), ==, 0);
+
+  g_assert_true (sa_dispatcher_call_sync (sa_dispatcher_get_default (), op1, NULL, NULL, NULL));
+  n = sa_get_n_contexts ();
+  g_assert_cmpuint (n, ==, 1);
+  for (guint i = 0; i < 100; i++)
+    g_assert_true (sa_dispatcher_call_sync (sa_dispatcher_get_default (), op2, NULL, NULL, NULL));
+
+  /* Every call ran on the same private context: no context per call. */
+  g_assert_true (p1.context == p2.context);
+  g_assert_cmpuint (sa_get_n_contexts (), ==, n);
+
+  sa_reset_contexts ();
+  g_assert_cmpuint (sa_get_n_contexts (), ==, 0);
+}
+
+static gpointer
+one_call_thread (gpointer data)
+{
+  g_autoptr(SaOperation) op = test_op_subprocess (true_argv, FALSE, NULL);
+  g_autoptr(GError) error = NULL;
+
+  if (!sa_dispatcher_call_sync (sa_dispatcher_get_default (), op, NULL, NULL, &error))
+    return g_steal_pointer (&error);
+
+  return NULL;
+}
+
+static void
+test_threads_exit (void)
+{
+  const guint n_threads = 1000;
+  const guint batch = 50;
+  guint peak = 0;
+
+  sa_reset_contexts ();
+  g_assert_cmpuint (sa_get_n_contexts (), ==, 0);
+
+  /* 1000 short-lived threads, 50 alive at a time, each makes one sync
+   * call and exits. */
+  for (guint done = 0; done < n_threads; done += batch)
+    {
+      GThread *threads[50];
+
+      for (guint i = 0; i < batch; i++)
+        threads[i] = g_thread_new ("one-call", one_call_thread, NULL);
+      peak = MAX (peak, sa_get_n_contexts ());
+      for (guint i = 0; i < batch; i++)
+        {
+          GError *error = g_thread_join (threads[i]);
+
+          g_assert_no_error (error);
+        }
+    }
+
+  /* Counted as they were freed, not assumed. */
+  g_test_message ("peak %u private contexts alive; after joining all threads: %u",
+                  peak, sa_get_n_contexts ());
+  g_assert_cmpuint (peak, >, 0);
+  g_assert_cmpuint (sa_get_n_contexts (), ==, 0);
+}
+
+/* sa_reset_contexts() from inside an operation, on the same thread and on
+ * another one at the same time. */
+static void
+reset_inside_start (SaOperation  *op,
+                    GTask        *task,
+                    GCancellable *cancellable,
+                    gpointer      user_data)
+{
+  sa_reset_contexts ();
+  g_task_return_boolean (task, TRUE);
+}
+
+static gpointer
+reset_loop_thread (gpointer data)
+{
+  gint *stop = data;
+
+  while (!g_atomic_int_get (stop))
+    sa_reset_contexts ();
+
+  return NULL;
+}
+
+static void
+test_reset_while_used (void)
+{
+  g_autoptr(SaOperation) op = sa_operation_new_non_blocking (reset_inside_start, NULL, NULL);
+  g_autoptr(SaOperation) other = test_op_subprocess (true_argv, FALSE, NULL);
+  gint stop = FALSE;
+  GThread *resetter;
+
+  for (guint i = 0; i < 20; i++)
+    g_assert_true (sa_dispatcher_call_sync (sa_dispatcher_get_default (), op, NULL, NULL, NULL));
+
+  resetter = g_thread_new ("reset", reset_loop_thread, &stop);
+  for (guint i = 0; i < 200; i++)
+    g_assert_true (sa_dispatcher_call_sync (sa_dispatcher_get_default (), other, NULL, NULL, NULL));
+  g_atomic_int_set (&stop, TRUE);
+  g_thread_join (resetter);
+
+  sa_reset_contexts ();
+  g_assert_cmpuint (sa_get_n_contexts (), ==, 0);
+}
+
+/* Another thread owns the global default context (it runs the
+ * application's loop); a sync call on this thread neither pushes nor
+ * iterates that context and just works. */
+typedef struct
+{
+  GMainLoop *loop;
+  gint       running;
+} Owner;
+
+static gboolean
+mark_running (gpointer data)
+{
+  Owner *owner = data;
+
+  g_atomic_int_set (&owner->running, TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer
+owner_thread (gpointer data)
+{
+  Owner *owner = data;
+
+  g_idle_add (mark_running, owner);
+  g_main_loop_run (owner->loop);
+
+  return NULL;
+}
+
+static gboolean
+quit_idle (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_foreign_owner (void)
+{
+  Owner owner = { g_main_loop_new (NULL, FALSE), FALSE };
+  GThread *thread = g_thread_new ("owner", owner_thread, &owner);
+  TestFile *tf = test_file_new ("default context owned elsewhere");
+  TestProbe probe = { 0 };
+  g_autoptr(SaOperation) op = test_op_load_file (tf->file, FALSE, &probe);
+  g_autoptr(GError) error = NULL;
+  GValue value = G_VALUE_INIT;
+
+  while (!g_atomic_int_get (&owner.running))
+    g_thread_yield ();
+  g_assert_false (g_main_context_is_owner (g_main_context_default ()));
+  g_assert_false (sa_caller_is_async ());
+
+  g_assert_true (sa_dispatcher_call_sync (sa_dispatcher_get_default (), op, NULL, &value, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_value_get_string (&value), ==, tf->contents);
+  g_assert_true (probe.context != g_main_context_default ());
+  g_assert_true (probe.thread == g_thread_self ());
+
+  g_idle_add (quit_idle, owner.loop);
+  g_thread_join (thread);
+  g_main_loop_unref (owner.loop);
+  g_value_unset (&value);
+  test_file_free (tf);
+}
+
+static guint
+count_fds (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+
+  return n;
+}
+
+static void
+immediate_start (SaOperation  *op,
+                 GTask        *task,
+                 GCancellable *cancellable,
+                 gpointer      user_data)
+{
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+test_fds_flat (void)
+{
+  g_autoptr(SaOperation) op = sa_operation_new_non_blocking (immediate_start, NULL, NULL);
+  guint before, after;
+
+  g_assert_true (sa_dispatcher_call_sync (sa_dispatcher_get_default (), op, NULL, NULL, NULL));
+  before = count_fds ();
+  for (guint i = 0; i < 10000; i++)
+    g_assert_true (sa_dispatcher_call_sync (sa_dispatcher_get_default (), op, NULL, NULL, NULL));
+  after = count_fds ();
+  g_test_message ("open fds before 10000 sync calls: %u, after: %u", before, after);
+  g_assert_cmpuint (after, ==, before);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/context/reused", test_reused);
+  g_test_add_func ("/context/threads-exit", test_threads_exit);
+  g_test_add_func ("/context/reset-while-used", test_reset_while_used);
+  g_test_add_func ("/context/foreign-owner", test_foreign_owner);
+  g_test_add_func ("/context/fds-flat", test_fds_flat);
+
+  return g_test_run ();
+}

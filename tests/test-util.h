@@ -1,0 +1,69 @@
+/* test-util.h: real GIO operations and fixtures shared by the tests
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <smartasync.h>
+
+G_BEGIN_DECLS
+
+#define TEST_ERROR (test_error_quark ())
+GQuark test_error_quark (void);
+
+/* A temporary file with known contents, removed by test_file_free(). */
+typedef struct
+{
+  char  *path;
+  GFile *file;
+  char  *contents;
+} TestFile;
+
+TestFile    *test_file_new           (const char  *contents);
+void         test_file_free          (TestFile    *tf);
+
+/* Operations on real GIO. Each records in @probe what happened. */
+typedef struct
+{
+  gint     runs;          /* atomic: how many times the body ran */
+  GThread *thread;        /* the thread the body last ran on */
+  GMainContext *context;  /* the thread-default context it started on */
+  gboolean was_async;     /* sa_caller_is_async () inside the body */
+} TestProbe;
+
+/* Loads the file; completes with g_task_return_value (G_TYPE_STRING). */
+SaOperation *test_op_load_file       (GFile       *file,
+                                      gboolean     blocking,
+                                      TestProbe   *probe);
+/* Runs argv; completes with TRUE, or the subprocess' error. */
+SaOperation *test_op_subprocess      (const char * const *argv,
+                                      gboolean     blocking,
+                                      TestProbe   *probe);
+/* Connects to 127.0.0.1:@port and reads one line; completes with the line. */
+SaOperation *test_op_socket_read     (guint16      port,
+                                      gboolean     blocking,
+                                      TestProbe   *probe);
+/* Resolves "localhost"; completes with the first address as a string. */
+SaOperation *test_op_resolve         (gboolean     blocking,
+                                      TestProbe   *probe);
+/* Fails with TEST_ERROR, code 42, "boom 42". */
+SaOperation *test_op_fail            (gboolean     blocking,
+                                      TestProbe   *probe);
+
+/* A loopback server on its own thread and context: every client gets
+ * "hello from smartasync\n" and the connection is closed. */
+typedef struct _TestServer TestServer;
+TestServer  *test_server_new         (void);
+guint16      test_server_get_port    (TestServer  *server);
+void         test_server_free        (TestServer  *server);
+
+/* Cancels @cancellable from another thread after @delay_ms. */
+GThread     *test_cancel_later       (GCancellable *cancellable,
+                                      guint         delay_ms);
+
+/* Iterates @context until *@flag is non-zero. */
+void         test_iterate_until      (GMainContext *context,
+                                      const gint   *flag);
+
+G_END_DECLS
