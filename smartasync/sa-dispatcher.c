@@ -1062,46 +1062,39 @@ sa_dispatcher_call_async (SaDispatcher        *self,
  * sa_dispatcher_call_finish:
  * @self: a [class@Sa.Dispatcher]
  * @result: the [iface@Gio.AsyncResult] of a call of @self
- * @value: (out caller-allocates) (optional): the result, for an operation
- *   that completed with `g_task_return_value()`
  * @error: return location for a [struct@GLib.Error]
  *
  * Finishes a call made with [method@Sa.Dispatcher.call_async] or
- * [method@Sa.Dispatcher.call]. When @value is given, the operation must
- * have completed with `g_task_return_value()` (as operations written in
- * other languages do); otherwise the result, whatever its form, is left in
- * the task, to read with `g_task_propagate_*()` or to be freed with it.
+ * [method@Sa.Dispatcher.call], for an operation that completes with
+ * `g_task_return_value()` (as operations written in other languages do)
+ * or fails. An operation that completes with another `g_task_return_*()`
+ * is read with the matching `g_task_propagate_*()` on @result instead.
  *
- * Returns: %TRUE if the operation succeeded, %FALSE with @error set if it
- *   failed, was cancelled or timed out
+ * Returns: (transfer full): a new [struct@GObject.Value] with the result,
+ *   to free with `g_boxed_free (G_TYPE_VALUE, value)`; %NULL with @error
+ *   set if the operation failed, was cancelled or timed out
  *
  * Since: 1.0
  */
-gboolean
+GValue *
 sa_dispatcher_call_finish (SaDispatcher  *self,
                            GAsyncResult  *result,
-                           GValue        *value,
                            GError       **error)
 {
-  GTask *task;
+  GValue *value;
 
-  g_return_val_if_fail (SA_IS_DISPATCHER (self), FALSE);
-  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  g_return_val_if_fail (SA_IS_DISPATCHER (self), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  task = G_TASK (result);
-
-  if (value != NULL)
-    return g_task_propagate_value (task, value, error);
-
-  if (g_task_had_error (task))
+  value = g_new0 (GValue, 1);
+  if (!g_task_propagate_value (G_TASK (result), value, error))
     {
-      /* Only the error is taken; there is no result to steal. */
-      g_task_propagate_pointer (task, error);
-      return FALSE;
+      g_free (value);
+      return NULL;
     }
 
-  return TRUE;
+  return value;
 }
 
 /**
@@ -1109,37 +1102,36 @@ sa_dispatcher_call_finish (SaDispatcher  *self,
  * @self: a [class@Sa.Dispatcher]
  * @operation: the [class@Sa.Operation] to carry out
  * @cancellable: (nullable): a [class@Gio.Cancellable]
- * @value: (out caller-allocates) (optional): the result, for an operation
- *   that completes with `g_task_return_value()`
  * @error: return location for a [struct@GLib.Error]
  *
  * Carries out @operation as for a sync caller, whatever the calling
  * thread, and returns when it has completed: a blocking operation is
  * called directly, a non-blocking one runs on the calling thread's private
  * context. Called from inside a running main loop, that loop is not
- * iterated meanwhile.
+ * iterated meanwhile. Reads the result as
+ * [method@Sa.Dispatcher.call_finish] does.
  *
- * Returns: %TRUE if the operation succeeded, %FALSE with @error set
+ * Returns: (transfer full): a new [struct@GObject.Value] with the result;
+ *   %NULL with @error set if the operation failed
  *
  * Since: 1.0
  */
-gboolean
+GValue *
 sa_dispatcher_call_sync (SaDispatcher  *self,
                          SaOperation   *operation,
                          GCancellable  *cancellable,
-                         GValue        *value,
                          GError       **error)
 {
   g_autoptr(GTask) task = NULL;
 
-  g_return_val_if_fail (SA_IS_DISPATCHER (self), FALSE);
-  g_return_val_if_fail (SA_IS_OPERATION (operation), FALSE);
-  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  g_return_val_if_fail (SA_IS_DISPATCHER (self), NULL);
+  g_return_val_if_fail (SA_IS_OPERATION (operation), NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   task = sa_dispatcher_call (self, operation, SA_CALL_MODE_SYNC, cancellable, NULL, NULL);
 
-  return sa_dispatcher_call_finish (self, G_ASYNC_RESULT (task), value, error);
+  return sa_dispatcher_call_finish (self, G_ASYNC_RESULT (task), error);
 }
 
 /**

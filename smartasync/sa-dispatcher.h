@@ -67,16 +67,14 @@ void          sa_dispatcher_call_async      (SaDispatcher         *self,
                                              GAsyncReadyCallback   callback,
                                              gpointer              user_data);
 SA_AVAILABLE_IN_ALL
-gboolean      sa_dispatcher_call_finish     (SaDispatcher         *self,
+GValue       *sa_dispatcher_call_finish     (SaDispatcher         *self,
                                              GAsyncResult         *result,
-                                             GValue               *value,
-                                             GError              **error);
+                                             GError              **error) G_GNUC_WARN_UNUSED_RESULT;
 SA_AVAILABLE_IN_ALL
-gboolean      sa_dispatcher_call_sync       (SaDispatcher         *self,
+GValue       *sa_dispatcher_call_sync       (SaDispatcher         *self,
                                              SaOperation          *operation,
                                              GCancellable         *cancellable,
-                                             GValue               *value,
-                                             GError              **error);
+                                             GError              **error) G_GNUC_WARN_UNUSED_RESULT;
 SA_AVAILABLE_IN_ALL
 void          sa_dispatcher_run_in_thread   (SaDispatcher         *self,
                                              SaOperationFunc       func,

@@ -18,20 +18,20 @@ test_reused (void)
   guint n;
 
   sa_reset_contexts ();
-  g_assert_cmpuint (sa_get_n_contexts (), ==, 0);
+  g_assert_cmpuint (test_wait_for_n_contexts (0), ==, 0);
 
-  g_assert_true (sa_dispatcher_call_sync (sa_dispatcher_get_default (), op1, NULL, NULL, NULL));
+  g_assert_true (test_call_sync_bool (sa_dispatcher_get_default (), op1, NULL, NULL));
   n = sa_get_n_contexts ();
   g_assert_cmpuint (n, ==, 1);
   for (guint i = 0; i < 100; i++)
-    g_assert_true (sa_dispatcher_call_sync (sa_dispatcher_get_default (), op2, NULL, NULL, NULL));
+    g_assert_true (test_call_sync_bool (sa_dispatcher_get_default (), op2, NULL, NULL));
 
   /* Every call ran on the same private context: no context per call. */
   g_assert_true (p1.context == p2.context);
   g_assert_cmpuint (sa_get_n_contexts (), ==, n);
 
   sa_reset_contexts ();
-  g_assert_cmpuint (sa_get_n_contexts (), ==, 0);
+  g_assert_cmpuint (test_wait_for_n_contexts (0), ==, 0);
 }
 
 static gpointer
@@ -40,7 +40,7 @@ one_call_thread (gpointer data)
   g_autoptr(SaOperation) op = test_op_subprocess (true_argv, FALSE, NULL);
   g_autoptr(GError) error = NULL;
 
-  if (!sa_dispatcher_call_sync (sa_dispatcher_get_default (), op, NULL, NULL, &error))
+  if (!test_call_sync_bool (sa_dispatcher_get_default (), op, NULL, &error))
     return g_steal_pointer (&error);
 
   return NULL;
@@ -54,7 +54,7 @@ test_threads_exit (void)
   guint peak = 0;
 
   sa_reset_contexts ();
-  g_assert_cmpuint (sa_get_n_contexts (), ==, 0);
+  g_assert_cmpuint (test_wait_for_n_contexts (0), ==, 0);
 
   /* 1000 short-lived threads, 50 alive at a time, each makes one sync
    * call and exits. */
@@ -75,9 +75,9 @@ test_threads_exit (void)
 
   /* Counted as they were freed, not assumed. */
   g_test_message ("peak %u private contexts alive; after joining all threads: %u",
-                  peak, sa_get_n_contexts ());
+                  peak, test_wait_for_n_contexts (0));
   g_assert_cmpuint (peak, >, 0);
-  g_assert_cmpuint (sa_get_n_contexts (), ==, 0);
+  g_assert_cmpuint (test_wait_for_n_contexts (0), ==, 0);
 }
 
 /* sa_reset_contexts() from inside an operation, on the same thread and on
@@ -112,16 +112,16 @@ test_reset_while_used (void)
   GThread *resetter;
 
   for (guint i = 0; i < 20; i++)
-    g_assert_true (sa_dispatcher_call_sync (sa_dispatcher_get_default (), op, NULL, NULL, NULL));
+    g_assert_true (test_call_sync_bool (sa_dispatcher_get_default (), op, NULL, NULL));
 
   resetter = g_thread_new ("reset", reset_loop_thread, &stop);
   for (guint i = 0; i < 200; i++)
-    g_assert_true (sa_dispatcher_call_sync (sa_dispatcher_get_default (), other, NULL, NULL, NULL));
+    g_assert_true (test_call_sync_bool (sa_dispatcher_get_default (), other, NULL, NULL));
   g_atomic_int_set (&stop, TRUE);
   g_thread_join (resetter);
 
   sa_reset_contexts ();
-  g_assert_cmpuint (sa_get_n_contexts (), ==, 0);
+  g_assert_cmpuint (test_wait_for_n_contexts (0), ==, 0);
 }
 
 /* Another thread owns the global default context (it runs the
@@ -169,23 +169,23 @@ test_foreign_owner (void)
   TestProbe probe = { 0 };
   g_autoptr(SaOperation) op = test_op_load_file (tf->file, FALSE, &probe);
   g_autoptr(GError) error = NULL;
-  GValue value = G_VALUE_INIT;
+  GValue *value;
 
   while (!g_atomic_int_get (&owner.running))
     g_thread_yield ();
   g_assert_false (g_main_context_is_owner (g_main_context_default ()));
   g_assert_false (sa_caller_is_async ());
 
-  g_assert_true (sa_dispatcher_call_sync (sa_dispatcher_get_default (), op, NULL, &value, &error));
+  value = sa_dispatcher_call_sync (sa_dispatcher_get_default (), op, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (g_value_get_string (&value), ==, tf->contents);
+  g_assert_cmpstr (g_value_get_string (value), ==, tf->contents);
   g_assert_true (probe.context != g_main_context_default ());
   g_assert_true (probe.thread == g_thread_self ());
 
   g_idle_add (quit_idle, owner.loop);
   g_thread_join (thread);
   g_main_loop_unref (owner.loop);
-  g_value_unset (&value);
+  g_boxed_free (G_TYPE_VALUE, value);
   test_file_free (tf);
 }
 
@@ -217,10 +217,10 @@ test_fds_flat (void)
   g_autoptr(SaOperation) op = sa_operation_new_non_blocking (immediate_start, NULL, NULL);
   guint before, after;
 
-  g_assert_true (sa_dispatcher_call_sync (sa_dispatcher_get_default (), op, NULL, NULL, NULL));
+  g_assert_true (test_call_sync_bool (sa_dispatcher_get_default (), op, NULL, NULL));
   before = count_fds ();
   for (guint i = 0; i < 10000; i++)
-    g_assert_true (sa_dispatcher_call_sync (sa_dispatcher_get_default (), op, NULL, NULL, NULL));
+    g_assert_true (test_call_sync_bool (sa_dispatcher_get_default (), op, NULL, NULL));
   after = count_fds ();
   g_test_message ("open fds before 10000 sync calls: %u, after: %u", before, after);
   g_assert_cmpuint (after, ==, before);

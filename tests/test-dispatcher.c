@@ -354,17 +354,16 @@ test_async_non_blocking (void)
   TestProbe probe = { 0 };
   AsyncCase ac = { test_op_load_file (tf->file, FALSE, &probe) };
   g_autoptr(GError) error = NULL;
-  g_autofree char *got = NULL;
-  GValue value = G_VALUE_INIT;
+  GValue *value;
 
   run_async_case (&ac);
   /* Started on the caller's own context, on the caller's thread. */
   g_assert_true (probe.thread == g_thread_self ());
   g_assert_true (probe.context == NULL);
-  g_assert_true (sa_dispatcher_call_finish (sa_dispatcher_get_default (), ac.cp.result, &value, &error));
+  value = sa_dispatcher_call_finish (sa_dispatcher_get_default (), ac.cp.result, &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (g_value_get_string (&value), ==, "async contents");
-  g_value_unset (&value);
+  g_assert_cmpstr (g_value_get_string (value), ==, "async contents");
+  g_boxed_free (G_TYPE_VALUE, value);
 
   g_object_unref (ac.task);
   g_object_unref (ac.op);
@@ -451,7 +450,7 @@ test_errors_every_cell (void)
       g_autoptr(GAsyncResult) result = call_in_cell (d, op, &all_cells[i], NULL);
       g_autoptr(GError) error = NULL;
 
-      g_assert_false (sa_dispatcher_call_finish (d, result, NULL, &error));
+      g_assert_null (sa_dispatcher_call_finish (d, result, &error));
       g_assert_error (error, TEST_ERROR, 42);
       g_assert_cmpstr (error->message, ==, "boom 42");
       g_assert_cmpint (probe.runs, ==, 1);
@@ -475,7 +474,7 @@ test_cancel_before (void)
 
       g_cancellable_cancel (cancellable);
       result = call_in_cell (d, op, &all_cells[i], cancellable);
-      g_assert_false (sa_dispatcher_call_finish (d, result, NULL, &error));
+      g_assert_null (sa_dispatcher_call_finish (d, result, &error));
       g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
       /* The operation was never run. */
       g_assert_cmpint (probe.runs, ==, 0);
@@ -499,7 +498,7 @@ test_cancel_during (void)
 
       result = call_in_cell (d, op, &all_cells[i], cancellable);
       g_thread_join (canceller);
-      g_assert_false (sa_dispatcher_call_finish (d, result, NULL, &error));
+      g_assert_null (sa_dispatcher_call_finish (d, result, &error));
       g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
       g_assert_cmpint (probe.runs, ==, 1);
       /* `sleep 30` was interrupted, not waited for. */
@@ -604,18 +603,19 @@ nest_outer_cb (GObject      *source,
   TestProbe probe = { 0 };
   g_autoptr(SaOperation) inner = test_op_load_file (nd->tf->file, FALSE, &probe);
   g_autoptr(GError) error = NULL;
-  GValue value = G_VALUE_INIT;
+  GValue *value;
 
   g_assert_true (g_subprocess_wait_check_finish (G_SUBPROCESS (source), result, &error));
   nd->outer_context = g_main_context_get_thread_default ();
-  if (!sa_dispatcher_call_sync (sa_dispatcher_get_default (), inner, NULL, &value, &error))
+  value = sa_dispatcher_call_sync (sa_dispatcher_get_default (), inner, NULL, &error);
+  if (value == NULL)
     {
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
   nd->inner_context = probe.context;
-  g_task_return_value (task, &value);
-  g_value_unset (&value);
+  g_task_return_value (task, value);
+  g_boxed_free (G_TYPE_VALUE, value);
 }
 
 static void
@@ -636,18 +636,18 @@ test_nested_sync_in_sync (void)
   NestData nd = { test_file_new ("nested") };
   g_autoptr(SaOperation) outer = sa_operation_new_non_blocking (nest_outer_start, &nd, NULL);
   g_autoptr(GError) error = NULL;
-  GValue value = G_VALUE_INIT;
+  GValue *value;
 
-  g_assert_true (sa_dispatcher_call_sync (sa_dispatcher_get_default (), outer, NULL, &value, &error));
+  value = sa_dispatcher_call_sync (sa_dispatcher_get_default (), outer, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (g_value_get_string (&value), ==, "nested");
+  g_assert_cmpstr (g_value_get_string (value), ==, "nested");
   /* Each level iterated a private context of its own. */
   g_assert_nonnull (nd.outer_context);
   g_assert_nonnull (nd.inner_context);
   g_assert_true (nd.outer_context != nd.inner_context);
   g_assert_true (nd.outer_context != g_main_context_default ());
 
-  g_value_unset (&value);
+  g_boxed_free (G_TYPE_VALUE, value);
   test_file_free (nd.tf);
 }
 
@@ -929,7 +929,7 @@ test_timeout_sync (void)
       if (!blocking)
         {
           /* Non-blocking: given up after the timeout, `sleep` killed. */
-          g_assert_false (sa_dispatcher_call_sync (d, slow, NULL, NULL, &error));
+          g_assert_false (test_call_sync_bool (d, slow, NULL, &error));
           g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
           g_assert_nonnull (strstr (error->message, "200 ms"));
           g_assert_cmpint (g_get_monotonic_time () - start, <, 10 * G_USEC_PER_SEC);
@@ -937,7 +937,7 @@ test_timeout_sync (void)
         }
 
       /* A call that completes in time is not affected. */
-      g_assert_true (sa_dispatcher_call_sync (d, fast, NULL, NULL, &error));
+      g_assert_true (test_call_sync_bool (d, fast, NULL, &error));
       g_assert_no_error (error);
     }
 }
@@ -978,7 +978,7 @@ test_timeout_never_completes (void)
   task = call_probed (d, op, SA_CALL_MODE_SYNC, NULL, &cp);
   g_assert_cmpint (cp.n_callbacks, ==, 1);
   g_assert_true (cp.result == G_ASYNC_RESULT (task));
-  g_assert_false (sa_dispatcher_call_finish (d, G_ASYNC_RESULT (task), NULL, &error));
+  g_assert_null (sa_dispatcher_call_finish (d, G_ASYNC_RESULT (task), &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
   g_assert_cmpstr (error->message, ==,
                    "Operation “needs-the-default-context” did not complete within 100 ms");
@@ -990,7 +990,7 @@ test_timeout_never_completes (void)
   {
     g_autoptr(SaOperation) other = test_op_subprocess (true_argv, FALSE, NULL);
 
-    g_assert_true (sa_dispatcher_call_sync (d, other, NULL, NULL, NULL));
+    g_assert_true (test_call_sync_bool (d, other, NULL, NULL));
   }
   g_assert_cmpint (cp.n_callbacks, ==, 1);
   callback_probe_clear (&cp);
@@ -1010,7 +1010,7 @@ timeout_async_in_loop (gpointer loop,
   sa_dispatcher_set_timeout (d, 150);
   task = call_probed (d, op, SA_CALL_MODE_AUTO, NULL, &cp);
   test_iterate_until (NULL, &cp.n_callbacks);
-  g_assert_false (sa_dispatcher_call_finish (d, cp.result, NULL, &error));
+  g_assert_null (sa_dispatcher_call_finish (d, cp.result, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
   /* The operation was cancelled: its own task completes too, and the
    * callback does not run a second time. */
@@ -1042,7 +1042,7 @@ test_timeout_cancel_still_cancels (void)
   /* With a timeout, the caller's own cancellable still yields CANCELLED. */
   sa_dispatcher_set_timeout (d, 20000);
   canceller = test_cancel_later (cancellable, 100);
-  g_assert_false (sa_dispatcher_call_sync (d, op, cancellable, NULL, &error));
+  g_assert_false (test_call_sync_bool (d, op, cancellable, &error));
   g_thread_join (canceller);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
 }
@@ -1114,7 +1114,7 @@ test_leftover_sources (void)
   g_autoptr(SaOperation) wait = sa_operation_new_non_blocking (wait_start, NULL, NULL);
 
   sa_reset_contexts ();
-  g_assert_true (sa_dispatcher_call_sync (d, leave, NULL, NULL, NULL));
+  g_assert_true (test_call_sync_bool (d, leave, NULL, NULL));
   g_assert_cmpint (leftover_fired, ==, 0);
 
   /* Nobody iterates the private context between sync calls: the timer
@@ -1124,13 +1124,13 @@ test_leftover_sources (void)
 
   /* A later sync call on this thread iterates the context, and the timer
    * fires during it. */
-  g_assert_true (sa_dispatcher_call_sync (d, wait, NULL, NULL, NULL));
+  g_assert_true (test_call_sync_bool (d, wait, NULL, NULL));
   g_assert_cmpint (leftover_fired, >, 0);
   g_assert_cmpint (leftover_destroyed, ==, 0);
 
   /* It is destroyed with the context. */
   sa_reset_contexts ();
-  g_assert_cmpint (leftover_destroyed, ==, 1);
+  g_assert_cmpint (test_wait_for_count (&leftover_destroyed, 1), ==, 1);
 }
 
 
@@ -1150,7 +1150,7 @@ test_debug_trace (void)
 
   g_test_expect_message ("Sa", G_LOG_LEVEL_MESSAGE,
                          "*“true”*sync caller, blocking operation: direct call*");
-  g_assert_true (sa_dispatcher_call_sync (d, op, NULL, NULL, NULL));
+  g_assert_true (test_call_sync_bool (d, op, NULL, NULL));
   g_test_assert_expected_messages ();
 
   /* The environment variable turns it on for dispatchers created then. */
@@ -1180,9 +1180,9 @@ test_counters (void)
   gint done = 0;
 
   for (guint i = 0; i < 3; i++)
-    g_assert_true (sa_dispatcher_call_sync (d, nb, NULL, NULL, NULL));
+    g_assert_true (test_call_sync_bool (d, nb, NULL, NULL));
   for (guint i = 0; i < 2; i++)
-    g_assert_true (sa_dispatcher_call_sync (d, b, NULL, NULL, NULL));
+    g_assert_true (test_call_sync_bool (d, b, NULL, NULL));
   sa_dispatcher_call_async (d, b, NULL, count_cb, &done);
   test_iterate_until (NULL, &done);
 
@@ -1214,7 +1214,7 @@ test_blocking_without_result (void)
   g_autoptr(GError) error = NULL;
 
   sa_operation_set_name (op, "forgetful");
-  g_assert_false (sa_dispatcher_call_sync (sa_dispatcher_get_default (), op, NULL, NULL, &error));
+  g_assert_null (sa_dispatcher_call_sync (sa_dispatcher_get_default (), op, NULL, &error));
   g_assert_error (error, SA_ERROR, SA_ERROR_NO_RESULT);
   g_assert_nonnull (strstr (error->message, "forgetful"));
 }
@@ -1384,11 +1384,11 @@ test_bad_input (void)
   EXPECT_CRITICAL (task = sa_dispatcher_call (d, (SaOperation *) not_a_dispatcher, SA_CALL_MODE_AUTO, NULL, NULL, NULL); g_assert_null (task));
   EXPECT_CRITICAL (task = sa_dispatcher_call (d, op, 17, NULL, NULL, NULL); g_assert_null (task));
   EXPECT_CRITICAL (task = sa_dispatcher_call (d, op, SA_CALL_MODE_AUTO, (GCancellable *) not_a_dispatcher, NULL, NULL); g_assert_null (task));
-  EXPECT_CRITICAL (g_assert_false (sa_dispatcher_call_sync (NULL, op, NULL, NULL, NULL)));
-  EXPECT_CRITICAL (g_assert_false (sa_dispatcher_call_sync (d, NULL, NULL, NULL, NULL)));
+  EXPECT_CRITICAL (g_assert_null (sa_dispatcher_call_sync (NULL, op, NULL, NULL)));
+  EXPECT_CRITICAL (g_assert_null (sa_dispatcher_call_sync (d, NULL, NULL, NULL)));
   EXPECT_CRITICAL (sa_dispatcher_call_async (NULL, op, NULL, NULL, NULL));
-  EXPECT_CRITICAL (g_assert_false (sa_dispatcher_call_finish (d, NULL, NULL, NULL)));
-  EXPECT_CRITICAL (g_assert_false (sa_dispatcher_call_finish (d, (GAsyncResult *) not_a_dispatcher, NULL, NULL)));
+  EXPECT_CRITICAL (g_assert_null (sa_dispatcher_call_finish (d, NULL, NULL)));
+  EXPECT_CRITICAL (g_assert_null (sa_dispatcher_call_finish (d, (GAsyncResult *) not_a_dispatcher, NULL)));
   EXPECT_CRITICAL (sa_dispatcher_set_mode (NULL, SA_CALL_MODE_SYNC));
   EXPECT_CRITICAL (sa_dispatcher_set_mode (d, 42));
   EXPECT_CRITICAL (g_assert_cmpuint (sa_dispatcher_get_n_calls (d, SA_N_CELLS), ==, 0));

@@ -627,3 +627,40 @@ test_iterate_until (GMainContext *context,
   while (!g_atomic_int_get (flag))
     g_main_context_iteration (context, TRUE);
 }
+
+guint
+test_wait_for_n_contexts (guint n)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (sa_get_n_contexts () > n && g_get_monotonic_time () < deadline)
+    g_usleep (1000);
+
+  return sa_get_n_contexts ();
+}
+
+gint
+test_wait_for_count (const gint *counter,
+                     gint        n)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (g_atomic_int_get (counter) < n && g_get_monotonic_time () < deadline)
+    g_usleep (1000);
+
+  return g_atomic_int_get (counter);
+}
+
+gboolean
+test_call_sync_bool (SaDispatcher  *dispatcher,
+                     SaOperation   *operation,
+                     GCancellable  *cancellable,
+                     GError       **error)
+{
+  g_autoptr(GTask) task = sa_dispatcher_call (dispatcher, operation, SA_CALL_MODE_SYNC,
+                                              cancellable, NULL, NULL);
+
+  g_assert_true (g_task_get_completed (task));
+
+  return g_task_propagate_boolean (task, error);
+}

@@ -66,4 +66,20 @@ GThread     *test_cancel_later       (GCancellable *cancellable,
 void         test_iterate_until      (GMainContext *context,
                                       const gint   *flag);
 
+/* Waits, up to 10 s, for the number of private contexts alive to come
+ * down to @n: a GIO worker thread may still hold a reference to one for
+ * a moment after the call that used it has returned. Returns the count. */
+guint        test_wait_for_n_contexts (guint       n);
+
+/* Waits, up to 10 s, for *@counter to reach @n, for effects that happen
+ * on another thread. Returns the value. */
+gint         test_wait_for_count      (const gint *counter,
+                                       gint        n);
+
+/* A SYNC call of an operation that completes with g_task_return_boolean(). */
+gboolean     test_call_sync_bool      (SaDispatcher *dispatcher,
+                                       SaOperation  *operation,
+                                       GCancellable *cancellable,
+                                       GError      **error);
+
 G_END_DECLS
