@@ -7,4 +7,13 @@
 
 #include "sa-error.h"
 
+/**
+ * sa_error_quark:
+ *
+ * The quark of the [error@Sa.Error] domain; use [const@Sa.ERROR].
+ *
+ * Returns: the error domain
+ *
+ * Since: 1.0
+ */
 G_DEFINE_QUARK (sa-error-quark, sa_error)
