@@ -10,7 +10,7 @@
 /**
  * sa_error_quark:
  *
- * The quark of the [error@Sa.Error] domain; use [const@Sa.ERROR].
+ * The quark of the [error@Sa.Error] domain; in C, use `SA_ERROR`.
  *
  * Returns: the error domain
  *
