@@ -175,6 +175,13 @@ wait_cb (GObject      *source,
 }
 
 static void
+kill_child (GCancellable *cancellable,
+            gpointer      proc)
+{
+  g_subprocess_force_exit (proc);
+}
+
+static void
 spawn_start (SaOperation  *op,
              GTask        *task,
              GCancellable *cancellable,
@@ -192,11 +199,11 @@ spawn_start (SaOperation  *op,
       return;
     }
   g_subprocess_wait_check_async (proc, cancellable, wait_cb, g_object_ref (task));
-  /* A cancelled wait leaves the child running: kill it then. */
+  /* A cancelled wait leaves the child running: kill it then, also when
+   * the cancellation came before this point. */
   if (cancellable != NULL)
-    g_signal_connect_object (cancellable, "cancelled",
-                             G_CALLBACK (g_subprocess_force_exit), proc,
-                             G_CONNECT_SWAPPED);
+    g_cancellable_connect (cancellable, G_CALLBACK (kill_child),
+                           g_object_ref (proc), g_object_unref);
 }
 
 static void
