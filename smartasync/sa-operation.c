@@ -310,9 +310,11 @@ sa_operation_new_non_blocking (SaOperationFunc func,
 SaOperationKind
 sa_operation_get_kind (SaOperation *self)
 {
-  SaOperationPrivate *priv = sa_operation_get_instance_private (self);
+  SaOperationPrivate *priv;
 
   g_return_val_if_fail (SA_IS_OPERATION (self), SA_OPERATION_KIND_NON_BLOCKING);
+
+  priv = sa_operation_get_instance_private (self);
 
   return priv->kind;
 }
@@ -330,9 +332,11 @@ sa_operation_get_kind (SaOperation *self)
 const char *
 sa_operation_get_name (SaOperation *self)
 {
-  SaOperationPrivate *priv = sa_operation_get_instance_private (self);
+  SaOperationPrivate *priv;
 
   g_return_val_if_fail (SA_IS_OPERATION (self), NULL);
+
+  priv = sa_operation_get_instance_private (self);
 
   /* A name, once set, is kept until finalize (see set_name), so the
    * pointer stays valid for the caller. */
@@ -354,9 +358,11 @@ void
 sa_operation_set_name (SaOperation *self,
                        const char  *name)
 {
-  SaOperationPrivate *priv = sa_operation_get_instance_private (self);
+  SaOperationPrivate *priv;
 
   g_return_if_fail (SA_IS_OPERATION (self));
+
+  priv = sa_operation_get_instance_private (self);
 
   g_mutex_lock (&name_lock);
   if (g_strcmp0 (priv->name, name) == 0)
