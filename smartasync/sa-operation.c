@@ -33,7 +33,8 @@
  * `g_task_return_error()`. Results and errors therefore take one path in
  * all four cells. Use `g_task_return_value()` when the result is read
  * through [method@Sa.Dispatcher.call_finish] or
- * [method@Sa.Dispatcher.call_sync], and from other languages.
+ * [method@Sa.Dispatcher.call_sync], and from other languages. The task's
+ * task data (`g_task_set_task_data()`) is the operation's own to use.
  *
  * In C, an operation is a function with its data:
  *
@@ -83,16 +84,23 @@ enum {
 static GParamSpec *properties[N_PROPS];
 static GMutex name_lock;
 
+/* The default bodies: the function given to the constructor, if any. */
 static void
-return_not_implemented (SaOperation *self,
-                        GTask       *task,
-                        const char  *vfunc)
+call_func (SaOperation  *self,
+           GTask        *task,
+           GCancellable *cancellable,
+           const char   *vfunc)
 {
-  g_task_return_new_error (task, SA_ERROR, SA_ERROR_NOT_IMPLEMENTED,
-                           "Operation “%s” (%s) implements no %s()",
-                           sa_operation_get_name (self),
-                           G_OBJECT_TYPE_NAME (self),
-                           vfunc);
+  SaOperationPrivate *priv = sa_operation_get_instance_private (self);
+
+  if (priv->func != NULL)
+    priv->func (self, task, cancellable, priv->user_data);
+  else
+    g_task_return_new_error (task, SA_ERROR, SA_ERROR_NOT_IMPLEMENTED,
+                             "Operation “%s” (%s) implements no %s()",
+                             sa_operation_get_name (self),
+                             G_OBJECT_TYPE_NAME (self),
+                             vfunc);
 }
 
 static void
@@ -100,12 +108,7 @@ sa_operation_real_run (SaOperation  *self,
                        GTask        *task,
                        GCancellable *cancellable)
 {
-  SaOperationPrivate *priv = sa_operation_get_instance_private (self);
-
-  if (priv->func != NULL)
-    priv->func (self, task, cancellable, priv->user_data);
-  else
-    return_not_implemented (self, task, "run");
+  call_func (self, task, cancellable, "run");
 }
 
 static void
@@ -113,12 +116,7 @@ sa_operation_real_start (SaOperation  *self,
                          GTask        *task,
                          GCancellable *cancellable)
 {
-  SaOperationPrivate *priv = sa_operation_get_instance_private (self);
-
-  if (priv->func != NULL)
-    priv->func (self, task, cancellable, priv->user_data);
-  else
-    return_not_implemented (self, task, "start");
+  call_func (self, task, cancellable, "start");
 }
 
 static void
