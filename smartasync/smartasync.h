@@ -17,5 +17,6 @@
 # include "sa-bridge.h"
 # include "sa-operation.h"
 # include "sa-dispatcher.h"
+# include "sa-lock.h"
 # include "sa-continuation.h"
 #undef SA_INSIDE

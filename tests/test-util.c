@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <glib/gstdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "test-util.h"
@@ -670,4 +671,186 @@ test_call_sync_bool (SaDispatcher  *dispatcher,
   g_assert_true (g_task_get_completed (task));
 
   return g_task_propagate_boolean (task, error);
+}
+
+/* --- sleep, returning a value ------------------------------------------ */
+
+typedef struct
+{
+  char *seconds;
+  gint *saw_cancel;
+} SleepData;
+
+static void
+sleep_data_free (gpointer data)
+{
+  SleepData *sd = data;
+
+  g_free (sd->seconds);
+  g_free (sd);
+}
+
+static void
+sleep_wait_cb (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  SleepData *sd = g_task_get_task_data (task);
+  g_autoptr(GError) error = NULL;
+
+  if (!g_subprocess_wait_check_finish (G_SUBPROCESS (source), result, &error))
+    {
+      if (sd->saw_cancel != NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_atomic_int_set (sd->saw_cancel, TRUE);
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  {
+    g_autofree char *text = g_strdup_printf ("slept %s", sd->seconds);
+    return_string (task, text);
+  }
+}
+
+static void
+sleep_start (SaOperation  *op,
+             GTask        *task,
+             GCancellable *cancellable,
+             gpointer      user_data)
+{
+  SleepData *sd = user_data;
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+
+  proc = g_subprocess_new (G_SUBPROCESS_FLAGS_NONE, &error, "sleep", sd->seconds, NULL);
+  if (proc == NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&error));
+      return;
+    }
+  g_task_set_task_data (task, sd, NULL);
+  g_subprocess_wait_check_async (proc, cancellable, sleep_wait_cb, g_object_ref (task));
+  if (cancellable != NULL)
+    g_cancellable_connect (cancellable, G_CALLBACK (kill_child),
+                           g_object_ref (proc), g_object_unref);
+}
+
+SaOperation *
+test_op_sleep (const char *seconds,
+               gint       *saw_cancel)
+{
+  SleepData *sd = g_new0 (SleepData, 1);
+  SaOperation *op;
+
+  sd->seconds = g_strdup (seconds);
+  sd->saw_cancel = saw_cancel;
+  op = sa_operation_new_non_blocking (sleep_start, sd, sleep_data_free);
+  sa_operation_set_name (op, "sleep");
+
+  return op;
+}
+
+/* --- gated blocking function ------------------------------------------- */
+
+void
+test_gate_init (TestGate *gate,
+                gint      value)
+{
+  memset (gate, 0, sizeof *gate);
+  g_mutex_init (&gate->lock);
+  g_cond_init (&gate->cond);
+  gate->value = value;
+}
+
+void
+test_gate_open (TestGate *gate)
+{
+  g_mutex_lock (&gate->lock);
+  gate->open = TRUE;
+  g_cond_broadcast (&gate->cond);
+  g_mutex_unlock (&gate->lock);
+}
+
+void
+test_gate_clear (TestGate *gate)
+{
+  g_mutex_clear (&gate->lock);
+  g_cond_clear (&gate->cond);
+}
+
+static void
+gated_run (SaOperation  *op,
+           GTask        *task,
+           GCancellable *cancellable,
+           gpointer      user_data)
+{
+  TestGate *gate = user_data;
+  GValue value = G_VALUE_INIT;
+
+  g_atomic_int_inc (&gate->runs);
+  g_atomic_int_inc (&gate->waiting);
+  g_mutex_lock (&gate->lock);
+  while (!gate->open)
+    g_cond_wait (&gate->cond, &gate->lock);
+  g_mutex_unlock (&gate->lock);
+  g_atomic_int_add (&gate->waiting, -1);
+
+  g_value_init (&value, G_TYPE_INT);
+  g_value_set_int (&value, gate->value);
+  g_task_return_value (task, &value);
+}
+
+SaOperation *
+test_op_gated (TestGate *gate)
+{
+  SaOperation *op = sa_operation_new_blocking (gated_run, gate, NULL);
+
+  sa_operation_set_name (op, "gated");
+
+  return op;
+}
+
+/* --- immediate ---------------------------------------------------------- */
+
+typedef struct
+{
+  char *value;
+  gint *runs;
+} ImmediateData;
+
+static void
+immediate_data_free (gpointer data)
+{
+  ImmediateData *id = data;
+
+  g_free (id->value);
+  g_free (id);
+}
+
+static void
+immediate_start (SaOperation  *op,
+                 GTask        *task,
+                 GCancellable *cancellable,
+                 gpointer      user_data)
+{
+  ImmediateData *id = user_data;
+
+  if (id->runs != NULL)
+    g_atomic_int_inc (id->runs);
+  return_string (task, id->value);
+}
+
+SaOperation *
+test_op_immediate (const char *value,
+                   gint       *runs)
+{
+  ImmediateData *id = g_new0 (ImmediateData, 1);
+  SaOperation *op;
+
+  id->value = g_strdup (value);
+  id->runs = runs;
+  op = sa_operation_new_non_blocking (immediate_start, id, immediate_data_free);
+  sa_operation_set_name (op, "immediate");
+
+  return op;
 }

@@ -82,4 +82,32 @@ gboolean     test_call_sync_bool      (SaDispatcher *dispatcher,
                                        GCancellable *cancellable,
                                        GError      **error);
 
+/* Runs `sleep @seconds`, then completes with the string "slept @seconds".
+ * Sets *@saw_cancel when its wait ended by cancellation. */
+SaOperation *test_op_sleep            (const char *seconds,
+                                       gint       *saw_cancel);
+
+/* A blocking operation that waits on @gate until test_gate_open(), then
+ * completes with the int value @gate->value. Counts its runs. */
+typedef struct
+{
+  GMutex lock;
+  GCond  cond;
+  gint   open;
+  gint   runs;      /* atomic */
+  gint   waiting;   /* atomic: bodies blocked on the gate now */
+  gint   value;
+} TestGate;
+
+void         test_gate_init           (TestGate   *gate,
+                                       gint        value);
+void         test_gate_open           (TestGate   *gate);
+void         test_gate_clear          (TestGate   *gate);
+SaOperation *test_op_gated            (TestGate   *gate);
+
+/* A non-blocking operation that completes at once, with the string
+ * @value, without yielding to the loop. Counts its runs in *@runs. */
+SaOperation *test_op_immediate        (const char *value,
+                                       gint       *runs);
+
 G_END_DECLS
