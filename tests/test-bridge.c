@@ -91,6 +91,7 @@ test_cancel (void)
   g_assert_false (g_subprocess_wait_finish (proc, result, &error));
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_subprocess_force_exit (proc);
+  g_subprocess_wait (proc, NULL, NULL);
 }
 
 static void
@@ -108,6 +109,7 @@ test_timeout (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
   g_assert_true (g_cancellable_is_cancelled (sa_bridge_get_cancellable (bridge)));
   g_subprocess_force_exit (proc);
+  g_subprocess_wait (proc, NULL, NULL);
 }
 
 /* A call whose callback can only come from the global default context,

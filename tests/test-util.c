@@ -161,6 +161,47 @@ spawn_data_free (gpointer data)
   g_free (sd);
 }
 
+/* A child is never left behind: on cancellation it is killed, and the
+ * operation completes only once it has been reaped (GLib sends the signal
+ * from its worker thread, so the wait, not the kill, says it is gone). */
+static void
+kill_child (GCancellable *cancellable,
+            gpointer      proc)
+{
+  g_subprocess_force_exit (proc);
+}
+
+static void
+watch_child (GSubprocess         *proc,
+             GCancellable        *cancellable,
+             GAsyncReadyCallback  callback,
+             GTask               *task)
+{
+  g_subprocess_wait_check_async (proc, NULL, callback, g_object_ref (task));
+  if (cancellable != NULL)
+    g_cancellable_connect (cancellable, G_CALLBACK (kill_child),
+                           g_object_ref (proc), g_object_unref);
+}
+
+static gboolean
+child_finish (GSubprocess   *proc,
+              GAsyncResult  *result,
+              GTask         *task,
+              GError       **error)
+{
+  gboolean ok = g_subprocess_wait_check_finish (proc, result, error);
+
+  if (g_task_return_error_if_cancelled (task))
+    {
+      g_clear_error (error);
+      return FALSE;
+    }
+  if (!ok)
+    g_task_return_error (task, g_steal_pointer (error));
+
+  return ok;
+}
+
 static void
 wait_cb (GObject      *source,
          GAsyncResult *result,
@@ -169,17 +210,8 @@ wait_cb (GObject      *source,
   g_autoptr(GTask) task = user_data;
   g_autoptr(GError) error = NULL;
 
-  if (!g_subprocess_wait_check_finish (G_SUBPROCESS (source), result, &error))
-    g_task_return_error (task, g_steal_pointer (&error));
-  else
+  if (child_finish (G_SUBPROCESS (source), result, task, &error))
     g_task_return_boolean (task, TRUE);
-}
-
-static void
-kill_child (GCancellable *cancellable,
-            gpointer      proc)
-{
-  g_subprocess_force_exit (proc);
 }
 
 static void
@@ -199,12 +231,7 @@ spawn_start (SaOperation  *op,
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  g_subprocess_wait_check_async (proc, cancellable, wait_cb, g_object_ref (task));
-  /* A cancelled wait leaves the child running: kill it then, also when
-   * the cancellation came before this point. */
-  if (cancellable != NULL)
-    g_cancellable_connect (cancellable, G_CALLBACK (kill_child),
-                           g_object_ref (proc), g_object_unref);
+  watch_child (proc, cancellable, wait_cb, task);
 }
 
 static void
@@ -222,7 +249,11 @@ spawn_run (SaOperation  *op,
   if (proc == NULL || !g_subprocess_wait_check (proc, cancellable, &error))
     {
       if (proc != NULL)
-        g_subprocess_force_exit (proc);
+        {
+          /* Killed from GLib's worker thread: wait until it is reaped. */
+          g_subprocess_force_exit (proc);
+          g_subprocess_wait (proc, NULL, NULL);
+        }
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
@@ -698,18 +729,16 @@ sleep_wait_cb (GObject      *source,
   g_autoptr(GTask) task = user_data;
   SleepData *sd = g_task_get_task_data (task);
   g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
 
-  if (!g_subprocess_wait_check_finish (G_SUBPROCESS (source), result, &error))
+  if (!child_finish (G_SUBPROCESS (source), result, task, &error))
     {
-      if (sd->saw_cancel != NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      if (sd->saw_cancel != NULL && g_cancellable_is_cancelled (g_task_get_cancellable (task)))
         g_atomic_int_set (sd->saw_cancel, TRUE);
-      g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  {
-    g_autofree char *text = g_strdup_printf ("slept %s", sd->seconds);
-    return_string (task, text);
-  }
+  text = g_strdup_printf ("slept %s", sd->seconds);
+  return_string (task, text);
 }
 
 static void
@@ -729,10 +758,7 @@ sleep_start (SaOperation  *op,
       return;
     }
   g_task_set_task_data (task, sd, NULL);
-  g_subprocess_wait_check_async (proc, cancellable, sleep_wait_cb, g_object_ref (task));
-  if (cancellable != NULL)
-    g_cancellable_connect (cancellable, G_CALLBACK (kill_child),
-                           g_object_ref (proc), g_object_unref);
+  watch_child (proc, cancellable, sleep_wait_cb, task);
 }
 
 SaOperation *

@@ -97,6 +97,41 @@ GLib.idle_add(GLib.PRIORITY_DEFAULT, () => {
 });
 loop.run();
 
+// SaLock: five callers in a loop share one execution of a JS operation.
+const Counted = GObject.registerClass(class Counted extends Sa.Operation {
+    _init() {
+        super._init({kind: Sa.OperationKind.NON_BLOCKING, name: 'js-counted'});
+        this.runs = 0;
+    }
+
+    vfunc_start(task, _cancellable) {
+        this.runs++;
+        GLib.timeout_add(GLib.PRIORITY_DEFAULT, 50, () => {
+            task.return_value(valueOf(GObject.TYPE_STRING, `shared ${this.runs}`));
+            return GLib.SOURCE_REMOVE;
+        });
+    }
+});
+
+const lock = Sa.Lock.new(null);
+const counted = new Counted();
+const lockLoop = new GLib.MainLoop(null, false);
+const shared = [];
+GLib.idle_add(GLib.PRIORITY_DEFAULT, () => {
+    for (let i = 0; i < 5; i++) {
+        lock.call('js-key', counted, Sa.CallMode.AUTO, null, (source, result) => {
+            shared.push(source.call_finish(result));
+            if (shared.length === 5)
+                lockLoop.quit();
+        });
+    }
+    return GLib.SOURCE_REMOVE;
+});
+lockLoop.run();
+check(shared.every(v => v === 'shared 1') && shared.length === 5, 'five lock callers got one result');
+check(counted.runs === 1 && lock.get_n_executions() === 1 && lock.get_n_coalesced() === 4,
+    'a JS operation under SaLock ran once');
+
 path.delete(null);
 print(`1..${count}`);
 if (failures > 0)

@@ -109,3 +109,51 @@ def test_async_blocking_from_loop():
     loop.run()
     assert results == [144]
     assert op.threads and op.threads[0] != threading.get_ident()
+
+
+class Counted(Sa.Operation):
+    """A non-blocking operation in Python that completes from a timeout, so
+    that callers issued meanwhile join it."""
+
+    def __init__(self):
+        super().__init__(kind=Sa.OperationKind.NON_BLOCKING, name="counted")
+        self.runs = 0
+
+    def do_start(self, task, cancellable):
+        self.runs += 1
+
+        def later():
+            task.return_value("shared %d" % self.runs)
+            return GLib.SOURCE_REMOVE
+
+        GLib.timeout_add(50, later)
+
+
+def test_lock_coalesces_python_operation():
+    lock = Sa.Lock.new(None)
+    op = Counted()
+    loop = GLib.MainLoop()
+    results = []
+
+    def done(source, result):
+        results.append(source.call_finish(result))
+        if len(results) == 5:
+            loop.quit()
+
+    def start():
+        for _ in range(5):
+            lock.call("py-key", op, Sa.CallMode.AUTO, None, done)
+        return GLib.SOURCE_REMOVE
+
+    GLib.idle_add(start)
+    loop.run()
+    assert results == ["shared 1"] * 5
+    assert op.runs == 1
+    assert lock.get_n_executions() == 1
+    assert lock.get_n_coalesced() == 4
+
+
+def test_lock_sync_caller():
+    lock = Sa.Lock.new(None)
+    assert lock.call_sync(None, Square(4), None) == 16
+    assert lock.props.n_executions == 1
