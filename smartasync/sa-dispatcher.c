@@ -11,6 +11,7 @@
 #include "sa-dispatcher.h"
 #include "sa-enum-types.h"
 #include "sa-error.h"
+#include "sa-task-private.h"
 
 /**
  * SaDispatcher:
@@ -1081,20 +1082,11 @@ sa_dispatcher_call_finish (SaDispatcher  *self,
                            GAsyncResult  *result,
                            GError       **error)
 {
-  GValue *value;
-
   g_return_val_if_fail (SA_IS_DISPATCHER (self), NULL);
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  value = g_new0 (GValue, 1);
-  if (!g_task_propagate_value (G_TASK (result), value, error))
-    {
-      g_free (value);
-      return NULL;
-    }
-
-  return value;
+  return _sa_task_propagate_new_value (G_TASK (result), error);
 }
 
 /**

@@ -7,6 +7,7 @@
 
 #include "sa-bridge-private.h"
 #include "sa-lock.h"
+#include "sa-task-private.h"
 
 /**
  * SaLock:
@@ -775,20 +776,11 @@ sa_lock_call_finish (SaLock        *self,
                      GAsyncResult  *result,
                      GError       **error)
 {
-  GValue *value;
-
   g_return_val_if_fail (SA_IS_LOCK (self), NULL);
   g_return_val_if_fail (g_task_is_valid (result, self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  value = g_new0 (GValue, 1);
-  if (!g_task_propagate_value (G_TASK (result), value, error))
-    {
-      g_free (value);
-      return NULL;
-    }
-
-  return value;
+  return _sa_task_propagate_new_value (G_TASK (result), error);
 }
 
 /**
