@@ -1,21 +1,28 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""README.md's C quick start must be examples/quickstart.c as it is built
-and run by the tests, so that it compiles as written."""
+"""README.md's snippets must be the quick starts in examples/ as the tests
+build and run them, so that each runs as written."""
 
 import re
 import sys
 
-readme_path, quickstart_path = sys.argv[1:3]
+readme_path, examples_dir = sys.argv[1:3]
 readme = open(readme_path, encoding="utf-8").read()
-quickstart = open(quickstart_path, encoding="utf-8").read()
 
-section = readme.split("## Quick start (C)", 1)[1]
-block = re.search(r"```c\n(.*?)```", section, re.S).group(1)
-expected = quickstart[quickstart.index("#include <smartasync.h>"):]
-
-if block != expected:
-    print("not ok 1 README quick start matches examples/quickstart.c")
-    sys.exit(1)
-print("ok 1 README quick start matches examples/quickstart.c")
-print("1..1")
+cases = [
+    ("## Quick start (C)", "c", "quickstart.c", "#include <smartasync.h>"),
+    ("## Python", "python", "quickstart.py", None),
+    ("## JavaScript (gjs)", "js", "quickstart.js", None),
+    ("## Vala", "vala", "quickstart.vala", None),
+]
+failed = 0
+for n, (heading, lang, name, start) in enumerate(cases, 1):
+    source = open("%s/%s" % (examples_dir, name), encoding="utf-8").read()
+    expected = source[source.index(start):] if start else source
+    section = readme.split(heading + "\n", 1)[1] if heading + "\n" in readme else ""
+    match = re.search(r"```%s\n(.*?)```" % re.escape(lang), section, re.S)
+    ok = match is not None and match.group(1) == expected
+    print("%s %d README %s matches examples/%s" % ("ok" if ok else "not ok", n, heading[3:], name))
+    failed += not ok
+print("1..%d" % len(cases))
+sys.exit(1 if failed else 0)
