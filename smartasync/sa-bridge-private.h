@@ -9,6 +9,38 @@
 
 G_BEGIN_DECLS
 
+/* Private so that the library can keep a bridge on the stack for a call
+ * that cannot outlive it (no timeout: the wait ends only with the result). */
+struct _SaBridge
+{
+  gatomicrefcount  ref_count;
+  GMainContext    *context;
+  GCancellable    *cancellable;          /* handed to the call */
+  GCancellable    *caller_cancellable;
+  gulong           cancelled_id;
+  GSource         *timeout_source;
+  GAsyncResult    *result;
+  char            *what;
+  guint            timeout_ms;
+  guint            open : 1;
+  guint            timed_out : 1;
+  guint            abandoned : 1;
+  guint            keep_for_callback : 1;
+  guint            completed : 1;
+  guint            heap : 1;         /* from g_new(), freed by the last unref */
+};
+
+void      _sa_bridge_init     (SaBridge     *self,
+                               GCancellable *cancellable,
+                               guint         timeout_ms,
+                               gboolean      keep_for_callback,
+                               const char   *what);
+/* Frees what an initialized stack bridge holds, after the wait. */
+void      _sa_bridge_clear    (SaBridge     *self);
+/* sa_bridge_wait() without its argument checks, for the library's calls. */
+GAsyncResult *_sa_bridge_wait (SaBridge     *self,
+                               GError      **error);
+
 /* @keep_for_callback: whether an abandoned bridge keeps itself alive until
  * its callback runs (the public bridge does; the dispatcher instead ties
  * the bridge's life to the task that calls it back). @what names the call

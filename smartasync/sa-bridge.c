@@ -8,6 +8,8 @@
 #include "sa-bridge-private.h"
 #include "sa-context-private.h"
 
+#include <string.h>
+
 /**
  * SaBridge:
  *
@@ -58,23 +60,6 @@
  *
  * Since: 1.0
  */
-struct _SaBridge
-{
-  gatomicrefcount  ref_count;
-  GMainContext    *context;
-  GCancellable    *cancellable;          /* handed to the call */
-  GCancellable    *caller_cancellable;
-  gulong           cancelled_id;
-  GSource         *timeout_source;
-  GAsyncResult    *result;
-  char            *what;
-  guint            timeout_ms;
-  guint            open : 1;
-  guint            timed_out : 1;
-  guint            abandoned : 1;
-  guint            keep_for_callback : 1;
-  guint            completed : 1;
-};
 
 G_DEFINE_BOXED_TYPE (SaBridge, sa_bridge, sa_bridge_ref, sa_bridge_unref)
 
@@ -117,14 +102,14 @@ sa_bridge_close (SaBridge *self)
   self->open = FALSE;
 }
 
-SaBridge *
-_sa_bridge_new_full (GCancellable *cancellable,
-                     guint         timeout_ms,
-                     gboolean      keep_for_callback,
-                     const char   *what)
+void
+_sa_bridge_init (SaBridge     *self,
+                 GCancellable *cancellable,
+                 guint         timeout_ms,
+                 gboolean      keep_for_callback,
+                 const char   *what)
 {
-  SaBridge *self = g_new0 (SaBridge, 1);
-
+  memset (self, 0, sizeof *self);
   g_atomic_ref_count_init (&self->ref_count);
   self->timeout_ms = timeout_ms;
   self->keep_for_callback = !!keep_for_callback;
@@ -154,8 +139,32 @@ _sa_bridge_new_full (GCancellable *cancellable,
       g_source_set_callback (self->timeout_source, timeout_cb, self, NULL);
       g_source_attach (self->timeout_source, self->context);
     }
+}
+
+SaBridge *
+_sa_bridge_new_full (GCancellable *cancellable,
+                     guint         timeout_ms,
+                     gboolean      keep_for_callback,
+                     const char   *what)
+{
+  SaBridge *self = g_new (SaBridge, 1);
+
+  _sa_bridge_init (self, cancellable, timeout_ms, keep_for_callback, what);
+  self->heap = TRUE;
 
   return self;
+}
+
+void
+_sa_bridge_clear (SaBridge *self)
+{
+  g_assert (!self->heap);
+  g_assert (!self->open);
+
+  g_clear_object (&self->result);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->caller_cancellable);
+  g_clear_pointer (&self->what, g_free);
 }
 
 /**
@@ -231,6 +240,7 @@ sa_bridge_unref (SaBridge *self)
   g_clear_object (&self->cancellable);
   g_clear_object (&self->caller_cancellable);
   g_free (self->what);
+  g_assert (self->heap);
   g_free (self);
 }
 
@@ -361,6 +371,13 @@ sa_bridge_wait (SaBridge  *self,
   g_return_val_if_fail (g_main_context_is_owner (self->context), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
+  return _sa_bridge_wait (self, error);
+}
+
+GAsyncResult *
+_sa_bridge_wait (SaBridge  *self,
+                 GError   **error)
+{
   while (self->result == NULL && !self->timed_out)
     g_main_context_iteration (self->context, TRUE);
 

@@ -7,6 +7,7 @@
 
 #include "sa-bridge-private.h"
 #include "sa-continuation.h"
+#include "sa-task-private.h"
 
 typedef struct
 {
@@ -115,7 +116,7 @@ sa_continue (GTask               *task,
       GAsyncResult *result;
 
       next = g_task_new (source_object, cancellable, sa_bridge_callback, bridge);
-      g_task_set_source_tag (next, g_task_get_source_tag (task));
+      _sa_task_set_tag (next, g_task_get_source_tag (task));
       _sa_bridge_attach (bridge, next);
       sa_bridge_unref (bridge);
 
@@ -134,7 +135,7 @@ sa_continue (GTask               *task,
     }
 
   next = g_task_new (source_object, cancellable, callback, user_data);
-  g_task_set_source_tag (next, g_task_get_source_tag (task));
+  _sa_task_set_tag (next, g_task_get_source_tag (task));
 
   cont = g_new0 (Continuation, 1);
   cont->func = func;

@@ -261,7 +261,7 @@ completed_error_task (SaDispatcher *self,
   g_autoptr(GTask) task = g_task_new (self, NULL, sa_bridge_callback, bridge);
   GAsyncResult *result;
 
-  g_task_set_source_tag (task, sa_dispatcher_call);
+  _sa_task_set_tag (task, sa_dispatcher_call);
   _sa_bridge_attach (bridge, task);
   sa_bridge_unref (bridge);
   g_task_return_error (task, error);
@@ -281,23 +281,37 @@ call_sync (SaDispatcher        *self,
 {
   guint timeout_ms = g_atomic_int_get (&self->timeout_ms);
   g_autoptr(GError) error = NULL;
+  SaBridge on_stack;
   SaBridge *bridge;
+  GCancellable *op_cancellable;
   GTask *task;
   GAsyncResult *result;
 
-  bridge = _sa_bridge_new_full (cancellable, timeout_ms, FALSE,
-                                timeout_ms ? sa_operation_get_name (operation) : NULL);
-  task = g_task_new (self, sa_bridge_get_cancellable (bridge), sa_bridge_callback, bridge);
-  g_task_set_source_tag (task, sa_dispatcher_call);
-  /* The task keeps the bridge alive for as long as it may call it back,
-   * even after a timeout gave up on it. */
-  _sa_bridge_attach (bridge, task);
+  if (timeout_ms == 0)
+    {
+      /* Without a timeout the wait ends only with the result, so the
+       * bridge cannot outlive this frame. */
+      bridge = &on_stack;
+      _sa_bridge_init (bridge, cancellable, 0, FALSE, NULL);
+    }
+  else
+    {
+      bridge = _sa_bridge_new_full (cancellable, timeout_ms, FALSE,
+                                    sa_operation_get_name (operation));
+    }
+  op_cancellable = bridge->cancellable;
+  task = g_task_new (self, op_cancellable, sa_bridge_callback, bridge);
+  _sa_task_set_tag (task, sa_dispatcher_call);
+  /* With a timeout, the task keeps the bridge alive for as long as it may
+   * call it back, even after the wait gave up on it. */
+  if (timeout_ms != 0)
+    _sa_bridge_attach (bridge, task);
 
   if (!g_task_return_error_if_cancelled (task))
     {
       if (cell == SA_CELL_SYNC_BLOCKING)
         {
-          run_blocking (operation, task, sa_bridge_get_cancellable (bridge));
+          run_blocking (operation, task, op_cancellable);
           if (!_sa_bridge_drain (bridge))
             g_task_return_new_error (task, SA_ERROR, SA_ERROR_NO_RESULT,
                                      "Blocking operation “%s” returned without completing its task",
@@ -305,12 +319,15 @@ call_sync (SaDispatcher        *self,
         }
       else
         {
-          start_non_blocking (operation, task, sa_bridge_get_cancellable (bridge));
+          start_non_blocking (operation, task, op_cancellable);
         }
     }
 
-  result = sa_bridge_wait (bridge, &error);
-  sa_bridge_unref (bridge);
+  result = _sa_bridge_wait (bridge, &error);
+  if (bridge == &on_stack)
+    _sa_bridge_clear (bridge);
+  else
+    sa_bridge_unref (bridge);
   g_object_unref (task);
 
   if (result == NULL)
@@ -355,7 +372,7 @@ timeout_cb (gpointer user_data)
 
   timed_out = g_task_new (g_task_get_source_object (task), NULL,
                           call->callback, call->user_data);
-  g_task_set_source_tag (timed_out, sa_dispatcher_call);
+  _sa_task_set_tag (timed_out, sa_dispatcher_call);
   g_task_return_new_error (timed_out, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
                            "Operation “%s” did not complete within %u ms",
                            sa_operation_get_name (call->operation),
@@ -420,7 +437,7 @@ call_async (SaDispatcher        *self,
     {
       /* The common case needs nothing but the task. */
       task = g_task_new (self, cancellable, callback, user_data);
-      g_task_set_source_tag (task, sa_dispatcher_call);
+      _sa_task_set_tag (task, sa_dispatcher_call);
       if (!g_task_return_error_if_cancelled (task))
         start_non_blocking (operation, task, cancellable);
       return task;
@@ -463,7 +480,7 @@ call_async (SaDispatcher        *self,
       g_source_attach (call->timeout_source, g_task_get_context (task));
     }
 
-  g_task_set_source_tag (task, sa_dispatcher_call);
+  _sa_task_set_tag (task, sa_dispatcher_call);
 
   if (g_task_return_error_if_cancelled (task))
     return task;

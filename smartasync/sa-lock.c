@@ -699,7 +699,7 @@ sa_lock_call (SaLock              *self,
       task = g_task_new (self, cancellable, sa_bridge_callback, bridge);
       _sa_bridge_attach (bridge, task);
     }
-  g_task_set_source_tag (task, sa_lock_call);
+  _sa_task_set_tag (task, sa_lock_call);
 
   if (!g_task_return_error_if_cancelled (task))
     {

@@ -1,0 +1,790 @@
+/* bench.c: smartasync beside the raw GLib patterns it replaces, in one run
+ *
+ * Every case is timed in rounds; the rounds of the cases that are compared
+ * are interleaved (A B C A B C ...), so that drift of a shared, noisy
+ * machine hits them alike. Each line of the table is the median of the
+ * rounds, with their min and max. The baselines are written out plainly
+ * below, next to the library call they stand beside.
+ *
+ * Output: a table, then one line per figure and ratio:
+ *   figure <name> <value> <unit>
+ *   ratio <name> <value>
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include <smartasync.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static guint rounds = 7;
+static double scale = 1.0;   /* --quick and --tiny shrink the work */
+
+/* --- statistics --------------------------------------------------------- */
+
+typedef struct
+{
+  const char *name;
+  const char *unit;
+  double      values[64];
+  guint       n;
+} Series;
+
+static int
+cmp_double (const void *a,
+            const void *b)
+{
+  double x = *(const double *) a, y = *(const double *) b;
+
+  return (x > y) - (x < y);
+}
+
+static double
+median (const Series *s)
+{
+  double sorted[64];
+
+  memcpy (sorted, s->values, s->n * sizeof (double));
+  qsort (sorted, s->n, sizeof (double), cmp_double);
+
+  return s->n % 2 ? sorted[s->n / 2] : (sorted[s->n / 2 - 1] + sorted[s->n / 2]) / 2;
+}
+
+static double
+min_of (const Series *s)
+{
+  double m = s->values[0];
+
+  for (guint i = 1; i < s->n; i++)
+    m = MIN (m, s->values[i]);
+  return m;
+}
+
+static double
+max_of (const Series *s)
+{
+  double m = s->values[0];
+
+  for (guint i = 1; i < s->n; i++)
+    m = MAX (m, s->values[i]);
+  return m;
+}
+
+static void
+report (const Series *s)
+{
+  g_print ("| %-52s | %12.3f | %12.3f | %12.3f | %-6s |\n",
+           s->name, median (s), min_of (s), max_of (s), s->unit);
+}
+
+static void
+figure (const Series *s)
+{
+  g_print ("figure %s %.4f %s\n", s->name, median (s), s->unit);
+}
+
+static void
+ratio (const char *name,
+       double      value)
+{
+  g_print ("ratio %s %.3f\n", name, value);
+}
+
+static guint
+n_of (guint n)
+{
+  return MAX (1, (guint) (n * scale));
+}
+
+static long
+rss_bytes (void)
+{
+  long pages_total = 0, pages_resident = 0;
+  FILE *f = fopen ("/proc/self/statm", "r");
+
+  if (f == NULL)
+    return 0;
+  if (fscanf (f, "%ld %ld", &pages_total, &pages_resident) != 2)
+    pages_resident = 0;
+  fclose (f);
+
+  return pages_resident * sysconf (_SC_PAGESIZE);
+}
+
+/* --- operations -------------------------------------------------------- */
+
+static void
+immediate_start (SaOperation  *op,
+                 GTask        *task,
+                 GCancellable *cancellable,
+                 gpointer      user_data)
+{
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+immediate_value (SaOperation  *op,
+                 GTask        *task,
+                 GCancellable *cancellable,
+                 gpointer      user_data)
+{
+  GValue value = G_VALUE_INIT;
+
+  g_value_init (&value, G_TYPE_INT);
+  g_value_set_int (&value, 42);
+  g_task_return_value (task, &value);
+}
+
+static void
+count_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  (*(guint *) user_data)++;
+}
+
+static void
+raw_thread_func (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
+{
+  g_task_return_boolean (task, TRUE);
+}
+
+/* --- 1. detection ------------------------------------------------------ */
+
+static double
+time_detect_sa (guint n)
+{
+  gint64 t0 = g_get_monotonic_time ();
+  guint async = 0;
+
+  for (guint i = 0; i < n; i++)
+    async += sa_caller_is_async ();
+  g_assert_cmpuint (async, ==, 0);
+
+  return (g_get_monotonic_time () - t0) * 1000.0 / n;   /* ns */
+}
+
+static double
+time_detect_raw (guint n)
+{
+  gint64 t0 = g_get_monotonic_time ();
+  guint owner = 0;
+
+  /* Baseline: the bare GLib question. */
+  for (guint i = 0; i < n; i++)
+    {
+      GMainContext *ctx = g_main_context_get_thread_default ();
+      owner += g_main_context_is_owner (ctx ? ctx : g_main_context_default ());
+    }
+  g_assert_cmpuint (owner, ==, 0);
+
+  return (g_get_monotonic_time () - t0) * 1000.0 / n;
+}
+
+/* --- 2. sync caller, non-blocking op ----------------------------------- */
+
+static double
+time_sync_sa (guint n)
+{
+  g_autoptr(SaOperation) op = sa_operation_new_non_blocking (immediate_start, NULL, NULL);
+  SaDispatcher *d = sa_dispatcher_get_default ();
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (guint i = 0; i < n; i++)
+    {
+      GTask *task = sa_dispatcher_call (d, op, SA_CALL_MODE_AUTO, NULL, NULL, NULL);
+      g_object_unref (task);
+    }
+
+  return (double) (g_get_monotonic_time () - t0) / n;   /* us */
+}
+
+static double
+time_sync_raw_reused (guint n)
+{
+  static GMainContext *ctx;
+  gint64 t0;
+
+  if (ctx == NULL)
+    ctx = g_main_context_new ();
+
+  t0 = g_get_monotonic_time ();
+  /* Baseline: one private context kept for the thread, pushed, iterated
+   * until the task's callback has run, popped. */
+  for (guint i = 0; i < n; i++)
+    {
+      guint done = 0;
+      GTask *task;
+
+      g_main_context_push_thread_default (ctx);
+      task = g_task_new (NULL, NULL, count_cb, &done);
+      g_task_return_boolean (task, TRUE);
+      while (!done)
+        g_main_context_iteration (ctx, TRUE);
+      g_main_context_pop_thread_default (ctx);
+      g_object_unref (task);
+    }
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+static double
+time_sync_raw_new_context (guint n)
+{
+  gint64 t0 = g_get_monotonic_time ();
+
+  /* Baseline: a new context per call, GIO's own private pattern. */
+  for (guint i = 0; i < n; i++)
+    {
+      GMainContext *ctx = g_main_context_new ();
+      guint done = 0;
+      GTask *task;
+
+      g_main_context_push_thread_default (ctx);
+      task = g_task_new (NULL, NULL, count_cb, &done);
+      g_task_return_boolean (task, TRUE);
+      while (!done)
+        g_main_context_iteration (ctx, TRUE);
+      g_main_context_pop_thread_default (ctx);
+      g_object_unref (task);
+      g_main_context_unref (ctx);
+    }
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+static void
+quit_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      loop)
+{
+  g_main_loop_quit (loop);
+}
+
+static double
+time_sync_raw_main_loop (guint n)
+{
+  gint64 t0 = g_get_monotonic_time ();
+
+  /* Baseline: a GMainLoop on a new context, the shape of GDBus's sync
+   * calls. */
+  for (guint i = 0; i < n; i++)
+    {
+      GMainContext *ctx = g_main_context_new ();
+      GMainLoop *loop = g_main_loop_new (ctx, FALSE);
+      GTask *task;
+
+      g_main_context_push_thread_default (ctx);
+      task = g_task_new (NULL, NULL, quit_cb, loop);
+      g_task_return_boolean (task, TRUE);
+      g_main_loop_run (loop);
+      g_main_context_pop_thread_default (ctx);
+      g_object_unref (task);
+      g_main_loop_unref (loop);
+      g_main_context_unref (ctx);
+    }
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+/* --- 3. async caller, non-blocking op ---------------------------------- */
+
+static double
+time_async_nb_sa (guint n)
+{
+  g_autoptr(SaOperation) op = sa_operation_new_non_blocking (immediate_start, NULL, NULL);
+  SaDispatcher *d = sa_dispatcher_get_default ();
+  guint done = 0;
+  gint64 t0 = g_get_monotonic_time ();
+
+  /* The thread owns the default context: an async caller. */
+  for (guint i = 0; i < n; i++)
+    g_object_unref (sa_dispatcher_call (d, op, SA_CALL_MODE_AUTO, NULL, count_cb, &done));
+  while (done < n)
+    g_main_context_iteration (NULL, TRUE);
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+static double
+time_async_nb_raw (guint n)
+{
+  guint done = 0;
+  gint64 t0 = g_get_monotonic_time ();
+
+  /* Baseline: a GTask created and returned at once, on the caller's
+   * context. */
+  for (guint i = 0; i < n; i++)
+    {
+      GTask *task = g_task_new (NULL, NULL, count_cb, &done);
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+    }
+  while (done < n)
+    g_main_context_iteration (NULL, TRUE);
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+/* --- 4. async caller, blocking op, round trip --------------------------- */
+
+static double
+time_async_b_sa (SaDispatcher *d,
+                 guint         n)
+{
+  g_autoptr(SaOperation) op = sa_operation_new_blocking (immediate_start, NULL, NULL);
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (guint i = 0; i < n; i++)
+    {
+      guint done = 0;
+
+      g_object_unref (sa_dispatcher_call (d, op, SA_CALL_MODE_AUTO, NULL, count_cb, &done));
+      while (!done)
+        g_main_context_iteration (NULL, TRUE);
+    }
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+static double
+time_async_b_raw (guint n)
+{
+  gint64 t0 = g_get_monotonic_time ();
+
+  /* Baseline: g_task_run_in_thread() with a callback, one at a time. */
+  for (guint i = 0; i < n; i++)
+    {
+      guint done = 0;
+      GTask *task = g_task_new (NULL, NULL, count_cb, &done);
+
+      g_task_run_in_thread (task, raw_thread_func);
+      g_object_unref (task);
+      while (!done)
+        g_main_context_iteration (NULL, TRUE);
+    }
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+static double
+time_async_b_raw_sync (guint n)
+{
+  gint64 t0 = g_get_monotonic_time ();
+
+  /* Baseline: g_task_run_in_thread_sync(), which blocks the caller. */
+  for (guint i = 0; i < n; i++)
+    {
+      GTask *task = g_task_new (NULL, NULL, NULL, NULL);
+
+      g_task_run_in_thread_sync (task, raw_thread_func);
+      g_assert_true (g_task_propagate_boolean (task, NULL));
+      g_object_unref (task);
+    }
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+/* --- 5. a burst of offloads in flight ----------------------------------- */
+
+typedef struct
+{
+  double ops_per_s;
+  double bytes_per_call;
+} Burst;
+
+static Burst
+burst_sa (guint n)
+{
+  g_autoptr(SaOperation) op = sa_operation_new_blocking (immediate_start, NULL, NULL);
+  SaDispatcher *d = sa_dispatcher_get_default ();
+  guint done = 0;
+  long rss0 = rss_bytes (), rss1;
+  gint64 t0 = g_get_monotonic_time ();
+  Burst b;
+
+  for (guint i = 0; i < n; i++)
+    g_object_unref (sa_dispatcher_call (d, op, SA_CALL_MODE_AUTO, NULL, count_cb, &done));
+  rss1 = rss_bytes ();
+  while (done < n)
+    g_main_context_iteration (NULL, TRUE);
+  b.ops_per_s = n / ((g_get_monotonic_time () - t0) / 1e6);
+  b.bytes_per_call = (double) MAX (0, rss1 - rss0) / n;
+
+  return b;
+}
+
+static Burst
+burst_raw (guint n)
+{
+  guint done = 0;
+  long rss0 = rss_bytes (), rss1;
+  gint64 t0 = g_get_monotonic_time ();
+  Burst b;
+
+  /* Baseline: the same burst of raw g_task_run_in_thread() tasks. */
+  for (guint i = 0; i < n; i++)
+    {
+      GTask *task = g_task_new (NULL, NULL, count_cb, &done);
+      g_task_run_in_thread (task, raw_thread_func);
+      g_object_unref (task);
+    }
+  rss1 = rss_bytes ();
+  while (done < n)
+    g_main_context_iteration (NULL, TRUE);
+  b.ops_per_s = n / ((g_get_monotonic_time () - t0) / 1e6);
+  b.bytes_per_call = (double) MAX (0, rss1 - rss0) / n;
+
+  return b;
+}
+
+/* --- 6. SaLock, many waiters on one key -------------------------------- */
+
+typedef struct
+{
+  double us_per_waiter;
+  double bytes_per_waiter;
+  guint64 executions;
+} LockRun;
+
+static LockRun
+lock_sa (guint n)
+{
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  g_autoptr(SaOperation) op = sa_operation_new_non_blocking (immediate_value, NULL, NULL);
+  guint done = 0;
+  long rss0 = rss_bytes (), rss1;
+  gint64 t0 = g_get_monotonic_time ();
+  LockRun r;
+
+  for (guint i = 0; i < n; i++)
+    g_object_unref (sa_lock_call (lock, "one-key", op, SA_CALL_MODE_AUTO, NULL, count_cb, &done));
+  rss1 = rss_bytes ();
+  while (done < n)
+    g_main_context_iteration (NULL, TRUE);
+  r.us_per_waiter = (double) (g_get_monotonic_time () - t0) / n;
+  r.bytes_per_waiter = (double) MAX (0, rss1 - rss0) / n;
+  r.executions = sa_lock_get_n_executions (lock);
+
+  return r;
+}
+
+static LockRun
+lock_raw (guint n)
+{
+  guint done = 0;
+  long rss0 = rss_bytes (), rss1;
+  gint64 t0 = g_get_monotonic_time ();
+  LockRun r;
+
+  /* Baseline: as many independent tasks, each doing the work itself. */
+  for (guint i = 0; i < n; i++)
+    {
+      GTask *task = g_task_new (NULL, NULL, count_cb, &done);
+      GValue value = G_VALUE_INIT;
+
+      g_value_init (&value, G_TYPE_INT);
+      g_value_set_int (&value, 42);
+      g_task_return_value (task, &value);
+      g_object_unref (task);
+    }
+  rss1 = rss_bytes ();
+  while (done < n)
+    g_main_context_iteration (NULL, TRUE);
+  r.us_per_waiter = (double) (g_get_monotonic_time () - t0) / n;
+  r.bytes_per_waiter = (double) MAX (0, rss1 - rss0) / n;
+  r.executions = n;
+
+  return r;
+}
+
+/* --- 7. nested blocking jobs ------------------------------------------- */
+
+static void
+inner_run (SaOperation  *op,
+           GTask        *task,
+           GCancellable *cancellable,
+           gpointer      user_data)
+{
+  g_usleep (1000);   /* a short piece of blocking work */
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+outer_run (SaOperation  *op,
+           GTask        *task,
+           GCancellable *cancellable,
+           gpointer      user_data)
+{
+  g_autoptr(SaOperation) inner = sa_operation_new_blocking (inner_run, NULL, NULL);
+  g_autoptr(GTask) t = sa_dispatcher_call (sa_dispatcher_get_default (), inner, SA_CALL_MODE_AUTO,
+                                           NULL, NULL, NULL);
+
+  g_task_return_boolean (task, g_task_propagate_boolean (t, NULL));
+}
+
+static double
+nested_sa (guint n)
+{
+  g_autoptr(SaOperation) outer = sa_operation_new_blocking (outer_run, NULL, NULL);
+  guint done = 0;
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (guint i = 0; i < n; i++)
+    g_object_unref (sa_dispatcher_call (sa_dispatcher_get_default (), outer, SA_CALL_MODE_AUTO,
+                                        NULL, count_cb, &done));
+  while (done < n)
+    g_main_context_iteration (NULL, TRUE);
+
+  return (g_get_monotonic_time () - t0) / 1000.0;   /* ms per batch */
+}
+
+static void
+raw_inner (GTask        *task,
+           gpointer      source_object,
+           gpointer      task_data,
+           GCancellable *cancellable)
+{
+  g_usleep (1000);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+raw_outer (GTask        *task,
+           gpointer      source_object,
+           gpointer      task_data,
+           GCancellable *cancellable)
+{
+  /* Baseline: a pool worker that blocks on a nested task of the pool. */
+  GTask *inner = g_task_new (NULL, NULL, NULL, NULL);
+
+  g_task_run_in_thread_sync (inner, raw_inner);
+  g_task_return_boolean (task, g_task_propagate_boolean (inner, NULL));
+  g_object_unref (inner);
+}
+
+static double
+nested_raw (guint n)
+{
+  guint done = 0;
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (guint i = 0; i < n; i++)
+    {
+      GTask *task = g_task_new (NULL, NULL, count_cb, &done);
+      g_task_run_in_thread (task, raw_outer);
+      g_object_unref (task);
+    }
+  while (done < n)
+    g_main_context_iteration (NULL, TRUE);
+
+  return (g_get_monotonic_time () - t0) / 1000.0;
+}
+
+/* --- driver ------------------------------------------------------------ */
+
+static void
+header (const char *title)
+{
+  g_print ("\n%s\n\n", title);
+  g_print ("| %-52s | %12s | %12s | %12s | %-6s |\n", "case", "median", "min", "max", "unit");
+  g_print ("|%s|%s|%s|%s|%s|\n", "------------------------------------------------------",
+           "--------------", "--------------", "--------------", "--------");
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  g_autoptr(SaDispatcher) bounded = sa_dispatcher_new ();
+  Series s_detect_sa = { "1 detection: sa_caller_is_async", "ns" };
+  Series s_detect_raw = { "1 raw g_main_context_is_owner", "ns" };
+  Series s_sync_sa = { "2 sync caller, non-blocking: sa_dispatcher_call", "us" };
+  Series s_sync_reused = { "2 raw reused private context", "us" };
+  Series s_sync_new = { "2 raw new context per call", "us" };
+  Series s_sync_loop = { "2 raw GMainLoop on a new context", "us" };
+  Series s_anb_sa = { "3 async caller, non-blocking: sa_dispatcher_call", "us" };
+  Series s_anb_raw = { "3 raw GTask", "us" };
+  Series s_ab_sa = { "4 async caller, blocking, round trip", "us" };
+  Series s_ab_sa_pool = { "4 the same, max-threads 4", "us" };
+  Series s_ab_raw = { "4 raw g_task_run_in_thread + callback", "us" };
+  Series s_ab_raw_sync = { "4 raw g_task_run_in_thread_sync", "us" };
+  Series s_burst_sa = { "5 burst: offloads per second", "ops/s" };
+  Series s_burst_raw = { "5 raw GTask burst: per second", "ops/s" };
+  Series s_burst_sa_mem = { "5 burst: bytes per in-flight call", "B" };
+  Series s_burst_raw_mem = { "5 raw GTask burst: bytes per call", "B" };
+  Series s_lock_sa = { "6 SaLock: time per waiter", "us" };
+  Series s_lock_raw = { "6 raw independent tasks: time per task", "us" };
+  Series s_lock_sa_mem = { "6 SaLock: bytes per waiter", "B" };
+  Series s_lock_raw_mem = { "6 raw independent tasks: bytes per task", "B" };
+  static const guint nested_n[] = { 5, 10, 20, 30 };
+  Series s_nested_sa[4], s_nested_raw[4];
+  char *nested_names[8];
+  guint64 lock_executions = 0;
+  guint burst_n;
+
+  for (int i = 1; i < argc; i++)
+    {
+      if (g_str_equal (argv[i], "--quick"))
+        scale = 0.25, rounds = 5;
+      else if (g_str_equal (argv[i], "--tiny"))
+        scale = 0.002, rounds = 1;
+    }
+
+  sa_dispatcher_set_max_threads (bounded, 4);
+  for (guint k = 0; k < 4; k++)
+    {
+      nested_names[2 * k] = g_strdup_printf ("7 nested blocking, N=%u: smartasync batch", nested_n[k]);
+      nested_names[2 * k + 1] = g_strdup_printf ("7 raw nested run_in_thread_sync, N=%u", nested_n[k]);
+      s_nested_sa[k] = (Series) { nested_names[2 * k], "ms" };
+      s_nested_raw[k] = (Series) { nested_names[2 * k + 1], "ms" };
+    }
+
+  /* Warm up: types, pools, the thread's private context. */
+  time_sync_sa (100);
+  time_sync_raw_reused (100);
+
+  burst_n = n_of (100000);
+  for (guint r = 0; r < rounds; r++)
+    {
+      /* Sync-caller cases: this thread owns nothing. */
+      s_detect_sa.values[s_detect_sa.n++] = time_detect_sa (n_of (2000000));
+      s_detect_raw.values[s_detect_raw.n++] = time_detect_raw (n_of (2000000));
+      {
+        double a = 0, b = 0, c = 0, e = 0;
+        guint slice = n_of (10000);
+
+        for (guint k = 0; k < 10; k++)
+          {
+            a += time_sync_sa (slice);
+            b += time_sync_raw_reused (slice);
+            c += time_sync_raw_new_context (slice);
+            e += time_sync_raw_main_loop (slice);
+          }
+        s_sync_sa.values[s_sync_sa.n++] = a / 10;
+        s_sync_reused.values[s_sync_reused.n++] = b / 10;
+        s_sync_new.values[s_sync_new.n++] = c / 10;
+        s_sync_loop.values[s_sync_loop.n++] = e / 10;
+      }
+
+      /* Async-caller cases: own the default context. */
+      g_assert_true (g_main_context_acquire (NULL));
+      {
+        double a = 0, b = 0;
+        guint slice = n_of (10000);
+
+        for (guint k = 0; k < 10; k++)
+          {
+            a += time_async_nb_sa (slice);
+            b += time_async_nb_raw (slice);
+          }
+        s_anb_sa.values[s_anb_sa.n++] = a / 10;
+        s_anb_raw.values[s_anb_raw.n++] = b / 10;
+      }
+      {
+        /* Thread round trips drift with the machine from moment to moment:
+         * within the round, the four alternate in ten slices. */
+        double a = 0, b = 0, c = 0, e = 0;
+        guint slice = n_of (2000);
+
+        for (guint k = 0; k < 10; k++)
+          {
+            a += time_async_b_sa (sa_dispatcher_get_default (), slice);
+            b += time_async_b_sa (bounded, slice);
+            c += time_async_b_raw (slice);
+            g_main_context_release (NULL);
+            e += time_async_b_raw_sync (slice);
+            g_assert_true (g_main_context_acquire (NULL));
+          }
+        s_ab_sa.values[s_ab_sa.n++] = a / 10;
+        s_ab_sa_pool.values[s_ab_sa_pool.n++] = b / 10;
+        s_ab_raw.values[s_ab_raw.n++] = c / 10;
+        s_ab_raw_sync.values[s_ab_raw_sync.n++] = e / 10;
+      }
+      g_main_context_release (NULL);
+
+      g_assert_true (g_main_context_acquire (NULL));
+      {
+        Burst a = burst_sa (burst_n), b = burst_raw (burst_n);
+        LockRun la = lock_sa (n_of (10000)), lb = lock_raw (n_of (10000));
+
+        s_burst_sa.values[s_burst_sa.n] = a.ops_per_s;
+        s_burst_sa_mem.values[s_burst_sa.n++] = a.bytes_per_call;
+        s_burst_sa_mem.n = s_burst_sa.n;
+        s_burst_raw.values[s_burst_raw.n] = b.ops_per_s;
+        s_burst_raw_mem.values[s_burst_raw.n++] = b.bytes_per_call;
+        s_burst_raw_mem.n = s_burst_raw.n;
+        s_lock_sa.values[s_lock_sa.n] = la.us_per_waiter;
+        s_lock_sa_mem.values[s_lock_sa.n++] = la.bytes_per_waiter;
+        s_lock_sa_mem.n = s_lock_sa.n;
+        s_lock_raw.values[s_lock_raw.n] = lb.us_per_waiter;
+        s_lock_raw_mem.values[s_lock_raw.n++] = lb.bytes_per_waiter;
+        s_lock_raw_mem.n = s_lock_raw.n;
+        lock_executions = MAX (lock_executions, la.executions);
+      }
+      if (r < MIN (rounds, 5u))
+        for (guint k = 0; k < 4; k++)
+          {
+            s_nested_sa[k].values[s_nested_sa[k].n++] = nested_sa (nested_n[k]);
+            s_nested_raw[k].values[s_nested_raw[k].n++] = nested_raw (nested_n[k]);
+          }
+      g_main_context_release (NULL);
+    }
+
+  header ("Each line: the median of the rounds, with their min and max; compared cases interleaved.");
+  {
+    const Series *all[] = {
+      &s_detect_sa, &s_detect_raw, &s_sync_sa, &s_sync_reused, &s_sync_new, &s_sync_loop,
+      &s_anb_sa, &s_anb_raw, &s_ab_sa, &s_ab_sa_pool, &s_ab_raw, &s_ab_raw_sync,
+      &s_burst_sa, &s_burst_raw, &s_burst_sa_mem, &s_burst_raw_mem,
+      &s_lock_sa, &s_lock_raw, &s_lock_sa_mem, &s_lock_raw_mem,
+    };
+    for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+      report (all[i]);
+    for (guint k = 0; k < 4; k++)
+      {
+        report (&s_nested_sa[k]);
+        report (&s_nested_raw[k]);
+      }
+    g_print ("\nSaLock executions for %u waiters on one key: %" G_GUINT64_FORMAT "\n\n",
+             n_of (10000), lock_executions);
+
+    for (guint i = 0; i < G_N_ELEMENTS (all); i++)
+      {
+        g_autofree char *name = g_strdelimit (g_ascii_strdown (all[i]->name, -1), " ,:+()", '-');
+        Series copy = *all[i];
+
+        copy.name = name;
+        figure (&copy);
+      }
+  }
+  g_print ("figure lock-executions %" G_GUINT64_FORMAT " count\n", lock_executions);
+  for (guint k = 0; k < 4; k++)
+    {
+      g_print ("figure nested-sa-n%u %.3f ms\n", nested_n[k], median (&s_nested_sa[k]));
+      g_print ("figure nested-raw-n%u %.3f ms\n", nested_n[k], median (&s_nested_raw[k]));
+    }
+
+  ratio ("detect-sa-vs-raw", median (&s_detect_sa) / median (&s_detect_raw));
+  ratio ("sync-vs-reused-context", median (&s_sync_sa) / median (&s_sync_reused));
+  ratio ("new-context-vs-sync", median (&s_sync_new) / median (&s_sync_sa));
+  ratio ("main-loop-vs-sync", median (&s_sync_loop) / median (&s_sync_sa));
+  ratio ("async-nb-vs-raw-gtask", median (&s_anb_sa) / median (&s_anb_raw));
+  ratio ("async-b-vs-raw-run-in-thread", median (&s_ab_sa) / median (&s_ab_raw));
+  ratio ("async-b-pool-vs-raw-run-in-thread", median (&s_ab_sa_pool) / median (&s_ab_raw));
+  ratio ("async-b-vs-raw-run-in-thread-sync", median (&s_ab_sa) / median (&s_ab_raw_sync));
+  ratio ("burst-throughput-vs-raw", median (&s_burst_sa) / median (&s_burst_raw));
+  ratio ("burst-bytes-vs-raw", median (&s_burst_sa_mem) / MAX (1.0, median (&s_burst_raw_mem)));
+  ratio ("lock-time-vs-independent-tasks", median (&s_lock_sa) / median (&s_lock_raw));
+
+  for (guint k = 0; k < 8; k++)
+    g_free (nested_names[k]);
+
+  return 0;
+}
