@@ -15,6 +15,7 @@ struct _SaBridge
 {
   gatomicrefcount  ref_count;
   GMainContext    *context;
+  GSource         *kick;             /* the context's kick source */
   GCancellable    *cancellable;          /* handed to the call */
   GCancellable    *caller_cancellable;
   gulong           cancelled_id;

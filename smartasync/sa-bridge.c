@@ -98,7 +98,7 @@ sa_bridge_close (SaBridge *self)
       self->cancelled_id = 0;
     }
 
-  _sa_context_leave (g_steal_pointer (&self->context));
+  _sa_context_leave (g_steal_pointer (&self->context), g_steal_pointer (&self->kick));
   self->open = FALSE;
 }
 
@@ -115,7 +115,7 @@ _sa_bridge_init (SaBridge     *self,
   self->keep_for_callback = !!keep_for_callback;
   self->what = g_strdup (what);
   self->open = TRUE;
-  self->context = _sa_context_enter ();
+  self->context = _sa_context_enter (&self->kick);
 
   if (timeout_ms == 0)
     {

@@ -9,11 +9,23 @@
 
 G_BEGIN_DECLS
 
+typedef void (*SaKickFunc) (gpointer data);
+
 /* Takes the calling thread's private context for the current nesting
- * depth, pushes it as thread-default and returns a reference to it. */
-GMainContext *_sa_context_enter        (void);
-/* Pops @context (pushed by _sa_context_enter()) and drops the reference. */
-void          _sa_context_leave        (GMainContext *context);
+ * depth, pushes it as thread-default and returns a reference to it, and
+ * one to its kick source in @kick. */
+GMainContext *_sa_context_enter        (GSource     **kick);
+/* Pops @context (pushed by _sa_context_enter()), withdraws a kick not yet
+ * run and drops both references. */
+void          _sa_context_leave        (GMainContext *context,
+                                        GSource      *kick);
+/* Runs @func (@data) from the kick source of its context, in the next
+ * iteration of that context; only on the thread that entered it. */
+void          _sa_context_kick         (GSource      *kick,
+                                        SaKickFunc    func,
+                                        gpointer      data);
+/* Withdraws a kick that has not run yet. */
+void          _sa_context_unkick       (GSource      *kick);
 
 /* Marks the calling thread as running a blocking operation's body, in
  * which a caller is a sync caller whatever context it owns. Returns the

@@ -24,6 +24,7 @@ typedef struct
 {
   GMutex     lock;
   GPtrArray *contexts;   /* (element-type GMainContext) index = depth */
+  GPtrArray *kicks;      /* (element-type GSource) the kick source of each */
   guint      depth;
   gboolean   blocking;
 } SaThreadState;
@@ -35,31 +36,104 @@ static GMutex   registry_lock;
 static GList   *registry;       /* (element-type SaThreadState) */
 static gint     n_contexts;     /* contexts alive, counted when freed */
 
-/* A source that is never ready. Attached to each private context, it is
- * finalized only when the context itself is freed, which is how
- * sa_get_n_contexts() counts real frees rather than assumed ones. */
+/* Each private context carries one "kick" source of its own, attached for
+ * the context's whole life. A sync call runs its operation from it: the
+ * operation then starts inside a dispatch of the context, so that a task
+ * it completes at once calls back at once (GTask completes immediately
+ * when returned from a source of its own context, in a later iteration
+ * than its creation), without the idle source GTask would otherwise add
+ * and dispatch for each call. Ready once _sa_context_kick() gave it a
+ * function, never otherwise.
+ *
+ * It is also how sa_get_n_contexts() counts real frees rather than
+ * assumed ones: it is finalized only when its context is freed. */
+typedef struct
+{
+  GSource      source;
+  SaKickFunc   func;
+  gpointer     data;
+} KickSource;
+
+/* Readiness is a plain field, looked at by prepare and check: kicking
+ * needs no g_source_set_ready_time(), whose wakeup of the context would be
+ * two system calls per call on the eventfd. Only the thread that iterates
+ * the context kicks it, so nothing needs waking. */
+static gboolean
+kick_prepare (GSource *source,
+              gint    *timeout)
+{
+  *timeout = -1;
+  return ((KickSource *) source)->func != NULL;
+}
+
+static gboolean
+kick_check (GSource *source)
+{
+  return ((KickSource *) source)->func != NULL;
+}
+
+static gboolean
+kick_dispatch (GSource     *source,
+               GSourceFunc  callback,
+               gpointer     user_data)
+{
+  KickSource *kick = (KickSource *) source;
+  SaKickFunc func = kick->func;
+  gpointer data = kick->data;
+
+  kick->func = NULL;
+  kick->data = NULL;
+  if (func != NULL)
+    func (data);
+
+  return G_SOURCE_CONTINUE;
+}
+
 static void
-sentinel_finalize (GSource *source)
+kick_finalize (GSource *source)
 {
   (void) g_atomic_int_dec_and_test (&n_contexts);
 }
 
-static GSourceFuncs sentinel_funcs = {
-  .finalize = sentinel_finalize,
+static GSourceFuncs kick_funcs = {
+  .prepare = kick_prepare,
+  .check = kick_check,
+  .dispatch = kick_dispatch,
+  .finalize = kick_finalize,
 };
 
 static GMainContext *
-private_context_new (void)
+private_context_new (GSource **kick_out)
 {
   GMainContext *context = g_main_context_new ();
-  GSource *sentinel = g_source_new (&sentinel_funcs, sizeof (GSource));
+  GSource *kick = g_source_new (&kick_funcs, sizeof (KickSource));
 
-  g_source_set_name (sentinel, "[smartasync] private context sentinel");
+  g_source_set_name (kick, "[smartasync] private context");
   g_atomic_int_inc (&n_contexts);
-  g_source_attach (sentinel, context);
-  g_source_unref (sentinel);
+  g_source_attach (kick, context);
+  *kick_out = kick;   /* the caller keeps this reference */
 
   return context;
+}
+
+void
+_sa_context_kick (GSource    *kick,
+                  SaKickFunc  func,
+                  gpointer    data)
+{
+  KickSource *k = (KickSource *) kick;
+
+  k->func = func;
+  k->data = data;
+}
+
+void
+_sa_context_unkick (GSource *kick)
+{
+  KickSource *k = (KickSource *) kick;
+
+  k->func = NULL;
+  k->data = NULL;
 }
 
 static void
@@ -73,6 +147,7 @@ thread_state_free (gpointer data)
 
   /* Out of the registry, nobody else can reach the state any more. */
   g_clear_pointer (&state->contexts, g_ptr_array_unref);
+  g_clear_pointer (&state->kicks, g_ptr_array_unref);
   g_mutex_clear (&state->lock);
   g_free (state);
 }
@@ -88,6 +163,7 @@ thread_state_get (void)
   state = g_new0 (SaThreadState, 1);
   g_mutex_init (&state->lock);
   state->contexts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_main_context_unref);
+  state->kicks = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
   g_private_set (&thread_state_key, state);
 
   g_mutex_lock (&registry_lock);
@@ -98,21 +174,28 @@ thread_state_get (void)
 }
 
 GMainContext *
-_sa_context_enter (void)
+_sa_context_enter (GSource **kick)
 {
   SaThreadState *state = thread_state_get ();
   GMainContext *context;
 
   g_mutex_lock (&state->lock);
   if (state->depth >= state->contexts->len)
-    g_ptr_array_set_size (state->contexts, state->depth + 1);
+    {
+      g_ptr_array_set_size (state->contexts, state->depth + 1);
+      g_ptr_array_set_size (state->kicks, state->depth + 1);
+    }
   context = g_ptr_array_index (state->contexts, state->depth);
   if (context == NULL)
     {
-      context = private_context_new ();
+      GSource *new_kick;
+
+      context = private_context_new (&new_kick);
       g_ptr_array_index (state->contexts, state->depth) = context;
+      g_ptr_array_index (state->kicks, state->depth) = new_kick;
     }
   g_main_context_ref (context);
+  *kick = g_source_ref (g_ptr_array_index (state->kicks, state->depth));
   state->depth++;
   g_mutex_unlock (&state->lock);
 
@@ -124,7 +207,8 @@ _sa_context_enter (void)
 }
 
 void
-_sa_context_leave (GMainContext *context)
+_sa_context_leave (GMainContext *context,
+                   GSource      *kick)
 {
   SaThreadState *state = g_private_get (&thread_state_key);
 
@@ -137,6 +221,8 @@ _sa_context_leave (GMainContext *context)
   state->depth--;
   g_mutex_unlock (&state->lock);
 
+  _sa_context_unkick (kick);
+  g_source_unref (kick);
   g_main_context_unref (context);
 }
 
@@ -200,6 +286,7 @@ void
 sa_reset_contexts (void)
 {
   g_autoptr(GPtrArray) dropped = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+  g_autoptr(GPtrArray) dropped_kicks = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
 
   g_mutex_lock (&registry_lock);
   for (const GList *l = registry; l != NULL; l = l->next)
@@ -208,7 +295,9 @@ sa_reset_contexts (void)
 
       g_mutex_lock (&state->lock);
       g_ptr_array_add (dropped, g_steal_pointer (&state->contexts));
+      g_ptr_array_add (dropped_kicks, g_steal_pointer (&state->kicks));
       state->contexts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_main_context_unref);
+      state->kicks = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
       g_mutex_unlock (&state->lock);
     }
   g_mutex_unlock (&registry_lock);

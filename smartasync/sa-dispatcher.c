@@ -240,6 +240,25 @@ run_blocking (SaOperation  *operation,
   _sa_context_set_blocking (was_blocking);
 }
 
+typedef struct
+{
+  SaOperation  *operation;
+  GTask        *task;
+  GCancellable *cancellable;
+} StartArgs;
+
+static void start_non_blocking (SaOperation  *operation,
+                                GTask        *task,
+                                GCancellable *cancellable);
+
+static void
+start_from_kick (gpointer data)
+{
+  StartArgs *args = data;
+
+  start_non_blocking (args->operation, args->task, args->cancellable);
+}
+
 static void
 start_non_blocking (SaOperation  *operation,
                     GTask        *task,
@@ -283,6 +302,7 @@ call_sync (SaDispatcher        *self,
   g_autoptr(GError) error = NULL;
   SaBridge on_stack;
   SaBridge *bridge;
+  StartArgs args;
   GCancellable *op_cancellable;
   GTask *task;
   GAsyncResult *result;
@@ -319,10 +339,15 @@ call_sync (SaDispatcher        *self,
         }
       else
         {
-          start_non_blocking (operation, task, op_cancellable);
+          /* Started from a dispatch of the private context: a task the
+           * operation completes at once then calls back at once. */
+          args = (StartArgs) { operation, task, op_cancellable };
+          _sa_context_kick (bridge->kick, start_from_kick, &args);
         }
     }
 
+  /* The wait withdraws the kick if it ended first (a timeout), before
+   * @args goes. */
   result = _sa_bridge_wait (bridge, &error);
   if (bridge == &on_stack)
     _sa_bridge_clear (bridge);
