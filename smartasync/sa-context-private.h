@@ -31,5 +31,6 @@ void          _sa_context_unkick       (GSource      *kick);
  * which a caller is a sync caller whatever context it owns. Returns the
  * previous mark, to hand back to _sa_context_set_blocking(). */
 gboolean      _sa_context_set_blocking (gboolean blocking);
+gboolean      _sa_context_is_blocking  (void);
 
 G_END_DECLS

@@ -227,6 +227,14 @@ _sa_context_leave (GMainContext *context,
 }
 
 gboolean
+_sa_context_is_blocking (void)
+{
+  SaThreadState *state = g_private_get (&thread_state_key);
+
+  return state != NULL && state->blocking;
+}
+
+gboolean
 _sa_context_set_blocking (gboolean blocking)
 {
   SaThreadState *state = thread_state_get ();

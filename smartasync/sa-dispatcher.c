@@ -236,8 +236,26 @@ run_blocking (SaOperation  *operation,
 {
   gboolean was_blocking = _sa_context_set_blocking (TRUE);
 
-  sa_operation_run (operation, task, cancellable);
+  SA_OPERATION_GET_CLASS (operation)->run (operation, task, cancellable);
   _sa_context_set_blocking (was_blocking);
+}
+
+static void
+start_non_blocking (SaOperation  *operation,
+                    GTask        *task,
+                    GCancellable *cancellable)
+{
+  /* Most callers are not inside a blocking body: then there is no mark
+   * to lift and put back. */
+  if G_LIKELY (!_sa_context_is_blocking ())
+    {
+      SA_OPERATION_GET_CLASS (operation)->start (operation, task, cancellable);
+      return;
+    }
+
+  _sa_context_set_blocking (FALSE);
+  SA_OPERATION_GET_CLASS (operation)->start (operation, task, cancellable);
+  _sa_context_set_blocking (TRUE);
 }
 
 typedef struct
@@ -247,27 +265,12 @@ typedef struct
   GCancellable *cancellable;
 } StartArgs;
 
-static void start_non_blocking (SaOperation  *operation,
-                                GTask        *task,
-                                GCancellable *cancellable);
-
 static void
 start_from_kick (gpointer data)
 {
   StartArgs *args = data;
 
   start_non_blocking (args->operation, args->task, args->cancellable);
-}
-
-static void
-start_non_blocking (SaOperation  *operation,
-                    GTask        *task,
-                    GCancellable *cancellable)
-{
-  gboolean was_blocking = _sa_context_set_blocking (FALSE);
-
-  sa_operation_start (operation, task, cancellable);
-  _sa_context_set_blocking (was_blocking);
 }
 
 /* Runs a task's completion on the private context, so that the task is
@@ -463,7 +466,7 @@ call_async (SaDispatcher        *self,
       /* The common case needs nothing but the task. */
       task = g_task_new (self, cancellable, callback, user_data);
       _sa_task_set_tag (task, sa_dispatcher_call);
-      if (!g_task_return_error_if_cancelled (task))
+      if (cancellable == NULL || !g_task_return_error_if_cancelled (task))
         start_non_blocking (operation, task, cancellable);
       return task;
     }
