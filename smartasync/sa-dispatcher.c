@@ -416,15 +416,41 @@ caller_cancelled_cb (GCancellable *caller_cancellable,
   g_cancellable_cancel (user_data);
 }
 
+/* A call bound for a worker carries its operation to it: as an SaCall when
+ * it has one (a timeout), otherwise, to spare two allocations per call, in
+ * the task data, which is cleared before the operation's body runs and so
+ * is still the operation's own to use there. */
+static void
+carry_operation (GTask       *task,
+                 SaOperation *operation)
+{
+  g_task_set_task_data (task, g_object_ref (operation), g_object_unref);
+}
+
+static SaOperation *
+take_operation (GTask *task)
+{
+  SaCall *call = sa_call_get (task);
+  SaOperation *operation;
+
+  if (call != NULL)
+    return g_object_ref (call->operation);
+
+  operation = g_object_ref (g_task_get_task_data (task));
+  g_task_set_task_data (task, NULL, NULL);
+
+  return operation;
+}
+
 static void
 thread_func (GTask        *task,
              gpointer      source_object,
              gpointer      task_data,
              GCancellable *cancellable)
 {
-  SaCall *call = sa_call_get (task);
+  g_autoptr(SaOperation) operation = take_operation (task);
 
-  run_blocking (call->operation, task, cancellable);
+  run_blocking (operation, task, cancellable);
 }
 
 static void
@@ -432,10 +458,10 @@ pool_func (gpointer data,
            gpointer pool_data)
 {
   g_autoptr(GTask) task = data;
-  SaCall *call = sa_call_get (task);
+  g_autoptr(SaOperation) operation = take_operation (task);
 
   if (!g_task_return_error_if_cancelled (task))
-    run_blocking (call->operation, task, g_task_get_cancellable (task));
+    run_blocking (operation, task, g_task_get_cancellable (task));
 }
 
 static GThreadPool *
@@ -471,17 +497,17 @@ call_async (SaDispatcher        *self,
       return task;
     }
 
-  call = g_new0 (SaCall, 1);
-  call->operation = g_object_ref (operation);
-
   if (timeout_ms == 0)
     {
+      /* A blocking operation, bound for a worker. */
       op_cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
       task = g_task_new (self, op_cancellable, callback, user_data);
-      g_object_set_qdata_full (G_OBJECT (task), sa_call_quark (), call, sa_call_free);
+      carry_operation (task, operation);
     }
   else
     {
+      call = g_new0 (SaCall, 1);
+      call->operation = g_object_ref (operation);
       call->callback = callback;
       call->user_data = user_data;
       call->timeout_ms = timeout_ms;
