@@ -159,7 +159,7 @@ waiter_claim (Waiter   *waiter,
   if (!g_atomic_int_compare_and_exchange (&waiter->done, 0, 1))
     return FALSE;
 
-  if (in_handler)
+  if (in_handler || waiter->cancellable == NULL)
     return TRUE;
 
   g_mutex_lock (&self->mutex);
