@@ -12,11 +12,11 @@ G_BEGIN_DECLS
 typedef void (*SaKickFunc) (gpointer data);
 
 /* Takes the calling thread's private context for the current nesting
- * depth, pushes it as thread-default and returns a reference to it, and
- * one to its kick source in @kick. */
+ * depth, pushes it as thread-default and returns a reference to it; @kick
+ * is set to its kick source, valid while that reference is held. */
 GMainContext *_sa_context_enter        (GSource     **kick);
 /* Pops @context (pushed by _sa_context_enter()), withdraws a kick not yet
- * run and drops both references. */
+ * run and drops the reference. */
 void          _sa_context_leave        (GMainContext *context,
                                         GSource      *kick);
 /* Runs @func (@data) from the kick source of its context, in the next

@@ -24,7 +24,9 @@ typedef struct
 {
   GMutex     lock;
   GPtrArray *contexts;   /* (element-type GMainContext) index = depth */
-  GPtrArray *kicks;      /* (element-type GSource) the kick source of each */
+  GPtrArray *kicks;      /* (element-type GSource) (transfer none) the kick
+                          * source of each: kept alive by its context, which
+                          * holds it while attached */
   guint      depth;
   gboolean   blocking;
 } SaThreadState;
@@ -111,7 +113,13 @@ private_context_new (GSource **kick_out)
   g_source_set_name (kick, "[smartasync] private context");
   g_atomic_int_inc (&n_contexts);
   g_source_attach (kick, context);
-  *kick_out = kick;   /* the caller keeps this reference */
+  /* Only the context holds it. A reference of our own could be dropped
+   * at thread exit while another thread, holding the context's last
+   * reference (a GIO worker completing a task), finalizes the context
+   * and destroys its sources: g_source_unref() racing with
+   * g_main_context_unref() on the same source corrupts the heap. */
+  g_source_unref (kick);
+  *kick_out = kick;
 
   return context;
 }
@@ -163,7 +171,7 @@ thread_state_get (void)
   state = g_new0 (SaThreadState, 1);
   g_mutex_init (&state->lock);
   state->contexts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_main_context_unref);
-  state->kicks = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
+  state->kicks = g_ptr_array_new ();
   g_private_set (&thread_state_key, state);
 
   g_mutex_lock (&registry_lock);
@@ -195,7 +203,8 @@ _sa_context_enter (GSource **kick)
       g_ptr_array_index (state->kicks, state->depth) = new_kick;
     }
   g_main_context_ref (context);
-  *kick = g_source_ref (g_ptr_array_index (state->kicks, state->depth));
+  /* Borrowed: alive for as long as the caller's reference to the context. */
+  *kick = g_ptr_array_index (state->kicks, state->depth);
   state->depth++;
   g_mutex_unlock (&state->lock);
 
@@ -222,7 +231,6 @@ _sa_context_leave (GMainContext *context,
   g_mutex_unlock (&state->lock);
 
   _sa_context_unkick (kick);
-  g_source_unref (kick);
   g_main_context_unref (context);
 }
 
@@ -305,7 +313,7 @@ sa_reset_contexts (void)
       g_ptr_array_add (dropped, g_steal_pointer (&state->contexts));
       g_ptr_array_add (dropped_kicks, g_steal_pointer (&state->kicks));
       state->contexts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_main_context_unref);
-      state->kicks = g_ptr_array_new_with_free_func ((GDestroyNotify) g_source_unref);
+      state->kicks = g_ptr_array_new ();
       g_mutex_unlock (&state->lock);
     }
   g_mutex_unlock (&registry_lock);

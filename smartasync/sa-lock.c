@@ -93,6 +93,9 @@ typedef struct
   char            *key;
   GCancellable    *cancellable;
   GQueue           waiters;      /* (element-type Waiter), guarded by lock->mutex */
+  GPtrArray       *plain;        /* (element-type GTask) callers with no cancellable:
+                                  * nothing but their task; guarded by lock->mutex,
+                                  * NULL once stolen */
 } Execution;
 
 typedef struct
@@ -120,6 +123,8 @@ execution_unref (Execution *exec)
     return;
 
   g_assert (g_queue_is_empty (&exec->waiters));
+  g_assert (exec->plain == NULL || exec->plain->len == 0);
+  g_clear_pointer (&exec->plain, g_ptr_array_unref);
   g_object_unref (exec->cancellable);
   g_object_unref (exec->lock);
   g_free (exec->key);
@@ -191,7 +196,8 @@ waiter_cancelled_cb (GCancellable *cancellable,
     {
       g_queue_unlink (&exec->waiters, &waiter->link);
       waiter->link.data = NULL;
-      last = g_queue_is_empty (&exec->waiters);
+      /* Callers with no cancellable never leave. */
+      last = g_queue_is_empty (&exec->waiters) && (exec->plain == NULL || exec->plain->len == 0);
       waiter_unref (waiter);   /* the queue's reference; the handler holds one */
     }
   g_mutex_unlock (&self->mutex);
@@ -231,6 +237,7 @@ execution_done (GObject      *source_object,
   SaLock *self = exec->lock;
   GValue value = G_VALUE_INIT;
   g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) plain = NULL;
   gboolean ok;
   GList *waiters;
 
@@ -240,7 +247,19 @@ execution_done (GObject      *source_object,
   if (g_hash_table_lookup (self->executions, exec->key) == exec)
     g_hash_table_remove (self->executions, exec->key);
   waiters = execution_steal_waiters (exec);
+  plain = g_steal_pointer (&exec->plain);
   g_mutex_unlock (&self->mutex);
+
+  /* Taken out under the mutex, each caller is ours alone to finish. */
+  for (guint i = 0; plain != NULL && i < plain->len; i++)
+    {
+      GTask *task = g_ptr_array_index (plain, i);
+
+      if (ok)
+        g_task_return_value (task, &value);
+      else
+        g_task_return_error (task, g_error_copy (error));
+    }
 
   for (GList *l = waiters; l != NULL; l = l->next)
     {
@@ -327,18 +346,30 @@ executor_context (void)
   return context;
 }
 
-/* Adds @waiter to the execution for @key, creating and starting one if
- * none is in flight. */
+/* Adds the caller whose task is @task to the execution for @key, creating
+ * and starting one if none is in flight. A caller with a cancellable gets
+ * a Waiter, which its cancellation can take out of the execution; one
+ * without is just its task. */
 static void
-join (SaLock      *self,
-      const char  *key,
-      SaOperation *operation,
-      Waiter      *waiter,
-      gboolean     async_caller)
+join (SaLock       *self,
+      const char   *key,
+      SaOperation  *operation,
+      GTask        *task,
+      GCancellable *cancellable,
+      gboolean      async_caller)
 {
   Execution *exec;
+  Waiter *waiter = NULL;
   gboolean start = FALSE;
   gulong id = 0;
+
+  if (cancellable != NULL)
+    {
+      waiter = g_new0 (Waiter, 1);
+      g_atomic_ref_count_init (&waiter->ref_count);
+      waiter->task = g_object_ref (task);
+      waiter->cancellable = g_object_ref (cancellable);
+    }
 
   g_mutex_lock (&self->mutex);
   exec = g_hash_table_lookup (self->executions, key);
@@ -349,6 +380,7 @@ join (SaLock      *self,
       exec->lock = g_object_ref (self);
       exec->key = g_strdup (key);
       exec->cancellable = g_cancellable_new ();
+      exec->plain = g_ptr_array_new_with_free_func (g_object_unref);
       g_queue_init (&exec->waiters);
       g_hash_table_insert (self->executions, exec->key, exec);   /* the table's reference */
       start = TRUE;
@@ -358,15 +390,22 @@ join (SaLock      *self,
     {
       __atomic_fetch_add (&self->n_coalesced, 1, __ATOMIC_RELAXED);
     }
-  waiter->execution = execution_ref (exec);
-  waiter->link.data = waiter_ref (waiter);
-  g_queue_push_tail_link (&exec->waiters, &waiter->link);
+  if (waiter == NULL)
+    {
+      g_ptr_array_add (exec->plain, g_object_ref (task));
+    }
+  else
+    {
+      waiter->execution = execution_ref (exec);
+      waiter->link.data = waiter_ref (waiter);
+      g_queue_push_tail_link (&exec->waiters, &waiter->link);
+    }
   g_mutex_unlock (&self->mutex);
 
-  if (waiter->cancellable != NULL)
+  if (waiter != NULL)
     {
       /* Runs the handler at once if already cancelled, and returns 0. */
-      id = g_cancellable_connect (waiter->cancellable, G_CALLBACK (waiter_cancelled_cb),
+      id = g_cancellable_connect (cancellable, G_CALLBACK (waiter_cancelled_cb),
                                   waiter_ref (waiter), waiter_unref);
       if (id != 0)
         {
@@ -381,8 +420,9 @@ join (SaLock      *self,
           /* Finished before the handler was recorded: nobody else will
            * drop it. */
           if (finished)
-            g_cancellable_disconnect (waiter->cancellable, id);
+            g_cancellable_disconnect (cancellable, id);
         }
+      waiter_unref (waiter);
     }
 
   if (!start)
@@ -678,7 +718,6 @@ sa_lock_call (SaLock              *self,
 {
   gboolean async_caller;
   SaBridge *bridge = NULL;
-  Waiter *waiter;
   GTask *task;
 
   g_return_val_if_fail (SA_IS_LOCK (self), NULL);
@@ -701,15 +740,8 @@ sa_lock_call (SaLock              *self,
     }
   _sa_task_set_tag (task, sa_lock_call);
 
-  if (!g_task_return_error_if_cancelled (task))
-    {
-      waiter = g_new0 (Waiter, 1);
-      g_atomic_ref_count_init (&waiter->ref_count);
-      waiter->task = g_object_ref (task);
-      waiter->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
-      join (self, key, operation, waiter, async_caller);
-      waiter_unref (waiter);
-    }
+  if (cancellable == NULL || !g_task_return_error_if_cancelled (task))
+    join (self, key, operation, task, cancellable, async_caller);
 
   if (bridge != NULL)
     {
@@ -836,6 +868,7 @@ void
 sa_lock_reset (SaLock *self)
 {
   GPtrArray *executions;
+  g_autoptr(GPtrArray) plain = g_ptr_array_new_with_free_func (g_object_unref);
   GList *waiters = NULL;
   GHashTableIter iter;
   gpointer value;
@@ -851,6 +884,7 @@ sa_lock_reset (SaLock *self)
       Execution *exec = value;
 
       waiters = g_list_concat (execution_steal_waiters (exec), waiters);
+      g_ptr_array_extend_and_steal (plain, g_steal_pointer (&exec->plain));
       g_ptr_array_add (executions, exec);   /* takes the table's reference */
       g_hash_table_iter_steal (&iter);
     }
@@ -859,6 +893,9 @@ sa_lock_reset (SaLock *self)
   for (guint i = 0; i < executions->len; i++)
     g_cancellable_cancel (((Execution *) g_ptr_array_index (executions, i))->cancellable);
 
+  for (guint i = 0; i < plain->len; i++)
+    g_task_return_new_error (g_ptr_array_index (plain, i), G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                             "Cancelled by a reset of the lock");
   for (GList *l = waiters; l != NULL; l = l->next)
     {
       Waiter *waiter = l->data;
