@@ -419,27 +419,29 @@ caller_cancelled_cb (GCancellable *caller_cancellable,
 /* A call bound for a worker carries its operation to it: as an SaCall when
  * it has one (a timeout), otherwise, to spare two allocations per call, in
  * the task data, which is cleared before the operation's body runs and so
- * is still the operation's own to use there. */
+ * is still the operation's own to use there. The reference taken here is
+ * the worker's to drop (the body always runs, cancelled or not): one
+ * atomic operation on each side of the hop, where the operation object is
+ * shared by every call in flight. */
 static void
 carry_operation (GTask       *task,
                  SaOperation *operation)
 {
-  g_task_set_task_data (task, g_object_ref (operation), g_object_unref);
+  g_task_set_task_data (task, g_object_ref (operation), NULL);
 }
 
 static SaOperation *
 take_operation (GTask *task)
 {
-  SaCall *call = sa_call_get (task);
-  SaOperation *operation;
+  SaOperation *operation = g_task_get_task_data (task);
 
-  if (call != NULL)
-    return g_object_ref (call->operation);
+  if (operation != NULL)
+    {
+      g_task_set_task_data (task, NULL, NULL);
+      return operation;   /* carry_operation()'s reference */
+    }
 
-  operation = g_object_ref (g_task_get_task_data (task));
-  g_task_set_task_data (task, NULL, NULL);
-
-  return operation;
+  return g_object_ref (sa_call_get (task)->operation);
 }
 
 static void
@@ -484,7 +486,7 @@ call_async (SaDispatcher        *self,
   guint timeout_ms = g_atomic_int_get (&self->timeout_ms);
   g_autoptr(GCancellable) op_cancellable = NULL;
   GThreadPool *pool;
-  SaCall *call;
+  SaCall *call = NULL;
   GTask *task;
 
   if (timeout_ms == 0 && cell == SA_CELL_ASYNC_NON_BLOCKING)
@@ -502,7 +504,6 @@ call_async (SaDispatcher        *self,
       /* A blocking operation, bound for a worker. */
       op_cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
       task = g_task_new (self, op_cancellable, callback, user_data);
-      carry_operation (task, operation);
     }
   else
     {
@@ -540,8 +541,16 @@ call_async (SaDispatcher        *self,
     return task;
 
   if (cell == SA_CELL_ASYNC_NON_BLOCKING)
-    start_non_blocking (operation, task, op_cancellable);
-  else if ((pool = get_pool (self)) != NULL)
+    {
+      start_non_blocking (operation, task, op_cancellable);
+      return task;
+    }
+
+  /* From here on the worker's body runs, cancelled or not, and drops
+   * what is carried to it. */
+  if (call == NULL)
+    carry_operation (task, operation);
+  if ((pool = get_pool (self)) != NULL)
     g_thread_pool_push (pool, g_object_ref (task), NULL);
   else
     g_task_run_in_thread (task, thread_func);
