@@ -235,7 +235,12 @@ test_stress (void)
   /* Flat: no growth with the number of calls past warm-up (8 MiB of
    * slack for the allocator's arenas), and no descriptor left behind
    * (the worker threads' private contexts are gone once they exit). */
+#ifndef __SANITIZE_ADDRESS__
   g_assert_cmpint (rss_end - rss_warm, <, 8 * 1024);
+#else
+  /* AddressSanitizer keeps freed memory in quarantine: RSS says nothing. */
+  g_test_message ("RSS not checked under AddressSanitizer");
+#endif
   g_assert_cmpuint (fds_end, <=, fds_warm);
 }
 
