@@ -238,10 +238,10 @@ test_fds_flat (void)
 
   g_assert_true (test_call_sync_bool (sa_dispatcher_get_default (), op, NULL, NULL));
   before = count_fds ();
-  for (guint i = 0; i < 10000; i++)
+  for (guint i = 0; i < 100000; i++)
     g_assert_true (test_call_sync_bool (sa_dispatcher_get_default (), op, NULL, NULL));
   after = count_fds ();
-  g_test_message ("open fds before 10000 sync calls: %u, after: %u", before, after);
+  g_test_message ("open fds before 100000 sync calls: %u, after: %u", before, after);
   g_assert_cmpuint (after, ==, before);
 }
 
