@@ -93,9 +93,10 @@ typedef struct
   char            *key;
   GCancellable    *cancellable;
   GQueue           waiters;      /* (element-type Waiter), guarded by lock->mutex */
-  GPtrArray       *plain;        /* (element-type GTask) callers with no cancellable:
-                                  * nothing but their task; guarded by lock->mutex,
-                                  * NULL once stolen */
+  /* Callers with no cancellable: nothing but their task, chained through
+   * its task data (see plain_push()); guarded by lock->mutex. */
+  GTask           *plain_head;
+  GTask           *plain_tail;
 } Execution;
 
 typedef struct
@@ -123,8 +124,7 @@ execution_unref (Execution *exec)
     return;
 
   g_assert (g_queue_is_empty (&exec->waiters));
-  g_assert (exec->plain == NULL || exec->plain->len == 0);
-  g_clear_pointer (&exec->plain, g_ptr_array_unref);
+  g_assert (exec->plain_head == NULL);
   g_object_unref (exec->cancellable);
   g_object_unref (exec->lock);
   g_free (exec->key);
@@ -197,7 +197,7 @@ waiter_cancelled_cb (GCancellable *cancellable,
       g_queue_unlink (&exec->waiters, &waiter->link);
       waiter->link.data = NULL;
       /* Callers with no cancellable never leave. */
-      last = g_queue_is_empty (&exec->waiters) && (exec->plain == NULL || exec->plain->len == 0);
+      last = g_queue_is_empty (&exec->waiters) && exec->plain_head == NULL;
       waiter_unref (waiter);   /* the queue's reference; the handler holds one */
     }
   g_mutex_unlock (&self->mutex);
@@ -228,6 +228,45 @@ execution_steal_waiters (Execution *exec)
   return stolen;
 }
 
+/* A caller with no cancellable cannot leave its execution early, so it
+ * needs no Waiter: its own task, which the lock created and nobody else
+ * has seen the data of, links to the next one through its task data. A
+ * waiter then weighs its GTask and nothing more. FIFO, under the mutex. */
+static void
+plain_push (Execution *exec,
+            GTask     *task)
+{
+  g_task_set_task_data (task, NULL, NULL);
+  if (exec->plain_tail != NULL)
+    g_task_set_task_data (exec->plain_tail, task, NULL);
+  else
+    exec->plain_head = task;
+  exec->plain_tail = task;
+}
+
+/* Takes the chain out of @exec; the caller owns the tasks' references. */
+static GTask *
+plain_steal (Execution *exec)
+{
+  GTask *head = exec->plain_head;
+
+  exec->plain_head = exec->plain_tail = NULL;
+
+  return head;
+}
+
+/* Unlinks @task, hands back the next one, and leaves the task data empty
+ * before the caller sees the task. */
+static GTask *
+plain_next (GTask *task)
+{
+  GTask *next = g_task_get_task_data (task);
+
+  g_task_set_task_data (task, NULL, NULL);
+
+  return next;
+}
+
 static void
 execution_done (GObject      *source_object,
                 GAsyncResult *result,
@@ -237,7 +276,7 @@ execution_done (GObject      *source_object,
   SaLock *self = exec->lock;
   GValue value = G_VALUE_INIT;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GPtrArray) plain = NULL;
+  GTask *plain;
   gboolean ok;
   GList *waiters;
 
@@ -247,18 +286,20 @@ execution_done (GObject      *source_object,
   if (g_hash_table_lookup (self->executions, exec->key) == exec)
     g_hash_table_remove (self->executions, exec->key);
   waiters = execution_steal_waiters (exec);
-  plain = g_steal_pointer (&exec->plain);
+  plain = plain_steal (exec);
   g_mutex_unlock (&self->mutex);
 
   /* Taken out under the mutex, each caller is ours alone to finish. */
-  for (guint i = 0; plain != NULL && i < plain->len; i++)
+  while (plain != NULL)
     {
-      GTask *task = g_ptr_array_index (plain, i);
+      GTask *task = plain;
 
+      plain = plain_next (task);
       if (ok)
         g_task_return_value (task, &value);
       else
         g_task_return_error (task, g_error_copy (error));
+      g_object_unref (task);
     }
 
   for (GList *l = waiters; l != NULL; l = l->next)
@@ -380,7 +421,6 @@ join (SaLock       *self,
       exec->lock = g_object_ref (self);
       exec->key = g_strdup (key);
       exec->cancellable = g_cancellable_new ();
-      exec->plain = g_ptr_array_new_with_free_func (g_object_unref);
       g_queue_init (&exec->waiters);
       g_hash_table_insert (self->executions, exec->key, exec);   /* the table's reference */
       start = TRUE;
@@ -392,7 +432,7 @@ join (SaLock       *self,
     }
   if (waiter == NULL)
     {
-      g_ptr_array_add (exec->plain, g_object_ref (task));
+      plain_push (exec, g_object_ref (task));
     }
   else
     {
@@ -701,7 +741,8 @@ sa_lock_get_n_in_flight (SaLock *self)
  * For a sync caller the returned task holds the result already; for an
  * async caller it is pending and completes on the caller's thread-default
  * context. Either way it is this caller's own task: read it with
- * [method@Sa.Lock.call_finish] or `g_task_propagate_value()`.
+ * [method@Sa.Lock.call_finish] or `g_task_propagate_value()`. Until it
+ * completes, its task data belongs to the lock; leave it alone.
  *
  * Returns: (transfer full): this caller's task
  *
@@ -868,7 +909,7 @@ void
 sa_lock_reset (SaLock *self)
 {
   GPtrArray *executions;
-  g_autoptr(GPtrArray) plain = g_ptr_array_new_with_free_func (g_object_unref);
+  GPtrArray *plain;
   GList *waiters = NULL;
   GHashTableIter iter;
   gpointer value;
@@ -876,6 +917,7 @@ sa_lock_reset (SaLock *self)
   g_return_if_fail (SA_IS_LOCK (self));
 
   executions = g_ptr_array_new_with_free_func ((GDestroyNotify) execution_unref);
+  plain = g_ptr_array_new ();
 
   g_mutex_lock (&self->mutex);
   g_hash_table_iter_init (&iter, self->executions);
@@ -884,7 +926,13 @@ sa_lock_reset (SaLock *self)
       Execution *exec = value;
 
       waiters = g_list_concat (execution_steal_waiters (exec), waiters);
-      g_ptr_array_extend_and_steal (plain, g_steal_pointer (&exec->plain));
+      for (GTask *task = plain_steal (exec); task != NULL; )
+        {
+          GTask *next = plain_next (task);
+
+          g_ptr_array_add (plain, task);
+          task = next;
+        }
       g_ptr_array_add (executions, exec);   /* takes the table's reference */
       g_hash_table_iter_steal (&iter);
     }
@@ -894,8 +942,14 @@ sa_lock_reset (SaLock *self)
     g_cancellable_cancel (((Execution *) g_ptr_array_index (executions, i))->cancellable);
 
   for (guint i = 0; i < plain->len; i++)
-    g_task_return_new_error (g_ptr_array_index (plain, i), G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                             "Cancelled by a reset of the lock");
+    {
+      GTask *task = g_ptr_array_index (plain, i);
+
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                               "Cancelled by a reset of the lock");
+      g_object_unref (task);
+    }
+  g_ptr_array_unref (plain);
   for (GList *l = waiters; l != NULL; l = l->next)
     {
       Waiter *waiter = l->data;
