@@ -8,17 +8,6 @@
 
 #include "test-util.h"
 
-static void
-return_int (GTask *task,
-            gint   v)
-{
-  GValue value = G_VALUE_INIT;
-
-  g_value_init (&value, G_TYPE_INT);
-  g_value_set_int (&value, v);
-  g_task_return_value (task, &value);
-}
-
 typedef struct
 {
   gint  value;
@@ -34,7 +23,7 @@ work_timer_cb (gpointer user_data)
   Work *work = g_task_get_task_data (task);
 
   if (!g_task_return_error_if_cancelled (task))
-    return_int (task, work->value);
+    test_return_int (task, work->value);
 
   return G_SOURCE_REMOVE;
 }
@@ -69,7 +58,7 @@ work_run (SaOperation  *op,
       g_usleep (100);
     }
   if (!g_task_return_error_if_cancelled (task))
-    return_int (task, work->value);
+    test_return_int (task, work->value);
 }
 
 typedef struct
@@ -239,7 +228,7 @@ inner_run (SaOperation  *op,
            gpointer      user_data)
 {
   g_usleep (1000);
-  return_int (task, 1);
+  test_return_int (task, 1);
 }
 
 static void
@@ -258,7 +247,7 @@ outer_run (SaOperation  *op,
       g_task_return_error (task, g_steal_pointer (&error));
       return;
     }
-  return_int (task, g_value_get_int (value) + 1);
+  test_return_int (task, g_value_get_int (value) + 1);
   g_boxed_free (G_TYPE_VALUE, value);
 }
 

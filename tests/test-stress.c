@@ -17,23 +17,12 @@
 static guint n_calls = 100000;   /* per thread; SA_STRESS_CALLS overrides */
 
 static void
-return_int (GTask *task,
-            gint   v)
-{
-  GValue value = G_VALUE_INIT;
-
-  g_value_init (&value, G_TYPE_INT);
-  g_value_set_int (&value, v);
-  g_task_return_value (task, &value);
-}
-
-static void
 echo_body (SaOperation  *op,
            GTask        *task,
            GCancellable *cancellable,
            gpointer      user_data)
 {
-  return_int (task, GPOINTER_TO_INT (user_data));
+  test_return_int (task, GPOINTER_TO_INT (user_data));
 }
 
 typedef struct

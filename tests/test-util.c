@@ -880,3 +880,14 @@ test_op_immediate (const char *value,
 
   return op;
 }
+
+void
+test_return_int (GTask *task,
+                 gint   v)
+{
+  GValue value = G_VALUE_INIT;
+
+  g_value_init (&value, G_TYPE_INT);
+  g_value_set_int (&value, v);
+  g_task_return_value (task, &value);
+}

@@ -110,4 +110,8 @@ SaOperation *test_op_gated            (TestGate   *gate);
 SaOperation *test_op_immediate        (const char *value,
                                        gint       *runs);
 
+/* Completes @task with the int @v, through g_task_return_value(). */
+void         test_return_int          (GTask      *task,
+                                       gint        v);
+
 G_END_DECLS
