@@ -30,7 +30,23 @@ void          _sa_context_unkick       (GSource      *kick);
 /* Marks the calling thread as running a blocking operation's body, in
  * which a caller is a sync caller whatever context it owns. Returns the
  * previous mark, to hand back to _sa_context_set_blocking(). */
-gboolean      _sa_context_set_blocking (gboolean blocking);
-gboolean      _sa_context_is_blocking  (void);
+extern _Thread_local gboolean _sa_in_blocking_body;
+
+static inline gboolean
+_sa_context_is_blocking (void)
+{
+  return _sa_in_blocking_body;
+}
+
+/* Returns the previous mark, to be put back. */
+static inline gboolean
+_sa_context_set_blocking (gboolean blocking)
+{
+  gboolean previous = _sa_in_blocking_body;
+
+  _sa_in_blocking_body = blocking;
+
+  return previous;
+}
 
 G_END_DECLS

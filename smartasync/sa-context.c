@@ -28,7 +28,6 @@ typedef struct
                           * source of each: kept alive by its context, which
                           * holds it while attached */
   guint      depth;
-  gboolean   blocking;
 } SaThreadState;
 
 static void thread_state_free (gpointer data);
@@ -234,24 +233,12 @@ _sa_context_leave (GMainContext *context,
   g_main_context_unref (context);
 }
 
-gboolean
-_sa_context_is_blocking (void)
-{
-  SaThreadState *state = g_private_get (&thread_state_key);
-
-  return state != NULL && state->blocking;
-}
-
-gboolean
-_sa_context_set_blocking (gboolean blocking)
-{
-  SaThreadState *state = thread_state_get ();
-  gboolean previous = state->blocking;
-
-  state->blocking = blocking;
-
-  return previous;
-}
+/* Whether the thread is inside the body of a blocking operation that the
+ * library runs directly. A thread-local of its own rather than a field of
+ * the thread state: it is read by every call's detection, and a
+ * thread-local is a load, where g_private_get() is a function call and a
+ * key lookup. It needs no destructor. */
+_Thread_local gboolean _sa_in_blocking_body;
 
 /**
  * sa_caller_is_async:
@@ -262,7 +249,11 @@ _sa_context_set_blocking (gboolean blocking)
  * inside the body of a blocking operation that the library runs directly.
  *
  * The answer is computed afresh at every call, per thread; nothing is
- * cached. Safe to call from any thread.
+ * cached. A thread that is dispatching a source of its thread-default
+ * context (the usual place of a call: a callback of its loop) owns that
+ * context, which is known without locking it; otherwise
+ * [method@GLib.MainContext.is_owner] is asked. Safe to call from any
+ * thread.
  *
  * Returns: %TRUE for an async caller, %FALSE for a sync caller
  *
@@ -271,15 +262,24 @@ _sa_context_set_blocking (gboolean blocking)
 gboolean
 sa_caller_is_async (void)
 {
-  SaThreadState *state = g_private_get (&thread_state_key);
   GMainContext *context;
+  GSource *current;
 
-  if (state != NULL && state->blocking)
+  if (_sa_in_blocking_body)
     return FALSE;
 
   context = g_main_context_get_thread_default ();
   if (context == NULL)
     context = g_main_context_default ();
+
+  /* A thread dispatching a source of the context owns it (it iterates
+   * it), which is where most calls of an application come from: from a
+   * callback. That is known without the context's lock, which
+   * g_main_context_is_owner() takes and for which every worker that
+   * completes a task for this context contends. */
+  current = g_main_current_source ();
+  if (current != NULL && g_source_get_context (current) == context)
+    return TRUE;
 
   return g_main_context_is_owner (context);
 }

@@ -9,8 +9,10 @@
 #include "sa-context.h"
 #include "sa-context-private.h"
 #include "sa-dispatcher.h"
+#include "sa-dispatcher-private.h"
 #include "sa-enum-types.h"
 #include "sa-error.h"
+#include "sa-operation-private.h"
 #include "sa-task-private.h"
 
 /**
@@ -32,9 +34,8 @@
  * has acquired the context. Any other thread is a *sync caller*: `main()`
  * of a command-line tool before any loop runs, a [struct@GLib.Thread], a
  * [class@Gio.Task] or [struct@GLib.ThreadPool] worker. This is decided
- * afresh at every call, on the calling thread, with
- * [method@GLib.MainContext.is_owner]; nothing is cached, so any thread may
- * call at any time. Inside the body of a blocking operation run by the
+ * afresh at every call, on the calling thread, by [func@Sa.caller_is_async];
+ * nothing is cached, so any thread may call at any time. Inside the body of a blocking operation run by the
  * library, a caller is a sync caller. [property@Sa.Dispatcher:mode] and
  * the mode of a call override the detection.
  *
@@ -203,7 +204,29 @@ sa_call_free (gpointer data)
 static inline gboolean
 is_blocking (SaOperation *operation)
 {
-  return sa_operation_get_kind (operation) == SA_OPERATION_KIND_BLOCKING;
+  return _sa_operation_get_kind (operation) == SA_OPERATION_KIND_BLOCKING;
+}
+
+static inline gboolean
+caller_is_async (SaDispatcher *self,
+                 SaCallMode    mode)
+{
+  if (mode == SA_CALL_MODE_AUTO)
+    mode = g_atomic_int_get (&self->mode);
+
+  if (mode == SA_CALL_MODE_SYNC)
+    return FALSE;
+  else if (mode == SA_CALL_MODE_ASYNC)
+    return TRUE;
+  else
+    return sa_caller_is_async ();
+}
+
+gboolean
+_sa_dispatcher_caller_is_async (SaDispatcher *self,
+                                SaCallMode    mode)
+{
+  return caller_is_async (self, mode);
 }
 
 static inline SaCell
@@ -211,19 +234,7 @@ choose_cell (SaDispatcher *self,
              SaOperation  *operation,
              SaCallMode    mode)
 {
-  gboolean async;
-
-  if (mode == SA_CALL_MODE_AUTO)
-    mode = g_atomic_int_get (&self->mode);
-
-  if (mode == SA_CALL_MODE_SYNC)
-    async = FALSE;
-  else if (mode == SA_CALL_MODE_ASYNC)
-    async = TRUE;
-  else
-    async = sa_caller_is_async ();
-
-  if (async)
+  if (caller_is_async (self, mode))
     return is_blocking (operation) ? SA_CELL_ASYNC_BLOCKING : SA_CELL_ASYNC_NON_BLOCKING;
   else
     return is_blocking (operation) ? SA_CELL_SYNC_BLOCKING : SA_CELL_SYNC_NON_BLOCKING;
@@ -484,7 +495,8 @@ call_async (SaDispatcher        *self,
             gpointer             user_data)
 {
   guint timeout_ms = g_atomic_int_get (&self->timeout_ms);
-  g_autoptr(GCancellable) op_cancellable = NULL;
+  g_autoptr(GCancellable) own_cancellable = NULL;
+  GCancellable *op_cancellable = cancellable;
   GThreadPool *pool;
   SaCall *call = NULL;
   GTask *task;
@@ -502,8 +514,7 @@ call_async (SaDispatcher        *self,
   if (timeout_ms == 0)
     {
       /* A blocking operation, bound for a worker. */
-      op_cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
-      task = g_task_new (self, op_cancellable, callback, user_data);
+      task = g_task_new (self, cancellable, callback, user_data);
     }
   else
     {
@@ -515,7 +526,8 @@ call_async (SaDispatcher        *self,
 
       /* The operation gets a cancellable of its own, cancelled by the
        * caller's and by the timeout. */
-      op_cancellable = g_cancellable_new ();
+      own_cancellable = g_cancellable_new ();
+      op_cancellable = own_cancellable;
       task = g_task_new (self, op_cancellable, timed_task_done, NULL);
       g_object_set_qdata_full (G_OBJECT (task), sa_call_quark (), call, sa_call_free);
 
@@ -537,7 +549,7 @@ call_async (SaDispatcher        *self,
 
   _sa_task_set_tag (task, sa_dispatcher_call);
 
-  if (g_task_return_error_if_cancelled (task))
+  if (op_cancellable != NULL && g_task_return_error_if_cancelled (task))
     return task;
 
   if (cell == SA_CELL_ASYNC_NON_BLOCKING)

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "sa-bridge-private.h"
+#include "sa-dispatcher-private.h"
 #include "sa-lock.h"
 #include "sa-task-private.h"
 
@@ -766,7 +767,7 @@ sa_lock_call (SaLock              *self,
   g_return_val_if_fail (mode <= SA_CALL_MODE_ASYNC, NULL);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
 
-  async_caller = sa_dispatcher_choose_cell (self->dispatcher, operation, mode) >= SA_CELL_ASYNC_NON_BLOCKING;
+  async_caller = _sa_dispatcher_caller_is_async (self->dispatcher, mode);
 
   if (async_caller)
     {

@@ -8,6 +8,7 @@
 #include "sa-enum-types.h"
 #include "sa-error.h"
 #include "sa-operation.h"
+#include "sa-operation-private.h"
 
 /**
  * SaOperation:
@@ -295,6 +296,14 @@ sa_operation_new_non_blocking (SaOperationFunc func,
   return operation_new (SA_OPERATION_KIND_NON_BLOCKING, func, user_data, user_data_destroy);
 }
 
+SaOperationKind
+_sa_operation_get_kind (SaOperation *self)
+{
+  SaOperationPrivate *priv = sa_operation_get_instance_private (self);
+
+  return priv->kind;
+}
+
 /**
  * sa_operation_get_kind:
  * @self: a [class@Sa.Operation]
@@ -308,13 +317,9 @@ sa_operation_new_non_blocking (SaOperationFunc func,
 SaOperationKind
 sa_operation_get_kind (SaOperation *self)
 {
-  SaOperationPrivate *priv;
-
   g_return_val_if_fail (SA_IS_OPERATION (self), SA_OPERATION_KIND_NON_BLOCKING);
 
-  priv = sa_operation_get_instance_private (self);
-
-  return priv->kind;
+  return _sa_operation_get_kind (self);
 }
 
 /**

@@ -155,6 +155,71 @@ test_detect (void)
   }
 }
 
+static gboolean
+detect_in_idle (gpointer data)
+{
+  int *seen = data;
+
+  *seen = sa_caller_is_async ();
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Iterates @context from inside the running code, without pushing it, and
+ * says what the detection said in one of its callbacks. */
+static int
+detect_in_iteration_of (GMainContext *context)
+{
+  g_autoptr(GSource) idle = g_idle_source_new ();
+  int seen = -1;
+
+  g_source_set_callback (idle, detect_in_idle, &seen, NULL);
+  g_source_attach (idle, context);
+  while (seen == -1)
+    g_main_context_iteration (context, TRUE);
+
+  return seen;
+}
+
+static gpointer
+detect_iterating_thread (gpointer data)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+
+  /* Dispatching a source of a context it iterates but never pushed: the
+   * thread-default context is the global one, which this thread does
+   * not own, so a sync caller. */
+  return GINT_TO_POINTER (detect_in_iteration_of (context));
+}
+
+static void
+detect_in_callback (gpointer loop,
+                    gpointer data)
+{
+  g_autoptr(GMainContext) own = g_main_context_new ();
+
+  /* Dispatching a source of the thread-default context: async. */
+  g_assert_nonnull (g_main_current_source ());
+  g_assert_true (sa_caller_is_async ());
+
+  /* A context pushed and iterated from inside this callback: async in
+   * its callbacks too. */
+  g_main_context_push_thread_default (own);
+  g_assert_cmpint (detect_in_iteration_of (own), ==, TRUE);
+  g_main_context_pop_thread_default (own);
+
+  g_main_loop_quit (loop);
+}
+
+static void
+test_detect_in_callback (void)
+{
+  GThread *thread = g_thread_new ("iterating", detect_iterating_thread, NULL);
+
+  g_assert_cmpint (GPOINTER_TO_INT (g_thread_join (thread)), ==, FALSE);
+  run_in_loop (detect_in_callback, NULL);
+}
+
 static void
 detect_while_thread_checks (gpointer loop,
                             gpointer data)
@@ -1411,6 +1476,7 @@ main (int   argc,
 
   g_test_add_func ("/dispatcher/detect/caller", test_detect);
   g_test_add_func ("/dispatcher/detect/per-thread", test_detect_per_thread);
+  g_test_add_func ("/dispatcher/detect/in-callback", test_detect_in_callback);
   g_test_add_func ("/dispatcher/sync-caller/non-blocking/file", test_sync_non_blocking_file);
   g_test_add_func ("/dispatcher/sync-caller/blocking/file", test_sync_blocking_file);
   g_test_add_func ("/dispatcher/sync-caller/socket", test_sync_socket);
