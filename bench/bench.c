@@ -21,7 +21,7 @@
 #include <unistd.h>
 #include <malloc.h>
 
-static guint rounds = 7;
+static guint rounds = 15;
 static double scale = 1.0;   /* --quick and --tiny shrink the work */
 
 /* --- statistics --------------------------------------------------------- */
@@ -585,6 +585,178 @@ nested_raw (guint n)
 
 /* --- driver ------------------------------------------------------------ */
 
+static Series s_detect_sa = { "1 detection: sa_caller_is_async", "ns" };
+static Series s_detect_raw = { "1 raw g_main_context_is_owner", "ns" };
+static Series s_sync_sa = { "2 sync caller, non-blocking: sa_dispatcher_call", "us" };
+static Series s_sync_reused = { "2 raw reused private context", "us" };
+static Series s_sync_new = { "2 raw new context per call", "us" };
+static Series s_sync_loop = { "2 raw GMainLoop on a new context", "us" };
+static Series s_anb_sa = { "3 async caller, non-blocking: sa_dispatcher_call", "us" };
+static Series s_anb_raw = { "3 raw GTask", "us" };
+static Series s_anb_top_sa = { "3 the same, outside any callback", "us" };
+static Series s_anb_top_raw = { "3 raw GTask, outside any callback", "us" };
+static Series s_ab_sa = { "4 async caller, blocking, round trip", "us" };
+static Series s_ab_sa_pool = { "4 the same, max-threads 4", "us" };
+static Series s_ab_raw = { "4 raw g_task_run_in_thread + callback", "us" };
+static Series s_ab_raw_sync = { "4 raw g_task_run_in_thread_sync", "us" };
+static Series s_burst_sa = { "5 burst: offloads per second", "ops/s" };
+static Series s_burst_raw = { "5 raw GTask burst: per second", "ops/s" };
+static Series s_burst_sa_mem = { "5 burst: heap bytes per in-flight call", "B" };
+static Series s_burst_raw_mem = { "5 raw GTask burst: heap bytes per call", "B" };
+static Series s_burst_top_sa = { "5 burst outside any callback: per second", "ops/s" };
+static Series s_burst_top_raw = { "5 raw burst outside any callback: per second", "ops/s" };
+static Series s_lock_sa = { "6 SaLock: time per waiter", "us" };
+static Series s_lock_raw = { "6 raw independent tasks: time per task", "us" };
+static Series s_lock_sa_mem = { "6 SaLock: heap bytes per waiter", "B" };
+static Series s_lock_raw_mem = { "6 raw independent tasks: heap bytes per task", "B" };
+static const guint nested_n[] = { 5, 10, 20, 30 };
+static Series s_nested_sa[4], s_nested_raw[4];
+static char *nested_names[8];
+static SaDispatcher *bounded;
+static guint64 lock_executions;
+static guint burst_n;
+
+/* Runs @func from inside a callback of the default main context: the
+ * thread then dispatches one of the context's sources, as an
+ * application's code does. @func may iterate the context itself. */
+typedef struct
+{
+  GFunc     func;
+  gpointer  data;
+  gboolean  done;
+} InCallback;
+
+static gboolean
+in_callback_cb (gpointer data)
+{
+  InCallback *ic = data;
+
+  ic->func (ic->data, NULL);
+  ic->done = TRUE;
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+in_callback (GFunc    func,
+             gpointer data)
+{
+  InCallback ic = { func, data, FALSE };
+
+  g_idle_add (in_callback_cb, &ic);
+  while (!ic.done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static void
+async_round (gpointer data,
+             gpointer unused)
+{
+  guint r = GPOINTER_TO_UINT (data);
+
+  g_assert_true (sa_caller_is_async ());
+  {
+    double a = 0, b = 0;
+    guint slice = n_of (10000);
+
+    for (guint k = 0; k < 10; k++)
+      {
+        a += time_async_nb_sa (slice);
+        b += time_async_nb_raw (slice);
+      }
+    s_anb_sa.values[s_anb_sa.n++] = a / 10;
+    s_anb_raw.values[s_anb_raw.n++] = b / 10;
+  }
+  {
+    /* Thread round trips drift with the machine from moment to moment:
+     * within the round, the four alternate in ten slices. */
+    double a = 0, b = 0, c = 0, e = 0;
+    guint slice = n_of (2000);
+
+    for (guint k = 0; k < 10; k++)
+      {
+        a += time_async_b_sa (sa_dispatcher_get_default (), slice);
+        b += time_async_b_sa (bounded, slice);
+        c += time_async_b_raw (slice);
+        e += time_async_b_raw_sync (slice);
+      }
+    s_ab_sa.values[s_ab_sa.n++] = a / 10;
+    s_ab_sa_pool.values[s_ab_sa_pool.n++] = b / 10;
+    s_ab_raw.values[s_ab_raw.n++] = c / 10;
+    s_ab_raw_sync.values[s_ab_raw_sync.n++] = e / 10;
+  }
+  {
+    Burst a, b;
+    LockRun la, lb;
+
+    /* Whole bursts cannot be sliced: the order alternates by round. */
+    if (r % 2 == 0)
+      {
+        a = burst_sa (burst_n);
+        b = burst_raw (burst_n);
+        la = lock_sa (n_of (10000));
+        lb = lock_raw (n_of (10000));
+      }
+    else
+      {
+        b = burst_raw (burst_n);
+        a = burst_sa (burst_n);
+        lb = lock_raw (n_of (10000));
+        la = lock_sa (n_of (10000));
+      }
+    s_burst_sa.values[s_burst_sa.n] = a.ops_per_s;
+    s_burst_sa_mem.values[s_burst_sa.n++] = a.bytes_per_call;
+    s_burst_sa_mem.n = s_burst_sa.n;
+    s_burst_raw.values[s_burst_raw.n] = b.ops_per_s;
+    s_burst_raw_mem.values[s_burst_raw.n++] = b.bytes_per_call;
+    s_burst_raw_mem.n = s_burst_raw.n;
+    s_lock_sa.values[s_lock_sa.n] = la.us_per_waiter;
+    s_lock_sa_mem.values[s_lock_sa.n++] = la.bytes_per_waiter;
+    s_lock_sa_mem.n = s_lock_sa.n;
+    s_lock_raw.values[s_lock_raw.n] = lb.us_per_waiter;
+    s_lock_raw_mem.values[s_lock_raw.n++] = lb.bytes_per_waiter;
+    s_lock_raw_mem.n = s_lock_raw.n;
+    lock_executions = MAX (lock_executions, la.executions);
+  }
+  if (r < MIN (rounds, 5u))
+    for (guint k = 0; k < 4; k++)
+      {
+        s_nested_sa[k].values[s_nested_sa[k].n++] = nested_sa (nested_n[k]);
+        s_nested_raw[k].values[s_nested_raw[k].n++] = nested_raw (nested_n[k]);
+      }
+}
+
+static void
+async_outside_round (guint r)
+{
+  double a = 0, b = 0;
+  guint slice = n_of (10000);
+  Burst x, y;
+
+  g_assert_null (g_main_current_source ());
+  g_assert_true (sa_caller_is_async ());
+  for (guint k = 0; k < 10; k++)
+    {
+      a += time_async_nb_sa (slice);
+      b += time_async_nb_raw (slice);
+    }
+  s_anb_top_sa.values[s_anb_top_sa.n++] = a / 10;
+  s_anb_top_raw.values[s_anb_top_raw.n++] = b / 10;
+
+  if (r % 2 == 0)
+    {
+      x = burst_sa (burst_n);
+      y = burst_raw (burst_n);
+    }
+  else
+    {
+      y = burst_raw (burst_n);
+      x = burst_sa (burst_n);
+    }
+  s_burst_top_sa.values[s_burst_top_sa.n++] = x.ops_per_s;
+  s_burst_top_raw.values[s_burst_top_raw.n++] = y.ops_per_s;
+}
+
 static void
 header (const char *title)
 {
@@ -594,37 +766,42 @@ header (const char *title)
            "--------------", "--------------", "--------------", "--------");
 }
 
+/* --profile NAME N: one case, N calls, from a callback of the default
+ * context as in the timed rounds, and nothing else; for bench/profile,
+ * which counts the instructions under callgrind at two values of N and
+ * takes the difference per call, where the machine's noise cannot reach. */
+typedef struct
+{
+  const char *name;
+  guint       n;
+} Profile;
+
+static void
+profile_case (gpointer data,
+              gpointer unused)
+{
+  const Profile *p = data;
+
+  if (g_str_equal (p->name, "anb-sa"))
+    time_async_nb_sa (p->n);
+  else if (g_str_equal (p->name, "anb-raw"))
+    time_async_nb_raw (p->n);
+  else if (g_str_equal (p->name, "burst-sa"))
+    burst_sa (p->n);
+  else if (g_str_equal (p->name, "burst-raw"))
+    burst_raw (p->n);
+  else if (g_str_equal (p->name, "lock-sa"))
+    lock_sa (p->n);
+  else if (g_str_equal (p->name, "lock-raw"))
+    lock_raw (p->n);
+  else
+    g_error ("bench: no case named %s to profile", p->name);
+}
+
 int
 main (int   argc,
       char *argv[])
 {
-  g_autoptr(SaDispatcher) bounded = sa_dispatcher_new ();
-  Series s_detect_sa = { "1 detection: sa_caller_is_async", "ns" };
-  Series s_detect_raw = { "1 raw g_main_context_is_owner", "ns" };
-  Series s_sync_sa = { "2 sync caller, non-blocking: sa_dispatcher_call", "us" };
-  Series s_sync_reused = { "2 raw reused private context", "us" };
-  Series s_sync_new = { "2 raw new context per call", "us" };
-  Series s_sync_loop = { "2 raw GMainLoop on a new context", "us" };
-  Series s_anb_sa = { "3 async caller, non-blocking: sa_dispatcher_call", "us" };
-  Series s_anb_raw = { "3 raw GTask", "us" };
-  Series s_ab_sa = { "4 async caller, blocking, round trip", "us" };
-  Series s_ab_sa_pool = { "4 the same, max-threads 4", "us" };
-  Series s_ab_raw = { "4 raw g_task_run_in_thread + callback", "us" };
-  Series s_ab_raw_sync = { "4 raw g_task_run_in_thread_sync", "us" };
-  Series s_burst_sa = { "5 burst: offloads per second", "ops/s" };
-  Series s_burst_raw = { "5 raw GTask burst: per second", "ops/s" };
-  Series s_burst_sa_mem = { "5 burst: heap bytes per in-flight call", "B" };
-  Series s_burst_raw_mem = { "5 raw GTask burst: heap bytes per call", "B" };
-  Series s_lock_sa = { "6 SaLock: time per waiter", "us" };
-  Series s_lock_raw = { "6 raw independent tasks: time per task", "us" };
-  Series s_lock_sa_mem = { "6 SaLock: heap bytes per waiter", "B" };
-  Series s_lock_raw_mem = { "6 raw independent tasks: heap bytes per task", "B" };
-  static const guint nested_n[] = { 5, 10, 20, 30 };
-  Series s_nested_sa[4], s_nested_raw[4];
-  char *nested_names[8];
-  guint64 lock_executions = 0;
-  guint burst_n;
-
   /* Every allocation goes through malloc, so that heap statistics see it
    * (the slice allocator of GLib 2.74 keeps freed blocks for reuse, which
    * would credit a case with what the case before it freed; GLib 2.76 and
@@ -637,14 +814,23 @@ main (int   argc,
       g_printerr ("bench: cannot restart with G_SLICE=always-malloc; heap figures are rough\n");
     }
 
+  if (argc == 4 && g_str_equal (argv[1], "--profile"))
+    {
+      Profile p = { argv[2], (guint) g_ascii_strtoull (argv[3], NULL, 10) };
+
+      in_callback (profile_case, &p);
+      return 0;
+    }
+
   for (int i = 1; i < argc; i++)
     {
       if (g_str_equal (argv[i], "--quick"))
-        scale = 0.25, rounds = 5;
+        scale = 0.25, rounds = 9;
       else if (g_str_equal (argv[i], "--tiny"))
         scale = 0.002, rounds = 1;
     }
 
+  bounded = sa_dispatcher_new ();
   sa_dispatcher_set_max_threads (bounded, 4);
   for (guint k = 0; k < 4; k++)
     {
@@ -681,83 +867,15 @@ main (int   argc,
         s_sync_loop.values[s_sync_loop.n++] = e / 10;
       }
 
-      /* Async-caller cases: own the default context. */
+      /* Async-caller cases, from a callback of the default context's
+       * loop, where an application's calls are made. */
+      in_callback (async_round, GUINT_TO_POINTER (r));
+
+      /* The same from a thread that acquired the context but is not in
+       * any callback: the detection cannot tell ownership from the
+       * dispatch then, and asks the context. */
       g_assert_true (g_main_context_acquire (NULL));
-      {
-        double a = 0, b = 0;
-        guint slice = n_of (10000);
-
-        for (guint k = 0; k < 10; k++)
-          {
-            a += time_async_nb_sa (slice);
-            b += time_async_nb_raw (slice);
-          }
-        s_anb_sa.values[s_anb_sa.n++] = a / 10;
-        s_anb_raw.values[s_anb_raw.n++] = b / 10;
-      }
-      {
-        /* Thread round trips drift with the machine from moment to moment:
-         * within the round, the four alternate in ten slices. */
-        double a = 0, b = 0, c = 0, e = 0;
-        guint slice = n_of (2000);
-
-        for (guint k = 0; k < 10; k++)
-          {
-            a += time_async_b_sa (sa_dispatcher_get_default (), slice);
-            b += time_async_b_sa (bounded, slice);
-            c += time_async_b_raw (slice);
-            g_main_context_release (NULL);
-            e += time_async_b_raw_sync (slice);
-            g_assert_true (g_main_context_acquire (NULL));
-          }
-        s_ab_sa.values[s_ab_sa.n++] = a / 10;
-        s_ab_sa_pool.values[s_ab_sa_pool.n++] = b / 10;
-        s_ab_raw.values[s_ab_raw.n++] = c / 10;
-        s_ab_raw_sync.values[s_ab_raw_sync.n++] = e / 10;
-      }
-      g_main_context_release (NULL);
-
-      g_assert_true (g_main_context_acquire (NULL));
-      {
-        /* Whole bursts cannot be sliced: the order alternates by round. */
-        Burst a, b;
-        LockRun la, lb;
-
-        if (r % 2 == 0)
-          {
-            a = burst_sa (burst_n);
-            b = burst_raw (burst_n);
-            la = lock_sa (n_of (10000));
-            lb = lock_raw (n_of (10000));
-          }
-        else
-          {
-            b = burst_raw (burst_n);
-            a = burst_sa (burst_n);
-            lb = lock_raw (n_of (10000));
-            la = lock_sa (n_of (10000));
-          }
-
-        s_burst_sa.values[s_burst_sa.n] = a.ops_per_s;
-        s_burst_sa_mem.values[s_burst_sa.n++] = a.bytes_per_call;
-        s_burst_sa_mem.n = s_burst_sa.n;
-        s_burst_raw.values[s_burst_raw.n] = b.ops_per_s;
-        s_burst_raw_mem.values[s_burst_raw.n++] = b.bytes_per_call;
-        s_burst_raw_mem.n = s_burst_raw.n;
-        s_lock_sa.values[s_lock_sa.n] = la.us_per_waiter;
-        s_lock_sa_mem.values[s_lock_sa.n++] = la.bytes_per_waiter;
-        s_lock_sa_mem.n = s_lock_sa.n;
-        s_lock_raw.values[s_lock_raw.n] = lb.us_per_waiter;
-        s_lock_raw_mem.values[s_lock_raw.n++] = lb.bytes_per_waiter;
-        s_lock_raw_mem.n = s_lock_raw.n;
-        lock_executions = MAX (lock_executions, la.executions);
-      }
-      if (r < MIN (rounds, 5u))
-        for (guint k = 0; k < 4; k++)
-          {
-            s_nested_sa[k].values[s_nested_sa[k].n++] = nested_sa (nested_n[k]);
-            s_nested_raw[k].values[s_nested_raw[k].n++] = nested_raw (nested_n[k]);
-          }
+      async_outside_round (r);
       g_main_context_release (NULL);
     }
 
@@ -765,8 +883,8 @@ main (int   argc,
   {
     const Series *all[] = {
       &s_detect_sa, &s_detect_raw, &s_sync_sa, &s_sync_reused, &s_sync_new, &s_sync_loop,
-      &s_anb_sa, &s_anb_raw, &s_ab_sa, &s_ab_sa_pool, &s_ab_raw, &s_ab_raw_sync,
-      &s_burst_sa, &s_burst_raw, &s_burst_sa_mem, &s_burst_raw_mem,
+      &s_anb_sa, &s_anb_raw, &s_anb_top_sa, &s_anb_top_raw, &s_ab_sa, &s_ab_sa_pool, &s_ab_raw, &s_ab_raw_sync,
+      &s_burst_sa, &s_burst_raw, &s_burst_sa_mem, &s_burst_raw_mem, &s_burst_top_sa, &s_burst_top_raw,
       &s_lock_sa, &s_lock_raw, &s_lock_sa_mem, &s_lock_raw_mem,
     };
     for (guint i = 0; i < G_N_ELEMENTS (all); i++)
@@ -800,15 +918,18 @@ main (int   argc,
   ratio ("new-context-vs-sync", median (&s_sync_new) / median (&s_sync_sa));
   ratio ("main-loop-vs-sync", median (&s_sync_loop) / median (&s_sync_sa));
   ratio ("async-nb-vs-raw-gtask", median (&s_anb_sa) / median (&s_anb_raw));
+  ratio ("async-nb-outside-callback-vs-raw-gtask", median (&s_anb_top_sa) / median (&s_anb_top_raw));
   ratio ("async-b-vs-raw-run-in-thread", median (&s_ab_sa) / median (&s_ab_raw));
   ratio ("async-b-pool-vs-raw-run-in-thread", median (&s_ab_sa_pool) / median (&s_ab_raw));
   ratio ("async-b-vs-raw-run-in-thread-sync", median (&s_ab_sa) / median (&s_ab_raw_sync));
   ratio ("burst-throughput-vs-raw", median (&s_burst_sa) / median (&s_burst_raw));
+  ratio ("burst-outside-callback-throughput-vs-raw", median (&s_burst_top_sa) / median (&s_burst_top_raw));
   ratio ("burst-bytes-vs-raw", median (&s_burst_sa_mem) / MAX (1.0, median (&s_burst_raw_mem)));
   ratio ("lock-time-vs-independent-tasks", median (&s_lock_sa) / median (&s_lock_raw));
 
   for (guint k = 0; k < 8; k++)
     g_free (nested_names[k]);
+  g_clear_object (&bounded);
 
   return 0;
 }

@@ -65,7 +65,26 @@ machine = [
     "- GLib %s, %s %s, Python %s" % (sh("pkg-config --modversion glib-2.0"), platform.system(),
                                     platform.release(), sh("/usr/bin/python3 -c 'import sys; print(sys.version.split()[0])'")),
 ]
-tables = "\n".join(l for l in text.splitlines() if l.startswith("|"))
+# Two tables: the timed one (bench.c's header, then bench_python.py's rows
+# under it) and, when bench/profile ran, the instruction counts.
+timed, counted = [], []
+for line in text.splitlines():
+    if line.startswith("| case") and "smartasync" in line:
+        current = counted
+    elif line.startswith("| case"):
+        current = timed
+    if line.startswith("|"):
+        current.append(line)
+tables = "\n".join(timed)
+if counted:
+    tables += """
+
+Instructions per call, counted by callgrind (`bench/profile`): each case
+runs at two sizes and the difference is divided by the difference in
+calls. The machine's noise cannot reach these figures; waits, cache misses
+and contention, which the timed table holds, do not show in them.
+
+""" + "\n".join(counted)
 with open(doc_path, "w", encoding="utf-8") as doc:
     doc.write("""Title: Performance
 Slug: performance
@@ -78,7 +97,10 @@ Each line is the median of the rounds, with their min and max; the rounds
 of compared cases are interleaved, in slices, so that the drift of a
 shared machine hits them alike. Ratios are computed from figures of the
 same run. The baselines are written out in `bench/bench.c` and
-`bench/bench_python.py`.
+`bench/bench_python.py`. The async-caller cases (3 to 7) call from a
+callback of the default context's loop, where an application's calls are
+made; cases 3 and 5 are also timed from a thread that acquired the
+context outside any callback, where the detection has to ask the context.
 
 %s
 
