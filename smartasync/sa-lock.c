@@ -63,6 +63,8 @@
  *
  * Since: 1.0
  */
+typedef struct _Execution Execution;
+
 struct _SaLock
 {
   GObject       parent_instance;
@@ -70,6 +72,10 @@ struct _SaLock
   SaDispatcher *dispatcher;
   GMutex        mutex;
   GHashTable   *executions;   /* (nullable key) → Execution, guarded by mutex */
+  Execution    *recent;       /* (nullable) (unowned) the execution last joined,
+                               * while it is in the table; guarded by mutex.
+                               * Callers of one key come in runs: the run
+                               * after the first skips hashing the key. */
 
   guint64       n_executions; /* atomic */
   guint64       n_coalesced;  /* atomic */
@@ -87,7 +93,7 @@ enum {
 
 static GParamSpec *properties[N_PROPS];
 
-typedef struct
+struct _Execution
 {
   gatomicrefcount  ref_count;
   SaLock          *lock;
@@ -98,7 +104,7 @@ typedef struct
    * its task data (see plain_push()); guarded by lock->mutex. */
   GTask           *plain_head;
   GTask           *plain_tail;
-} Execution;
+};
 
 typedef struct
 {
@@ -284,6 +290,8 @@ execution_done (GObject      *source_object,
   ok = g_task_propagate_value (G_TASK (result), &value, &error);
 
   g_mutex_lock (&self->mutex);
+  if (self->recent == exec)
+    self->recent = NULL;
   if (g_hash_table_lookup (self->executions, exec->key) == exec)
     g_hash_table_remove (self->executions, exec->key);
   waiters = execution_steal_waiters (exec);
@@ -414,7 +422,9 @@ join (SaLock       *self,
     }
 
   g_mutex_lock (&self->mutex);
-  exec = g_hash_table_lookup (self->executions, key);
+  exec = self->recent;
+  if (exec == NULL || g_strcmp0 (exec->key, key) != 0)
+    exec = g_hash_table_lookup (self->executions, key);
   if (exec == NULL)
     {
       exec = g_new0 (Execution, 1);
@@ -431,6 +441,7 @@ join (SaLock       *self,
     {
       __atomic_fetch_add (&self->n_coalesced, 1, __ATOMIC_RELAXED);
     }
+  self->recent = exec;
   if (waiter == NULL)
     {
       plain_push (exec, g_object_ref (task));
@@ -921,6 +932,7 @@ sa_lock_reset (SaLock *self)
   plain = g_ptr_array_new ();
 
   g_mutex_lock (&self->mutex);
+  self->recent = NULL;
   g_hash_table_iter_init (&iter, self->executions);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
