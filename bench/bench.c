@@ -30,7 +30,7 @@ typedef struct
 {
   const char *name;
   const char *unit;
-  double      values[64];
+  double      values[1024];
   guint       n;
 } Series;
 
@@ -46,7 +46,7 @@ cmp_double (const void *a,
 static double
 median (const Series *s)
 {
-  double sorted[64];
+  double sorted[G_N_ELEMENTS (s->values)];
 
   memcpy (sorted, s->values, s->n * sizeof (double));
   qsort (sorted, s->n, sizeof (double), cmp_double);
@@ -86,6 +86,22 @@ figure (const Series *s)
 {
   g_print ("figure %s %.4f %s\n", s->name, median (s), s->unit);
 }
+
+static void
+add (Series *s,
+     double  value)
+{
+  g_assert_cmpuint (s->n, <, G_N_ELEMENTS (s->values));
+  s->values[s->n++] = value;
+}
+
+/* Cases compared with each other run in short slices, one slice of each
+ * in turn, the order reversed every other slice; every slice is a repeat
+ * of its case. A slice lasts a few milliseconds, shorter than most of the
+ * drift of a shared machine, so the compared cases see the same drift, and
+ * the medians of many slices stand still from run to run where the means
+ * of a few long runs moved by 10%. */
+#define N_SLICES 20
 
 static void
 ratio (const char *name,
@@ -655,93 +671,110 @@ async_round (gpointer data,
   guint r = GPOINTER_TO_UINT (data);
 
   g_assert_true (sa_caller_is_async ());
-  {
-    double a = 0, b = 0;
-    guint slice = n_of (10000);
+  for (guint k = 0; k < N_SLICES; k++)
+    {
+      guint slice = n_of (2500);
 
-    for (guint k = 0; k < 10; k++)
-      {
-        a += time_async_nb_sa (slice);
-        b += time_async_nb_raw (slice);
-      }
-    s_anb_sa.values[s_anb_sa.n++] = a / 10;
-    s_anb_raw.values[s_anb_raw.n++] = b / 10;
-  }
-  {
-    /* Thread round trips drift with the machine from moment to moment:
-     * within the round, the four alternate in ten slices. */
-    double a = 0, b = 0, c = 0, e = 0;
-    guint slice = n_of (2000);
+      if (k % 2 == 0)
+        {
+          add (&s_anb_sa, time_async_nb_sa (slice));
+          add (&s_anb_raw, time_async_nb_raw (slice));
+        }
+      else
+        {
+          add (&s_anb_raw, time_async_nb_raw (slice));
+          add (&s_anb_sa, time_async_nb_sa (slice));
+        }
+    }
+  for (guint k = 0; k < N_SLICES / 2; k++)
+    {
+      guint slice = n_of (1000);
 
-    for (guint k = 0; k < 10; k++)
-      {
-        a += time_async_b_sa (sa_dispatcher_get_default (), slice);
-        b += time_async_b_sa (bounded, slice);
-        c += time_async_b_raw (slice);
-        e += time_async_b_raw_sync (slice);
-      }
-    s_ab_sa.values[s_ab_sa.n++] = a / 10;
-    s_ab_sa_pool.values[s_ab_sa_pool.n++] = b / 10;
-    s_ab_raw.values[s_ab_raw.n++] = c / 10;
-    s_ab_raw_sync.values[s_ab_raw_sync.n++] = e / 10;
-  }
+      if (k % 2 == 0)
+        {
+          add (&s_ab_sa, time_async_b_sa (sa_dispatcher_get_default (), slice));
+          add (&s_ab_sa_pool, time_async_b_sa (bounded, slice));
+          add (&s_ab_raw, time_async_b_raw (slice));
+          add (&s_ab_raw_sync, time_async_b_raw_sync (slice));
+        }
+      else
+        {
+          add (&s_ab_raw_sync, time_async_b_raw_sync (slice));
+          add (&s_ab_raw, time_async_b_raw (slice));
+          add (&s_ab_sa_pool, time_async_b_sa (bounded, slice));
+          add (&s_ab_sa, time_async_b_sa (sa_dispatcher_get_default (), slice));
+        }
+    }
   {
     Burst a, b;
-    LockRun la, lb;
 
-    /* Whole bursts cannot be sliced: the order alternates by round. */
+    /* A whole burst cannot be sliced: the order alternates by round. */
     if (r % 2 == 0)
       {
         a = burst_sa (burst_n);
         b = burst_raw (burst_n);
-        la = lock_sa (n_of (10000));
-        lb = lock_raw (n_of (10000));
       }
     else
       {
         b = burst_raw (burst_n);
         a = burst_sa (burst_n);
-        lb = lock_raw (n_of (10000));
-        la = lock_sa (n_of (10000));
       }
-    s_burst_sa.values[s_burst_sa.n] = a.ops_per_s;
-    s_burst_sa_mem.values[s_burst_sa.n++] = a.bytes_per_call;
-    s_burst_sa_mem.n = s_burst_sa.n;
-    s_burst_raw.values[s_burst_raw.n] = b.ops_per_s;
-    s_burst_raw_mem.values[s_burst_raw.n++] = b.bytes_per_call;
-    s_burst_raw_mem.n = s_burst_raw.n;
-    s_lock_sa.values[s_lock_sa.n] = la.us_per_waiter;
-    s_lock_sa_mem.values[s_lock_sa.n++] = la.bytes_per_waiter;
-    s_lock_sa_mem.n = s_lock_sa.n;
-    s_lock_raw.values[s_lock_raw.n] = lb.us_per_waiter;
-    s_lock_raw_mem.values[s_lock_raw.n++] = lb.bytes_per_waiter;
-    s_lock_raw_mem.n = s_lock_raw.n;
-    lock_executions = MAX (lock_executions, la.executions);
+    add (&s_burst_sa, a.ops_per_s);
+    add (&s_burst_sa_mem, a.bytes_per_call);
+    add (&s_burst_raw, b.ops_per_s);
+    add (&s_burst_raw_mem, b.bytes_per_call);
   }
+  for (guint k = 0; k < 4; k++)
+    {
+      LockRun la, lb;
+
+      /* 10,000 waiters on one key each time, four times a round. */
+      if (k % 2 == 0)
+        {
+          la = lock_sa (n_of (10000));
+          lb = lock_raw (n_of (10000));
+        }
+      else
+        {
+          lb = lock_raw (n_of (10000));
+          la = lock_sa (n_of (10000));
+        }
+      add (&s_lock_sa, la.us_per_waiter);
+      add (&s_lock_sa_mem, la.bytes_per_waiter);
+      add (&s_lock_raw, lb.us_per_waiter);
+      add (&s_lock_raw_mem, lb.bytes_per_waiter);
+      lock_executions = MAX (lock_executions, la.executions);
+    }
   if (r < MIN (rounds, 5u))
     for (guint k = 0; k < 4; k++)
       {
-        s_nested_sa[k].values[s_nested_sa[k].n++] = nested_sa (nested_n[k]);
-        s_nested_raw[k].values[s_nested_raw[k].n++] = nested_raw (nested_n[k]);
+        add (&s_nested_sa[k], nested_sa (nested_n[k]));
+        add (&s_nested_raw[k], nested_raw (nested_n[k]));
       }
 }
 
 static void
 async_outside_round (guint r)
 {
-  double a = 0, b = 0;
-  guint slice = n_of (10000);
   Burst x, y;
 
   g_assert_null (g_main_current_source ());
   g_assert_true (sa_caller_is_async ());
-  for (guint k = 0; k < 10; k++)
+  for (guint k = 0; k < N_SLICES; k++)
     {
-      a += time_async_nb_sa (slice);
-      b += time_async_nb_raw (slice);
+      guint slice = n_of (2500);
+
+      if (k % 2 == 0)
+        {
+          add (&s_anb_top_sa, time_async_nb_sa (slice));
+          add (&s_anb_top_raw, time_async_nb_raw (slice));
+        }
+      else
+        {
+          add (&s_anb_top_raw, time_async_nb_raw (slice));
+          add (&s_anb_top_sa, time_async_nb_sa (slice));
+        }
     }
-  s_anb_top_sa.values[s_anb_top_sa.n++] = a / 10;
-  s_anb_top_raw.values[s_anb_top_raw.n++] = b / 10;
 
   if (r % 2 == 0)
     {
@@ -753,8 +786,8 @@ async_outside_round (guint r)
       y = burst_raw (burst_n);
       x = burst_sa (burst_n);
     }
-  s_burst_top_sa.values[s_burst_top_sa.n++] = x.ops_per_s;
-  s_burst_top_raw.values[s_burst_top_raw.n++] = y.ops_per_s;
+  add (&s_burst_top_sa, x.ops_per_s);
+  add (&s_burst_top_raw, y.ops_per_s);
 }
 
 static void
@@ -818,6 +851,11 @@ main (int   argc,
     {
       Profile p = { argv[2], (guint) g_ascii_strtoull (argv[3], NULL, 10) };
 
+      /* The same types exist in both modes, as in an application: the
+       * raw baselines then look their GTask properties up in the same
+       * table of property specs as smartasync's calls do. */
+      g_object_unref (sa_lock_new (NULL));
+      g_object_unref (sa_operation_new_non_blocking (immediate_start, NULL, NULL));
       in_callback (profile_case, &p);
       return 0;
     }
@@ -848,24 +886,27 @@ main (int   argc,
   for (guint r = 0; r < rounds; r++)
     {
       /* Sync-caller cases: this thread owns nothing. */
-      s_detect_sa.values[s_detect_sa.n++] = time_detect_sa (n_of (2000000));
-      s_detect_raw.values[s_detect_raw.n++] = time_detect_raw (n_of (2000000));
-      {
-        double a = 0, b = 0, c = 0, e = 0;
-        guint slice = n_of (10000);
+      add (&s_detect_sa, time_detect_sa (n_of (2000000)));
+      add (&s_detect_raw, time_detect_raw (n_of (2000000)));
+      for (guint k = 0; k < N_SLICES; k++)
+        {
+          guint slice = n_of (2500);
 
-        for (guint k = 0; k < 10; k++)
-          {
-            a += time_sync_sa (slice);
-            b += time_sync_raw_reused (slice);
-            c += time_sync_raw_new_context (slice);
-            e += time_sync_raw_main_loop (slice);
-          }
-        s_sync_sa.values[s_sync_sa.n++] = a / 10;
-        s_sync_reused.values[s_sync_reused.n++] = b / 10;
-        s_sync_new.values[s_sync_new.n++] = c / 10;
-        s_sync_loop.values[s_sync_loop.n++] = e / 10;
-      }
+          if (k % 2 == 0)
+            {
+              add (&s_sync_sa, time_sync_sa (slice));
+              add (&s_sync_reused, time_sync_raw_reused (slice));
+              add (&s_sync_new, time_sync_raw_new_context (slice));
+              add (&s_sync_loop, time_sync_raw_main_loop (slice));
+            }
+          else
+            {
+              add (&s_sync_loop, time_sync_raw_main_loop (slice));
+              add (&s_sync_new, time_sync_raw_new_context (slice));
+              add (&s_sync_reused, time_sync_raw_reused (slice));
+              add (&s_sync_sa, time_sync_sa (slice));
+            }
+        }
 
       /* Async-caller cases, from a callback of the default context's
        * loop, where an application's calls are made. */
