@@ -412,10 +412,10 @@ typedef struct
 } Burst;
 
 static Burst
-burst_sa (guint n)
+burst_sa_on (SaDispatcher *d,
+             guint         n)
 {
   g_autoptr(SaOperation) op = sa_operation_new_blocking (immediate_start, NULL, NULL);
-  SaDispatcher *d = sa_dispatcher_get_default ();
   guint done = 0;
   long rss0 = rss_bytes (), rss1;
   gint64 t0 = g_get_monotonic_time ();
@@ -454,6 +454,12 @@ burst_raw (guint n)
   b.bytes_per_call = (double) MAX (0, rss1 - rss0) / n;
 
   return b;
+}
+
+static Burst
+burst_sa (guint n)
+{
+  return burst_sa_on (sa_dispatcher_get_default (), n);
 }
 
 /* --- 6. SaLock, many waiters on one key -------------------------------- */
@@ -619,6 +625,7 @@ static Series s_burst_sa = { "5 burst: offloads per second", "ops/s" };
 static Series s_burst_raw = { "5 raw GTask burst: per second", "ops/s" };
 static Series s_burst_sa_mem = { "5 burst: heap bytes per in-flight call", "B" };
 static Series s_burst_raw_mem = { "5 raw GTask burst: heap bytes per call", "B" };
+static Series s_burst_pool_sa = { "5 burst, max-threads 4: per second", "ops/s" };
 static Series s_burst_top_sa = { "5 burst outside any callback: per second", "ops/s" };
 static Series s_burst_top_raw = { "5 raw burst outside any callback: per second", "ops/s" };
 static Series s_lock_sa = { "6 SaLock: time per waiter", "us" };
@@ -723,6 +730,7 @@ async_round (gpointer data,
     add (&s_burst_sa_mem, a.bytes_per_call);
     add (&s_burst_raw, b.ops_per_s);
     add (&s_burst_raw_mem, b.bytes_per_call);
+    add (&s_burst_pool_sa, burst_sa_on (bounded, burst_n).ops_per_s);
   }
   for (guint k = 0; k < 4; k++)
     {
@@ -925,7 +933,8 @@ main (int   argc,
     const Series *all[] = {
       &s_detect_sa, &s_detect_raw, &s_sync_sa, &s_sync_reused, &s_sync_new, &s_sync_loop,
       &s_anb_sa, &s_anb_raw, &s_anb_top_sa, &s_anb_top_raw, &s_ab_sa, &s_ab_sa_pool, &s_ab_raw, &s_ab_raw_sync,
-      &s_burst_sa, &s_burst_raw, &s_burst_sa_mem, &s_burst_raw_mem, &s_burst_top_sa, &s_burst_top_raw,
+      &s_burst_sa, &s_burst_raw, &s_burst_sa_mem, &s_burst_raw_mem, &s_burst_pool_sa,
+      &s_burst_top_sa, &s_burst_top_raw,
       &s_lock_sa, &s_lock_raw, &s_lock_sa_mem, &s_lock_raw_mem,
     };
     for (guint i = 0; i < G_N_ELEMENTS (all); i++)
@@ -965,6 +974,7 @@ main (int   argc,
   ratio ("async-b-vs-raw-run-in-thread-sync", median (&s_ab_sa) / median (&s_ab_raw_sync));
   ratio ("burst-throughput-vs-raw", median (&s_burst_sa) / median (&s_burst_raw));
   ratio ("burst-outside-callback-throughput-vs-raw", median (&s_burst_top_sa) / median (&s_burst_top_raw));
+  ratio ("burst-max-threads-4-vs-raw", median (&s_burst_pool_sa) / median (&s_burst_raw));
   ratio ("burst-bytes-vs-raw", median (&s_burst_sa_mem) / MAX (1.0, median (&s_burst_raw_mem)));
   ratio ("lock-time-vs-independent-tasks", median (&s_lock_sa) / median (&s_lock_raw));
 
