@@ -712,26 +712,6 @@ async_round (gpointer data,
           add (&s_ab_sa, time_async_b_sa (sa_dispatcher_get_default (), slice));
         }
     }
-  {
-    Burst a, b;
-
-    /* A whole burst cannot be sliced: the order alternates by round. */
-    if (r % 2 == 0)
-      {
-        a = burst_sa (burst_n);
-        b = burst_raw (burst_n);
-      }
-    else
-      {
-        b = burst_raw (burst_n);
-        a = burst_sa (burst_n);
-      }
-    add (&s_burst_sa, a.ops_per_s);
-    add (&s_burst_sa_mem, a.bytes_per_call);
-    add (&s_burst_raw, b.ops_per_s);
-    add (&s_burst_raw_mem, b.bytes_per_call);
-    add (&s_burst_pool_sa, burst_sa_on (bounded, burst_n).ops_per_s);
-  }
   for (guint k = 0; k < 4; k++)
     {
       LockRun la, lb;
@@ -753,6 +733,26 @@ async_round (gpointer data,
       add (&s_lock_raw_mem, lb.bytes_per_waiter);
       lock_executions = MAX (lock_executions, la.executions);
     }
+  {
+    Burst a, b;
+
+    /* A whole burst cannot be sliced: the order alternates by round. */
+    if (r % 2 == 0)
+      {
+        a = burst_sa (burst_n);
+        b = burst_raw (burst_n);
+      }
+    else
+      {
+        b = burst_raw (burst_n);
+        a = burst_sa (burst_n);
+      }
+    add (&s_burst_sa, a.ops_per_s);
+    add (&s_burst_sa_mem, a.bytes_per_call);
+    add (&s_burst_raw, b.ops_per_s);
+    add (&s_burst_raw_mem, b.bytes_per_call);
+    add (&s_burst_pool_sa, burst_sa_on (bounded, burst_n).ops_per_s);
+  }
   if (r < MIN (rounds, 5u))
     for (guint k = 0; k < 4; k++)
       {
