@@ -62,6 +62,8 @@ cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
 machine = [
     "- command: `%s`" % command,
     "- nproc: %s; CPU: %s" % (sh("nproc"), cpu or "?"),
+    "- CPU time taken by the host for others during the run (steal): %s%%"
+    % ("%.1f" % figures["steal-percent"] if "steal-percent" in figures else "?"),
     "- GLib %s, %s %s, Python %s" % (sh("pkg-config --modversion glib-2.0"), platform.system(),
                                     platform.release(), sh("/usr/bin/python3 -c 'import sys; print(sys.version.split()[0])'")),
 ]
