@@ -110,6 +110,12 @@ private_context_new (GSource **kick_out)
   GSource *kick = g_source_new (&kick_funcs, sizeof (KickSource));
 
   g_source_set_name (kick, "[smartasync] private context");
+  /* Above every file descriptor of the context (its wakeup among them,
+   * at the default priority): an iteration in which the kick is ready
+   * then polls no descriptor and, with nothing to wait for, makes no
+   * poll() call at all. An operation that completes at once costs a
+   * sync call no system call. */
+  g_source_set_priority (kick, G_PRIORITY_HIGH);
   g_atomic_int_inc (&n_contexts);
   g_source_attach (kick, context);
   /* Only the context holds it. A reference of our own could be dropped
