@@ -750,6 +750,28 @@ in_callback (GFunc    func,
     g_main_context_iteration (NULL, TRUE);
 }
 
+/* Case 3's slices, into @sa and @raw. */
+static void
+async_nb_slices (Series *sa,
+                 Series *raw)
+{
+  for (guint k = 0; k < N_SLICES; k++)
+    {
+      guint slice = n_of (2500);
+
+      if (k % 2 == 0)
+        {
+          add (sa, time_async_nb_sa (slice));
+          add (raw, time_async_nb_raw (slice));
+        }
+      else
+        {
+          add (raw, time_async_nb_raw (slice));
+          add (sa, time_async_nb_sa (slice));
+        }
+    }
+}
+
 static void
 async_round (gpointer data,
              gpointer unused)
@@ -757,21 +779,7 @@ async_round (gpointer data,
   guint r = GPOINTER_TO_UINT (data);
 
   g_assert_true (sa_caller_is_async ());
-  for (guint k = 0; k < N_SLICES; k++)
-    {
-      guint slice = n_of (2500);
-
-      if (k % 2 == 0)
-        {
-          add (&s_anb_sa, time_async_nb_sa (slice));
-          add (&s_anb_raw, time_async_nb_raw (slice));
-        }
-      else
-        {
-          add (&s_anb_raw, time_async_nb_raw (slice));
-          add (&s_anb_sa, time_async_nb_sa (slice));
-        }
-    }
+  async_nb_slices (&s_anb_sa, &s_anb_raw);
   for (guint k = 0; k < N_SLICES / 2; k++)
     {
       guint slice = n_of (1000);
@@ -860,21 +868,7 @@ async_outside_round (guint r)
 
   g_assert_null (g_main_current_source ());
   g_assert_true (sa_caller_is_async ());
-  for (guint k = 0; k < N_SLICES; k++)
-    {
-      guint slice = n_of (2500);
-
-      if (k % 2 == 0)
-        {
-          add (&s_anb_top_sa, time_async_nb_sa (slice));
-          add (&s_anb_top_raw, time_async_nb_raw (slice));
-        }
-      else
-        {
-          add (&s_anb_top_raw, time_async_nb_raw (slice));
-          add (&s_anb_top_sa, time_async_nb_sa (slice));
-        }
-    }
+  async_nb_slices (&s_anb_top_sa, &s_anb_top_raw);
 
   if (r % 2 == 0)
     {
