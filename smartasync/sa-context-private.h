@@ -27,9 +27,8 @@ void          _sa_context_kick         (GSource      *kick,
 /* Withdraws a kick that has not run yet. */
 void          _sa_context_unkick       (GSource      *kick);
 
-/* Marks the calling thread as running a blocking operation's body, in
- * which a caller is a sync caller whatever context it owns. Returns the
- * previous mark, to hand back to _sa_context_set_blocking(). */
+/* The mark of a thread running a blocking operation's body, in which a
+ * caller is a sync caller whatever context it owns. */
 extern _Thread_local gboolean _sa_in_blocking_body;
 
 static inline gboolean
@@ -38,7 +37,8 @@ _sa_context_is_blocking (void)
   return _sa_in_blocking_body;
 }
 
-/* Returns the previous mark, to be put back. */
+/* Sets the mark; returns the previous one, to hand back to
+ * _sa_context_set_blocking() afterwards. */
 static inline gboolean
 _sa_context_set_blocking (gboolean blocking)
 {

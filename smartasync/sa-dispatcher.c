@@ -34,10 +34,11 @@
  * has acquired the context. Any other thread is a *sync caller*: `main()`
  * of a command-line tool before any loop runs, a [struct@GLib.Thread], a
  * [class@Gio.Task] or [struct@GLib.ThreadPool] worker. This is decided
- * afresh at every call, on the calling thread, by [func@Sa.caller_is_async];
- * nothing is cached, so any thread may call at any time. Inside the body of a blocking operation run by the
- * library, a caller is a sync caller. [property@Sa.Dispatcher:mode] and
- * the mode of a call override the detection.
+ * afresh at every call, on the calling thread, by
+ * [func@Sa.caller_is_async]; nothing is cached, so any thread may call at
+ * any time. Inside the body of a blocking operation run by the library, a
+ * caller is a sync caller. [property@Sa.Dispatcher:mode] and the mode of a
+ * call override the detection.
  *
  * The private context of a sync call belongs to the calling thread and to
  * the nesting depth of the call; it is reused by every later sync call at
