@@ -10,6 +10,15 @@
 static const char *true_argv[] = { "true", NULL };
 
 static void
+immediate_start_bool (SaOperation  *op,
+                      GTask        *task,
+                      GCancellable *cancellable,
+                      gpointer      user_data)
+{
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
 test_reused (void)
 {
   TestProbe p1 = { 0 }, p2 = { 0 };
@@ -208,6 +217,86 @@ test_foreign_owner (void)
   test_file_free (tf);
 }
 
+/* The poll function of a private context, counting its calls. */
+static gint n_polls;
+
+static gint
+counting_poll (GPollFD *fds,
+               guint    n_fds,
+               gint     timeout)
+{
+  g_atomic_int_inc (&n_polls);
+
+  return g_poll (fds, n_fds, timeout);
+}
+
+static void
+install_counting_poll (SaOperation  *op,
+                       GTask        *task,
+                       GCancellable *cancellable,
+                       gpointer      user_data)
+{
+  /* Started from a dispatch of the call's private context, which is the
+   * thread-default context here. */
+  g_main_context_set_poll_func (g_main_context_get_thread_default (), counting_poll);
+  g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+return_true_idle (gpointer data)
+{
+  g_task_return_boolean (data, TRUE);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+complete_from_idle (SaOperation  *op,
+                    GTask        *task,
+                    GCancellable *cancellable,
+                    gpointer      user_data)
+{
+  g_autoptr(GSource) idle = g_idle_source_new ();
+
+  /* On the call's context, the thread-default one here. */
+  g_source_set_callback (idle, return_true_idle, g_object_ref (task), g_object_unref);
+  g_source_attach (idle, g_main_context_get_thread_default ());
+}
+
+static gpointer
+no_poll_thread (gpointer data)
+{
+  g_autoptr(SaOperation) install = sa_operation_new_non_blocking (install_counting_poll, NULL, NULL);
+  g_autoptr(SaOperation) at_once = sa_operation_new_non_blocking (immediate_start_bool, NULL, NULL);
+  g_autoptr(SaOperation) later = sa_operation_new_non_blocking (complete_from_idle, NULL, NULL);
+  SaDispatcher *d = sa_dispatcher_get_default ();
+
+  g_assert_true (test_call_sync_bool (d, install, NULL, NULL));
+
+  /* An operation that completes at once: the call runs it from the
+   * private context's kick and never polls. */
+  g_atomic_int_set (&n_polls, 0);
+  for (guint i = 0; i < 1000; i++)
+    g_assert_true (test_call_sync_bool (d, at_once, NULL, NULL));
+  g_assert_cmpint (g_atomic_int_get (&n_polls), ==, 0);
+
+  /* One that completes in a later iteration is waited for by iterations
+   * that poll: the counter sees them. */
+  for (guint i = 0; i < 10; i++)
+    g_assert_true (test_call_sync_bool (d, later, NULL, NULL));
+  g_assert_cmpint (g_atomic_int_get (&n_polls), >=, 10);
+
+  return NULL;
+}
+
+static void
+test_no_poll_at_once (void)
+{
+  /* A thread of its own: its private context, and the poll function
+   * installed on it, go with it. */
+  g_thread_join (g_thread_new ("no-poll", no_poll_thread, NULL));
+}
+
 static guint
 count_fds (void)
 {
@@ -256,6 +345,7 @@ main (int   argc,
   g_test_add_func ("/context/reset-while-used", test_reset_while_used);
   g_test_add_func ("/context/foreign-owner", test_foreign_owner);
   g_test_add_func ("/context/fds-flat", test_fds_flat);
+  g_test_add_func ("/context/no-poll-at-once", test_no_poll_at_once);
 
   return g_test_run ();
 }
