@@ -285,6 +285,14 @@ start_from_kick (gpointer data)
   start_non_blocking (args->operation, args->task, args->cancellable);
 }
 
+static void
+run_from_kick (gpointer data)
+{
+  StartArgs *args = data;
+
+  run_blocking (args->operation, args->task, args->cancellable);
+}
+
 /* Runs a task's completion on the private context, so that the task is
  * complete (its callback has run) without touching the caller's context. */
 static GTask *
@@ -344,9 +352,16 @@ call_sync (SaDispatcher        *self,
 
   if (!g_task_return_error_if_cancelled (task))
     {
+      /* Run or started from a dispatch of the private context: a task
+       * the operation completes at once then calls back at once, with no
+       * idle source and no poll. */
+      args = (StartArgs) { operation, task, op_cancellable };
       if (cell == SA_CELL_SYNC_BLOCKING)
         {
-          run_blocking (operation, task, op_cancellable);
+          /* The body runs in the first iteration, and whatever it left
+           * ready in the ones after; a body that completed nothing by
+           * then never will. */
+          _sa_context_kick (bridge->kick, run_from_kick, &args);
           if (!_sa_bridge_drain (bridge))
             g_task_return_new_error (task, SA_ERROR, SA_ERROR_NO_RESULT,
                                      "Blocking operation “%s” returned without completing its task",
@@ -354,9 +369,6 @@ call_sync (SaDispatcher        *self,
         }
       else
         {
-          /* Started from a dispatch of the private context: a task the
-           * operation completes at once then calls back at once. */
-          args = (StartArgs) { operation, task, op_cancellable };
           _sa_context_kick (bridge->kick, start_from_kick, &args);
         }
     }

@@ -1,4 +1,4 @@
-/* test-context.c: per-thread private contexts: reuse, threads, reset
+/* test-context.c: per-thread private contexts: reuse, threads, reset, polls
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -268,6 +268,7 @@ no_poll_thread (gpointer data)
 {
   g_autoptr(SaOperation) install = sa_operation_new_non_blocking (install_counting_poll, NULL, NULL);
   g_autoptr(SaOperation) at_once = sa_operation_new_non_blocking (immediate_start_bool, NULL, NULL);
+  g_autoptr(SaOperation) blocking = sa_operation_new_blocking (immediate_start_bool, NULL, NULL);
   g_autoptr(SaOperation) later = sa_operation_new_non_blocking (complete_from_idle, NULL, NULL);
   SaDispatcher *d = sa_dispatcher_get_default ();
 
@@ -278,6 +279,12 @@ no_poll_thread (gpointer data)
   g_atomic_int_set (&n_polls, 0);
   for (guint i = 0; i < 1000; i++)
     g_assert_true (test_call_sync_bool (d, at_once, NULL, NULL));
+  g_assert_cmpint (g_atomic_int_get (&n_polls), ==, 0);
+
+  /* A blocking one, whose body completes its task: run from the kick
+   * too, it is called back at once, with nothing left to poll for. */
+  for (guint i = 0; i < 1000; i++)
+    g_assert_true (test_call_sync_bool (d, blocking, NULL, NULL));
   g_assert_cmpint (g_atomic_int_get (&n_polls), ==, 0);
 
   /* One that completes in a later iteration is waited for by iterations
