@@ -10,10 +10,10 @@
 static const char *true_argv[] = { "true", NULL };
 
 static void
-immediate_start_bool (SaOperation  *op,
-                      GTask        *task,
-                      GCancellable *cancellable,
-                      gpointer      user_data)
+immediate_start (SaOperation  *op,
+                 GTask        *task,
+                 GCancellable *cancellable,
+                 gpointer      user_data)
 {
   g_task_return_boolean (task, TRUE);
 }
@@ -267,8 +267,8 @@ static gpointer
 no_poll_thread (gpointer data)
 {
   g_autoptr(SaOperation) install = sa_operation_new_non_blocking (install_counting_poll, NULL, NULL);
-  g_autoptr(SaOperation) at_once = sa_operation_new_non_blocking (immediate_start_bool, NULL, NULL);
-  g_autoptr(SaOperation) blocking = sa_operation_new_blocking (immediate_start_bool, NULL, NULL);
+  g_autoptr(SaOperation) at_once = sa_operation_new_non_blocking (immediate_start, NULL, NULL);
+  g_autoptr(SaOperation) blocking = sa_operation_new_blocking (immediate_start, NULL, NULL);
   g_autoptr(SaOperation) later = sa_operation_new_non_blocking (complete_from_idle, NULL, NULL);
   SaDispatcher *d = sa_dispatcher_get_default ();
 
@@ -315,15 +315,6 @@ count_fds (void)
     n++;
 
   return n;
-}
-
-static void
-immediate_start (SaOperation  *op,
-                 GTask        *task,
-                 GCancellable *cancellable,
-                 gpointer      user_data)
-{
-  g_task_return_boolean (task, TRUE);
 }
 
 static void
