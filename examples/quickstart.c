@@ -37,7 +37,8 @@ main (void)
    * a GMainLoop the same call would return a pending task instead. */
   g_autoptr(GTask) task = sa_dispatcher_call (sa_dispatcher_get_default (), load,
                                               SA_CALL_MODE_AUTO, NULL, NULL, NULL);
-  g_autofree char *text = g_task_propagate_pointer (task, &error);
+  g_autofree char *text = sa_dispatcher_call_finish_pointer (sa_dispatcher_get_default (),
+                                                             G_ASYNC_RESULT (task), &error);
 
   if (text == NULL)
     {

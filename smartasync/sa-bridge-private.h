@@ -6,30 +6,37 @@
 #pragma once
 
 #include "sa-bridge.h"
+#include "sa-context-private.h"
+#include "sa-guard-private.h"
 
 G_BEGIN_DECLS
 
 /* Private so that the library can keep a bridge on the stack for a call
- * that cannot outlive it (no timeout: the wait ends only with the result). */
+ * that cannot outlive it: one with no guard, whose wait ends only with the
+ * result (_sa_bridge_needs_heap() is FALSE). */
 struct _SaBridge
 {
   gatomicrefcount  ref_count;
   GMainContext    *context;
   GSource         *kick;             /* the context's kick source */
-  GCancellable    *cancellable;          /* handed to the call */
-  GCancellable    *caller_cancellable;
-  gulong           cancelled_id;
-  GSource         *timeout_source;
+  GCancellable    *cancellable;      /* handed to the call */
+  SaGuard         *guard;            /* (nullable) the timeout, the caller's cancellation */
+  SaDrain         *drain;            /* (nullable) draining an abandoned call */
   GAsyncResult    *result;
   char            *what;
-  guint            timeout_ms;
   guint            open : 1;
-  guint            timed_out : 1;
   guint            abandoned : 1;
   guint            keep_for_callback : 1;
   guint            completed : 1;
   guint            heap : 1;         /* from g_new(), freed by the last unref */
 };
+
+static inline gboolean
+_sa_bridge_needs_heap (GCancellable *cancellable,
+                       guint         timeout_ms)
+{
+  return _sa_guard_needed (cancellable, TRUE, timeout_ms);
+}
 
 void      _sa_bridge_init     (SaBridge     *self,
                                GCancellable *cancellable,

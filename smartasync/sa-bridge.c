@@ -43,20 +43,24 @@
  * main loop is re-entered. A bridge opened while another is waiting on
  * the same thread (from inside its callbacks) gets a context of its own.
  *
- * With a timeout, the wait gives up after that many milliseconds: the
+ With a timeout, the wait gives up after that many milliseconds: the
  * cancellable from [method@Sa.Bridge.get_cancellable] is cancelled and
  * [method@Sa.Bridge.wait] fails with `G_IO_ERROR_TIMED_OUT`, even when
  * the call can never complete (say, because it waits for a context that
- * nobody iterates). A call abandoned that way keeps the bridge alive until
- * its callback runs, if it ever does; its late result is dropped.
- *
- * Cancelling the caller's cancellable does not abandon the call: the wait
- * goes on until the call reports `G_IO_ERROR_CANCELLED` through its
- * `_finish` function, as GIO calls do promptly.
+ * nobody iterates). Cancelling the caller's cancellable ends the wait the
+ * same way, at once, with `G_IO_ERROR_CANCELLED`, whether or not the call
+ * honours its cancellable. A call given up that way keeps the bridge alive
+ * until its callback runs, if it ever does; its late result is dropped.
+ * Its context is no longer the thread's: another thread iterates it until
+ * that callback has run, so the late result is freed even when the
+ * calling thread exits, and the thread's next wait gets a new context.
  *
  * A bridge is used by one thread, the one that created it, from
  * [ctor@Sa.Bridge.new] to [method@Sa.Bridge.wait]; exactly one call may
- * report to it. Bridges of different threads are independent.
+ * report to it. Bridges of one thread are waited for in the reverse order
+ * of their creation (a bridge opened while another is open is waited for
+ * first); waiting for an outer one first is a programmer error, reported
+ * with a critical. Bridges of different threads are independent.
  *
  * Since: 1.0
  */
@@ -64,41 +68,21 @@
 G_DEFINE_BOXED_TYPE (SaBridge, sa_bridge, sa_bridge_ref, sa_bridge_unref)
 
 static void
-caller_cancelled_cb (GCancellable *caller_cancellable,
-                     gpointer      user_data)
+wake_context (SaGuard  *guard,
+              gpointer  data)
 {
-  GCancellable *cancellable = user_data;
-
-  g_cancellable_cancel (cancellable);
-}
-
-static gboolean
-timeout_cb (gpointer user_data)
-{
-  SaBridge *self = user_data;
-
-  self->timed_out = TRUE;
-  g_clear_pointer (&self->timeout_source, g_source_unref);
-
-  return G_SOURCE_REMOVE;
+  g_main_context_wakeup (data);
 }
 
 static void
 sa_bridge_close (SaBridge *self)
 {
-  if (self->timeout_source != NULL)
-    {
-      g_source_destroy (self->timeout_source);
-      g_clear_pointer (&self->timeout_source, g_source_unref);
-    }
+  g_clear_pointer (&self->guard, _sa_guard_close);
 
-  if (self->cancelled_id != 0)
-    {
-      g_cancellable_disconnect (self->caller_cancellable, self->cancelled_id);
-      self->cancelled_id = 0;
-    }
-
-  _sa_context_leave (g_steal_pointer (&self->context), g_steal_pointer (&self->kick));
+  if (self->abandoned)
+    self->drain = _sa_context_retire (g_steal_pointer (&self->context), g_steal_pointer (&self->kick));
+  else
+    _sa_context_leave (g_steal_pointer (&self->context), g_steal_pointer (&self->kick));
   self->open = FALSE;
 }
 
@@ -111,33 +95,21 @@ _sa_bridge_init (SaBridge     *self,
 {
   memset (self, 0, sizeof *self);
   g_atomic_ref_count_init (&self->ref_count);
-  self->timeout_ms = timeout_ms;
   self->keep_for_callback = !!keep_for_callback;
   self->what = g_strdup (what);
   self->open = TRUE;
   self->context = _sa_context_enter (&self->kick);
 
-  if (timeout_ms == 0)
+  if (_sa_guard_needed (cancellable, TRUE, timeout_ms))
     {
-      g_set_object (&self->cancellable, cancellable);
+      self->guard = _sa_guard_new (cancellable, TRUE, timeout_ms, self->context,
+                                   wake_context, g_main_context_ref (self->context),
+                                   (GDestroyNotify) g_main_context_unref);
+      g_set_object (&self->cancellable, self->guard->cancellable);
     }
   else
     {
-      self->cancellable = g_cancellable_new ();
-      if (cancellable != NULL)
-        {
-          self->caller_cancellable = g_object_ref (cancellable);
-          /* Runs at once when @cancellable is already cancelled. */
-          self->cancelled_id = g_cancellable_connect (cancellable,
-                                                      G_CALLBACK (caller_cancelled_cb),
-                                                      g_object_ref (self->cancellable),
-                                                      g_object_unref);
-        }
-
-      self->timeout_source = g_timeout_source_new (timeout_ms);
-      g_source_set_name (self->timeout_source, "[smartasync] bridge timeout");
-      g_source_set_callback (self->timeout_source, timeout_cb, self, NULL);
-      g_source_attach (self->timeout_source, self->context);
+      g_set_object (&self->cancellable, cancellable);
     }
 }
 
@@ -160,10 +132,10 @@ _sa_bridge_clear (SaBridge *self)
 {
   g_assert (!self->heap);
   g_assert (!self->open);
+  g_assert (self->drain == NULL);
 
   g_clear_object (&self->result);
   g_clear_object (&self->cancellable);
-  g_clear_object (&self->caller_cancellable);
   g_clear_pointer (&self->what, g_free);
 }
 
@@ -236,9 +208,11 @@ sa_bridge_unref (SaBridge *self)
       sa_bridge_close (self);
     }
 
+  /* An abandoned call that never called back: nothing left to drain for. */
+  if (self->drain != NULL)
+    _sa_drain_finish (g_steal_pointer (&self->drain));
   g_clear_object (&self->result);
   g_clear_object (&self->cancellable);
-  g_clear_object (&self->caller_cancellable);
   g_free (self->what);
   g_assert (self->heap);
   g_free (self);
@@ -290,7 +264,10 @@ sa_bridge_complete (SaBridge     *self,
 
   if (self->abandoned)
     {
-      /* The wait gave up on this call; its late result goes nowhere. */
+      /* The wait gave up on this call; its late result goes nowhere, and
+       * its context's drain can stop. */
+      if (self->drain != NULL)
+        _sa_drain_finish (g_steal_pointer (&self->drain));
       if (self->keep_for_callback)
         sa_bridge_unref (self);
       return;
@@ -318,17 +295,7 @@ sa_bridge_callback (GObject      *source_object,
   sa_bridge_complete (user_data, result);
 }
 
-static GQuark
-sa_bridge_qdata_quark (void)
-{
-  static GQuark quark;
-
-  /* Idempotent: a race only looks the same string up twice. */
-  if G_UNLIKELY (quark == 0)
-    quark = g_quark_from_static_string ("sa-bridge");
-
-  return quark;
-}
+static G_DEFINE_QUARK (sa-bridge, sa_bridge_qdata)
 
 void
 _sa_bridge_attach (SaBridge *self,
@@ -368,7 +335,9 @@ sa_bridge_wait (SaBridge  *self,
 {
   g_return_val_if_fail (self != NULL, NULL);
   g_return_val_if_fail (self->open, NULL);
-  g_return_val_if_fail (g_main_context_is_owner (self->context), NULL);
+  /* Its context is the thread-default one only while it is the innermost
+   * open bridge of this thread: waits are last in, first out. */
+  g_return_val_if_fail (g_main_context_get_thread_default () == self->context, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   return _sa_bridge_wait (self, error);
@@ -378,35 +347,27 @@ GAsyncResult *
 _sa_bridge_wait (SaBridge  *self,
                  GError   **error)
 {
-  while (self->result == NULL && !self->timed_out)
+  while (self->result == NULL &&
+         (self->guard == NULL || _sa_guard_get_state (self->guard) == SA_GUARD_ARMED))
     g_main_context_iteration (self->context, TRUE);
 
-  if (self->result == NULL)
+  if (self->result != NULL && (self->guard == NULL || _sa_guard_disarm (self->guard)))
     {
-      /* Timed out. A call that honours its cancellable may answer at
-       * once; anything else is abandoned to report later, or never. */
-      g_cancellable_cancel (self->cancellable);
-      if (!_sa_bridge_drain (self))
-        {
-          self->abandoned = TRUE;
-          if (self->keep_for_callback)
-            sa_bridge_ref (self);
-        }
-      g_clear_object (&self->result);
       sa_bridge_close (self);
-
-      if (self->what != NULL)
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                     "Operation “%s” did not complete within %u ms",
-                     self->what, self->timeout_ms);
-      else
-        g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                     "Asynchronous call did not complete within %u ms",
-                     self->timeout_ms);
-      return NULL;
+      return g_steal_pointer (&self->result);
     }
 
+  /* The guard fired. A call that honours its cancellable may answer at
+   * once; anything else is abandoned to report later, or never. */
+  if (!_sa_bridge_drain (self))
+    {
+      self->abandoned = TRUE;
+      if (self->keep_for_callback)
+        sa_bridge_ref (self);
+    }
+  g_clear_object (&self->result);
+  g_propagate_error (error, _sa_guard_error (self->guard, self->what));
   sa_bridge_close (self);
 
-  return g_steal_pointer (&self->result);
+  return NULL;
 }

@@ -19,6 +19,20 @@ GMainContext *_sa_context_enter        (GSource     **kick);
  * run and drops the reference. */
 void          _sa_context_leave        (GMainContext *context,
                                         GSource      *kick);
+/* A context given up by its thread while a call may still complete on it
+ * (a wait abandoned at a timeout or a cancellation): a drain thread
+ * iterates it until _sa_drain_finish(), then drops it. */
+typedef struct _SaDrain SaDrain;
+
+/* Like _sa_context_leave(), but the thread's slot gets a new context next
+ * time and @context goes to a drain thread. Returns the drain, for the
+ * late completion to finish. */
+SaDrain      *_sa_context_retire       (GMainContext *context,
+                                        GSource      *kick);
+/* The late completion has run (or never will): stop draining. Safe from
+ * any thread, including the drain thread; consumes @drain. */
+void          _sa_drain_finish         (SaDrain      *drain);
+
 /* Runs @func (@data) from the kick source of its context, in the next
  * iteration of that context; only on the thread that entered it. */
 void          _sa_context_kick         (GSource      *kick,

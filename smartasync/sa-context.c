@@ -149,6 +149,14 @@ _sa_context_unkick (GSource *kick)
   k->data = NULL;
 }
 
+/* A slot may be empty: retired, or below a depth reached after a reset. */
+static void
+context_unref_nullable (gpointer context)
+{
+  if (context != NULL)
+    g_main_context_unref (context);
+}
+
 static void
 thread_state_free (gpointer data)
 {
@@ -175,7 +183,7 @@ thread_state_get (void)
 
   state = g_new0 (SaThreadState, 1);
   g_mutex_init (&state->lock);
-  state->contexts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_main_context_unref);
+  state->contexts = g_ptr_array_new_with_free_func (context_unref_nullable);
   state->kicks = g_ptr_array_new ();
   g_private_set (&thread_state_key, state);
 
@@ -237,6 +245,91 @@ _sa_context_leave (GMainContext *context,
 
   _sa_context_unkick (kick);
   g_main_context_unref (context);
+}
+
+struct _SaDrain
+{
+  gatomicrefcount  ref_count;   /* the drain thread's and the completer's */
+  GMainContext    *context;
+  gint             done;        /* atomic */
+};
+
+static void
+drain_unref (SaDrain *drain)
+{
+  if (!g_atomic_ref_count_dec (&drain->ref_count))
+    return;
+
+  g_main_context_unref (drain->context);
+  g_free (drain);
+}
+
+static void
+drain_func (gpointer data,
+            gpointer pool_data)
+{
+  SaDrain *drain = data;
+
+  /* Nobody else uses the context any more, so the push cannot fail. */
+  g_main_context_push_thread_default (drain->context);
+  while (!g_atomic_int_get (&drain->done))
+    g_main_context_iteration (drain->context, TRUE);
+  g_main_context_pop_thread_default (drain->context);
+  drain_unref (drain);
+}
+
+static GThreadPool *
+drain_pool (void)
+{
+  static GThreadPool *pool;
+
+  /* Unbounded: each drain waits for one call that may never end. */
+  if (g_once_init_enter (&pool))
+    g_once_init_leave (&pool, g_thread_pool_new (drain_func, NULL, -1, FALSE, NULL));
+
+  return pool;
+}
+
+SaDrain *
+_sa_context_retire (GMainContext *context,
+                    GSource      *kick)
+{
+  SaThreadState *state = g_private_get (&thread_state_key);
+  SaDrain *drain;
+
+  g_assert (state != NULL);
+  g_assert (state->depth > 0);
+
+  g_main_context_pop_thread_default (context);
+  _sa_context_unkick (kick);
+
+  g_mutex_lock (&state->lock);
+  state->depth--;
+  /* Still in its slot unless sa_reset_contexts() took it meanwhile. */
+  if (state->depth < state->contexts->len &&
+      g_ptr_array_index (state->contexts, state->depth) == context)
+    {
+      g_ptr_array_index (state->contexts, state->depth) = NULL;
+      g_ptr_array_index (state->kicks, state->depth) = NULL;
+      g_main_context_unref (context);   /* the slot's reference */
+    }
+  g_mutex_unlock (&state->lock);
+
+  drain = g_new0 (SaDrain, 1);
+  g_atomic_ref_count_init (&drain->ref_count);
+  g_atomic_ref_count_inc (&drain->ref_count);
+  drain->context = context;             /* the caller's reference */
+  g_thread_pool_push (drain_pool (), drain, NULL);
+
+  return drain;
+}
+
+void
+_sa_drain_finish (SaDrain *drain)
+{
+  g_atomic_int_set (&drain->done, TRUE);
+  g_main_context_wakeup (drain->context);
+  drain_unref (drain);
 }
 
 /* Whether the thread is inside the body of a blocking operation that the
@@ -318,7 +411,7 @@ sa_reset_contexts (void)
       g_mutex_lock (&state->lock);
       g_ptr_array_add (dropped, g_steal_pointer (&state->contexts));
       g_ptr_array_add (dropped_kicks, g_steal_pointer (&state->kicks));
-      state->contexts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_main_context_unref);
+      state->contexts = g_ptr_array_new_with_free_func (context_unref_nullable);
       state->kicks = g_ptr_array_new ();
       g_mutex_unlock (&state->lock);
     }

@@ -6,7 +6,9 @@
 #include "config.h"
 
 #include "sa-bridge-private.h"
+#include "sa-context.h"
 #include "sa-continuation.h"
+#include "sa-dispatcher-private.h"
 #include "sa-task-private.h"
 
 typedef struct
@@ -45,11 +47,59 @@ continuation_fire (GTask        *previous,
 {
   /* Whichever of the completion and the caller's own check comes first
    * runs the function; the other one does nothing. */
+  g_autoptr(GTask) readable = NULL;
+
   if (!g_atomic_int_compare_and_exchange (&cont->fired, 0, 1))
     return;
 
-  cont->func (previous, cont->next, cont->func_data);
+  readable = _sa_dispatcher_unwrap (previous);
+  cont->func (readable, cont->next, cont->func_data);
   g_signal_handler_disconnect (previous, cont->handler_id);
+}
+
+typedef struct
+{
+  GTask        *previous;
+  Continuation *cont;
+} LateFire;
+
+static gboolean
+late_fire_cb (gpointer data)
+{
+  LateFire *late = data;
+
+  continuation_fire (late->previous, late->cont);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+late_fire_free (gpointer data)
+{
+  LateFire *late = data;
+
+  g_object_unref (late->previous);
+  continuation_unref (late->cont);
+  g_free (late);
+}
+
+/* Fires from the caller's context, in a later iteration: an async
+ * caller's continuation never runs inside sa_continue(). */
+static void
+fire_later (GTask        *previous,
+            Continuation *cont)
+{
+  LateFire *late = g_new (LateFire, 1);
+  GSource *source = g_idle_source_new ();
+
+  late->previous = g_object_ref (previous);
+  late->cont = cont;
+  g_atomic_ref_count_inc (&cont->ref_count);
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_name (source, "[smartasync] continuation");
+  g_source_set_callback (source, late_fire_cb, late, late_fire_free);
+  g_source_attach (source, g_main_context_get_thread_default ());
+  g_source_unref (source);
 }
 
 static void
@@ -75,16 +125,21 @@ completed_cb (GObject    *object,
  * Applies @func to the result of @task with one call, whether that result
  * is ready now or later: the `smartcontinuation` of the Python library.
  *
- * When @task is complete (a sync caller's), @func runs at once and the
- * returned task is complete too: the call waits for it on the calling
- * thread's private context, and @callback has run before this function
- * returns. When @task is pending (an async caller's), @func runs when it
- * completes, on its context, and the returned task is pending; @callback
- * runs on the thread-default context of the caller of this function.
+ For a sync caller (see [func@Sa.caller_is_async]) and a complete @task,
+ * @func runs at once and the returned task is complete too: the call
+ * waits for it on the calling thread's private context, and @callback has
+ * run before this function returns. Otherwise the returned task is
+ * pending: @func runs when @task completes, on its context, or, when
+ * @task is complete already, from the caller's thread-default context in
+ * a later iteration, never inside this call; @callback runs on the
+ * thread-default context of the caller of this function.
  *
- * The new task has the source object and the cancellable of @task, so
- * [method@Sa.Dispatcher.call_finish] reads it like the first.
- * Safe to call from any thread.
+ * @func reads the result of the task it is handed with
+ * `g_task_propagate_*()`, in the form the operation gave it: for a task of
+ * [method@Sa.Dispatcher.call], that is the task holding its result. The
+ * new task has the source object and the cancellable of @task, so
+ * [method@Sa.Dispatcher.call_finish] and its typed siblings read it like
+ * the first. Safe to call from any thread.
  *
  * Returns: (transfer full): a new task that completes with what @func
  *   returned on it
@@ -110,17 +165,18 @@ sa_continue (GTask               *task,
   source_object = g_task_get_source_object (task);
   cancellable = g_task_get_cancellable (task);
 
-  if (g_task_get_completed (task))
+  if (g_task_get_completed (task) && !sa_caller_is_async ())
     {
+      g_autoptr(GTask) readable = _sa_dispatcher_unwrap (task);
       SaBridge *bridge = _sa_bridge_new_full (NULL, 0, FALSE, NULL);
       GAsyncResult *result;
 
       next = g_task_new (source_object, cancellable, sa_bridge_callback, bridge);
-      _sa_task_set_tag (next, g_task_get_source_tag (task));
+      _sa_task_set_tag (next, _sa_dispatcher_plain_tag (task));
       _sa_bridge_attach (bridge, next);
       sa_bridge_unref (bridge);
 
-      func (task, next, func_data);
+      func (readable, next, func_data);
       if (func_data_destroy != NULL)
         func_data_destroy (func_data);
 
@@ -135,7 +191,7 @@ sa_continue (GTask               *task,
     }
 
   next = g_task_new (source_object, cancellable, callback, user_data);
-  _sa_task_set_tag (next, g_task_get_source_tag (task));
+  _sa_task_set_tag (next, _sa_dispatcher_plain_tag (task));
 
   cont = g_new0 (Continuation, 1);
   cont->func = func;
@@ -148,9 +204,9 @@ sa_continue (GTask               *task,
                                             G_CALLBACK (completed_cb), cont,
                                             continuation_closure_notify, 0);
 
-  /* @task may have completed on its own thread since it was checked. */
+  /* @task may have completed already, or on its own thread since. */
   if (g_task_get_completed (task))
-    continuation_fire (task, cont);
+    fire_later (task, cont);
   continuation_unref (cont);
 
   return next;

@@ -12,6 +12,7 @@
 #include "sa-dispatcher-private.h"
 #include "sa-enum-types.h"
 #include "sa-error.h"
+#include "sa-guard-private.h"
 #include "sa-operation-private.h"
 #include "sa-task-private.h"
 
@@ -142,65 +143,29 @@ static const char * const cell_names[SA_N_CELLS] = {
   [SA_CELL_ASYNC_BLOCKING]     = "async caller, blocking operation: worker thread",
 };
 
-/* A call that needs state beyond its task: one that runs on a thread (the
- * worker needs the operation) or one with a timeout. Owned by the
- * operation's task, as qdata: the task data is the operation's own. */
-typedef struct
+/* Words used below. The *call's task* is the GTask a caller gets: the one
+ * returned and the one handed to its callback, always the same. The
+ * *operation's task* is the one handed to the body. They are one task
+ * unless the call needs them apart: a call whose body runs on a worker
+ * (the operation's task is made there, so that the worker sees at once
+ * whether the body completed it), and an async call with a guard (a
+ * timeout or the caller's cancellable, which must be able to end the call
+ * before the body does). The call's task is then a *relay*: it completes
+ * with an error of its own, or carries the operation's task, from which
+ * the finish functions read the result in the form the body gave it. */
+static void relay_tag (void) { }
+/* A relay with a guard: its task data is an SaCall, not the operation. */
+static void guarded_relay_tag (void) { }
+
+static inline gboolean
+is_relay (GTask *task)
 {
-  SaOperation         *operation;
-  GAsyncReadyCallback  callback;
-  gpointer             user_data;
-  GCancellable        *caller_cancellable;
-  gulong               cancelled_id;
-  GSource             *timeout_source;
-  guint                timeout_ms;
-  gboolean             delivered;
-} SaCall;
+  gpointer tag = g_task_get_source_tag (task);
 
-static GQuark
-sa_call_quark (void)
-{
-  static GQuark quark;
-
-  /* Idempotent: a race only looks the same string up twice. */
-  if G_UNLIKELY (quark == 0)
-    quark = g_quark_from_static_string ("sa-call");
-
-  return quark;
+  return tag == relay_tag || tag == guarded_relay_tag;
 }
 
-static inline SaCall *
-sa_call_get (GTask *task)
-{
-  return g_object_get_qdata (G_OBJECT (task), sa_call_quark ());
-}
-
-static void
-sa_call_disarm (SaCall *call)
-{
-  if (call->timeout_source != NULL)
-    {
-      g_source_destroy (call->timeout_source);
-      g_clear_pointer (&call->timeout_source, g_source_unref);
-    }
-
-  if (call->cancelled_id != 0)
-    {
-      g_cancellable_disconnect (call->caller_cancellable, call->cancelled_id);
-      call->cancelled_id = 0;
-    }
-}
-
-static void
-sa_call_free (gpointer data)
-{
-  SaCall *call = data;
-
-  sa_call_disarm (call);
-  g_clear_object (&call->caller_cancellable);
-  g_clear_object (&call->operation);
-  g_free (call);
-}
+static G_DEFINE_QUARK (sa-result-read, result_read)
 
 static inline gboolean
 is_blocking (SaOperation *operation)
@@ -241,14 +206,35 @@ choose_cell (SaDispatcher *self,
     return is_blocking (operation) ? SA_CELL_SYNC_BLOCKING : SA_CELL_SYNC_NON_BLOCKING;
 }
 
+static GTask *
+new_task (SaDispatcher        *self,
+          GCancellable        *cancellable,
+          GAsyncReadyCallback  callback,
+          gpointer             user_data,
+          gpointer             tag)
+{
+  GTask *task = g_task_new (self, cancellable, callback, user_data);
+
+  _sa_task_set_tag (task, tag);
+
+  return task;
+}
+
+/* Runs a blocking body with the thread-default context of the thread's
+ * own caller, not the private one it is run from: what the body binds
+ * there (a file monitor, a proxy) is serviced where the caller expects.
+ * The private context stays acquired by the iteration that runs it. */
 static void
 run_blocking (SaOperation  *operation,
               GTask        *task,
               GCancellable *cancellable)
 {
+  GMainContext *private_context = g_main_context_get_thread_default ();
   gboolean was_blocking = _sa_context_set_blocking (TRUE);
 
+  g_main_context_pop_thread_default (private_context);
   SA_OPERATION_GET_CLASS (operation)->run (operation, task, cancellable);
+  g_main_context_push_thread_default (private_context);
   _sa_context_set_blocking (was_blocking);
 }
 
@@ -293,179 +279,393 @@ run_from_kick (gpointer data)
   run_blocking (args->operation, args->task, args->cancellable);
 }
 
-/* Runs a task's completion on the private context, so that the task is
- * complete (its callback has run) without touching the caller's context. */
+static GError *
+no_result_error (SaOperation *operation)
+{
+  return g_error_new (SA_ERROR, SA_ERROR_NO_RESULT,
+                      "Blocking operation “%s” returned without completing its task",
+                      sa_operation_get_name (operation));
+}
+
+/* Runs a blocking body on this thread, from a dispatch of its private
+ * context, on an operation's task made there: the task calls back (into
+ * @bridge) inside the body's g_task_return_*(), so a body that returned
+ * without completing it is known at once. Returns the operation's task,
+ * complete, or NULL with NO_RESULT. */
+static GTask *
+run_blocking_here (SaDispatcher *self,
+                   SaOperation  *operation,
+                   SaBridge     *bridge,
+                   GCancellable *cancellable,
+                   GError      **error)
+{
+  g_autoptr(GTask) task = new_task (self, cancellable, sa_bridge_callback, bridge,
+                                    sa_dispatcher_call);
+  StartArgs args = { operation, task, cancellable };
+
+  /* The body runs in the first iteration, and whatever it left ready in
+   * the ones after; a body that completed nothing by then never will. */
+  _sa_context_kick (bridge->kick, run_from_kick, &args);
+  if (!_sa_bridge_drain (bridge))
+    {
+      _sa_context_unkick (bridge->kick);
+      g_propagate_error (error, no_result_error (operation));
+      return NULL;
+    }
+
+  return G_TASK (_sa_bridge_wait (bridge, error));
+}
+
+/* A completed task holding @error, completed on the private context, so
+ * that the caller's context is not touched. */
 static GTask *
 completed_error_task (SaDispatcher *self,
                       GError       *error)
 {
-  SaBridge *bridge = _sa_bridge_new_full (NULL, 0, FALSE, NULL);
-  g_autoptr(GTask) task = g_task_new (self, NULL, sa_bridge_callback, bridge);
+  SaBridge bridge;
+  g_autoptr(GTask) task = NULL;
   GAsyncResult *result;
 
-  _sa_task_set_tag (task, sa_dispatcher_call);
-  _sa_bridge_attach (bridge, task);
-  sa_bridge_unref (bridge);
+  _sa_bridge_init (&bridge, NULL, 0, FALSE, NULL);
+  task = new_task (self, NULL, sa_bridge_callback, &bridge, sa_dispatcher_call);
   g_task_return_error (task, error);
-  result = sa_bridge_wait (bridge, NULL);
+  result = _sa_bridge_wait (&bridge, NULL);
   g_assert (result == G_ASYNC_RESULT (task));
+  _sa_bridge_clear (&bridge);
 
   return G_TASK (result);
 }
 
+/* Hands a sync call's outcome to the caller: a task, complete. */
 static GTask *
-call_sync (SaDispatcher        *self,
-           SaOperation         *operation,
-           SaCell               cell,
-           GCancellable        *cancellable,
-           GAsyncReadyCallback  callback,
-           gpointer             user_data)
+sync_outcome (SaDispatcher        *self,
+              GTask               *task,
+              GError              *error,
+              GAsyncReadyCallback  callback,
+              gpointer             user_data)
 {
-  guint timeout_ms = g_atomic_int_get (&self->timeout_ms);
-  g_autoptr(GError) error = NULL;
-  SaBridge on_stack;
-  SaBridge *bridge;
-  StartArgs args;
-  GCancellable *op_cancellable;
-  GTask *task;
-  GAsyncResult *result;
+  if (task == NULL)
+    task = completed_error_task (self, error);
 
-  if (timeout_ms == 0)
-    {
-      /* Without a timeout the wait ends only with the result, so the
-       * bridge cannot outlive this frame. */
-      bridge = &on_stack;
-      _sa_bridge_init (bridge, cancellable, 0, FALSE, NULL);
-    }
-  else
-    {
-      bridge = _sa_bridge_new_full (cancellable, timeout_ms, FALSE,
-                                    sa_operation_get_name (operation));
-    }
-  op_cancellable = bridge->cancellable;
-  task = g_task_new (self, op_cancellable, sa_bridge_callback, bridge);
-  _sa_task_set_tag (task, sa_dispatcher_call);
-  /* With a timeout, the task keeps the bridge alive for as long as it may
-   * call it back, even after the wait gave up on it. */
-  if (timeout_ms != 0)
-    _sa_bridge_attach (bridge, task);
+  if (callback != NULL)
+    callback (G_OBJECT (self), G_ASYNC_RESULT (task), user_data);
 
-  if (!g_task_return_error_if_cancelled (task))
+  return task;
+}
+
+static SaBridge *
+sync_bridge_open (SaBridge     *on_stack,
+                  GCancellable *cancellable,
+                  guint         timeout_ms,
+                  SaOperation  *operation)
+{
+  /* Without a guard the wait ends only with the result, so the bridge
+   * cannot outlive the call's frame. */
+  if (!_sa_bridge_needs_heap (cancellable, timeout_ms))
     {
-      /* Run or started from a dispatch of the private context: a task
-       * the operation completes at once then calls back at once, with no
-       * idle source and no poll. */
-      args = (StartArgs) { operation, task, op_cancellable };
-      if (cell == SA_CELL_SYNC_BLOCKING)
-        {
-          /* The body runs in the first iteration, and whatever it left
-           * ready in the ones after; a body that completed nothing by
-           * then never will. */
-          _sa_context_kick (bridge->kick, run_from_kick, &args);
-          if (!_sa_bridge_drain (bridge))
-            g_task_return_new_error (task, SA_ERROR, SA_ERROR_NO_RESULT,
-                                     "Blocking operation “%s” returned without completing its task",
-                                     sa_operation_get_name (operation));
-        }
-      else
-        {
-          _sa_context_kick (bridge->kick, start_from_kick, &args);
-        }
+      _sa_bridge_init (on_stack, cancellable, 0, FALSE, NULL);
+      return on_stack;
     }
 
-  /* The wait withdraws the kick if it ended first (a timeout), before
-   * @args goes. */
-  result = _sa_bridge_wait (bridge, &error);
-  if (bridge == &on_stack)
+  return _sa_bridge_new_full (cancellable, timeout_ms, FALSE,
+                              sa_operation_get_name (operation));
+}
+
+static void
+sync_bridge_close (SaBridge *bridge,
+                   SaBridge *on_stack)
+{
+  if (bridge == on_stack)
     _sa_bridge_clear (bridge);
   else
     sa_bridge_unref (bridge);
-  g_object_unref (task);
-
-  if (result == NULL)
-    result = G_ASYNC_RESULT (completed_error_task (self, g_steal_pointer (&error)));
-
-  if (callback != NULL)
-    callback (G_OBJECT (self), result, user_data);
-
-  return G_TASK (result);
 }
+
+/* Sync caller, non-blocking operation: started from a dispatch of the
+ * private context and waited for there; a guard that fires abandons it. */
+static GTask *
+call_sync_non_blocking (SaDispatcher        *self,
+                        SaOperation         *operation,
+                        GCancellable        *cancellable,
+                        guint                timeout_ms,
+                        GAsyncReadyCallback  callback,
+                        gpointer             user_data)
+{
+  SaBridge on_stack;
+  SaBridge *bridge = sync_bridge_open (&on_stack, cancellable, timeout_ms, operation);
+  g_autoptr(GTask) task = new_task (self, bridge->cancellable, sa_bridge_callback, bridge,
+                                    sa_dispatcher_call);
+  StartArgs args = { operation, task, bridge->cancellable };
+  GError *error = NULL;
+  GTask *result;
+
+  /* A heap bridge lives as long as the task may call it back. */
+  if (bridge != &on_stack)
+    _sa_bridge_attach (bridge, task);
+
+  if (!g_task_return_error_if_cancelled (task))
+    _sa_context_kick (bridge->kick, start_from_kick, &args);
+  result = G_TASK (_sa_bridge_wait (bridge, &error));
+  sync_bridge_close (bridge, &on_stack);
+
+  return sync_outcome (self, result, error, callback, user_data);
+}
+
+/* Sync caller, blocking operation: a direct call on this thread. A
+ * timeout fires on the timer thread, since this one is busy with the
+ * body: it cancels the body's cancellable, and the call reports it when
+ * the body returns. */
+static GTask *
+call_sync_blocking (SaDispatcher        *self,
+                    SaOperation         *operation,
+                    GCancellable        *cancellable,
+                    guint                timeout_ms,
+                    GAsyncReadyCallback  callback,
+                    gpointer             user_data)
+{
+  SaGuard *guard = NULL;
+  GCancellable *op_cancellable = cancellable;
+  GError *error = NULL;
+  SaBridge bridge;
+  GTask *task = NULL;
+
+  if (timeout_ms != 0)
+    {
+      guard = _sa_guard_new (cancellable, FALSE, timeout_ms, NULL, NULL, NULL, NULL);
+      op_cancellable = guard->cancellable;
+    }
+
+  _sa_bridge_init (&bridge, NULL, 0, FALSE, NULL);
+  if (g_cancellable_set_error_if_cancelled (op_cancellable, &error))
+    _sa_context_leave (g_steal_pointer (&bridge.context), g_steal_pointer (&bridge.kick));
+  else
+    task = run_blocking_here (self, operation, &bridge, op_cancellable, &error);
+  bridge.open = FALSE;
+  _sa_bridge_clear (&bridge);
+
+  if (guard != NULL)
+    {
+      if (!_sa_guard_disarm (guard))
+        {
+          g_clear_object (&task);
+          g_clear_error (&error);
+          error = _sa_guard_error (guard, sa_operation_get_name (operation));
+        }
+      _sa_guard_close (guard);
+    }
+
+  return sync_outcome (self, task, error, callback, user_data);
+}
+
+/* The state of a relay with a guard, in its task data: the relay is the
+ * library's own, never handed to a body. */
+typedef struct
+{
+  SaOperation *operation;
+  SaGuard     *guard;
+  GTask       *relay;      /* (unowned) the task whose data this is */
+} SaCall;
 
 static void
-timed_task_done (GObject      *source_object,
-                 GAsyncResult *result,
-                 gpointer      user_data)
+sa_call_free (gpointer data)
 {
-  SaCall *call = sa_call_get (G_TASK (result));
+  SaCall *call = data;
 
-  if (call->delivered)
-    return;   /* the timeout answered already */
-
-  call->delivered = TRUE;
-  sa_call_disarm (call);
-
-  if (call->callback != NULL)
-    call->callback (source_object, result, call->user_data);
+  g_clear_object (&call->operation);
+  g_assert (call->guard == NULL);
+  g_free (call);
 }
 
+/* Completes @relay with the outcome of the operation's @task, unless its
+ * guard answered first; in one place for every relay. */
+static void
+relay_complete (GTask   *relay,
+                GTask   *task,
+                GError  *error)
+{
+  /* An error is the relay's own, so that every read form sees it. */
+  if (error == NULL && g_task_had_error (task))
+    g_task_propagate_pointer (task, &error);
+
+  if (error != NULL)
+    g_task_return_error (relay, error);
+  else
+    g_task_return_pointer (relay, g_object_ref (task), g_object_unref);
+}
+
+static SaCall *
+relay_get_call (GTask *relay)
+{
+  return g_task_get_task_data (relay);
+}
+
+/* Whether the result of @relay is still the operation's to give; closes
+ * its guard if it has one. */
 static gboolean
-timeout_cb (gpointer user_data)
+relay_claim (GTask *relay)
 {
-  GTask *task = user_data;
-  SaCall *call = sa_call_get (task);
-  g_autoptr(GTask) timed_out = NULL;
+  SaCall *call;
+  gboolean claimed;
 
-  g_clear_pointer (&call->timeout_source, g_source_unref);
-  if (call->delivered)
-    return G_SOURCE_REMOVE;
+  if (g_task_get_source_tag (relay) != guarded_relay_tag)
+    return TRUE;
 
-  call->delivered = TRUE;
-  g_cancellable_cancel (g_task_get_cancellable (task));
+  call = relay_get_call (relay);
+  claimed = _sa_guard_disarm (call->guard);
+  g_clear_pointer (&call->guard, _sa_guard_close);
 
-  timed_out = g_task_new (g_task_get_source_object (task), NULL,
-                          call->callback, call->user_data);
-  _sa_task_set_tag (timed_out, sa_dispatcher_call);
-  g_task_return_new_error (timed_out, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
-                           "Operation “%s” did not complete within %u ms",
-                           sa_operation_get_name (call->operation),
-                           call->timeout_ms);
-
-  return G_SOURCE_REMOVE;
+  return claimed;
 }
 
 static void
-caller_cancelled_cb (GCancellable *caller_cancellable,
-                     gpointer      user_data)
+relay_guard_fired (SaGuard  *guard,
+                   gpointer  data)
 {
-  g_cancellable_cancel (user_data);
+  GTask *relay = data;
+  SaCall *call = relay_get_call (relay);
+
+  g_task_return_error (relay, _sa_guard_error (guard, sa_operation_get_name (call->operation)));
 }
 
-/* A call bound for a worker carries its operation to it: as an SaCall when
- * it has one (a timeout), otherwise, to spare two allocations per call, in
- * the task data, which is cleared before the operation's body runs and so
- * is still the operation's own to use there. The reference taken here is
- * the worker's to drop (the body always runs, cancelled or not): one
- * atomic operation on each side of the hop, where the operation object is
- * shared by every call in flight. */
-static void
-carry_operation (GTask       *task,
-                 SaOperation *operation)
+static GTask *
+relay_new (SaDispatcher        *self,
+           SaOperation         *operation,
+           GCancellable        *cancellable,
+           guint                timeout_ms,
+           GAsyncReadyCallback  callback,
+           gpointer             user_data)
 {
-  g_task_set_task_data (task, g_object_ref (operation), NULL);
+  GTask *relay;
+  SaCall *call;
+
+  if (!_sa_guard_needed (cancellable, TRUE, timeout_ms))
+    {
+      /* The operation alone, for the worker: no call state to allocate. */
+      relay = new_task (self, cancellable, callback, user_data, relay_tag);
+      g_task_set_task_data (relay, g_object_ref (operation), g_object_unref);
+      return relay;
+    }
+
+  relay = new_task (self, cancellable, callback, user_data, guarded_relay_tag);
+
+  call = g_new0 (SaCall, 1);
+  call->operation = g_object_ref (operation);
+  call->relay = relay;
+  g_task_set_task_data (relay, call, sa_call_free);
+  /* The guard holds the relay until it is closed, when the outcome is in. */
+  call->guard = _sa_guard_new (cancellable, TRUE, timeout_ms, g_task_get_context (relay),
+                               relay_guard_fired, g_object_ref (relay), g_object_unref);
+
+  return relay;
+}
+
+static inline gboolean
+relay_has_call (GTask *relay)
+{
+  return g_task_get_source_tag (relay) == guarded_relay_tag;
 }
 
 static SaOperation *
-take_operation (GTask *task)
+relay_get_operation (GTask *relay)
 {
-  SaOperation *operation = g_task_get_task_data (task);
+  return relay_has_call (relay) ? relay_get_call (relay)->operation : g_task_get_task_data (relay);
+}
 
-  if (operation != NULL)
+static GCancellable *
+relay_get_op_cancellable (GTask *relay)
+{
+  return relay_has_call (relay) ? relay_get_call (relay)->guard->cancellable
+                                : g_task_get_cancellable (relay);
+}
+
+/* Whether the guard of @relay answered already (cancelled before the
+ * call, or while it was queued). */
+static gboolean
+relay_answered (GTask *relay)
+{
+  return relay_has_call (relay) &&
+         _sa_guard_get_state (relay_get_call (relay)->guard) != SA_GUARD_ARMED;
+}
+
+/* Async caller, non-blocking operation, with a guard: the operation's task
+ * completes on the caller's context, and is relayed unless the guard
+ * answered first. */
+static void
+non_blocking_done (GObject      *source_object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_autoptr(GTask) relay = user_data;
+
+  if (relay_claim (relay))
+    relay_complete (relay, G_TASK (result), NULL);
+}
+
+static GTask *
+call_async_non_blocking (SaDispatcher        *self,
+                         SaOperation         *operation,
+                         GCancellable        *cancellable,
+                         guint                timeout_ms,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  GTask *relay;
+  g_autoptr(GTask) task = NULL;
+  GCancellable *op_cancellable;
+
+  if (!_sa_guard_needed (cancellable, TRUE, timeout_ms))
     {
-      g_task_set_task_data (task, NULL, NULL);
-      return operation;   /* carry_operation()'s reference */
+      /* The common case needs nothing but the one task. */
+      task = new_task (self, cancellable, callback, user_data, sa_dispatcher_call);
+      if (cancellable == NULL || !g_task_return_error_if_cancelled (task))
+        start_non_blocking (operation, task, cancellable);
+      return g_steal_pointer (&task);
     }
 
-  return g_object_ref (sa_call_get (task)->operation);
+  relay = relay_new (self, operation, cancellable, timeout_ms, callback, user_data);
+  if (relay_answered (relay))
+    {
+      relay_claim (relay);   /* cancelled before the call: not run */
+      return relay;
+    }
+  op_cancellable = relay_get_op_cancellable (relay);
+  task = new_task (self, op_cancellable, non_blocking_done, g_object_ref (relay),
+                   sa_dispatcher_call);
+  start_non_blocking (operation, task, op_cancellable);
+
+  return relay;
+}
+
+/* The body of an async caller's blocking operation, on a worker thread:
+ * run on an operation's task of the worker's, then relayed. */
+static void
+worker_run (GTask *relay)
+{
+  SaOperation *operation = relay_get_operation (relay);
+  GCancellable *op_cancellable = relay_get_op_cancellable (relay);
+  SaDispatcher *self = g_task_get_source_object (relay);
+  g_autoptr(GTask) task = NULL;
+  GError *error = NULL;
+  SaBridge bridge;
+
+  if (relay_answered (relay))
+    {
+      relay_claim (relay);   /* answered while queued: the body does not run */
+      return;
+    }
+
+  _sa_bridge_init (&bridge, NULL, 0, FALSE, NULL);
+  if (g_cancellable_set_error_if_cancelled (op_cancellable, &error))
+    _sa_context_leave (g_steal_pointer (&bridge.context), g_steal_pointer (&bridge.kick));
+  else
+    task = run_blocking_here (self, operation, &bridge, op_cancellable, &error);
+  bridge.open = FALSE;
+  _sa_bridge_clear (&bridge);
+
+  if (relay_claim (relay))
+    relay_complete (relay, task, error);
+  else
+    g_clear_error (&error);
 }
 
 static void
@@ -474,20 +674,21 @@ thread_func (GTask        *task,
              gpointer      task_data,
              GCancellable *cancellable)
 {
-  g_autoptr(SaOperation) operation = take_operation (task);
-
-  run_blocking (operation, task, cancellable);
+  /* @task is the relay itself, or a carrier of it when the relay must be
+   * free to complete before the worker is done (it has a guard). */
+  if (is_relay (task))
+    worker_run (task);
+  else
+    worker_run (task_data);
 }
 
 static void
 pool_func (gpointer data,
            gpointer pool_data)
 {
-  g_autoptr(GTask) task = data;
-  g_autoptr(SaOperation) operation = take_operation (task);
+  g_autoptr(GTask) relay = data;
 
-  if (!g_task_return_error_if_cancelled (task))
-    run_blocking (operation, task, g_task_get_cancellable (task));
+  worker_run (relay);
 }
 
 static GThreadPool *
@@ -499,88 +700,41 @@ get_pool (SaDispatcher *self)
   return g_atomic_pointer_get (&self->pool);
 }
 
+/* Async caller, blocking operation: the body runs on a worker. */
 static GTask *
-call_async (SaDispatcher        *self,
-            SaOperation         *operation,
-            SaCell               cell,
-            GCancellable        *cancellable,
-            GAsyncReadyCallback  callback,
-            gpointer             user_data)
+call_async_blocking (SaDispatcher        *self,
+                     SaOperation         *operation,
+                     GCancellable        *cancellable,
+                     guint                timeout_ms,
+                     GAsyncReadyCallback  callback,
+                     gpointer             user_data)
 {
-  guint timeout_ms = g_atomic_int_get (&self->timeout_ms);
-  g_autoptr(GCancellable) own_cancellable = NULL;
-  GCancellable *op_cancellable = cancellable;
+  GTask *relay = relay_new (self, operation, cancellable, timeout_ms, callback, user_data);
   GThreadPool *pool;
-  SaCall *call = NULL;
-  GTask *task;
 
-  if (timeout_ms == 0 && cell == SA_CELL_ASYNC_NON_BLOCKING)
+  if (relay_answered (relay))
     {
-      /* The common case needs nothing but the task. */
-      task = g_task_new (self, cancellable, callback, user_data);
-      _sa_task_set_tag (task, sa_dispatcher_call);
-      if (cancellable == NULL || !g_task_return_error_if_cancelled (task))
-        start_non_blocking (operation, task, cancellable);
-      return task;
+      relay_claim (relay);   /* cancelled before the call: not run */
+      return relay;
     }
 
-  if (timeout_ms == 0)
-    {
-      /* A blocking operation, bound for a worker. */
-      task = g_task_new (self, cancellable, callback, user_data);
-    }
-  else
-    {
-      call = g_new0 (SaCall, 1);
-      call->operation = g_object_ref (operation);
-      call->callback = callback;
-      call->user_data = user_data;
-      call->timeout_ms = timeout_ms;
-
-      /* The operation gets a cancellable of its own, cancelled by the
-       * caller's and by the timeout. */
-      own_cancellable = g_cancellable_new ();
-      op_cancellable = own_cancellable;
-      task = g_task_new (self, op_cancellable, timed_task_done, NULL);
-      g_object_set_qdata_full (G_OBJECT (task), sa_call_quark (), call, sa_call_free);
-
-      if (cancellable != NULL)
-        {
-          call->caller_cancellable = g_object_ref (cancellable);
-          call->cancelled_id = g_cancellable_connect (cancellable,
-                                                      G_CALLBACK (caller_cancelled_cb),
-                                                      g_object_ref (op_cancellable),
-                                                      g_object_unref);
-        }
-
-      call->timeout_source = g_timeout_source_new (timeout_ms);
-      g_source_set_name (call->timeout_source, "[smartasync] call timeout");
-      g_source_set_callback (call->timeout_source, timeout_cb,
-                             g_object_ref (task), g_object_unref);
-      g_source_attach (call->timeout_source, g_task_get_context (task));
-    }
-
-  _sa_task_set_tag (task, sa_dispatcher_call);
-
-  if (op_cancellable != NULL && g_task_return_error_if_cancelled (task))
-    return task;
-
-  if (cell == SA_CELL_ASYNC_NON_BLOCKING)
-    {
-      start_non_blocking (operation, task, op_cancellable);
-      return task;
-    }
-
-  /* From here on the worker's body runs, cancelled or not, and drops
-   * what is carried to it. */
-  if (call == NULL)
-    carry_operation (task, operation);
   if ((pool = get_pool (self)) != NULL)
-    g_thread_pool_push (pool, g_object_ref (task), NULL);
+    {
+      g_thread_pool_push (pool, g_object_ref (relay), NULL);
+    }
+  else if (!relay_has_call (relay))
+    {
+      g_task_run_in_thread (relay, thread_func);
+    }
   else
-    g_task_run_in_thread (task, thread_func);
+    {
+      g_autoptr(GTask) carrier = g_task_new (NULL, NULL, NULL, NULL);
 
-  return task;
+      g_task_set_task_data (carrier, g_object_ref (relay), g_object_unref);
+      g_task_run_in_thread (carrier, thread_func);
+    }
+
+  return relay;
 }
 
 static void
@@ -1091,13 +1245,18 @@ sa_dispatcher_choose_cell (SaDispatcher *self,
  *
  * For a sync caller the returned task holds the result already (its
  * callback has run); for an async caller it is pending and completes on
- * the caller's thread-default context. Read the result with
- * `g_task_propagate_pointer()` and its siblings, matching the
- * `g_task_return_*()` the operation used, or with
- * [method@Sa.Dispatcher.call_finish]. The caller owns the returned
- * reference and may drop it at once: the call goes on and @callback still
- * runs. With a [property@Sa.Dispatcher:timeout] and @callback, read the
- * result from the task handed to @callback (see "Timeouts").
+ * the caller's thread-default context. @callback is handed this same
+ * task. Read its result once, with the finish function that matches the
+ * `g_task_return_*()` the operation used:
+ * [method@Sa.Dispatcher.call_finish_pointer],
+ * [method@Sa.Dispatcher.call_finish_boolean],
+ * [method@Sa.Dispatcher.call_finish_int] or
+ * [method@Sa.Dispatcher.call_finish_value]. A second read fails with
+ * `SA_ERROR_FAILED`. Do not read it with `g_task_propagate_*()`: in some
+ * cells the task carries the operation's own task rather than its result.
+ *
+ * The caller owns the returned reference and may drop it at once: the
+ * call goes on, @callback still runs, and the result is freed unread.
  *
  * Returns: (transfer full): the call's task
  *
@@ -1111,6 +1270,7 @@ sa_dispatcher_call (SaDispatcher        *self,
                     GAsyncReadyCallback  callback,
                     gpointer             user_data)
 {
+  guint timeout_ms;
   SaCell cell;
 
   g_return_val_if_fail (SA_IS_DISPATCHER (self), NULL);
@@ -1124,10 +1284,20 @@ sa_dispatcher_call (SaDispatcher        *self,
   if G_UNLIKELY (g_atomic_int_get (&self->debug))
     trace_call (self, operation, cell);
 
-  if (cell == SA_CELL_SYNC_NON_BLOCKING || cell == SA_CELL_SYNC_BLOCKING)
-    return call_sync (self, operation, cell, cancellable, callback, user_data);
-  else
-    return call_async (self, operation, cell, cancellable, callback, user_data);
+  timeout_ms = g_atomic_int_get (&self->timeout_ms);
+  switch (cell)
+    {
+    case SA_CELL_SYNC_NON_BLOCKING:
+      return call_sync_non_blocking (self, operation, cancellable, timeout_ms, callback, user_data);
+    case SA_CELL_SYNC_BLOCKING:
+      return call_sync_blocking (self, operation, cancellable, timeout_ms, callback, user_data);
+    case SA_CELL_ASYNC_NON_BLOCKING:
+      return call_async_non_blocking (self, operation, cancellable, timeout_ms, callback, user_data);
+    case SA_CELL_ASYNC_BLOCKING:
+      return call_async_blocking (self, operation, cancellable, timeout_ms, callback, user_data);
+    default:
+      g_assert_not_reached ();
+    }
 }
 
 /**
@@ -1143,7 +1313,7 @@ sa_dispatcher_call (SaDispatcher        *self,
  * thread: a non-blocking operation is started on the thread-default
  * context, a blocking one runs on a worker thread. The caller must iterate
  * its thread-default context for @callback to run; in it, call
- * [method@Sa.Dispatcher.call_finish].
+ * one of the `sa_dispatcher_call_finish*()` functions.
  *
  * Since: 1.0
  */
@@ -1164,6 +1334,66 @@ sa_dispatcher_call_async (SaDispatcher        *self,
   g_object_unref (task);
 }
 
+/* The task that holds the result of @result, a call's task of @self, for
+ * reading once: the call's task itself or the operation's task a relay
+ * carries. NULL with @error set when the call failed or was read. */
+GTask *
+_sa_dispatcher_result_task (GAsyncResult  *result,
+                            GError       **error)
+{
+  GTask *task = G_TASK (result);
+
+  if (g_object_get_qdata (G_OBJECT (task), result_read_quark ()) != NULL)
+    {
+      g_set_error_literal (error, SA_ERROR, SA_ERROR_FAILED,
+                           "The result of this call was read already");
+      return NULL;
+    }
+  g_object_set_qdata (G_OBJECT (task), result_read_quark (), GINT_TO_POINTER (TRUE));
+
+  if (!is_relay (task))
+    return g_object_ref (task);
+
+  /* A relay's error is its own; its value is the operation's task. */
+  return g_task_propagate_pointer (task, error);
+}
+
+GTask *
+_sa_dispatcher_unwrap (GTask *task)
+{
+  if (!is_relay (task) || g_task_had_error (task))
+    return g_object_ref (task);
+
+  return _sa_dispatcher_result_task (G_ASYNC_RESULT (task), NULL);
+}
+
+gpointer
+_sa_dispatcher_plain_tag (GTask *task)
+{
+  return is_relay (task) ? (gpointer) sa_dispatcher_call : g_task_get_source_tag (task);
+}
+
+static inline GTask *
+begin_read (SaDispatcher  *self,
+            GAsyncResult  *result,
+            GError       **error)
+{
+  return _sa_dispatcher_result_task (result, error);
+}
+
+static inline gboolean
+is_call_result (SaDispatcher *self,
+                GAsyncResult *result)
+{
+  gpointer tag;
+
+  if (!g_task_is_valid (result, self))
+    return FALSE;
+
+  tag = g_task_get_source_tag (G_TASK (result));
+  return tag == sa_dispatcher_call || tag == relay_tag || tag == guarded_relay_tag;
+}
+
 /**
  * sa_dispatcher_call_finish:
  * @self: a [class@Sa.Dispatcher]
@@ -1173,8 +1403,9 @@ sa_dispatcher_call_async (SaDispatcher        *self,
  * Finishes a call made with [method@Sa.Dispatcher.call_async] or
  * [method@Sa.Dispatcher.call], for an operation that completes with
  * `g_task_return_value()` (as operations written in other languages do)
- * or fails. An operation that completes with another `g_task_return_*()`
- * is read with the matching `g_task_propagate_*()` on @result instead.
+ * or fails. [method@Sa.Dispatcher.call_finish_value] does the same into
+ * a value the caller provides; an operation that completes with another
+ * `g_task_return_*()` is read with the matching finish function.
  *
  * Returns: (transfer full): a new [struct@GObject.Value] with the result,
  *   to free with `g_boxed_free (G_TYPE_VALUE, value)`; %NULL with @error
@@ -1187,11 +1418,156 @@ sa_dispatcher_call_finish (SaDispatcher  *self,
                            GAsyncResult  *result,
                            GError       **error)
 {
+  g_autoptr(GTask) task = NULL;
+
   g_return_val_if_fail (SA_IS_DISPATCHER (self), NULL);
-  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
+  g_return_val_if_fail (is_call_result (self, result), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  return _sa_task_propagate_new_value (G_TASK (result), error);
+  if ((task = begin_read (self, result, error)) == NULL)
+    return NULL;
+
+  return _sa_task_propagate_new_value (task, error);
+}
+
+/**
+ * sa_dispatcher_call_finish_value:
+ * @self: a [class@Sa.Dispatcher]
+ * @result: the [iface@Gio.AsyncResult] of a call of @self
+ * @value: (out caller-allocates): an empty [struct@GObject.Value] to take
+ *   the result
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Finishes a call of an operation that completes with
+ * `g_task_return_value()`: the form for bindings, which own @value.
+ * Reading a result given in another form is a programmer error, reported
+ * with a critical by GLib.
+ *
+ * Returns: %TRUE with @value set; %FALSE with @error set if the
+ *   operation failed, was cancelled or timed out
+ *
+ * Since: 1.0
+ */
+gboolean
+sa_dispatcher_call_finish_value (SaDispatcher  *self,
+                                 GAsyncResult  *result,
+                                 GValue        *value,
+                                 GError       **error)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_val_if_fail (SA_IS_DISPATCHER (self), FALSE);
+  g_return_val_if_fail (is_call_result (self, result), FALSE);
+  g_return_val_if_fail (value != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if ((task = begin_read (self, result, error)) == NULL)
+    return FALSE;
+
+  return g_task_propagate_value (task, value, error);
+}
+
+/**
+ * sa_dispatcher_call_finish_pointer:
+ * @self: a [class@Sa.Dispatcher]
+ * @result: the [iface@Gio.AsyncResult] of a call of @self
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Finishes a call of an operation that completes with
+ * `g_task_return_pointer()`. Reading a result given in another form is
+ * a programmer error.
+ *
+ * Returns: (transfer full) (nullable): the pointer the operation
+ *   returned, now the caller's; %NULL with @error set if the operation
+ *   failed, was cancelled or timed out
+ *
+ * Since: 1.0
+ */
+gpointer
+sa_dispatcher_call_finish_pointer (SaDispatcher  *self,
+                                   GAsyncResult  *result,
+                                   GError       **error)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_val_if_fail (SA_IS_DISPATCHER (self), NULL);
+  g_return_val_if_fail (is_call_result (self, result), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if ((task = begin_read (self, result, error)) == NULL)
+    return NULL;
+
+  return g_task_propagate_pointer (task, error);
+}
+
+/**
+ * sa_dispatcher_call_finish_boolean:
+ * @self: a [class@Sa.Dispatcher]
+ * @result: the [iface@Gio.AsyncResult] of a call of @self
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Finishes a call of an operation that completes with
+ * `g_task_return_boolean()`.
+ *
+ * Returns: the boolean the operation returned; %FALSE with @error set if
+ *   the operation failed, was cancelled or timed out
+ *
+ * Since: 1.0
+ */
+gboolean
+sa_dispatcher_call_finish_boolean (SaDispatcher  *self,
+                                   GAsyncResult  *result,
+                                   GError       **error)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_val_if_fail (SA_IS_DISPATCHER (self), FALSE);
+  g_return_val_if_fail (is_call_result (self, result), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if ((task = begin_read (self, result, error)) == NULL)
+    return FALSE;
+
+  return g_task_propagate_boolean (task, error);
+}
+
+/**
+ * sa_dispatcher_call_finish_int:
+ * @self: a [class@Sa.Dispatcher]
+ * @result: the [iface@Gio.AsyncResult] of a call of @self
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Finishes a call of an operation that completes with
+ * `g_task_return_int()`.
+ *
+ * Returns: the integer the operation returned; -1 with @error set if the
+ *   operation failed, was cancelled or timed out
+ *
+ * Since: 1.0
+ */
+gssize
+sa_dispatcher_call_finish_int (SaDispatcher  *self,
+                               GAsyncResult  *result,
+                               GError       **error)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_val_if_fail (SA_IS_DISPATCHER (self), -1);
+  g_return_val_if_fail (is_call_result (self, result), -1);
+  g_return_val_if_fail (error == NULL || *error == NULL, -1);
+
+  if ((task = begin_read (self, result, error)) == NULL)
+    return -1;
+
+  return g_task_propagate_int (task, error);
+}
+
+static GTask *
+call_sync_task (SaDispatcher *self,
+                SaOperation  *operation,
+                GCancellable *cancellable)
+{
+  return sa_dispatcher_call (self, operation, SA_CALL_MODE_SYNC, cancellable, NULL, NULL);
 }
 
 /**
@@ -1206,7 +1582,9 @@ sa_dispatcher_call_finish (SaDispatcher  *self,
  * called directly, a non-blocking one runs on the calling thread's private
  * context. Called from inside a running main loop, that loop is not
  * iterated meanwhile. Reads the result as
- * [method@Sa.Dispatcher.call_finish] does.
+ * [method@Sa.Dispatcher.call_finish] does; the `_sync_pointer`,
+ * `_sync_boolean`, `_sync_int` and `_sync_value` forms read the other
+ * forms.
  *
  * Returns: (transfer full): a new [struct@GObject.Value] with the result;
  *   %NULL with @error set if the operation failed
@@ -1226,9 +1604,140 @@ sa_dispatcher_call_sync (SaDispatcher  *self,
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  task = sa_dispatcher_call (self, operation, SA_CALL_MODE_SYNC, cancellable, NULL, NULL);
+  task = call_sync_task (self, operation, cancellable);
 
   return sa_dispatcher_call_finish (self, G_ASYNC_RESULT (task), error);
+}
+
+/**
+ * sa_dispatcher_call_sync_value:
+ * @self: a [class@Sa.Dispatcher]
+ * @operation: the [class@Sa.Operation] to carry out
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @value: (out caller-allocates): an empty [struct@GObject.Value] to take
+ *   the result
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * [method@Sa.Dispatcher.call_sync], into a value the caller provides.
+ *
+ * Returns: %TRUE with @value set; %FALSE with @error set
+ *
+ * Since: 1.0
+ */
+gboolean
+sa_dispatcher_call_sync_value (SaDispatcher  *self,
+                               SaOperation   *operation,
+                               GCancellable  *cancellable,
+                               GValue        *value,
+                               GError       **error)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_val_if_fail (SA_IS_DISPATCHER (self), FALSE);
+  g_return_val_if_fail (SA_IS_OPERATION (operation), FALSE);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
+  g_return_val_if_fail (value != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  task = call_sync_task (self, operation, cancellable);
+
+  return sa_dispatcher_call_finish_value (self, G_ASYNC_RESULT (task), value, error);
+}
+
+/**
+ * sa_dispatcher_call_sync_pointer:
+ * @self: a [class@Sa.Dispatcher]
+ * @operation: the [class@Sa.Operation] to carry out
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * [method@Sa.Dispatcher.call_sync] for an operation that completes with
+ * `g_task_return_pointer()`.
+ *
+ * Returns: (transfer full) (nullable): the pointer; %NULL with @error set
+ *
+ * Since: 1.0
+ */
+gpointer
+sa_dispatcher_call_sync_pointer (SaDispatcher  *self,
+                                 SaOperation   *operation,
+                                 GCancellable  *cancellable,
+                                 GError       **error)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_val_if_fail (SA_IS_DISPATCHER (self), NULL);
+  g_return_val_if_fail (SA_IS_OPERATION (operation), NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  task = call_sync_task (self, operation, cancellable);
+
+  return sa_dispatcher_call_finish_pointer (self, G_ASYNC_RESULT (task), error);
+}
+
+/**
+ * sa_dispatcher_call_sync_boolean:
+ * @self: a [class@Sa.Dispatcher]
+ * @operation: the [class@Sa.Operation] to carry out
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * [method@Sa.Dispatcher.call_sync] for an operation that completes with
+ * `g_task_return_boolean()`.
+ *
+ * Returns: the boolean; %FALSE with @error set
+ *
+ * Since: 1.0
+ */
+gboolean
+sa_dispatcher_call_sync_boolean (SaDispatcher  *self,
+                                 SaOperation   *operation,
+                                 GCancellable  *cancellable,
+                                 GError       **error)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_val_if_fail (SA_IS_DISPATCHER (self), FALSE);
+  g_return_val_if_fail (SA_IS_OPERATION (operation), FALSE);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  task = call_sync_task (self, operation, cancellable);
+
+  return sa_dispatcher_call_finish_boolean (self, G_ASYNC_RESULT (task), error);
+}
+
+/**
+ * sa_dispatcher_call_sync_int:
+ * @self: a [class@Sa.Dispatcher]
+ * @operation: the [class@Sa.Operation] to carry out
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * [method@Sa.Dispatcher.call_sync] for an operation that completes with
+ * `g_task_return_int()`.
+ *
+ * Returns: the integer; -1 with @error set
+ *
+ * Since: 1.0
+ */
+gssize
+sa_dispatcher_call_sync_int (SaDispatcher  *self,
+                             SaOperation   *operation,
+                             GCancellable  *cancellable,
+                             GError       **error)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_val_if_fail (SA_IS_DISPATCHER (self), -1);
+  g_return_val_if_fail (SA_IS_OPERATION (operation), -1);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), -1);
+  g_return_val_if_fail (error == NULL || *error == NULL, -1);
+
+  task = call_sync_task (self, operation, cancellable);
+
+  return sa_dispatcher_call_finish_int (self, G_ASYNC_RESULT (task), error);
 }
 
 /**

@@ -71,10 +71,48 @@ GValue       *sa_dispatcher_call_finish     (SaDispatcher         *self,
                                              GAsyncResult         *result,
                                              GError              **error) G_GNUC_WARN_UNUSED_RESULT;
 SA_AVAILABLE_IN_ALL
+gboolean      sa_dispatcher_call_finish_value   (SaDispatcher     *self,
+                                                 GAsyncResult     *result,
+                                                 GValue           *value,
+                                                 GError          **error);
+SA_AVAILABLE_IN_ALL
+gpointer      sa_dispatcher_call_finish_pointer (SaDispatcher     *self,
+                                                 GAsyncResult     *result,
+                                                 GError          **error);
+SA_AVAILABLE_IN_ALL
+gboolean      sa_dispatcher_call_finish_boolean (SaDispatcher     *self,
+                                                 GAsyncResult     *result,
+                                                 GError          **error);
+SA_AVAILABLE_IN_ALL
+gssize        sa_dispatcher_call_finish_int     (SaDispatcher     *self,
+                                                 GAsyncResult     *result,
+                                                 GError          **error);
+SA_AVAILABLE_IN_ALL
 GValue       *sa_dispatcher_call_sync       (SaDispatcher         *self,
                                              SaOperation          *operation,
                                              GCancellable         *cancellable,
                                              GError              **error) G_GNUC_WARN_UNUSED_RESULT;
+SA_AVAILABLE_IN_ALL
+gboolean      sa_dispatcher_call_sync_value     (SaDispatcher     *self,
+                                                 SaOperation      *operation,
+                                                 GCancellable     *cancellable,
+                                                 GValue           *value,
+                                                 GError          **error);
+SA_AVAILABLE_IN_ALL
+gpointer      sa_dispatcher_call_sync_pointer   (SaDispatcher     *self,
+                                                 SaOperation      *operation,
+                                                 GCancellable     *cancellable,
+                                                 GError          **error);
+SA_AVAILABLE_IN_ALL
+gboolean      sa_dispatcher_call_sync_boolean   (SaDispatcher     *self,
+                                                 SaOperation      *operation,
+                                                 GCancellable     *cancellable,
+                                                 GError          **error);
+SA_AVAILABLE_IN_ALL
+gssize        sa_dispatcher_call_sync_int       (SaDispatcher     *self,
+                                                 SaOperation      *operation,
+                                                 GCancellable     *cancellable,
+                                                 GError          **error);
 SA_AVAILABLE_IN_ALL
 void          sa_dispatcher_run_in_thread   (SaDispatcher         *self,
                                              SaOperationFunc       func,

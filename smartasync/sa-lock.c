@@ -287,7 +287,11 @@ execution_done (GObject      *source_object,
   gboolean ok;
   GList *waiters;
 
-  ok = g_task_propagate_value (G_TASK (result), &value, &error);
+  {
+    g_autoptr(GTask) holder = _sa_dispatcher_result_task (result, &error);
+
+    ok = holder != NULL && g_task_propagate_value (holder, &value, &error);
+  }
 
   g_mutex_lock (&self->mutex);
   if (self->recent == exec)

@@ -61,7 +61,7 @@ test_ready_now (void)
   g_assert_true (g_task_get_completed (next));
   g_assert_cmpint (callbacks, ==, 1);
   g_assert_cmpint (destroyed, ==, 1);
-  g_assert_cmpint (g_task_propagate_int (next, &error), ==, 12);
+  g_assert_cmpint (test_finish_int (next, &error), ==, 12);
   g_assert_no_error (error);
   g_assert_true (g_task_is_valid (next, sa_dispatcher_get_default ()));
   test_file_free (tf);
@@ -119,7 +119,7 @@ test_ready_later (void)
     ;
   g_assert_cmpint (later.callbacks, ==, 1);
   g_assert_cmpint (destroyed, ==, 1);
-  g_assert_cmpint (g_task_propagate_int (later.next, &error), ==, 22);
+  g_assert_cmpint (test_finish_int (later.next, &error), ==, 22);
   g_assert_no_error (error);
   g_object_unref (later.next);
   test_file_free (later.tf);
@@ -135,7 +135,7 @@ test_error_passes (void)
 
   task = sa_dispatcher_call (sa_dispatcher_get_default (), op, SA_CALL_MODE_AUTO, NULL, NULL, NULL);
   next = sa_continue (task, length_of, NULL, NULL, NULL, NULL);
-  g_assert_cmpint (g_task_propagate_int (next, &error), ==, -1);
+  g_assert_cmpint (test_finish_int (next, &error), ==, -1);
   g_assert_error (error, TEST_ERROR, 42);
 }
 

@@ -66,7 +66,7 @@ task_string (GTask   *task,
   GValue value = G_VALUE_INIT;
   char *ret;
 
-  if (!g_task_propagate_value (task, &value, error))
+  if (!test_finish_value (task, &value, error))
     return NULL;
   ret = g_value_dup_string (&value);
   g_value_unset (&value);
@@ -364,11 +364,11 @@ test_sync_subprocess (void)
       g_autoptr(GError) error = NULL;
 
       t1 = sa_dispatcher_call (d, ok, SA_CALL_MODE_AUTO, NULL, NULL, NULL);
-      g_assert_true (g_task_propagate_boolean (t1, &error));
+      g_assert_true (test_finish_boolean (t1, &error));
       g_assert_no_error (error);
 
       t2 = sa_dispatcher_call (d, bad, SA_CALL_MODE_AUTO, NULL, NULL, NULL);
-      g_assert_false (g_task_propagate_boolean (t2, &error));
+      g_assert_false (test_finish_boolean (t2, &error));
       g_assert_error (error, G_SPAWN_EXIT_ERROR, 1);
     }
 }
@@ -752,7 +752,7 @@ nested_async_blocking_in_loop (gpointer loop,
 
   task = call_probed (sa_dispatcher_get_default (), op, SA_CALL_MODE_AUTO, NULL, &cp);
   test_iterate_until (NULL, &cp.n_callbacks);
-  got = g_task_propagate_pointer (G_TASK (cp.result), &error);
+  got = test_finish_pointer (G_TASK (cp.result), &error);
   g_assert_no_error (error);
   g_assert_cmpstr (got, ==, "worker nests");
   callback_probe_clear (&cp);
@@ -786,7 +786,7 @@ nested_sync_blocking_in_loop (gpointer loop,
    * its AUTO call is a sync caller's even though this thread owns the
    * default context. */
   task = sa_dispatcher_call (sa_dispatcher_get_default (), op, SA_CALL_MODE_SYNC, NULL, NULL, NULL);
-  got = g_task_propagate_pointer (task, &error);
+  got = test_finish_pointer (task, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (got, ==, "main nests");
   g_main_loop_quit (loop);
@@ -846,7 +846,7 @@ test_nested_chain_in_sync (void)
   /* A sync caller; inside the operation the private context is owned, so
    * the inner call is an async one that the operation chains. */
   task = sa_dispatcher_call (sa_dispatcher_get_default (), op, SA_CALL_MODE_AUTO, NULL, NULL, NULL);
-  got = g_task_propagate_pointer (task, &error);
+  got = test_finish_pointer (task, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (got, ==, "chained");
   g_assert_cmpint (nd.inner_cell, ==, SA_CELL_ASYNC_NON_BLOCKING);
@@ -1322,14 +1322,14 @@ test_subclass (void)
   g_assert_cmpint (sa_operation_get_kind (op), ==, SA_OPERATION_KIND_BLOCKING);
   g_assert_cmpstr (sa_operation_get_name (op), ==, "TestCounter");
   t1 = sa_dispatcher_call (sa_dispatcher_get_default (), op, SA_CALL_MODE_AUTO, NULL, NULL, NULL);
-  g_assert_cmpint (g_task_propagate_int (t1, &error), ==, 1);
+  g_assert_cmpint (test_finish_int (t1, &error), ==, 1);
   t2 = sa_dispatcher_call (sa_dispatcher_get_default (), op, SA_CALL_MODE_AUTO, NULL, NULL, NULL);
-  g_assert_cmpint (g_task_propagate_int (t2, &error), ==, 2);
+  g_assert_cmpint (test_finish_int (t2, &error), ==, 2);
   g_assert_no_error (error);
 
   /* Non-blocking by default, and it does not implement start(). */
   t3 = sa_dispatcher_call (sa_dispatcher_get_default (), wrong_kind, SA_CALL_MODE_AUTO, NULL, NULL, NULL);
-  g_assert_cmpint (g_task_propagate_int (t3, &error), ==, -1);
+  g_assert_cmpint (test_finish_int (t3, &error), ==, -1);
   g_assert_error (error, SA_ERROR, SA_ERROR_NOT_IMPLEMENTED);
 }
 
@@ -1360,7 +1360,7 @@ run_in_thread_in_loop (gpointer loop,
   test_iterate_until (NULL, &cp.n_callbacks);
   g_assert_false (cp.during_call);
   g_assert_true (cp.thread == g_thread_self ());
-  g_assert_cmpint (g_task_propagate_int (G_TASK (cp.result), &error), ==, 144);
+  g_assert_cmpint (test_finish_int (G_TASK (cp.result), &error), ==, 144);
   g_assert_no_error (error);
   callback_probe_clear (&cp);
   g_main_loop_quit (loop);

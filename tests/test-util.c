@@ -701,7 +701,7 @@ test_call_sync_bool (SaDispatcher  *dispatcher,
 
   g_assert_true (g_task_get_completed (task));
 
-  return g_task_propagate_boolean (task, error);
+  return test_finish_boolean (task, error);
 }
 
 /* --- sleep, returning a value ------------------------------------------ */

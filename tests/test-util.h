@@ -110,6 +110,16 @@ SaOperation *test_op_gated            (TestGate   *gate);
 SaOperation *test_op_immediate        (const char *value,
                                        gint       *runs);
 
+/* The typed finish functions of the dispatcher that made @task. */
+#define test_finish_boolean(task, error) \
+  sa_dispatcher_call_finish_boolean (g_task_get_source_object (G_TASK (task)), G_ASYNC_RESULT (task), (error))
+#define test_finish_int(task, error) \
+  sa_dispatcher_call_finish_int (g_task_get_source_object (G_TASK (task)), G_ASYNC_RESULT (task), (error))
+#define test_finish_pointer(task, error) \
+  sa_dispatcher_call_finish_pointer (g_task_get_source_object (G_TASK (task)), G_ASYNC_RESULT (task), (error))
+#define test_finish_value(task, value, error) \
+  sa_dispatcher_call_finish_value (g_task_get_source_object (G_TASK (task)), G_ASYNC_RESULT (task), (value), (error))
+
 /* Completes @task with the int @v, through g_task_return_value(). */
 void         test_return_int          (GTask      *task,
                                        gint        v);
