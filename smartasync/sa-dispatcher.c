@@ -308,7 +308,7 @@ run_blocking_here (SaDispatcher *self,
   _sa_context_kick (bridge->kick, run_from_kick, &args);
   if (!_sa_bridge_drain (bridge))
     {
-      _sa_context_unkick (bridge->kick);
+      _sa_bridge_close_unused (bridge);
       g_propagate_error (error, no_result_error (operation));
       return NULL;
     }
@@ -437,10 +437,9 @@ call_sync_blocking (SaDispatcher        *self,
 
   _sa_bridge_init (&bridge, NULL, 0, FALSE, NULL);
   if (g_cancellable_set_error_if_cancelled (op_cancellable, &error))
-    _sa_context_leave (g_steal_pointer (&bridge.context), g_steal_pointer (&bridge.kick));
+    _sa_bridge_close_unused (&bridge);
   else
     task = run_blocking_here (self, operation, &bridge, op_cancellable, &error);
-  bridge.open = FALSE;
   _sa_bridge_clear (&bridge);
 
   if (guard != NULL)
@@ -656,10 +655,9 @@ worker_run (GTask *relay)
 
   _sa_bridge_init (&bridge, NULL, 0, FALSE, NULL);
   if (g_cancellable_set_error_if_cancelled (op_cancellable, &error))
-    _sa_context_leave (g_steal_pointer (&bridge.context), g_steal_pointer (&bridge.kick));
+    _sa_bridge_close_unused (&bridge);
   else
     task = run_blocking_here (self, operation, &bridge, op_cancellable, &error);
-  bridge.open = FALSE;
   _sa_bridge_clear (&bridge);
 
   if (relay_claim (relay))

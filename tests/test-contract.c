@@ -1,0 +1,1060 @@
+/* test-contract.c: one contract in every cell
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The matrix of DESIGN.md's table "One contract in every cell": every
+ * situation below runs in every cell, through one driver, and must end
+ * the same way. A cell is a row of `cells`, a situation a row of
+ * `situations`; each pair is one GTest case, /contract/SITUATION/CELL.
+ * A situation that cannot arise in a cell (no result from a non-blocking
+ * operation, a typed result through SaBridge) is skipped, saying why.
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "test-util.h"
+
+/* --- cells --------------------------------------------------------------- */
+
+typedef enum
+{
+  CELL_SYNC_NON_BLOCKING,
+  CELL_SYNC_BLOCKING,
+  CELL_ASYNC_NON_BLOCKING,
+  CELL_ASYNC_BLOCKING,          /* the default dispatcher's own way */
+  CELL_ASYNC_BLOCKING_BOUNDED,  /* max-threads */
+  CELL_BRIDGE,                  /* SaBridge around a non-blocking start */
+} CellId;
+
+typedef struct
+{
+  CellId      id;
+  const char *name;
+  gboolean    blocking;
+  gboolean    async;
+  guint       max_threads;
+} Cell;
+
+static const Cell cells[] = {
+  { CELL_SYNC_NON_BLOCKING,      "sync-non-blocking",      FALSE, FALSE, 0 },
+  { CELL_SYNC_BLOCKING,          "sync-blocking",          TRUE,  FALSE, 0 },
+  { CELL_ASYNC_NON_BLOCKING,     "async-non-blocking",     FALSE, TRUE,  0 },
+  { CELL_ASYNC_BLOCKING,         "async-blocking",         TRUE,  TRUE,  0 },
+  { CELL_ASYNC_BLOCKING_BOUNDED, "async-blocking-bounded", TRUE,  TRUE,  1 },
+  { CELL_BRIDGE,                 "bridge",                 FALSE, FALSE, 0 },
+};
+
+/* --- the operation --------------------------------------------------------- */
+
+typedef enum
+{
+  FORM_VALUE,
+  FORM_POINTER,
+  FORM_BOOLEAN,
+  FORM_INT,
+  FORM_ERROR,
+  FORM_NONE,     /* returns without completing its task */
+} Form;
+
+static const char * const form_names[] = { "value", "pointer", "boolean", "int", "error", "none" };
+
+/* What the operation does, and what it saw. */
+typedef struct
+{
+  Form          form;
+  gboolean      gated;          /* waits for test_behaviour_open() */
+  gboolean      honour_cancel;  /* a gated wait also ends at cancellation */
+  gboolean      bind_idle;      /* adds an idle to its thread-default context */
+
+  GMutex        lock;
+  GCond         cond;
+  gboolean      open;
+
+  gint          runs;           /* atomic */
+  gint          saw_cancel;     /* atomic: the operation's cancellable fired */
+  gint          idle_ran;       /* atomic: the idle it bound ran */
+  gint          tasks_alive;    /* atomic: operation's tasks not yet finalized */
+  GMainContext *body_context;   /* its thread-default context (unowned) */
+  GThread      *body_thread;
+} Behaviour;
+
+static void
+behaviour_init (Behaviour *b,
+                Form       form)
+{
+  memset (b, 0, sizeof *b);
+  g_mutex_init (&b->lock);
+  g_cond_init (&b->cond);
+  b->form = form;
+}
+
+static void
+behaviour_open (Behaviour *b)
+{
+  g_mutex_lock (&b->lock);
+  b->open = TRUE;
+  g_cond_broadcast (&b->cond);
+  g_mutex_unlock (&b->lock);
+}
+
+static void
+behaviour_clear (Behaviour *b)
+{
+  g_mutex_clear (&b->lock);
+  g_cond_clear (&b->cond);
+}
+
+static void
+task_finalized (gpointer  data,
+                GObject  *where_the_object_was)
+{
+  g_atomic_int_add (&((Behaviour *) data)->tasks_alive, -1);
+}
+
+static void
+cancelled_cb (GCancellable *cancellable,
+              Behaviour    *b)
+{
+  g_mutex_lock (&b->lock);
+  g_atomic_int_set (&b->saw_cancel, 1);
+  g_cond_broadcast (&b->cond);
+  g_mutex_unlock (&b->lock);
+}
+
+static gboolean
+idle_bound_cb (gpointer data)
+{
+  g_atomic_int_set (&((Behaviour *) data)->idle_ran, 1);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+complete (Behaviour *b,
+          GTask     *task)
+{
+  GValue value = G_VALUE_INIT;
+
+  switch (b->form)
+    {
+    case FORM_VALUE:
+      g_value_init (&value, G_TYPE_STRING);
+      g_value_set_static_string (&value, "v");
+      g_task_return_value (task, &value);
+      g_value_unset (&value);
+      break;
+    case FORM_POINTER:
+      g_task_return_pointer (task, g_strdup ("p"), g_free);
+      break;
+    case FORM_BOOLEAN:
+      g_task_return_boolean (task, TRUE);
+      break;
+    case FORM_INT:
+      g_task_return_int (task, 42);
+      break;
+    case FORM_ERROR:
+      g_task_return_new_error (task, TEST_ERROR, 42, "boom %d", 42);
+      break;
+    case FORM_NONE:
+      break;
+    }
+}
+
+/* Waits for the gate, or for the cancellable when the body honours it. */
+static void
+wait_gate (Behaviour    *b,
+           GCancellable *cancellable)
+{
+  g_mutex_lock (&b->lock);
+  while (!b->open && !(b->honour_cancel && g_atomic_int_get (&b->saw_cancel)))
+    g_cond_wait (&b->cond, &b->lock);
+  g_mutex_unlock (&b->lock);
+}
+
+static void
+body_begin (Behaviour    *b,
+            GTask        *task,
+            GCancellable *cancellable)
+{
+  g_atomic_int_inc (&b->tasks_alive);
+  g_object_weak_ref (G_OBJECT (task), task_finalized, b);
+  b->body_context = g_main_context_get_thread_default ();
+  b->body_thread = g_thread_self ();
+  if (cancellable != NULL)
+    g_cancellable_connect (cancellable, G_CALLBACK (cancelled_cb), b, NULL);
+  if (b->bind_idle)
+    {
+      GSource *idle = g_idle_source_new ();
+
+      g_source_set_callback (idle, idle_bound_cb, b, NULL);
+      g_source_attach (idle, g_main_context_get_thread_default ());
+      g_source_unref (idle);
+    }
+  g_atomic_int_inc (&b->runs);
+}
+
+static void
+blocking_run (SaOperation  *op,
+              GTask        *task,
+              GCancellable *cancellable,
+              gpointer      data)
+{
+  Behaviour *b = data;
+
+  body_begin (b, task, cancellable);
+  if (b->gated)
+    wait_gate (b, cancellable);
+  complete (b, task);
+}
+
+typedef struct
+{
+  Behaviour    *b;
+  GTask        *task;
+  GCancellable *cancellable;
+} Later;
+
+static gpointer
+complete_later_thread (gpointer data)
+{
+  Later *later = data;
+
+  wait_gate (later->b, later->cancellable);
+  complete (later->b, later->task);
+  g_object_unref (later->task);
+  g_clear_object (&later->cancellable);
+  g_free (later);
+
+  return NULL;
+}
+
+static gboolean
+complete_idle_cb (gpointer data)
+{
+  Later *later = data;
+
+  complete (later->b, later->task);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+later_free (gpointer data)
+{
+  Later *later = data;
+
+  g_object_unref (later->task);
+  g_clear_object (&later->cancellable);
+  g_free (later);
+}
+
+static void
+non_blocking_start (SaOperation  *op,
+                    GTask        *task,
+                    GCancellable *cancellable,
+                    gpointer      data)
+{
+  Behaviour *b = data;
+  Later *later = g_new0 (Later, 1);
+
+  body_begin (b, task, cancellable);
+  later->b = b;
+  later->task = g_object_ref (task);
+  later->cancellable = cancellable != NULL ? g_object_ref (cancellable) : NULL;
+
+  if (b->gated)
+    {
+      /* Completes from another thread: delivered on the task's context. */
+      g_thread_unref (g_thread_new ("complete-later", complete_later_thread, later));
+    }
+  else
+    {
+      GSource *idle = g_idle_source_new ();
+
+      g_source_set_callback (idle, complete_idle_cb, later, later_free);
+      g_source_attach (idle, g_main_context_get_thread_default ());
+      g_source_unref (idle);
+    }
+}
+
+static SaOperation *
+operation_new (const Cell *cell,
+               Behaviour  *b)
+{
+  SaOperation *op = cell->blocking ? sa_operation_new_blocking (blocking_run, b, NULL)
+                                   : sa_operation_new_non_blocking (non_blocking_start, b, NULL);
+
+  sa_operation_set_name (op, "contract");
+
+  return op;
+}
+
+/* --- the driver ------------------------------------------------------------ */
+
+typedef struct
+{
+  GTask        *returned;      /* the call's task */
+  GAsyncResult *handed;        /* what the callback got */
+  gint          n_callbacks;   /* atomic */
+  gboolean      in_call;
+  gboolean      callback_in_call;
+  SaBridge     *bridge;        /* the bridge cell's own task, read directly */
+} Outcome;
+
+static void
+outcome_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      data)
+{
+  Outcome *o = data;
+
+  if (o->in_call)
+    o->callback_in_call = TRUE;
+  g_clear_object (&o->handed);
+  o->handed = g_object_ref (result);
+  g_atomic_int_inc (&o->n_callbacks);
+}
+
+static void
+outcome_clear (Outcome *o)
+{
+  g_clear_object (&o->returned);
+  g_clear_object (&o->handed);
+}
+
+typedef struct
+{
+  const Cell   *cell;
+  SaDispatcher *dispatcher;
+  SaOperation  *operation;
+  GCancellable *cancellable;
+  Outcome      *outcome;
+  guint         bridge_timeout_ms;
+} CallArgs;
+
+static void
+make_call (CallArgs *a)
+{
+  Outcome *o = a->outcome;
+
+  o->in_call = TRUE;
+  if (a->cell->id == CELL_BRIDGE)
+    {
+      SaBridge *bridge = sa_bridge_new (a->cancellable, a->bridge_timeout_ms);
+      GCancellable *c = sa_bridge_get_cancellable (bridge);
+      g_autoptr(GTask) task = g_task_new (NULL, c, sa_bridge_callback, bridge);
+      g_autoptr(GError) error = NULL;
+      GAsyncResult *result;
+
+      if (!g_task_return_error_if_cancelled (task))
+        sa_operation_start (a->operation, task, c);
+      result = sa_bridge_wait (bridge, &error);
+      /* A bridge reports through its wait: an error becomes a task of
+       * its own here, so that every cell is read the same way. */
+      if (result == NULL)
+        {
+          GTask *failed = g_task_new (NULL, NULL, NULL, NULL);
+
+          g_task_return_error (failed, g_steal_pointer (&error));
+          result = G_ASYNC_RESULT (failed);
+        }
+      o->returned = G_TASK (result);
+      outcome_cb (NULL, result, o);
+      sa_bridge_unref (bridge);
+    }
+  else
+    {
+      o->returned = sa_dispatcher_call (a->dispatcher, a->operation, SA_CALL_MODE_AUTO,
+                                        a->cancellable, outcome_cb, o);
+    }
+  o->in_call = FALSE;
+}
+
+static gboolean
+call_from_loop (gpointer data)
+{
+  make_call (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Makes one call in @cell: from main(), a sync caller, or from a callback
+ * of the default context's loop, an async caller; returns once the
+ * callback has run. */
+static void
+call_in_cell (CallArgs *a)
+{
+  if (!a->cell->async)
+    {
+      g_assert_false (sa_caller_is_async ());
+      make_call (a);
+      g_assert_cmpint (a->outcome->n_callbacks, ==, 1);
+      return;
+    }
+
+  g_idle_add (call_from_loop, a);
+  while (g_atomic_int_get (&a->outcome->n_callbacks) == 0)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static SaDispatcher *
+dispatcher_for (const Cell *cell)
+{
+  SaDispatcher *d = sa_dispatcher_new ();
+
+  if (cell->max_threads != 0)
+    sa_dispatcher_set_max_threads (d, cell->max_threads);
+
+  return d;
+}
+
+/* Reads the call's result in @form; returns it as a string, NULL with
+ * @error set on failure. */
+static char *
+read_result (const Cell *cell,
+             Outcome    *o,
+             Form        form,
+             GError    **error)
+{
+  GTask *t = o->returned;
+  GValue value = G_VALUE_INIT;
+  char *ret = NULL;
+
+  if (cell->id == CELL_BRIDGE)
+    {
+      switch (form)
+        {
+        case FORM_VALUE:
+          if (g_task_propagate_value (t, &value, error))
+            {
+              ret = g_value_dup_string (&value);
+              g_value_unset (&value);
+            }
+          return ret;
+        default:
+          if (g_task_had_error (t))
+            {
+              g_task_propagate_pointer (t, error);
+              return NULL;
+            }
+          g_assert_not_reached ();
+        }
+    }
+
+  switch (form)
+    {
+    case FORM_VALUE:
+    case FORM_ERROR:
+    case FORM_NONE:
+      if (test_finish_value (t, &value, error))
+        {
+          ret = g_value_dup_string (&value);
+          g_value_unset (&value);
+        }
+      return ret;
+    case FORM_POINTER:
+      return test_finish_pointer (t, error);
+    case FORM_BOOLEAN:
+      {
+        gboolean b = test_finish_boolean (t, error);
+        return (error == NULL || *error == NULL) ? g_strdup (b ? "TRUE" : "FALSE") : NULL;
+      }
+    case FORM_INT:
+      {
+        gssize i = test_finish_int (t, error);
+        return (error == NULL || *error == NULL) ? g_strdup_printf ("%" G_GSSIZE_FORMAT, i) : NULL;
+      }
+    }
+
+  g_assert_not_reached ();
+}
+
+static const char *
+expected_value (Form form)
+{
+  switch (form)
+    {
+    case FORM_VALUE: return "v";
+    case FORM_POINTER: return "p";
+    case FORM_BOOLEAN: return "TRUE";
+    case FORM_INT: return "42";
+    default: g_assert_not_reached ();
+    }
+}
+
+/* Every call of a situation ends the same way in every cell. */
+static void
+assert_delivered_once (const Cell *cell,
+                       Outcome    *o)
+{
+  g_assert_cmpint (g_atomic_int_get (&o->n_callbacks), ==, 1);
+  g_assert_true (o->handed == G_ASYNC_RESULT (o->returned));
+  if (cell->async)
+    g_assert_false (o->callback_in_call);
+  g_assert_true (g_task_get_completed (o->returned) || cell->id == CELL_BRIDGE);
+}
+
+static guint
+count_fds (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+
+  return n;
+}
+
+/* Waits, up to 10 s, for every task of @b to be finalized and the private
+ * contexts and descriptors to come back to @n_contexts and @n_fds. */
+static void
+assert_nothing_kept (Behaviour *b,
+                     guint      n_contexts,
+                     guint      n_fds)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (g_get_monotonic_time () < deadline &&
+         (g_atomic_int_get (&b->tasks_alive) != 0 ||
+          sa_get_n_contexts () > n_contexts || count_fds () > n_fds))
+    {
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      g_usleep (2000);
+    }
+  g_assert_cmpint (g_atomic_int_get (&b->tasks_alive), ==, 0);
+  g_assert_cmpuint (sa_get_n_contexts (), <=, n_contexts);
+  if (count_fds () > n_fds)
+    {
+      g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+      const char *name;
+
+      while ((name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *path = g_build_filename ("/proc/self/fd", name, NULL);
+          g_autofree char *target = g_file_read_link (path, NULL);
+
+          g_test_message ("fd %s: %s", name, target);
+        }
+    }
+  g_assert_cmpuint (count_fds (), <=, n_fds);
+}
+
+/* --- situations ------------------------------------------------------------ */
+
+static gboolean
+skip_unless (gboolean    applies,
+             const char *why)
+{
+  if (!applies)
+    g_test_skip (why);
+  return !applies;
+}
+
+static void
+situation_value (const Cell *cell)
+{
+  for (Form form = FORM_VALUE; form <= FORM_INT; form++)
+    {
+      g_autoptr(SaDispatcher) d = dispatcher_for (cell);
+      g_autoptr(GError) error = NULL;
+      g_autofree char *got = NULL;
+      Outcome o = { 0 };
+      Behaviour b;
+      g_autoptr(SaOperation) op = NULL;
+      CallArgs a;
+
+      if (cell->id == CELL_BRIDGE && form != FORM_VALUE)
+        continue;   /* a bridge hands back the GIO call's own result */
+
+      behaviour_init (&b, form);
+      op = operation_new (cell, &b);
+      a = (CallArgs) { cell, d, op, NULL, &o, 0 };
+      call_in_cell (&a);
+      assert_delivered_once (cell, &o);
+      g_assert_cmpint (b.runs, ==, 1);
+
+      got = read_result (cell, &o, form, &error);
+      g_assert_no_error (error);
+      g_test_message ("%s: %s", form_names[form], got);
+      g_assert_cmpstr (got, ==, expected_value (form));
+
+      /* One result, one read: a second read says so. */
+      if (cell->id != CELL_BRIDGE)
+        {
+          g_autofree char *again = read_result (cell, &o, form, &error);
+
+          g_assert_null (again);
+          g_assert_error (error, SA_ERROR, SA_ERROR_FAILED);
+        }
+
+      /* The _sync forms read the same forms. */
+      if (!cell->async && cell->id != CELL_BRIDGE)
+        {
+          g_autoptr(GError) sync_error = NULL;
+          GValue value = G_VALUE_INIT;
+          g_autofree char *p = NULL;
+
+          switch (form)
+            {
+            case FORM_VALUE:
+              g_assert_true (sa_dispatcher_call_sync_value (d, op, NULL, &value, &sync_error));
+              g_assert_cmpstr (g_value_get_string (&value), ==, "v");
+              g_value_unset (&value);
+              break;
+            case FORM_POINTER:
+              p = sa_dispatcher_call_sync_pointer (d, op, NULL, &sync_error);
+              g_assert_cmpstr (p, ==, "p");
+              break;
+            case FORM_BOOLEAN:
+              g_assert_true (sa_dispatcher_call_sync_boolean (d, op, NULL, &sync_error));
+              break;
+            case FORM_INT:
+              g_assert_cmpint (sa_dispatcher_call_sync_int (d, op, NULL, &sync_error), ==, 42);
+              break;
+            default:
+              g_assert_not_reached ();
+            }
+          g_assert_no_error (sync_error);
+        }
+
+      outcome_clear (&o);
+      g_clear_object (&op);
+      assert_nothing_kept (&b, G_MAXUINT, G_MAXUINT);
+      behaviour_clear (&b);
+    }
+}
+
+static void
+situation_error (const Cell *cell)
+{
+  g_autoptr(SaDispatcher) d = dispatcher_for (cell);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *got = NULL;
+  Outcome o = { 0 };
+  Behaviour b;
+  g_autoptr(SaOperation) op = NULL;
+  CallArgs a;
+
+  behaviour_init (&b, FORM_ERROR);
+  op = operation_new (cell, &b);
+  a = (CallArgs) { cell, d, op, NULL, &o, 0 };
+  call_in_cell (&a);
+  assert_delivered_once (cell, &o);
+
+  got = read_result (cell, &o, FORM_VALUE, &error);
+  g_assert_null (got);
+  g_assert_error (error, TEST_ERROR, 42);
+  g_assert_cmpstr (error->message, ==, "boom 42");
+
+  outcome_clear (&o);
+  g_clear_object (&op);
+  assert_nothing_kept (&b, G_MAXUINT, G_MAXUINT);
+  behaviour_clear (&b);
+}
+
+static void
+situation_no_result (const Cell *cell)
+{
+  g_autoptr(SaDispatcher) d = NULL;
+  g_autoptr(GError) error = NULL;
+  Outcome o = { 0 };
+  Behaviour b;
+  g_autoptr(SaOperation) op = NULL;
+  CallArgs a;
+
+  if (skip_unless (cell->blocking, "only a blocking body returns: a non-blocking "
+                                   "operation that never completes is the timeout's case"))
+    return;
+
+  d = dispatcher_for (cell);
+  behaviour_init (&b, FORM_NONE);
+  op = operation_new (cell, &b);
+  a = (CallArgs) { cell, d, op, NULL, &o, 0 };
+  call_in_cell (&a);
+  assert_delivered_once (cell, &o);
+  g_assert_null (read_result (cell, &o, FORM_POINTER, &error));
+  g_assert_error (error, SA_ERROR, SA_ERROR_NO_RESULT);
+  g_assert_nonnull (strstr (error->message, "contract"));
+
+  outcome_clear (&o);
+  g_clear_object (&op);
+  assert_nothing_kept (&b, G_MAXUINT, G_MAXUINT);
+  behaviour_clear (&b);
+}
+
+static void
+situation_cancel_before (const Cell *cell)
+{
+  g_autoptr(SaDispatcher) d = dispatcher_for (cell);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  Outcome o = { 0 };
+  Behaviour b;
+  g_autoptr(SaOperation) op = NULL;
+  CallArgs a;
+
+  behaviour_init (&b, FORM_VALUE);
+  op = operation_new (cell, &b);
+  g_cancellable_cancel (cancellable);
+  a = (CallArgs) { cell, d, op, cancellable, &o, 0 };
+  call_in_cell (&a);
+  assert_delivered_once (cell, &o);
+  g_assert_null (read_result (cell, &o, FORM_VALUE, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (b.runs, ==, 0);
+
+  outcome_clear (&o);
+  behaviour_clear (&b);
+}
+
+typedef struct
+{
+  Behaviour    *b;
+  GCancellable *cancellable;
+} CancelWhenRunning;
+
+static gpointer
+cancel_when_running (gpointer data)
+{
+  CancelWhenRunning *c = data;
+
+  while (g_atomic_int_get (&c->b->runs) == 0)
+    g_usleep (1000);
+  g_cancellable_cancel (c->cancellable);
+
+  return NULL;
+}
+
+/* Cancellation or timeout while the body runs: the body's cancellable
+ * fires; a caller that is not running the body is answered at once (the
+ * body is still blocked on its gate then), one that is, when it returns.
+ * The late result is dropped and freed. */
+static void
+ended_while_running (const Cell *cell,
+                     gboolean    by_timeout)
+{
+  g_autoptr(SaDispatcher) d = dispatcher_for (cell);
+  g_autoptr(GCancellable) cancellable = by_timeout ? NULL : g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  Outcome o = { 0 };
+  Behaviour b;
+  g_autoptr(SaOperation) op = NULL;
+  CancelWhenRunning c;
+  GThread *canceller = NULL;
+  gboolean caller_runs_body = cell->id == CELL_SYNC_BLOCKING;
+  guint n_contexts, n_fds;
+  gint64 start;
+  CallArgs a;
+
+  /* Counted once this thread has its private context. */
+  {
+    g_autoptr(SaBridge) warm = sa_bridge_new (NULL, 0);
+    g_autoptr(GTask) t = g_task_new (NULL, NULL, sa_bridge_callback, warm);
+    g_autoptr(GAsyncResult) r = NULL;
+
+    g_task_return_boolean (t, TRUE);
+    r = sa_bridge_wait (warm, NULL);
+  }
+  n_contexts = sa_get_n_contexts ();
+  n_fds = count_fds ();
+
+  behaviour_init (&b, FORM_POINTER);
+  b.gated = TRUE;
+  b.honour_cancel = caller_runs_body;
+  op = operation_new (cell, &b);
+  if (by_timeout)
+    sa_dispatcher_set_timeout (d, 100);
+
+  c = (CancelWhenRunning) { &b, cancellable };
+  if (!by_timeout)
+    canceller = g_thread_new ("canceller", cancel_when_running, &c);
+
+  a = (CallArgs) { cell, d, op, cancellable, &o, by_timeout ? 100 : 0 };
+  start = g_get_monotonic_time ();
+  call_in_cell (&a);
+  if (canceller != NULL)
+    g_thread_join (canceller);
+  assert_delivered_once (cell, &o);
+
+  g_assert_null (read_result (cell, &o, FORM_VALUE, &error));
+  if (by_timeout)
+    {
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+      g_assert_cmpint (g_get_monotonic_time () - start, >=, 100 * 1000);
+    }
+  else
+    {
+      g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    }
+  g_assert_cmpint (g_atomic_int_get (&b.saw_cancel), ==, 1);
+  /* Answered while the body was still held: at once. */
+  if (!caller_runs_body)
+    g_assert_false (b.open);
+
+  /* The late result arrives and goes nowhere. */
+  behaviour_open (&b);
+  outcome_clear (&o);
+  g_clear_object (&op);
+  assert_nothing_kept (&b, n_contexts, n_fds);
+  g_assert_cmpint (g_atomic_int_get (&o.n_callbacks), ==, 1);
+  behaviour_clear (&b);
+}
+
+static void
+situation_cancel_during (const Cell *cell)
+{
+  ended_while_running (cell, FALSE);
+}
+
+static void
+situation_timeout (const Cell *cell)
+{
+  ended_while_running (cell, TRUE);
+}
+
+/* What a body binds to its thread-default context is serviced: the
+ * caller's own, or the worker's, never the library's private one. */
+static void
+situation_thread_default (const Cell *cell)
+{
+  g_autoptr(SaDispatcher) d = NULL;
+  Outcome o = { 0 };
+  Behaviour b;
+  g_autoptr(SaOperation) op = NULL;
+  CallArgs a;
+
+  if (skip_unless (cell->blocking, "a non-blocking operation starts on the context that "
+                                   "drives it: the private one of a sync caller, by design"))
+    return;
+
+  d = dispatcher_for (cell);
+  behaviour_init (&b, FORM_BOOLEAN);
+  b.bind_idle = TRUE;
+  op = operation_new (cell, &b);
+  a = (CallArgs) { cell, d, op, NULL, &o, 0 };
+  call_in_cell (&a);
+  assert_delivered_once (cell, &o);
+
+  /* This thread has pushed nothing, nor has a pool worker. */
+  g_assert_null (b.body_context);
+  while (!g_atomic_int_get (&b.idle_ran))
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpint (b.idle_ran, ==, 1);
+
+  outcome_clear (&o);
+  g_clear_object (&op);
+  assert_nothing_kept (&b, G_MAXUINT, G_MAXUINT);
+  behaviour_clear (&b);
+}
+
+/* A blocking body that calls a blocking operation and a GIO one, on a
+ * dispatcher whose pool may have a single thread: no wait for a thread
+ * its own kind holds. */
+static void
+nested_run (SaOperation  *op,
+            GTask        *task,
+            GCancellable *cancellable,
+            gpointer      data)
+{
+  SaDispatcher *d = data;
+  TestFile *tf = test_file_new ("nested contents");
+  g_autoptr(SaOperation) load = test_op_load_file (tf->file, FALSE, NULL);
+  g_autoptr(SaOperation) load_blocking = test_op_load_file (tf->file, TRUE, NULL);
+  g_autoptr(GTask) t1 = sa_dispatcher_call (d, load, SA_CALL_MODE_AUTO, NULL, NULL, NULL);
+  g_autoptr(GTask) t2 = sa_dispatcher_call (d, load_blocking, SA_CALL_MODE_AUTO, NULL, NULL, NULL);
+  GValue v1 = G_VALUE_INIT, v2 = G_VALUE_INIT;
+  gboolean ok;
+
+  ok = test_finish_value (t1, &v1, NULL) && test_finish_value (t2, &v2, NULL) &&
+       g_strcmp0 (g_value_get_string (&v1), tf->contents) == 0 &&
+       g_strcmp0 (g_value_get_string (&v2), tf->contents) == 0;
+  g_value_unset (&v1);
+  g_value_unset (&v2);
+  test_file_free (tf);
+  g_task_return_boolean (task, ok);
+}
+
+static void
+situation_nesting (const Cell *cell)
+{
+  g_autoptr(SaDispatcher) d = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(SaOperation) op = NULL;
+  Outcome o[8] = { { 0 } };
+  CallArgs a[8];
+
+  if (skip_unless (cell->blocking, "nesting is a blocking body's question"))
+    return;
+
+  d = dispatcher_for (cell);
+  op = sa_operation_new_blocking (nested_run, d, NULL);
+  for (guint i = 0; i < G_N_ELEMENTS (o); i++)
+    {
+      a[i] = (CallArgs) { cell, d, op, NULL, &o[i], 0 };
+      if (cell->async)
+        g_idle_add (call_from_loop, &a[i]);
+      else
+        make_call (&a[i]);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (o); i++)
+    {
+      while (g_atomic_int_get (&o[i].n_callbacks) == 0)
+        g_main_context_iteration (NULL, TRUE);
+      assert_delivered_once (cell, &o[i]);
+      g_assert_true (test_finish_boolean (o[i].returned, &error));
+      g_assert_no_error (error);
+      outcome_clear (&o[i]);
+    }
+}
+
+/* sa_continue() on the call's task: for an async caller, never inside
+ * the call, even on a task already complete. */
+static void
+continue_func (GTask    *previous,
+               GTask    *next,
+               gpointer  data)
+{
+  GError *error = NULL;
+  g_autofree char *s = g_task_propagate_pointer (previous, &error);
+
+  if (s == NULL)
+    g_task_return_error (next, error);
+  else
+    g_task_return_int (next, (gssize) strlen (s));
+}
+
+static void
+situation_continue (const Cell *cell)
+{
+  g_autoptr(SaDispatcher) d = NULL;
+  g_autoptr(GTask) next = NULL;
+  g_autoptr(GError) error = NULL;
+  Outcome o = { 0 };
+  Outcome after = { 0 };
+  Behaviour b;
+  g_autoptr(SaOperation) op = NULL;
+  CallArgs a;
+
+  if (skip_unless (cell->id != CELL_BRIDGE, "sa_continue() continues the dispatcher's tasks"))
+    return;
+
+  d = dispatcher_for (cell);
+  behaviour_init (&b, FORM_POINTER);
+  op = operation_new (cell, &b);
+  a = (CallArgs) { cell, d, op, NULL, &o, 0 };
+  call_in_cell (&a);
+
+  /* From the caller's own place: main() for a sync caller, a callback of
+   * the loop for an async one; the task is complete in both. */
+  if (cell->async)
+    {
+      GMainContext *context = g_main_context_default ();
+
+      g_assert_true (g_main_context_acquire (context));
+      after.in_call = TRUE;
+      next = sa_continue (o.returned, continue_func, NULL, NULL, outcome_cb, &after);
+      after.in_call = FALSE;
+      g_main_context_release (context);
+      g_assert_cmpint (after.n_callbacks, ==, 0);
+      while (g_atomic_int_get (&after.n_callbacks) == 0)
+        g_main_context_iteration (NULL, TRUE);
+    }
+  else
+    {
+      next = sa_continue (o.returned, continue_func, NULL, NULL, outcome_cb, &after);
+    }
+  g_assert_cmpint (after.n_callbacks, ==, 1);
+  g_assert_false (after.callback_in_call);
+  g_assert_cmpint (test_finish_int (next, &error), ==, 1);
+  g_assert_no_error (error);
+
+  outcome_clear (&o);
+  g_clear_object (&after.handed);
+  g_clear_object (&op);
+  behaviour_clear (&b);
+}
+
+typedef struct
+{
+  const char *name;
+  void (*run) (const Cell *cell);
+} Situation;
+
+static const Situation situations[] = {
+  { "value",           situation_value },
+  { "error",           situation_error },
+  { "no-result",       situation_no_result },
+  { "cancel-before",   situation_cancel_before },
+  { "cancel-during",   situation_cancel_during },
+  { "timeout",         situation_timeout },
+  { "thread-default",  situation_thread_default },
+  { "nesting",         situation_nesting },
+  { "continue",        situation_continue },
+};
+
+typedef struct
+{
+  const Situation *situation;
+  const Cell      *cell;
+} Case;
+
+static void
+run_case (gconstpointer data)
+{
+  const Case *c = data;
+
+  c->situation->run (c->cell);
+}
+
+/* Creates what GLib and the library create once per process (GTask's
+ * pool and its manager's context, the timer thread), so that descriptor
+ * counts taken in a case see only that case. */
+static void
+warm_up (void)
+{
+  g_autoptr(SaDispatcher) d = sa_dispatcher_new ();
+  Behaviour b;
+  g_autoptr(SaOperation) op = NULL;
+
+  behaviour_init (&b, FORM_BOOLEAN);
+  op = operation_new (&cells[CELL_SYNC_BLOCKING], &b);
+  sa_dispatcher_set_timeout (d, 60000);
+  g_assert_true (sa_dispatcher_call_sync_boolean (d, op, NULL, NULL));
+  sa_dispatcher_set_timeout (d, 0);
+  {
+    Outcome o = { 0 };
+
+    sa_dispatcher_call_async (d, op, NULL, outcome_cb, &o);
+    while (g_atomic_int_get (&o.n_callbacks) == 0)
+      g_main_context_iteration (NULL, TRUE);
+    outcome_clear (&o);
+  }
+  g_clear_object (&op);
+  behaviour_clear (&b);
+}
+
+int
+main (int   argc,
+      char *argv[])
+{
+  static Case cases[G_N_ELEMENTS (situations) * G_N_ELEMENTS (cells)];
+  guint n = 0;
+
+  g_test_init (&argc, &argv, NULL);
+  warm_up ();
+
+  for (guint s = 0; s < G_N_ELEMENTS (situations); s++)
+    for (guint c = 0; c < G_N_ELEMENTS (cells); c++)
+      {
+        g_autofree char *path = g_strdup_printf ("/contract/%s/%s",
+                                                 situations[s].name, cells[c].name);
+
+        cases[n] = (Case) { &situations[s], &cells[c] };
+        g_test_add_data_func (path, &cases[n++], run_case);
+      }
+
+  return g_test_run ();
+}
