@@ -38,8 +38,12 @@
  * afresh at every call, on the calling thread, by
  * [func@Sa.caller_is_async]; nothing is cached, so any thread may call at
  * any time. Inside the body of a blocking operation run by the library, a
- * caller is a sync caller. [property@Sa.Dispatcher:mode] and the mode of a
- * call override the detection.
+ * caller is a sync caller. A thread that pushes a context of its own
+ * owns it, as GLib defines ownership, and is an async caller while it is
+ * pushed: its calls return pending tasks that complete when it iterates
+ * that context; [enum@Sa.CallMode.SYNC] gives it results directly.
+ * [property@Sa.Dispatcher:mode] and the mode of a call override the
+ * detection.
  *
  * The private context of a sync call belongs to the calling thread and to
  * the nesting depth of the call; it is reused by every later sync call at
@@ -53,17 +57,40 @@
  * [method@Sa.Dispatcher.call] is the smart call: it returns a
  * [class@Gio.Task] that holds the result already for a sync caller and is
  * pending for an async caller. The conventional GIO forms are
- * [method@Sa.Dispatcher.call_async], [method@Sa.Dispatcher.call_finish]
- * and [method@Sa.Dispatcher.call_sync].
+ * [method@Sa.Dispatcher.call_async] with the `call_finish` functions and
+ * the `call_sync` functions.
  *
- * A callback, when given, runs exactly once: for an async caller on its
- * thread-default context, never from inside the call itself; for a sync
- * caller before the call returns. Errors reach the caller unchanged
- * (domain, code and message). A cancellable is honoured in every cell:
- * cancelled before the call, the operation is not run at all and the
- * result is `G_IO_ERROR_CANCELLED`; cancelled while it runs, the
- * operation is handed the cancellation, and the result is
- * `G_IO_ERROR_CANCELLED` even if it completes anyway.
+ * ## One contract in every cell
+ *
+ * A caller does not need to know which cell its call takes: every
+ * situation ends the same way in each of them.
+ *
+ * | situation | every cell gives |
+ * |-----------|------------------|
+ * | a value | the value, through the callback, the returned task, the finish functions and the sync functions, in the `g_task_return_*()` form the operation used: pointer, boolean, int or [struct@GObject.Value] |
+ * | an error | the same domain, code and message |
+ * | a blocking body returns without completing its task | `SA_ERROR_NO_RESULT`, naming the operation |
+ * | cancelled before the call | `G_IO_ERROR_CANCELLED`; the operation does not run |
+ * | cancelled while running | the operation's cancellable fires; the caller gets `G_IO_ERROR_CANCELLED` at once, or, when the caller is the thread running the body (a sync caller's blocking operation), when the body returns |
+ * | a timeout | `G_IO_ERROR_TIMED_OUT` after [property@Sa.Dispatcher:timeout], with the operation's cancellable cancelled; a sync caller's blocking body is cancelled at the timeout and the caller is answered when it returns |
+ * | a late result, after a timeout or a cancellation | dropped and freed: no task, context, descriptor or memory is kept |
+ * | reading the result | once: the task handed to the callback is the task returned; a second read fails with `SA_ERROR_FAILED` |
+ * | a blocking body's thread-default context | its caller's own (a sync caller), or the worker's (an async caller); never the library's private one, so what the body binds there keeps working |
+ * | nesting | a blocking body that calls anything runs a blocking operation inline and waits on its own private context for the rest; with a bounded pool, a pool thread that waits lets the pool run one more, so nothing waits for a thread its own kind holds |
+ * | the callback | runs exactly once; for an async caller never inside the call |
+ *
+ * ## Reading results
+ *
+ * Read a call's result with the finish function of the form the operation
+ * completed with: [method@Sa.Dispatcher.call_finish_value] (or
+ * [method@Sa.Dispatcher.call_finish], which returns a new value),
+ * [method@Sa.Dispatcher.call_finish_pointer],
+ * [method@Sa.Dispatcher.call_finish_boolean] or
+ * [method@Sa.Dispatcher.call_finish_int]. Reading one form as another is
+ * a programmer error. Do not use `g_task_propagate_*()` on the call's
+ * task: where the body ran on a worker, or the call has a timeout or a
+ * cancellable, the call's task carries the operation's task rather than
+ * its result, and only the finish functions read through it.
  *
  * ## Sources left behind
  *
@@ -75,16 +102,20 @@
  * is destroyed with the context, when the thread exits or at
  * [func@Sa.reset_contexts].
  *
- * ## Timeouts
+ * ## Timeouts and cancellation
  *
  * With [property@Sa.Dispatcher:timeout] set, a call that has not completed
  * in time is given up: the operation's cancellable is cancelled and the
  * caller gets `G_IO_ERROR_TIMED_OUT` at once, even when the operation can
  * never complete (because it waits for a context that nobody iterates,
  * for instance the global default context while the main thread is
- * blocked in a sync call). The task that carries the timeout error is then
- * a new one, handed to the callback and, in a sync call, returned; the
- * operation's own task, whenever it completes, is dropped.
+ * blocked in a sync call). The caller's cancellable ends a call the same
+ * way, with `G_IO_ERROR_CANCELLED`. The operation's task, whenever it
+ * completes, is dropped. A sync call given up that way leaves its private
+ * context to a drain thread of the library, which iterates it until the
+ * late completion has run and then frees it; the thread's next sync call
+ * gets a new context. An operation that never completes its task keeps
+ * it, and so that context, for as long as it does.
  *
  * ## Threads
  *

@@ -69,7 +69,7 @@ typedef struct
   SaOperationFunc  func;
   gpointer         user_data;
   GDestroyNotify   user_data_destroy;
-  char            *name;
+  char            *name;       /* atomic: set once, from NULL, then kept */
   SaOperationKind  kind;
 } SaOperationPrivate;
 
@@ -83,7 +83,6 @@ enum {
 };
 
 static GParamSpec *properties[N_PROPS];
-static GMutex name_lock;
 
 /* The default bodies: the function given to the constructor, if any. */
 static void
@@ -149,9 +148,7 @@ sa_operation_get_property (GObject    *object,
       break;
 
     case PROP_NAME:
-      g_mutex_lock (&name_lock);
-      g_value_set_string (value, priv->name);
-      g_mutex_unlock (&name_lock);
+      g_value_set_string (value, g_atomic_pointer_get (&priv->name));
       break;
 
     default:
@@ -336,6 +333,7 @@ const char *
 sa_operation_get_name (SaOperation *self)
 {
   SaOperationPrivate *priv;
+  const char *name;
 
   g_return_val_if_fail (SA_IS_OPERATION (self), NULL);
 
@@ -343,7 +341,8 @@ sa_operation_get_name (SaOperation *self)
 
   /* A name, once set, is kept until finalize (see set_name), so the
    * pointer stays valid for the caller. */
-  return priv->name != NULL ? priv->name : G_OBJECT_TYPE_NAME (self);
+  name = g_atomic_pointer_get (&priv->name);
+  return name != NULL ? name : G_OBJECT_TYPE_NAME (self);
 }
 
 /**
@@ -362,25 +361,25 @@ sa_operation_set_name (SaOperation *self,
                        const char  *name)
 {
   SaOperationPrivate *priv;
+  const char *current;
+  char *new_name;
 
   g_return_if_fail (SA_IS_OPERATION (self));
 
   priv = sa_operation_get_instance_private (self);
 
-  g_mutex_lock (&name_lock);
-  if (g_strcmp0 (priv->name, name) == 0)
+  current = g_atomic_pointer_get (&priv->name);
+  if (g_strcmp0 (current, name) == 0)
+    return;
+
+  new_name = g_strdup (name);
+  if (current != NULL ||
+      !g_atomic_pointer_compare_and_exchange (&priv->name, NULL, new_name))
     {
-      g_mutex_unlock (&name_lock);
+      g_warning ("Operation “%s” is already named", (char *) g_atomic_pointer_get (&priv->name));
+      g_free (new_name);
       return;
     }
-  if (priv->name != NULL)
-    {
-      g_mutex_unlock (&name_lock);
-      g_warning ("Operation “%s” is already named", priv->name);
-      return;
-    }
-  priv->name = g_strdup (name);
-  g_mutex_unlock (&name_lock);
 
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_NAME]);
 }

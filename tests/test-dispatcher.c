@@ -239,6 +239,55 @@ test_detect_per_thread (void)
   run_in_loop (detect_while_thread_checks, NULL);
 }
 
+/* A worker that pushes a context of its own owns it, as GLib defines
+ * ownership: it is an async caller while the context is pushed, and gets
+ * a pending task, which completes when it iterates that context. The
+ * SYNC mode gives it the result directly. */
+static gpointer
+pushed_context_thread (gpointer data)
+{
+  TestFile *tf = data;
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(SaOperation) op = test_op_load_file (tf->file, FALSE, NULL);
+  g_autoptr(GTask) pending = NULL;
+  g_autoptr(GTask) direct = NULL;
+  GValue value = G_VALUE_INIT;
+
+  g_assert_false (sa_caller_is_async ());
+  g_main_context_push_thread_default (context);
+  g_assert_true (sa_caller_is_async ());
+
+  pending = sa_dispatcher_call (sa_dispatcher_get_default (), op, SA_CALL_MODE_AUTO,
+                                NULL, NULL, NULL);
+  g_assert_false (g_task_get_completed (pending));
+  while (!g_task_get_completed (pending))
+    g_main_context_iteration (context, TRUE);
+  g_assert_true (test_finish_value (pending, &value, NULL));
+  g_assert_cmpstr (g_value_get_string (&value), ==, tf->contents);
+  g_value_unset (&value);
+
+  direct = sa_dispatcher_call (sa_dispatcher_get_default (), op, SA_CALL_MODE_SYNC,
+                               NULL, NULL, NULL);
+  g_assert_true (g_task_get_completed (direct));
+  g_assert_true (test_finish_value (direct, &value, NULL));
+  g_assert_cmpstr (g_value_get_string (&value), ==, tf->contents);
+  g_value_unset (&value);
+
+  g_main_context_pop_thread_default (context);
+  g_assert_false (sa_caller_is_async ());
+
+  return NULL;
+}
+
+static void
+test_detect_pushed_context (void)
+{
+  TestFile *tf = test_file_new ("pushed");
+
+  g_thread_join (g_thread_new ("pushed", pushed_context_thread, tf));
+  test_file_free (tf);
+}
+
 /* --- sync caller -------------------------------------------------------- */
 
 static gboolean
@@ -1477,6 +1526,7 @@ main (int   argc,
   g_test_add_func ("/dispatcher/detect/caller", test_detect);
   g_test_add_func ("/dispatcher/detect/per-thread", test_detect_per_thread);
   g_test_add_func ("/dispatcher/detect/in-callback", test_detect_in_callback);
+  g_test_add_func ("/dispatcher/detect/pushed-context", test_detect_pushed_context);
   g_test_add_func ("/dispatcher/sync-caller/non-blocking/file", test_sync_non_blocking_file);
   g_test_add_func ("/dispatcher/sync-caller/blocking/file", test_sync_blocking_file);
   g_test_add_func ("/dispatcher/sync-caller/socket", test_sync_socket);
