@@ -14,6 +14,7 @@
 #include "sa-error.h"
 #include "sa-guard-private.h"
 #include "sa-operation-private.h"
+#include "sa-pool-private.h"
 #include "sa-task-private.h"
 
 /**
@@ -141,7 +142,7 @@ struct _SaDispatcher
   GObject      parent_instance;
 
   GMutex       pool_lock;
-  GThreadPool *pool;            /* atomic once created */
+  SaPool      *pool;            /* atomic once created */
   guint        max_threads;     /* atomic */
   guint        timeout_ms;      /* atomic */
   gint         mode;            /* atomic SaCallMode */
@@ -712,15 +713,15 @@ thread_func (GTask        *task,
 }
 
 static void
-pool_func (gpointer data,
-           gpointer pool_data)
+pool_func (GTask        *relay,
+           gpointer      source_object,
+           gpointer      task_data,
+           GCancellable *cancellable)
 {
-  g_autoptr(GTask) relay = data;
-
   worker_run (relay);
 }
 
-static GThreadPool *
+static SaPool *
 get_pool (SaDispatcher *self)
 {
   if (g_atomic_int_get (&self->max_threads) == 0)
@@ -739,7 +740,7 @@ call_async_blocking (SaDispatcher        *self,
                      gpointer             user_data)
 {
   GTask *relay = relay_new (self, operation, cancellable, timeout_ms, callback, user_data);
-  GThreadPool *pool;
+  SaPool *pool;
 
   if (relay_answered (relay))
     {
@@ -749,7 +750,7 @@ call_async_blocking (SaDispatcher        *self,
 
   if ((pool = get_pool (self)) != NULL)
     {
-      g_thread_pool_push (pool, g_object_ref (relay), NULL);
+      _sa_pool_push (pool, g_object_ref (relay), pool_func);
     }
   else if (!relay_has_call (relay))
     {
@@ -793,7 +794,7 @@ sa_dispatcher_finalize (GObject *object)
    * reference may be dropped on one of the pool's own threads, which
    * therefore must not wait for the pool. */
   if (self->pool != NULL)
-    g_thread_pool_free (self->pool, FALSE, FALSE);
+    _sa_pool_free (self->pool);
   g_mutex_clear (&self->pool_lock);
 
   G_OBJECT_CLASS (sa_dispatcher_parent_class)->finalize (object);
@@ -1117,18 +1118,9 @@ sa_dispatcher_set_max_threads (SaDispatcher *self,
   if (max_threads > 0)
     {
       if (self->pool == NULL)
-        {
-          /* Not exclusive: threads are borrowed from GLib's shared set
-           * and the pool only bounds how many run at once. Creating a
-           * non-exclusive pool cannot fail. */
-          GThreadPool *pool = g_thread_pool_new (pool_func, NULL, (gint) max_threads, FALSE, NULL);
-
-          g_atomic_pointer_set (&self->pool, pool);
-        }
+        g_atomic_pointer_set (&self->pool, _sa_pool_new (max_threads));
       else
-        {
-          g_thread_pool_set_max_threads (self->pool, (gint) max_threads, NULL);
-        }
+        _sa_pool_set_max_threads (self->pool, max_threads);
     }
   g_atomic_int_set (&self->max_threads, max_threads);
   g_mutex_unlock (&self->pool_lock);

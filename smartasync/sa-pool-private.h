@@ -1,0 +1,60 @@
+/* sa-pool-private.h: the thread pool that runs blocking operations (not installed)
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* SaPool runs GTask thread functions on threads of its own.
+ *
+ * - At most max_threads functions run at once, not counting threads that
+ *   wait inside _sa_pool_begin_wait()/_sa_pool_end_wait(): while one of
+ *   its threads waits, the pool may run one more, so nested work never
+ *   waits for a thread that its own kind holds.
+ * - max_threads 0 is the elastic policy of the default dispatcher:
+ *   MAX (4, 2 * number of processors) functions at once, plus one more
+ *   thread for each thread that waits.
+ * - Work starts in the order it was pushed. An idle thread is woken only
+ *   when no other thread is already on its way to the queue, and the most
+ *   recently idle thread first (LIFO), so sequential round trips are served
+ *   by one hot thread; a thread that finds more work queued wakes the next.
+ * - A thread idle for the idle time (15 s) exits; the pool starts threads
+ *   again as work comes.
+ * - Every function is safe from any thread. _sa_pool_free() never waits:
+ *   the pool's threads finish what is queued, then exit and drop the pool,
+ *   so it may be called from one of the pool's own threads.
+ */
+typedef struct _SaPool SaPool;
+
+SaPool  *_sa_pool_new             (guint            max_threads);
+void     _sa_pool_set_max_threads (SaPool          *pool,
+                                   guint            max_threads);
+guint    _sa_pool_get_max_threads (SaPool          *pool);
+
+/* Runs @func (@task, its source object, its task data, its cancellable) on
+ * a pool thread, then drops @task; @func completes @task with
+ * g_task_return_*(), whose callback then runs on the task's context. */
+void     _sa_pool_push            (SaPool          *pool,
+                                   GTask           *task,
+                                   GTaskThreadFunc  func);
+void     _sa_pool_free            (SaPool          *pool);
+
+/* Around a wait of a function running on a pool thread: returns TRUE on a
+ * pool thread, where the pool may run one more thread until the matching
+ * _sa_pool_end_wait (TRUE); FALSE elsewhere, where both do nothing. */
+gboolean _sa_pool_begin_wait      (void);
+void     _sa_pool_end_wait        (gboolean         was_pool_thread);
+
+/* For tests: the idle time after which a thread exits, the threads of
+ * @pool, and the pool threads of the whole process (dropping when they
+ * have exited, after _sa_pool_free()). */
+void     _sa_pool_set_idle_time   (SaPool          *pool,
+                                   guint            idle_ms);
+guint    _sa_pool_get_n_threads   (SaPool          *pool);
+guint    _sa_pool_count_all_threads (void);
+
+G_END_DECLS

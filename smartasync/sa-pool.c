@@ -1,0 +1,520 @@
+/* sa-pool.c: the thread pool that runs blocking operations
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "sa-pool-private.h"
+
+/* Words used below:
+ * - a *job* is a task and the function to run for it, queued in order;
+ * - a thread is *active* while it runs a job and does not wait inside
+ *   _sa_pool_begin_wait(); at most `limit` threads are active;
+ * - a thread is *searching* from the moment it is started or woken until
+ *   it takes a job or goes idle; while one searches, a push wakes no other
+ *   thread, and a thread that takes a job and sees more queued wakes the
+ *   next, so one push costs at most one wake;
+ * - an *idle* thread sleeps on its own condition on a stack: the last to
+ *   go idle is the first woken, and an idle thread that is not woken for
+ *   the idle time exits.
+ * Every count and the queue are guarded by the pool's lock; n_queued is
+ * also read without it by a searching thread that spins before it sleeps.
+ */
+
+#define CHUNK_JOBS      126
+#define DEFAULT_IDLE_MS 15000
+/* A searching thread spins this long before it sleeps: about one wake-up
+ * of the caller's loop, the time until the next round trip's push. */
+#define SPIN_US         50
+
+typedef struct
+{
+  GTask           *task;
+  GTaskThreadFunc  func;
+} Job;
+
+typedef struct _Chunk Chunk;
+struct _Chunk
+{
+  Chunk *next;
+  guint  head;                  /* next job to take */
+  guint  tail;                  /* next free slot */
+  Job    jobs[CHUNK_JOBS];
+};
+
+typedef struct _Worker Worker;
+struct _Worker
+{
+  SaPool *pool;
+  GCond   cond;                 /* signalled when woken */
+  Worker *next_idle;            /* the idle stack's link */
+  gboolean woken;               /* taken off the idle stack by a waker */
+  guint    wait_depth;          /* nested _sa_pool_begin_wait() calls */
+};
+
+struct _SaPool
+{
+  gint     ref_count;           /* atomic: the owner's until freed, one per thread */
+  GMutex   lock;
+
+  Chunk   *head;                /* the queue: jobs are taken from here */
+  Chunk   *tail;                /* and pushed here */
+  Chunk   *spare;               /* one emptied chunk kept for reuse */
+  gint     n_queued;            /* atomic reads; written under the lock */
+
+  Worker  *idle;                /* the idle stack, last idle on top */
+  guint    max_threads;         /* 0: the elastic policy */
+  guint    limit;               /* active threads allowed at once */
+  guint    idle_ms;
+  guint    n_threads;
+  guint    n_idle;
+  guint    n_active;
+  guint    n_searching;
+  guint    n_waiting;
+  gboolean freed;
+};
+
+static GPrivate current_worker;
+static gint     all_threads;
+
+static guint
+limit_for (guint max_threads)
+{
+  if (max_threads > 0)
+    return max_threads;
+
+  return MAX (4, 2 * (guint) g_get_num_processors ());
+}
+
+static void
+pool_unref (SaPool *pool)
+{
+  if (!g_atomic_int_dec_and_test (&pool->ref_count))
+    return;
+
+  /* Threads drain the queue before they drop their references. */
+  g_assert (pool->n_queued == 0);
+  g_free (pool->head);
+  g_free (pool->spare);
+  g_mutex_clear (&pool->lock);
+  g_free (pool);
+}
+
+/* --- the queue (under the lock) ---------------------------------------- */
+
+static void
+queue_push (SaPool          *pool,
+            GTask           *task,
+            GTaskThreadFunc  func)
+{
+  Chunk *tail = pool->tail;
+
+  if (tail->tail == CHUNK_JOBS)
+    {
+      Chunk *chunk = g_steal_pointer (&pool->spare);
+
+      if (chunk == NULL)
+        chunk = g_new (Chunk, 1);
+      chunk->next = NULL;
+      chunk->head = chunk->tail = 0;
+      tail->next = chunk;
+      pool->tail = tail = chunk;
+    }
+  tail->jobs[tail->tail++] = (Job) { task, func };
+  g_atomic_int_set (&pool->n_queued, pool->n_queued + 1);
+}
+
+static Job
+queue_pop (SaPool *pool)
+{
+  Chunk *head = pool->head;
+  Job job = head->jobs[head->head++];
+
+  g_atomic_int_set (&pool->n_queued, pool->n_queued - 1);
+  if (head->head == head->tail)
+    {
+      if (head->next == NULL)
+        head->head = head->tail = 0;   /* the one chunk, emptied: reuse it */
+      else
+        {
+          pool->head = head->next;
+          if (pool->spare == NULL)
+            pool->spare = head;
+          else
+            g_free (head);
+        }
+    }
+
+  return job;
+}
+
+/* --- threads (under the lock) ------------------------------------------ */
+
+static gpointer worker_main (gpointer data);
+
+static void
+spawn (SaPool *pool)
+{
+  g_autoptr(GError) error = NULL;
+  Worker *worker = g_new0 (Worker, 1);
+  GThread *thread;
+
+  worker->pool = pool;
+  g_cond_init (&worker->cond);
+  g_atomic_int_inc (&pool->ref_count);
+  g_atomic_int_inc (&all_threads);
+  pool->n_threads++;
+  pool->n_searching++;
+
+  thread = g_thread_try_new ("sa-pool", worker_main, worker, &error);
+  if (thread != NULL)
+    {
+      g_thread_unref (thread);
+      return;
+    }
+
+  /* The queued jobs wait for a thread of the pool to finish its job. */
+  g_warning ("smartasync: cannot start a pool thread: %s", error->message);
+  pool->n_threads--;
+  pool->n_searching--;
+  g_atomic_int_add (&all_threads, -1);
+  g_atomic_int_add (&pool->ref_count, -1);   /* never the last: the caller holds one */
+  g_cond_clear (&worker->cond);
+  g_free (worker);
+}
+
+/* Makes sure a thread is on its way to queued work that an active slot is
+ * free for: the last idle thread, else a new one. */
+static void
+wake_one (SaPool *pool)
+{
+  Worker *worker;
+
+  if (pool->n_queued == 0 || pool->n_searching > 0 || pool->n_active >= pool->limit)
+    return;
+
+  if ((worker = pool->idle) == NULL)
+    {
+      spawn (pool);
+      return;
+    }
+
+  pool->idle = worker->next_idle;
+  pool->n_idle--;
+  pool->n_searching++;
+  worker->woken = TRUE;
+  g_cond_signal (&worker->cond);
+}
+
+static gboolean
+take_job (SaPool *pool,
+          Job    *job)
+{
+  if (pool->n_queued == 0 || pool->n_active >= pool->limit)
+    return FALSE;
+
+  *job = queue_pop (pool);
+  pool->n_active++;
+  pool->n_searching--;
+  wake_one (pool);
+
+  return TRUE;
+}
+
+static void
+run_job (Job *job)
+{
+  GTask *task = job->task;
+
+  job->func (task, g_task_get_source_object (task), g_task_get_task_data (task),
+             g_task_get_cancellable (task));
+  g_object_unref (task);
+}
+
+/* Spins until work is queued or SPIN_US have passed, without the lock. */
+static void
+spin (SaPool *pool)
+{
+  gint64 end = g_get_monotonic_time () + SPIN_US;
+
+  do
+    {
+      for (guint i = 0; i < 64; i++)
+        {
+          if (g_atomic_int_get (&pool->n_queued) > 0)
+            return;
+#if defined(__x86_64__) || defined(__i386__)
+          __builtin_ia32_pause ();
+#endif
+        }
+    }
+  while (g_get_monotonic_time () < end);
+}
+
+static void
+remove_idle (SaPool *pool,
+             Worker *worker)
+{
+  for (Worker **link = &pool->idle; *link != NULL; link = &(*link)->next_idle)
+    if (*link == worker)
+      {
+        *link = worker->next_idle;
+        pool->n_idle--;
+        return;
+      }
+  g_assert_not_reached ();
+}
+
+/* Sleeps on the idle stack until woken (TRUE) or the idle time has passed
+ * (FALSE: the thread is off the stack and exits). */
+static gboolean
+sleep_idle (SaPool *pool,
+            Worker *worker)
+{
+  gint64 since = g_get_monotonic_time ();
+
+  worker->woken = FALSE;
+  worker->next_idle = pool->idle;
+  pool->idle = worker;
+  pool->n_idle++;
+  pool->n_searching--;
+
+  while (!worker->woken)
+    {
+      gint64 deadline = since + (gint64) pool->idle_ms * G_TIME_SPAN_MILLISECOND;
+
+      if (!g_cond_wait_until (&worker->cond, &pool->lock, deadline) &&
+          !worker->woken && g_get_monotonic_time () >= deadline)
+        {
+          remove_idle (pool, worker);
+          return FALSE;
+        }
+    }
+
+  return TRUE;   /* searching again: the waker counted it */
+}
+
+static gpointer
+worker_main (gpointer data)
+{
+  Worker *worker = data;
+  SaPool *pool = worker->pool;
+  gboolean spun = FALSE;
+
+  g_private_set (&current_worker, worker);
+  g_mutex_lock (&pool->lock);
+
+  /* Searching at every turn of this loop. */
+  for (;;)
+    {
+      Job job;
+
+      if (take_job (pool, &job))
+        {
+          g_mutex_unlock (&pool->lock);
+          run_job (&job);
+          g_mutex_lock (&pool->lock);
+          pool->n_active--;
+          pool->n_searching++;
+          spun = FALSE;
+          continue;
+        }
+
+      if (pool->freed)
+        {
+          pool->n_searching--;
+          break;
+        }
+
+      if (!spun && pool->n_active < pool->limit)
+        {
+          g_mutex_unlock (&pool->lock);
+          spin (pool);
+          g_mutex_lock (&pool->lock);
+          spun = TRUE;
+          continue;
+        }
+
+      if (!sleep_idle (pool, worker))
+        break;
+      spun = FALSE;
+    }
+
+  pool->n_threads--;
+  g_mutex_unlock (&pool->lock);
+
+  g_private_set (&current_worker, NULL);
+  g_cond_clear (&worker->cond);
+  g_free (worker);
+  pool_unref (pool);
+  g_atomic_int_add (&all_threads, -1);
+
+  return NULL;
+}
+
+/* --- API ---------------------------------------------------------------- */
+
+SaPool *
+_sa_pool_new (guint max_threads)
+{
+  SaPool *pool = g_new0 (SaPool, 1);
+
+  pool->ref_count = 1;
+  g_mutex_init (&pool->lock);
+  pool->head = pool->tail = g_new0 (Chunk, 1);
+  pool->max_threads = max_threads;
+  pool->limit = limit_for (max_threads);
+  pool->idle_ms = DEFAULT_IDLE_MS;
+
+  return pool;
+}
+
+void
+_sa_pool_set_max_threads (SaPool *pool,
+                          guint   max_threads)
+{
+  g_return_if_fail (pool != NULL);
+
+  g_mutex_lock (&pool->lock);
+  pool->max_threads = max_threads;
+  pool->limit = limit_for (max_threads);
+  wake_one (pool);
+  g_mutex_unlock (&pool->lock);
+}
+
+guint
+_sa_pool_get_max_threads (SaPool *pool)
+{
+  guint max_threads;
+
+  g_return_val_if_fail (pool != NULL, 0);
+
+  g_mutex_lock (&pool->lock);
+  max_threads = pool->max_threads;
+  g_mutex_unlock (&pool->lock);
+
+  return max_threads;
+}
+
+void
+_sa_pool_push (SaPool          *pool,
+               GTask           *task,
+               GTaskThreadFunc  func)
+{
+  g_return_if_fail (pool != NULL);
+  g_return_if_fail (G_IS_TASK (task));
+  g_return_if_fail (func != NULL);
+
+  g_mutex_lock (&pool->lock);
+  if (pool->freed)
+    {
+      g_mutex_unlock (&pool->lock);
+      g_critical ("_sa_pool_push: the pool was freed");
+      return;
+    }
+  queue_push (pool, task, func);
+  wake_one (pool);
+  g_mutex_unlock (&pool->lock);
+}
+
+void
+_sa_pool_free (SaPool *pool)
+{
+  g_return_if_fail (pool != NULL);
+
+  g_mutex_lock (&pool->lock);
+  pool->freed = TRUE;
+  while (pool->idle != NULL)
+    {
+      Worker *worker = pool->idle;
+
+      pool->idle = worker->next_idle;
+      pool->n_idle--;
+      pool->n_searching++;
+      worker->woken = TRUE;
+      g_cond_signal (&worker->cond);
+    }
+  g_mutex_unlock (&pool->lock);
+
+  pool_unref (pool);
+}
+
+gboolean
+_sa_pool_begin_wait (void)
+{
+  Worker *worker = g_private_get (&current_worker);
+  SaPool *pool;
+
+  if (worker == NULL)
+    return FALSE;
+
+  if (worker->wait_depth++ > 0)
+    return TRUE;
+
+  pool = worker->pool;
+  g_mutex_lock (&pool->lock);
+  pool->n_active--;
+  pool->n_waiting++;
+  wake_one (pool);
+  g_mutex_unlock (&pool->lock);
+
+  return TRUE;
+}
+
+void
+_sa_pool_end_wait (gboolean was_pool_thread)
+{
+  Worker *worker;
+  SaPool *pool;
+
+  if (!was_pool_thread)
+    return;
+
+  worker = g_private_get (&current_worker);
+  g_return_if_fail (worker != NULL && worker->wait_depth > 0);
+
+  if (--worker->wait_depth > 0)
+    return;
+
+  /* Back among the active threads, over the limit until one finishes:
+   * the waiter never waits twice. */
+  pool = worker->pool;
+  g_mutex_lock (&pool->lock);
+  pool->n_waiting--;
+  pool->n_active++;
+  g_mutex_unlock (&pool->lock);
+}
+
+void
+_sa_pool_set_idle_time (SaPool *pool,
+                        guint   idle_ms)
+{
+  g_return_if_fail (pool != NULL);
+
+  g_mutex_lock (&pool->lock);
+  pool->idle_ms = idle_ms;
+  for (Worker *worker = pool->idle; worker != NULL; worker = worker->next_idle)
+    g_cond_signal (&worker->cond);   /* to read the new deadline */
+  g_mutex_unlock (&pool->lock);
+}
+
+guint
+_sa_pool_get_n_threads (SaPool *pool)
+{
+  guint n;
+
+  g_return_val_if_fail (pool != NULL, 0);
+
+  g_mutex_lock (&pool->lock);
+  n = pool->n_threads;
+  g_mutex_unlock (&pool->lock);
+
+  return n;
+}
+
+guint
+_sa_pool_count_all_threads (void)
+{
+  return (guint) g_atomic_int_get (&all_threads);
+}
