@@ -232,24 +232,16 @@ run_job (Job *job)
   g_object_unref (task);
 }
 
-/* Spins until work is queued or SPIN_US have passed, without the lock. */
+/* Spins until work is queued or SPIN_US have passed, without the lock,
+ * yielding the processor at each turn: a caller that shares it runs at
+ * once, and pushes the next job to a thread that needs no wake-up. */
 static void
 spin (SaPool *pool)
 {
   gint64 end = g_get_monotonic_time () + SPIN_US;
 
-  do
-    {
-      for (guint i = 0; i < 64; i++)
-        {
-          if (g_atomic_int_get (&pool->n_queued) > 0)
-            return;
-#if defined(__x86_64__) || defined(__i386__)
-          __builtin_ia32_pause ();
-#endif
-        }
-    }
-  while (g_get_monotonic_time () < end);
+  while (g_atomic_int_get (&pool->n_queued) == 0 && g_get_monotonic_time () < end)
+    g_thread_yield ();
 }
 
 static void
