@@ -7,6 +7,7 @@
 
 #include "sa-bridge-private.h"
 #include "sa-context-private.h"
+#include "sa-pool-private.h"
 
 #include <string.h>
 
@@ -356,9 +357,16 @@ GAsyncResult *
 _sa_bridge_wait (SaBridge  *self,
                  GError   **error)
 {
-  while (self->result == NULL &&
-         (self->guard == NULL || _sa_guard_get_state (self->guard) == SA_GUARD_ARMED))
-    g_main_context_iteration (self->context, TRUE);
+  if (self->result == NULL)
+    {
+      /* A pool thread that waits lets its pool run one more. */
+      gboolean pool_thread = _sa_pool_begin_wait ();
+
+      while (self->result == NULL &&
+             (self->guard == NULL || _sa_guard_get_state (self->guard) == SA_GUARD_ARMED))
+        g_main_context_iteration (self->context, TRUE);
+      _sa_pool_end_wait (pool_thread);
+    }
 
   if (self->result != NULL && (self->guard == NULL || _sa_guard_disarm (self->guard)))
     {

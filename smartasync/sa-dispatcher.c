@@ -120,12 +120,21 @@
  *
  * ## Threads
  *
- * All methods are safe from any thread. [property@Sa.Dispatcher:max-threads]
- * set to a number gives the dispatcher a pool of its own of that many
- * threads for blocking operations; 0 uses the pool of
- * `g_task_run_in_thread()`. A blocking operation that calls a blocking
- * operation from its worker thread runs it directly on that worker, so
- * nested blocking calls never wait for a free pool thread.
+ All methods are safe from any thread. Blocking operations of async
+ * callers run on a pool of the dispatcher's own, bounded by
+ * [property@Sa.Dispatcher:max-threads]. A blocking operation that calls a
+ * blocking operation runs it directly on its worker; one that calls a
+ * non-blocking one waits on the worker's private context, and while it
+ * waits the pool may run one more thread. So nested calls never wait for
+ * a thread that their own kind holds.
+ *
+ * The pool is the dispatcher's own, not GTask's, because GIO runs its own
+ * blocking work (file I/O behind `g_file_load_contents_async()`, for one)
+ * with `g_task_run_in_thread()`: bodies that hold every thread of GTask's
+ * pool while waiting for such work stall until GTask grows its pool, by
+ * one thread at a time. [property@Sa.Dispatcher:gtask-pool] still runs
+ * blocking operations with `g_task_run_in_thread()` for those who want
+ * them there.
  *
  * ## Debugging
  *
@@ -141,7 +150,8 @@ struct _SaDispatcher
 {
   GObject      parent_instance;
 
-  GMutex       pool_lock;
+  GMutex       pool_lock;       /* guards creating and resizing the pool */
+  gint         gtask_pool;      /* atomic gboolean */
   SaPool      *pool;            /* atomic once created */
   guint        max_threads;     /* atomic */
   guint        timeout_ms;      /* atomic */
@@ -159,6 +169,7 @@ enum {
   PROP_MAX_THREADS,
   PROP_TIMEOUT,
   PROP_DEBUG,
+  PROP_GTASK_POOL,
   PROP_N_SYNC_NON_BLOCKING,
   PROP_N_SYNC_BLOCKING,
   PROP_N_ASYNC_NON_BLOCKING,
@@ -721,13 +732,33 @@ pool_func (GTask        *relay,
   worker_run (relay);
 }
 
+/* The dispatcher's own pool, made on first use; NULL for GTask's. */
 static SaPool *
 get_pool (SaDispatcher *self)
 {
-  if (g_atomic_int_get (&self->max_threads) == 0)
+  SaPool *pool = g_atomic_pointer_get (&self->pool);
+
+  if G_LIKELY (pool != NULL)
+    return pool;
+
+  if (g_atomic_int_get (&self->gtask_pool) && g_atomic_int_get (&self->max_threads) == 0)
     return NULL;
 
-  return g_atomic_pointer_get (&self->pool);
+  g_mutex_lock (&self->pool_lock);
+  if ((pool = self->pool) == NULL)
+    {
+      pool = _sa_pool_new (self->max_threads);
+      g_atomic_pointer_set (&self->pool, pool);
+    }
+  g_mutex_unlock (&self->pool_lock);
+
+  return pool;
+}
+
+static inline gboolean
+uses_gtask_pool (SaDispatcher *self)
+{
+  return g_atomic_int_get (&self->gtask_pool) && g_atomic_int_get (&self->max_threads) == 0;
 }
 
 /* Async caller, blocking operation: the body runs on a worker. */
@@ -748,7 +779,7 @@ call_async_blocking (SaDispatcher        *self,
       return relay;
     }
 
-  if ((pool = get_pool (self)) != NULL)
+  if (!uses_gtask_pool (self) && (pool = get_pool (self)) != NULL)
     {
       _sa_pool_push (pool, g_object_ref (relay), pool_func);
     }
@@ -826,6 +857,10 @@ sa_dispatcher_get_property (GObject    *object,
       g_value_set_boolean (value, sa_dispatcher_get_debug (self));
       break;
 
+    case PROP_GTASK_POOL:
+      g_value_set_boolean (value, sa_dispatcher_get_gtask_pool (self));
+      break;
+
     case PROP_N_SYNC_NON_BLOCKING:
     case PROP_N_SYNC_BLOCKING:
     case PROP_N_ASYNC_NON_BLOCKING:
@@ -862,6 +897,10 @@ sa_dispatcher_set_property (GObject      *object,
 
     case PROP_DEBUG:
       sa_dispatcher_set_debug (self, g_value_get_boolean (value));
+      break;
+
+    case PROP_GTASK_POOL:
+      sa_dispatcher_set_gtask_pool (self, g_value_get_boolean (value));
       break;
 
     default:
@@ -902,10 +941,11 @@ sa_dispatcher_class_init (SaDispatcherClass *klass)
    * SaDispatcher:max-threads:
    *
    * The number of threads that run blocking operations for async callers
-   * at most. 0 uses the shared pool of `g_task_run_in_thread()`; a number
-   * gives the dispatcher a pool of its own, so that, say, a database with
-   * four connections gets exactly four threads. Calls beyond the limit
-   * wait in a queue.
+   * at most, so that, say, a database with four connections gets exactly
+   * four threads; calls beyond the limit wait in a queue. 0 is the
+   * default policy: as many as `g_task_run_in_thread()` runs (10, or twice
+   * the processors if that is more), plus one for each of the pool's
+   * threads that waits inside a nested sync call.
    *
    * Since: 1.0
    */
@@ -942,6 +982,24 @@ sa_dispatcher_class_init (SaDispatcherClass *klass)
    */
   properties[PROP_DEBUG] =
     g_param_spec_boolean ("debug", NULL, NULL,
+                          FALSE,
+                          (G_PARAM_READWRITE |
+                           G_PARAM_EXPLICIT_NOTIFY |
+                           G_PARAM_STATIC_STRINGS));
+
+  /**
+   * SaDispatcher:gtask-pool:
+   *
+   * Whether blocking operations of async callers run through
+   * `g_task_run_in_thread()`, on the pool that GTask shares with GIO's own
+   * work, rather than on the dispatcher's pool, when
+   * [property@Sa.Dispatcher:max-threads] is 0. See "Threads" above for
+   * why the dispatcher's pool is the default.
+   *
+   * Since: 1.0
+   */
+  properties[PROP_GTASK_POOL] =
+    g_param_spec_boolean ("gtask-pool", NULL, NULL,
                           FALSE,
                           (G_PARAM_READWRITE |
                            G_PARAM_EXPLICIT_NOTIFY |
@@ -1115,13 +1173,9 @@ sa_dispatcher_set_max_threads (SaDispatcher *self,
       return;
     }
 
-  if (max_threads > 0)
-    {
-      if (self->pool == NULL)
-        g_atomic_pointer_set (&self->pool, _sa_pool_new (max_threads));
-      else
-        _sa_pool_set_max_threads (self->pool, max_threads);
-    }
+  /* A pool not made yet is made with the limit in force then. */
+  if (self->pool != NULL)
+    _sa_pool_set_max_threads (self->pool, max_threads);
   g_atomic_int_set (&self->max_threads, max_threads);
   g_mutex_unlock (&self->pool_lock);
 
@@ -1201,6 +1255,45 @@ sa_dispatcher_set_debug (SaDispatcher *self,
   debug = !!debug;
   if (g_atomic_int_exchange (&self->debug, debug) != debug)
     g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_DEBUG]);
+}
+
+/**
+ * sa_dispatcher_get_gtask_pool:
+ * @self: a [class@Sa.Dispatcher]
+ *
+ * Gets [property@Sa.Dispatcher:gtask-pool].
+ *
+ * Returns: whether blocking operations run with `g_task_run_in_thread()`
+ *
+ * Since: 1.0
+ */
+gboolean
+sa_dispatcher_get_gtask_pool (SaDispatcher *self)
+{
+  g_return_val_if_fail (SA_IS_DISPATCHER (self), FALSE);
+
+  return g_atomic_int_get (&self->gtask_pool);
+}
+
+/**
+ * sa_dispatcher_set_gtask_pool:
+ * @self: a [class@Sa.Dispatcher]
+ * @gtask_pool: whether to run blocking operations with
+ *   `g_task_run_in_thread()`
+ *
+ * Sets [property@Sa.Dispatcher:gtask-pool], for calls made from now on.
+ *
+ * Since: 1.0
+ */
+void
+sa_dispatcher_set_gtask_pool (SaDispatcher *self,
+                              gboolean      gtask_pool)
+{
+  g_return_if_fail (SA_IS_DISPATCHER (self));
+
+  gtask_pool = !!gtask_pool;
+  if (g_atomic_int_exchange (&self->gtask_pool, gtask_pool) != gtask_pool)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_GTASK_POOL]);
 }
 
 /**
