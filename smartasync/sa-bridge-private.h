@@ -43,9 +43,6 @@ void      _sa_bridge_init     (SaBridge     *self,
                                guint         timeout_ms,
                                gboolean      keep_for_callback,
                                const char   *what);
-/* Closes a bridge whose call was never made or never reported: pops its
- * context, without a wait. */
-void      _sa_bridge_close_unused (SaBridge *self);
 /* Frees what an initialized stack bridge holds, after the wait. */
 void      _sa_bridge_clear    (SaBridge     *self);
 /* sa_bridge_wait() without its argument checks, for the library's calls. */

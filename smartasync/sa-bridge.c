@@ -88,15 +88,6 @@ sa_bridge_close (SaBridge *self)
 }
 
 void
-_sa_bridge_close_unused (SaBridge *self)
-{
-  g_assert (self->open && self->guard == NULL);
-
-  _sa_context_unkick (self->kick);
-  sa_bridge_close (self);
-}
-
-void
 _sa_bridge_init (SaBridge     *self,
                  GCancellable *cancellable,
                  guint         timeout_ms,

@@ -19,6 +19,9 @@ GMainContext *_sa_context_enter        (GSource     **kick);
  * run and drops the reference. */
 void          _sa_context_leave        (GMainContext *context,
                                         GSource      *kick);
+/* _sa_context_leave() for a context its caller popped already. */
+void          _sa_context_leave_popped (GMainContext *context,
+                                        GSource      *kick);
 /* A context given up by its thread while a call may still complete on it
  * (a wait abandoned at a timeout or a cancellation): a drain thread
  * iterates it until _sa_drain_finish(), then drops it. */

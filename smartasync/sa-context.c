@@ -232,12 +232,18 @@ void
 _sa_context_leave (GMainContext *context,
                    GSource      *kick)
 {
+  g_main_context_pop_thread_default (context);
+  _sa_context_leave_popped (context, kick);
+}
+
+void
+_sa_context_leave_popped (GMainContext *context,
+                          GSource      *kick)
+{
   SaThreadState *state = g_private_get (&thread_state_key);
 
   g_assert (state != NULL);
   g_assert (state->depth > 0);
-
-  g_main_context_pop_thread_default (context);
 
   g_mutex_lock (&state->lock);
   state->depth--;

@@ -263,21 +263,14 @@ new_task (SaDispatcher        *self,
   return task;
 }
 
-/* Runs a blocking body with the thread-default context of the thread's
- * own caller, not the private one it is run from: what the body binds
- * there (a file monitor, a proxy) is serviced where the caller expects.
- * The private context stays acquired by the iteration that runs it. */
 static void
 run_blocking (SaOperation  *operation,
               GTask        *task,
               GCancellable *cancellable)
 {
-  GMainContext *private_context = g_main_context_get_thread_default ();
   gboolean was_blocking = _sa_context_set_blocking (TRUE);
 
-  g_main_context_pop_thread_default (private_context);
   SA_OPERATION_GET_CLASS (operation)->run (operation, task, cancellable);
-  g_main_context_push_thread_default (private_context);
   _sa_context_set_blocking (was_blocking);
 }
 
@@ -330,33 +323,48 @@ no_result_error (SaOperation *operation)
                       sa_operation_get_name (operation));
 }
 
+static void
+blocking_done (GObject      *source_object,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  *(GTask **) user_data = g_object_ref (G_TASK (result));
+}
+
 /* Runs a blocking body on this thread, from a dispatch of its private
- * context, on an operation's task made there: the task calls back (into
- * @bridge) inside the body's g_task_return_*(), so a body that returned
- * without completing it is known at once. Returns the operation's task,
- * complete, or NULL with NO_RESULT. */
+ * context, on an operation's task made there: the task calls back inside
+ * the body's g_task_return_*(), so a body that returned without completing
+ * it is known at once. The private context is only iterated, not
+ * thread-default, while the body runs: the body sees the thread-default
+ * context of its caller, or of its worker, and what it binds there is
+ * serviced. Returns the operation's task, complete, or NULL with
+ * NO_RESULT. */
 static GTask *
 run_blocking_here (SaDispatcher *self,
                    SaOperation  *operation,
-                   SaBridge     *bridge,
                    GCancellable *cancellable,
                    GError      **error)
 {
-  g_autoptr(GTask) task = new_task (self, cancellable, sa_bridge_callback, bridge,
-                                    sa_dispatcher_call);
+  GSource *kick;
+  GMainContext *context = _sa_context_enter (&kick);
+  GTask *done = NULL;
+  GTask *task = new_task (self, cancellable, blocking_done, &done, sa_dispatcher_call);
   StartArgs args = { operation, task, cancellable };
 
+  g_main_context_pop_thread_default (context);
   /* The body runs in the first iteration, and whatever it left ready in
    * the ones after; a body that completed nothing by then never will. */
-  _sa_context_kick (bridge->kick, run_from_kick, &args);
-  if (!_sa_bridge_drain (bridge))
-    {
-      _sa_bridge_close_unused (bridge);
-      g_propagate_error (error, no_result_error (operation));
-      return NULL;
-    }
+  _sa_context_kick (kick, run_from_kick, &args);
+  while (done == NULL && g_main_context_iteration (context, FALSE))
+    ;
+  _sa_context_unkick (kick);
+  _sa_context_leave_popped (context, kick);
+  g_object_unref (task);
 
-  return G_TASK (_sa_bridge_wait (bridge, error));
+  if (done == NULL)
+    g_propagate_error (error, no_result_error (operation));
+
+  return done;
 }
 
 /* A completed task holding @error, completed on the private context, so
@@ -469,7 +477,6 @@ call_sync_blocking (SaDispatcher        *self,
   SaGuard *guard = NULL;
   GCancellable *op_cancellable = cancellable;
   GError *error = NULL;
-  SaBridge bridge;
   GTask *task = NULL;
 
   if (timeout_ms != 0)
@@ -478,12 +485,8 @@ call_sync_blocking (SaDispatcher        *self,
       op_cancellable = guard->cancellable;
     }
 
-  _sa_bridge_init (&bridge, NULL, 0, FALSE, NULL);
-  if (g_cancellable_set_error_if_cancelled (op_cancellable, &error))
-    _sa_bridge_close_unused (&bridge);
-  else
-    task = run_blocking_here (self, operation, &bridge, op_cancellable, &error);
-  _sa_bridge_clear (&bridge);
+  if (!g_cancellable_set_error_if_cancelled (op_cancellable, &error))
+    task = run_blocking_here (self, operation, op_cancellable, &error);
 
   if (guard != NULL)
     {
@@ -688,7 +691,6 @@ worker_run (GTask *relay)
   SaDispatcher *self = g_task_get_source_object (relay);
   g_autoptr(GTask) task = NULL;
   GError *error = NULL;
-  SaBridge bridge;
 
   if (relay_answered (relay))
     {
@@ -696,12 +698,8 @@ worker_run (GTask *relay)
       return;
     }
 
-  _sa_bridge_init (&bridge, NULL, 0, FALSE, NULL);
-  if (g_cancellable_set_error_if_cancelled (op_cancellable, &error))
-    _sa_bridge_close_unused (&bridge);
-  else
-    task = run_blocking_here (self, operation, &bridge, op_cancellable, &error);
-  _sa_bridge_clear (&bridge);
+  if (!g_cancellable_set_error_if_cancelled (op_cancellable, &error))
+    task = run_blocking_here (self, operation, op_cancellable, &error);
 
   if (relay_claim (relay))
     relay_complete (relay, task, error);
