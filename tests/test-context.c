@@ -332,6 +332,96 @@ test_fds_flat (void)
   g_assert_cmpuint (after, ==, before);
 }
 
+/* A sync call given up at its timeout, whose operation completes later
+ * from another thread, on threads that then exit or whose contexts are
+ * reset: the late results are freed, and with them every context and
+ * descriptor. */
+typedef struct
+{
+  GMutex  lock;
+  GCond   cond;
+  gint    open;
+  GPtrArray *tasks;   /* the stuck operations' tasks, completed late */
+} Late;
+
+static void
+late_start (SaOperation  *op,
+            GTask        *task,
+            GCancellable *cancellable,
+            gpointer      data)
+{
+  Late *late = data;
+
+  /* Ignores its cancellable: completes only when the test says so. */
+  g_mutex_lock (&late->lock);
+  g_ptr_array_add (late->tasks, g_object_ref (task));
+  g_cond_broadcast (&late->cond);
+  g_mutex_unlock (&late->lock);
+}
+
+static gpointer
+late_thread (gpointer data)
+{
+  Late *late = data;
+  g_autoptr(SaDispatcher) d = sa_dispatcher_new ();
+  g_autoptr(SaOperation) op = sa_operation_new_non_blocking (late_start, late, NULL);
+  g_autoptr(GError) error = NULL;
+
+  sa_dispatcher_set_timeout (d, 50);
+  g_assert_false (test_call_sync_bool (d, op, NULL, &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+
+  return NULL;
+}
+
+static void
+late_result (gboolean reset)
+{
+  Late late = { .tasks = g_ptr_array_new_with_free_func (g_object_unref) };
+  guint n_contexts, n_fds;
+  GThread *threads[5];
+
+  sa_reset_contexts ();
+  n_contexts = test_wait_for_n_contexts (0);
+  n_fds = count_fds ();
+  g_mutex_init (&late.lock);
+  g_cond_init (&late.cond);
+
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    threads[i] = g_thread_new ("late", late_thread, &late);
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    g_thread_join (threads[i]);
+  if (reset)
+    sa_reset_contexts ();
+
+  /* The threads are gone; their calls complete now, from this one. */
+  g_assert_cmpuint (late.tasks->len, ==, G_N_ELEMENTS (threads));
+  for (guint i = 0; i < late.tasks->len; i++)
+    g_task_return_boolean (g_ptr_array_index (late.tasks, i), TRUE);
+  g_ptr_array_set_size (late.tasks, 0);
+
+  g_assert_cmpuint (test_wait_for_n_contexts (n_contexts), ==, n_contexts);
+  for (guint i = 0; i < 1000 && count_fds () > n_fds; i++)
+    g_usleep (10000);
+  g_assert_cmpuint (count_fds (), <=, n_fds);
+
+  g_ptr_array_unref (late.tasks);
+  g_mutex_clear (&late.lock);
+  g_cond_clear (&late.cond);
+}
+
+static void
+test_late_result_thread_exit (void)
+{
+  late_result (FALSE);
+}
+
+static void
+test_late_result_reset (void)
+{
+  late_result (TRUE);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -343,6 +433,8 @@ main (int   argc,
   g_test_add_func ("/context/reset-while-used", test_reset_while_used);
   g_test_add_func ("/context/foreign-owner", test_foreign_owner);
   g_test_add_func ("/context/fds-flat", test_fds_flat);
+  g_test_add_func ("/context/late-result/thread-exit", test_late_result_thread_exit);
+  g_test_add_func ("/context/late-result/reset", test_late_result_reset);
   g_test_add_func ("/context/no-poll-at-once", test_no_poll_at_once);
 
   return g_test_run ();
