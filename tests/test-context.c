@@ -304,19 +304,6 @@ test_no_poll_at_once (void)
   g_thread_join (g_thread_new ("no-poll", no_poll_thread, NULL));
 }
 
-static guint
-count_fds (void)
-{
-  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while (g_dir_read_name (dir) != NULL)
-    n++;
-
-  return n;
-}
-
 static void
 test_fds_flat (void)
 {
@@ -324,10 +311,10 @@ test_fds_flat (void)
   guint before, after;
 
   g_assert_true (test_call_sync_bool (sa_dispatcher_get_default (), op, NULL, NULL));
-  before = count_fds ();
+  before = test_count_fds ();
   for (guint i = 0; i < 100000; i++)
     g_assert_true (test_call_sync_bool (sa_dispatcher_get_default (), op, NULL, NULL));
-  after = count_fds ();
+  after = test_count_fds ();
   g_test_message ("open fds before 100000 sync calls: %u, after: %u", before, after);
   g_assert_cmpuint (after, ==, before);
 }
@@ -383,7 +370,7 @@ late_result (gboolean reset)
 
   sa_reset_contexts ();
   n_contexts = test_wait_for_n_contexts (0);
-  n_fds = count_fds ();
+  n_fds = test_count_fds ();
   g_mutex_init (&late.lock);
   g_cond_init (&late.cond);
 
@@ -401,9 +388,9 @@ late_result (gboolean reset)
   g_ptr_array_set_size (late.tasks, 0);
 
   g_assert_cmpuint (test_wait_for_n_contexts (n_contexts), ==, n_contexts);
-  for (guint i = 0; i < 1000 && count_fds () > n_fds; i++)
+  for (guint i = 0; i < 1000 && test_count_fds () > n_fds; i++)
     g_usleep (10000);
-  g_assert_cmpuint (count_fds (), <=, n_fds);
+  g_assert_cmpuint (test_count_fds (), <=, n_fds);
 
   g_ptr_array_unref (late.tasks);
   g_mutex_clear (&late.lock);

@@ -498,19 +498,6 @@ assert_delivered_once (const Cell *cell,
   g_assert_true (g_task_get_completed (o->returned) || cell->id == CELL_BRIDGE);
 }
 
-static guint
-count_fds (void)
-{
-  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
-  guint n = 0;
-
-  g_assert_nonnull (dir);
-  while (g_dir_read_name (dir) != NULL)
-    n++;
-
-  return n;
-}
-
 /* Waits, up to 10 s, for every task of @b to be finalized and the private
  * contexts and descriptors to come back to @n_contexts and @n_fds. */
 static void
@@ -522,7 +509,7 @@ assert_nothing_kept (Behaviour *b,
 
   while (g_get_monotonic_time () < deadline &&
          (g_atomic_int_get (&b->tasks_alive) != 0 ||
-          sa_get_n_contexts () > n_contexts || count_fds () > n_fds))
+          sa_get_n_contexts () > n_contexts || test_count_fds () > n_fds))
     {
       while (g_main_context_iteration (NULL, FALSE))
         ;
@@ -530,7 +517,7 @@ assert_nothing_kept (Behaviour *b,
     }
   g_assert_cmpint (g_atomic_int_get (&b->tasks_alive), ==, 0);
   g_assert_cmpuint (sa_get_n_contexts (), <=, n_contexts);
-  if (count_fds () > n_fds)
+  if (test_count_fds () > n_fds)
     {
       g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
       const char *name;
@@ -543,7 +530,7 @@ assert_nothing_kept (Behaviour *b,
           g_test_message ("fd %s: %s", name, target);
         }
     }
-  g_assert_cmpuint (count_fds (), <=, n_fds);
+  g_assert_cmpuint (test_count_fds (), <=, n_fds);
 }
 
 /* --- situations ------------------------------------------------------------ */
@@ -763,7 +750,7 @@ ended_while_running (const Cell *cell,
     r = sa_bridge_wait (warm, NULL);
   }
   n_contexts = sa_get_n_contexts ();
-  n_fds = count_fds ();
+  n_fds = test_count_fds ();
 
   behaviour_init (&b, FORM_POINTER);
   b.gated = TRUE;

@@ -891,3 +891,16 @@ test_return_int (GTask *task,
   g_value_set_int (&value, v);
   g_task_return_value (task, &value);
 }
+
+guint
+test_count_fds (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+
+  return n;
+}

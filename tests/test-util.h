@@ -110,6 +110,9 @@ SaOperation *test_op_gated            (TestGate   *gate);
 SaOperation *test_op_immediate        (const char *value,
                                        gint       *runs);
 
+/* The number of descriptors open in the process. */
+guint        test_count_fds           (void);
+
 /* The typed finish functions of the dispatcher that made @task. */
 #define test_finish_boolean(task, error) \
   sa_dispatcher_call_finish_boolean (g_task_get_source_object (G_TASK (task)), G_ASYNC_RESULT (task), (error))
