@@ -19,4 +19,5 @@
 # include "sa-dispatcher.h"
 # include "sa-lock.h"
 # include "sa-continuation.h"
+# include "sa-application.h"
 #undef SA_INSIDE
