@@ -144,7 +144,7 @@ def main():
         print(f"{c_server} is not built (libsoup-3.0-dev, libsqlite3-dev): no HTTP benchmark")
         return 77 if tiny else 0
 
-    rounds, seconds = (1, 1) if tiny else (2, 2) if quick else (4, 3)
+    rounds, seconds = (1, 1) if tiny else (3, 2) if quick else (8, 2)
     tmp = tempfile.mkdtemp(prefix="sa-bench-http-")
     script = os.path.join(tmp, "random.lua")
     with open(script, "w") as f:
