@@ -79,7 +79,8 @@ read_done (GObject      *source,
 {
   HoldTest *test = user_data;
   g_autoptr(GError) error = NULL;
-  g_autofree char *contents = g_task_propagate_pointer (G_TASK (result), &error);
+  g_autofree char *contents = sa_dispatcher_call_finish_pointer (SA_DISPATCHER (source),
+                                                                result, &error);
 
   g_assert_no_error (error);
   g_assert_nonnull (contents);
@@ -164,7 +165,8 @@ test_hold_completed_task (void)
   g_assert_true (g_task_get_completed (task));
   g_signal_connect (application, "activate", G_CALLBACK (activate_nothing), NULL);
   sa_application_hold_task (application, task);
-  contents = g_task_propagate_pointer (task, &error);
+  contents = sa_dispatcher_call_finish_pointer (sa_dispatcher_get_default (),
+                                                G_ASYNC_RESULT (task), &error);
   g_assert_no_error (error);
   /* Not held: run() returns at once. */
   g_assert_cmpint (g_application_run (application, 0, NULL), ==, 0);

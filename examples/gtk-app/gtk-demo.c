@@ -142,7 +142,8 @@ job_done (GObject      *source,
   g_autoptr(JobCall) call = user_data;
   g_autoptr(DemoWindow) self = g_weak_ref_get (&call->window);
   g_autoptr(GError) error = NULL;
-  g_autofree char *line = g_task_propagate_pointer (G_TASK (result), &error);
+  g_autofree char *line = sa_dispatcher_call_finish_pointer (SA_DISPATCHER (source), result,
+                                                            &error);
   Job job = call->job;
 
   /* Called on the main loop, exactly once per call. */
@@ -334,7 +335,8 @@ self_test_naive_query (void)
   /* The contrast: the same query forced onto the loop thread. */
   task = sa_dispatcher_call (sa_dispatcher_get_default (), op, SA_CALL_MODE_SYNC,
                              NULL, NULL, NULL);
-  line = g_task_propagate_pointer (task, &error);
+  line = sa_dispatcher_call_finish_pointer (sa_dispatcher_get_default (),
+                                            G_ASYNC_RESULT (task), &error);
   self_test_check (line != NULL && g_strcmp0 (line, outcomes.results[JOB_QUERY]) == 0,
                    "the query on the loop thread gives the same line");
   g_print ("# the same query on the loop thread blocks it for %.0f ms\n",
@@ -428,9 +430,12 @@ run_cli (void)
     {
       g_autoptr(SaOperation) op = job_operation_new (job);
       g_autoptr(GError) error = NULL;
-      g_autoptr(GTask) task = sa_dispatcher_call (sa_dispatcher_get_default (), op,
-                                                  SA_CALL_MODE_AUTO, NULL, NULL, NULL);
-      g_autofree char *line = g_task_propagate_pointer (task, &error);
+      SaDispatcher *dispatcher = sa_dispatcher_get_default ();
+      g_autoptr(GTask) task = sa_dispatcher_call (dispatcher, op, SA_CALL_MODE_AUTO,
+                                                  NULL, NULL, NULL);
+      g_autofree char *line = sa_dispatcher_call_finish_pointer (dispatcher,
+                                                                 G_ASYNC_RESULT (task),
+                                                                 &error);
 
       if (line != NULL)
         g_print ("result %s: %s\n", job_names[job], line);

@@ -68,13 +68,10 @@ main (int   argc,
         {
           g_autoptr(GTask) task = service_answer (service, gets[i], NULL, NULL, NULL);
           g_autoptr(GError) get_error = NULL;
-          GValue value = G_VALUE_INIT;
+          g_autofree char *json = service_answer_finish (G_ASYNC_RESULT (task), &get_error);
 
-          if (g_task_propagate_value (task, &value, &get_error))
-            {
-              g_print ("%s", g_value_get_string (&value));
-              g_value_unset (&value);
-            }
+          if (json != NULL)
+            g_print ("%s", json);
           else
             {
               g_printerr ("%s: %s\n", gets[i], get_error->message);

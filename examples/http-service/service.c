@@ -348,6 +348,34 @@ service_answer (Service             *self,
     }
 }
 
+char *
+service_answer_finish (GAsyncResult  *result,
+                       GError       **error)
+{
+  g_autoptr(GObject) source = g_async_result_get_source_object (result);
+  GValue value = G_VALUE_INIT;
+  GValue *shared;
+  char *json;
+
+  /* Each way of carrying a request out has its own reader. */
+  if (SA_IS_LOCK (source))
+    {
+      shared = sa_lock_call_finish (SA_LOCK (source), result, error);
+      if (shared == NULL)
+        return NULL;
+      json = g_value_dup_string (shared);
+      g_boxed_free (G_TYPE_VALUE, shared);
+      return json;
+    }
+  if (SA_IS_DISPATCHER (source) ?
+      !sa_dispatcher_call_finish_value (SA_DISPATCHER (source), result, &value, error) :
+      !g_task_propagate_value (G_TASK (result), &value, error))
+    return NULL;
+  json = g_value_dup_string (&value);
+  g_value_unset (&value);
+  return json;
+}
+
 /* --- the server ---------------------------------------------------------- */
 
 static void
@@ -357,17 +385,14 @@ answered (GObject      *source,
 {
   g_autoptr(SoupServerMessage) msg = user_data;
   g_autoptr(GError) error = NULL;
-  GValue value = G_VALUE_INIT;
+  char *json = service_answer_finish (result, &error);
 
   /* On the server's loop: the reply goes out from here. */
-  if (g_task_propagate_value (G_TASK (result), &value, &error))
+  if (json != NULL)
     {
-      gsize length = strlen (g_value_get_string (&value));
-
       soup_server_message_set_status (msg, SOUP_STATUS_OK, NULL);
       soup_server_message_set_response (msg, "application/json", SOUP_MEMORY_TAKE,
-                                        g_value_dup_string (&value), length);
-      g_value_unset (&value);
+                                        json, strlen (json));
     }
   else
     {

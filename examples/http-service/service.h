@@ -30,8 +30,7 @@ void      service_free           (Service              *self);
 
 /* The handler. @path is "/MODE/item/ID" or "/MODE/scan/CATEGORY" (MODE
  * as above; a path without one is /sa/). Completes with
- * g_task_return_value() of the JSON answer (a string): read it with
- * g_task_propagate_value(). From a sync caller (main(), a thread) the
+ * the JSON answer: read it with service_answer_finish(). From a sync caller (main(), a thread) the
  * returned task is complete; from a loop callback it is pending and
  * @callback runs on the caller's context. */
 GTask    *service_answer         (Service              *self,
@@ -39,6 +38,11 @@ GTask    *service_answer         (Service              *self,
                                   GCancellable         *cancellable,
                                   GAsyncReadyCallback   callback,
                                   gpointer              user_data);
+
+/* Reads the answer from the task service_answer() returned or handed to
+ * its callback: the JSON, or NULL with @error set. */
+char     *service_answer_finish  (GAsyncResult         *result,
+                                  GError              **error);
 
 /* Serves GET requests on 127.0.0.1:@port (0: a free one), on the
  * thread-default context. Returns the server, and the port in @out_port. */
