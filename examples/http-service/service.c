@@ -4,9 +4,10 @@
  *
  * service_query() is the blocking work: a sqlite3 query on a connection
  * of the pool. service_answer() is the handler, and the only place that
- * knows about callers: through SaLock and the default dispatcher, the
- * query runs on a worker when the server's loop calls, and right there
- * when main() or a thread calls.
+ * knows about callers: through SaLock and a dispatcher with as many
+ * threads as the service allows queries at once, the query runs on one of
+ * them when the server's loop calls, and right there when main() or a
+ * thread calls.
  */
 
 #include <errno.h>
@@ -16,12 +17,15 @@
 #include "service.h"
 
 #define N_ITEMS 300000
+/* The service's own threads for queries, which also bounds its connections. */
+#define N_THREADS 4
 
 struct _Service
 {
   char         *db_path;
   GAsyncQueue  *connections;  /* (element-type sqlite3) idle connections */
-  SaLock       *lock;
+  SaDispatcher *dispatcher;   /* max-threads N_THREADS */
+  SaLock       *lock;         /* on dispatcher */
   gint          n_queries;    /* atomic */
   gint          n_requests;   /* atomic */
 
@@ -98,7 +102,9 @@ service_new (const char  *db_path,
   self = g_new0 (Service, 1);
   self->db_path = g_strdup (db_path);
   self->connections = g_async_queue_new ();
-  self->lock = sa_lock_new (sa_dispatcher_get_default ());
+  self->dispatcher = sa_dispatcher_new ();
+  sa_dispatcher_set_max_threads (self->dispatcher, N_THREADS);
+  self->lock = sa_lock_new (self->dispatcher);
   g_mutex_init (&self->gate_mutex);
   g_cond_init (&self->gate_cond);
   return self;
@@ -113,6 +119,7 @@ service_free (Service *self)
     sqlite3_close (db);
   g_async_queue_unref (self->connections);
   g_object_unref (self->lock);
+  g_object_unref (self->dispatcher);
   g_mutex_clear (&self->gate_mutex);
   g_cond_clear (&self->gate_cond);
   g_free (self->db_path);
@@ -325,7 +332,7 @@ service_answer (Service             *self,
 
     case SERVICE_NO_LOCK:
       op = sa_operation_new_blocking (query_run, query, g_free);
-      return sa_dispatcher_call (sa_dispatcher_get_default (), op, SA_CALL_MODE_AUTO,
+      return sa_dispatcher_call (self->dispatcher, op, SA_CALL_MODE_AUTO,
                                  cancellable, callback, user_data);
 
     case SERVICE_GTASK:

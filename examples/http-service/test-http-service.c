@@ -264,14 +264,85 @@ count_fds (void)
   return n;
 }
 
+static gboolean
+tick (gpointer user_data)
+{
+  gboolean *ticked = user_data;
+
+  *ticked = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Iterates the default context for @ms milliseconds. */
+static void
+iterate_for (guint ms)
+{
+  gboolean ticked = FALSE;
+
+  g_timeout_add (ms, tick, &ticked);
+  while (!ticked)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+/* Connections close on the loop after the last reply. A dropped
+ * dispatcher's threads (each with its private context) go to GLib's unused
+ * threads, which live on for 15 s unless stopped: they are stopped here.
+ * The counts are read once they have not moved for a second and are at
+ * most @fds and @contexts, or after a minute. */
+static void
+count_settled (guint  at_most_fds,
+               guint  at_most_contexts,
+               guint *fds,
+               guint *contexts)
+{
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+  guint steady = 0;
+
+  *fds = count_fds ();
+  *contexts = sa_get_n_contexts ();
+  while ((steady < 10 || *fds > at_most_fds || *contexts > at_most_contexts) &&
+         g_get_monotonic_time () < deadline)
+    {
+      guint fds_before = *fds;
+      guint contexts_before = *contexts;
+
+      g_thread_pool_stop_unused_threads ();
+      iterate_for (100);
+      *fds = count_fds ();
+      *contexts = sa_get_n_contexts ();
+      steady = (*fds == fds_before && *contexts == contexts_before) ? steady + 1 : 0;
+    }
+}
+
+/* What each descriptor is, for the log when the counts differ. */
+static char *
+describe_fds (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  GString *out = g_string_new (NULL);
+  const char *name;
+
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/fd", name, NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+
+      g_string_append_printf (out, " %s=%s", name, target != NULL ? target : "?");
+    }
+  return g_string_free (out, FALSE);
+}
+
 static void
 test_clean_shutdown (void)
 {
-  guint fds0 = count_fds ();
-  guint contexts0 = sa_get_n_contexts ();
+  guint fds0, contexts0, fds1, contexts1;
+  g_autofree char *before = NULL;
   Fixture f = { 0 };
   g_auto(GStrv) expected = NULL;
   Reply replies[3][G_N_ELEMENTS (paths) - 1] = { 0 };
+
+  count_settled (G_MAXUINT, G_MAXUINT, &fds0, &contexts0);
+  before = describe_fds ();
 
   /* A full life: up, concurrent requests from the loop and a sync caller
    * on a thread, down. Everything it opened is closed. */
@@ -286,6 +357,7 @@ test_clean_shutdown (void)
       }
   expected = expect_answers (f.service, paths);
   wait_replies (&f);
+  g_test_message ("while up: fds %u, private contexts %u", count_fds (), sa_get_n_contexts ());
   for (guint round = 0; round < 3; round++)
     for (guint p = 0; paths[p] != NULL; p++)
       {
@@ -294,8 +366,16 @@ test_clean_shutdown (void)
       }
   fixture_teardown (&f);
 
-  g_assert_cmpuint (count_fds (), ==, fds0);
-  g_assert_cmpuint (sa_get_n_contexts (), ==, contexts0);
+  count_settled (fds0, contexts0, &fds1, &contexts1);
+  if (fds1 != fds0)
+    {
+      g_autofree char *now = describe_fds ();
+
+      g_test_message ("before (%u contexts):%s", contexts0, before);
+      g_test_message ("after (%u contexts):%s", contexts1, now);
+    }
+  g_assert_cmpuint (fds1, ==, fds0);
+  g_assert_cmpuint (contexts1, ==, contexts0);
   g_test_message ("fds %u, private contexts %u: as before", fds0, contexts0);
 }
 
