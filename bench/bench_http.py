@@ -164,7 +164,7 @@ def main():
         # --- C: four handlers, two endpoints, interleaved rounds ----------
         modes = [("sa", "smartasync + SaLock"), ("nolock", "smartasync"),
                  ("gtask", "g_task_run_in_thread"), ("naive", "query on the loop thread")]
-        endpoints = [("item", 300000, "light: /item/ID", 32), ("scan", 96, "heavy: /scan/CATEGORY", 8)]
+        endpoints = [("item", 100000, "light: /item/ID", 32), ("scan", 96, "heavy: /scan/CATEGORY", 8)]
         server = Server([c_server, "--db", db])
         samples = {(m, e): [] for m, _ in modes for e, *_ in endpoints}
         try:

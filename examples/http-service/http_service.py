@@ -30,7 +30,7 @@ gi.require_version("Sa", "1")
 gi.require_version("Soup", "3.0")
 from gi.repository import GLib, Gio, Soup, Sa  # noqa: E402
 
-N_ITEMS = 300000
+N_ITEMS = 100000
 QUERIES = {
     "item": "SELECT name, category, price FROM items WHERE id = ?",
     "scan": "SELECT count(*), sum(price), max(name) FROM items WHERE category = ?",

@@ -16,7 +16,7 @@
 
 #include "service.h"
 
-#define N_ITEMS 300000
+#define N_ITEMS 100000
 /* The service's own threads for queries, which also bounds its connections. */
 #define N_THREADS 4
 

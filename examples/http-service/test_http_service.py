@@ -17,7 +17,7 @@ import urllib.error
 import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-PATHS = ["/item/1", "/item/4242", "/item/300000", "/scan/3", "/scan/96"]
+PATHS = ["/item/1", "/item/4242", "/item/100000", "/scan/3", "/scan/96"]
 failed = False
 
 
