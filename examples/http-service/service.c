@@ -262,7 +262,7 @@ parse_path (const char   *path,
             gint64       *arg,
             GError      **error)
 {
-  static const char * const modes[] = { "sa", "nolock", "gtask", "naive" };
+  static const char * const modes[] = { "sa", "nolock", "default", "gtask", "naive" };
   g_auto(GStrv) parts = g_strsplit (path[0] == '/' ? path + 1 : path, "/", 4);
   guint n = g_strv_length (parts);
   guint first = 0;
@@ -333,6 +333,11 @@ service_answer (Service             *self,
     case SERVICE_NO_LOCK:
       op = sa_operation_new_blocking (query_run, query, g_free);
       return sa_dispatcher_call (self->dispatcher, op, SA_CALL_MODE_AUTO,
+                                 cancellable, callback, user_data);
+
+    case SERVICE_DEFAULT:
+      op = sa_operation_new_blocking (query_run, query, g_free);
+      return sa_dispatcher_call (sa_dispatcher_get_default (), op, SA_CALL_MODE_AUTO,
                                  cancellable, callback, user_data);
 
     case SERVICE_GTASK:

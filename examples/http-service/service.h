@@ -14,8 +14,10 @@ G_BEGIN_DECLS
  * last three are the baselines that the benchmark compares with. */
 typedef enum
 {
-  SERVICE_SMARTASYNC,  /* /sa/...:     the dispatcher, identical requests share one query (SaLock) */
-  SERVICE_NO_LOCK,     /* /nolock/...: the dispatcher, one query per request */
+  SERVICE_SMARTASYNC,  /* /sa/...:      the service's dispatcher, identical requests share
+                        * one query (SaLock) */
+  SERVICE_NO_LOCK,     /* /nolock/...:  the service's dispatcher, one query per request */
+  SERVICE_DEFAULT,     /* /default/...: the default dispatcher, one query per request */
   SERVICE_GTASK,       /* /gtask/...:  g_task_run_in_thread(), written out by hand */
   SERVICE_NAIVE,       /* /naive/...:  the query on the loop thread */
 } ServiceMode;

@@ -152,7 +152,7 @@ expect_answers (Service            *service,
 static const char * const paths[] = {
   "/item/1", "/item/4242", "/item/100000", "/scan/3", "/scan/96", NULL
 };
-static const char * const modes[] = { "/sa", "/nolock", "/gtask", "/naive" };
+static const char * const modes[] = { "/sa", "/nolock", "/default", "/gtask", "/naive" };
 
 static void
 test_answers (void)
