@@ -280,10 +280,12 @@ def main():
                 targets.append((f"C {title}: smartasync ({how}) vs g_task_run_in_thread, req/s",
                                 f"{c_ratios[(m, e)]:.3f}", ">= 1.0",
                                 "yes" if met else "within the spread" if within else "**no**"))
-                p99_ok = sa_p99[0] <= gt_p99[2]
+                p99_met = ("yes" if sa_p99[0] <= gt_p99[0] else
+                           "within the spread" if sa_p99[0] <= gt_p99[2] else "**no**")
                 targets.append((f"C {title}: p99, smartasync ({how}) vs g_task_run_in_thread",
-                                f"{sa_p99[0]:.2f} vs {gt_p99[0]:.2f} ms (max {gt_p99[2]:.2f})",
-                                "no worse, within the spread", "yes" if p99_ok else "**no**"))
+                                f"{sa_p99[0]:.2f} vs {gt_p99[0]:.2f} ms "
+                                f"(g_task_run_in_thread's rounds: {gt_p99[1]:.2f}-{gt_p99[2]:.2f})",
+                                "no worse, or within the spread", p99_met))
         sa_queries = max(s["queries"] for s in stampedes["sa"])
         targets.append(("stampede with SaLock: queries run", str(sa_queries), "1",
                         "yes" if sa_queries == 1 else "**no**"))
@@ -294,6 +296,22 @@ def main():
                                 f"{r:.3f}", ">= 1.0", "yes" if r >= 1.0 else "**no**"))
         lines += ["", "| target | measured | wanted | met |", "|---|---|---|---|"]
         lines += [f"| {t} | {m} | {w} | {ok} |" for t, m, w, ok in targets]
+
+        def rps(m, e):
+            return summary(samples[(m, e)], "rps")[0]
+        lines += ["", "Reading: on the light endpoint the query on the loop thread gives "
+                  f"{rps('naive', 'item') / rps('gtask', 'item'):.2f} of g_task_run_in_thread's "
+                  "requests/s (a primary-key lookup costs about what the hop to a worker "
+                  "costs), on the heavy one "
+                  f"{rps('naive', 'scan') / rps('gtask', 'scan'):.2f}, every request waiting "
+                  "behind the scans on the loop. SaLock with random keys, where requests "
+                  "seldom coincide, gives "
+                  f"{rps('sa', 'item') / rps('nolock', 'item'):.2f} (light) and "
+                  f"{rps('sa', 'scan') / rps('nolock', 'scan'):.2f} (heavy) of the same "
+                  "handler without it; in the stampede it runs "
+                  f"{max(s['queries'] for s in stampedes['sa'])} query where 100 run without it, "
+                  f"in {summary(stampedes['sa'], 'time')[0]:.1f} ms against "
+                  f"{summary(stampedes['nolock'], 'time')[0]:.1f} ms."]
         print("\n".join(lines))
         print(f"C server: {c_stats}")
 
@@ -317,9 +335,10 @@ def write_report(path, lines, rounds, seconds, argv):
                "threads (a database gets as many threads as it should run queries at",
                "once); \"+ SaLock\" the same through `sa_lock_call()` keyed by the query",
                "(identical requests in flight share one); \"default dispatcher\" the",
-               "handler on `sa_dispatcher_get_default()`; \"g_task_run_in_thread\" the",
-               "same body offloaded by hand, on GTask's shared pool, which grows while",
-               "its threads are busy; \"query on the loop thread\" the naive handler.",
+               "handler on `sa_dispatcher_get_default()`, on smartasync's own pool;",
+               "\"g_task_run_in_thread\" the same body offloaded by hand, on GTask's",
+               "shared pool, which grows while its threads are busy; \"query on the loop",
+               "thread\" the naive handler, which answers on the loop as it goes.",
                "The stampede sends 100 identical heavy requests back to back on",
                "connections opened beforehand.", "",
                f"- command: `bench/bench_http.py {argv}`", ""] + lines + ["", END]
