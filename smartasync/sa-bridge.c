@@ -79,12 +79,18 @@ static void
 sa_bridge_close (SaBridge *self)
 {
   g_clear_pointer (&self->guard, _sa_guard_close);
-
-  if (self->abandoned)
-    self->drain = _sa_context_retire (g_steal_pointer (&self->context), g_steal_pointer (&self->kick));
-  else
-    _sa_context_leave (g_steal_pointer (&self->context), g_steal_pointer (&self->kick));
   self->open = FALSE;
+
+  if (!self->abandoned)
+    {
+      _sa_context_leave (g_steal_pointer (&self->context), g_steal_pointer (&self->kick));
+      return;
+    }
+
+  /* The drain thread may complete the call at once: it starts only once
+   * everything the completion reads is in place. */
+  self->drain = _sa_context_retire (g_steal_pointer (&self->context), g_steal_pointer (&self->kick));
+  _sa_drain_start (self->drain);
 }
 
 void

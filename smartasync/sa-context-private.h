@@ -28,10 +28,12 @@ void          _sa_context_leave_popped (GMainContext *context,
 typedef struct _SaDrain SaDrain;
 
 /* Like _sa_context_leave(), but the thread's slot gets a new context next
- * time and @context goes to a drain thread. Returns the drain, for the
- * late completion to finish. */
+ * time and @context goes to a drain, which _sa_drain_start() hands to a
+ * drain thread once the late completion can find it. Returns the drain,
+ * for the late completion to finish. */
 SaDrain      *_sa_context_retire       (GMainContext *context,
                                         GSource      *kick);
+void          _sa_drain_start          (SaDrain      *drain);
 /* The late completion has run (or never will): stop draining. Safe from
  * any thread, including the drain thread; consumes @drain. */
 void          _sa_drain_finish         (SaDrain      *drain);

@@ -325,9 +325,14 @@ _sa_context_retire (GMainContext *context,
   g_atomic_ref_count_init (&drain->ref_count);
   g_atomic_ref_count_inc (&drain->ref_count);
   drain->context = context;             /* the caller's reference */
-  g_thread_pool_push (drain_pool (), drain, NULL);
 
   return drain;
+}
+
+void
+_sa_drain_start (SaDrain *drain)
+{
+  g_thread_pool_push (drain_pool (), drain, NULL);
 }
 
 void

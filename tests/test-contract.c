@@ -849,14 +849,21 @@ situation_thread_default (const Cell *cell)
 /* A blocking body that calls a blocking operation and a GIO one, on a
  * dispatcher whose pool may have a single thread: no wait for a thread
  * its own kind holds. */
+typedef struct
+{
+  SaDispatcher *dispatcher;
+  TestFile     *file;    /* made once: g_file_open_tmp() is not thread-safe */
+} Nested;
+
 static void
 nested_run (SaOperation  *op,
             GTask        *task,
             GCancellable *cancellable,
             gpointer      data)
 {
-  SaDispatcher *d = data;
-  TestFile *tf = test_file_new ("nested contents");
+  Nested *nested = data;
+  SaDispatcher *d = nested->dispatcher;
+  TestFile *tf = nested->file;
   g_autoptr(SaOperation) load = test_op_load_file (tf->file, FALSE, NULL);
   g_autoptr(SaOperation) load_blocking = test_op_load_file (tf->file, TRUE, NULL);
   g_autoptr(GTask) t1 = sa_dispatcher_call (d, load, SA_CALL_MODE_AUTO, NULL, NULL, NULL);
@@ -869,7 +876,6 @@ nested_run (SaOperation  *op,
        g_strcmp0 (g_value_get_string (&v2), tf->contents) == 0;
   g_value_unset (&v1);
   g_value_unset (&v2);
-  test_file_free (tf);
   g_task_return_boolean (task, ok);
 }
 
@@ -881,12 +887,14 @@ situation_nesting (const Cell *cell)
   g_autoptr(SaOperation) op = NULL;
   Outcome o[8] = { { 0 } };
   CallArgs a[8];
+  Nested nested;
 
   if (skip_unless (cell->blocking, "nesting is a blocking body's question"))
     return;
 
   d = dispatcher_for (cell);
-  op = sa_operation_new_blocking (nested_run, d, NULL);
+  nested = (Nested) { d, test_file_new ("nested contents") };
+  op = sa_operation_new_blocking (nested_run, &nested, NULL);
   for (guint i = 0; i < G_N_ELEMENTS (o); i++)
     {
       a[i] = (CallArgs) { cell, d, op, NULL, &o[i], 0 };
@@ -904,6 +912,8 @@ situation_nesting (const Cell *cell)
       g_assert_no_error (error);
       outcome_clear (&o[i]);
     }
+  g_clear_object (&op);
+  test_file_free (nested.file);
 }
 
 /* sa_continue() on the call's task: for an async caller, never inside
