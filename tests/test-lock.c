@@ -1019,6 +1019,432 @@ test_contract (gconstpointer data)
   watchdog_disarm (watchdog);
 }
 
+/* --- the bugs of the first SaLock, each a test ------------------------ */
+
+/* 1: a caller that cancels while it waits is freed, with its task, its
+ * cancellable, the internal waiter and the lock (which every internal
+ * waiter holds through its execution). */
+static void
+test_cancelled_waiters_freed (void)
+{
+  Body body = { BODY_VALUE };
+  g_autoptr(SaOperation) op = body_op (&body);
+  SaLock *lock;
+  gint alive = 0;
+  gint cancelled = 0;
+  GCancellable *cancellables[100];
+  Waiting w[100] = { { 0 } };
+  Waiting keeper = { 0 };
+
+  own_default_context ();
+  lock = track (sa_lock_new (NULL), &alive);
+  g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &keeper));
+  for (guint i = 0; i < G_N_ELEMENTS (w); i++)
+    {
+      cancellables[i] = track (g_cancellable_new (), &alive);
+      g_object_unref (track (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, cancellables[i],
+                                           waiting_cb, &w[i]), &alive));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (w); i++)
+    g_cancellable_cancel (cancellables[i]);
+  wait_all (w, G_N_ELEMENTS (w));
+  for (guint i = 0; i < G_N_ELEMENTS (w); i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_null (sa_lock_call_finish (lock, w[i].result, &error));
+      cancelled += g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+      waiting_clear (&w[i]);
+      g_object_unref (cancellables[i]);
+    }
+  g_assert_cmpint (cancelled, ==, G_N_ELEMENTS (w));
+  g_assert_cmpint (keeper.n_callbacks, ==, 0);
+  body_open (&body);
+  wait_all (&keeper, 1);
+  {
+    GValue value = G_VALUE_INIT;
+
+    g_assert_true (sa_lock_call_finish_value (lock, keeper.result, &value, NULL));
+    g_assert_cmpint (g_value_get_int (&value), ==, 7);
+  }
+  waiting_clear (&keeper);
+  g_object_unref (lock);
+  wait_none_alive (&alive);
+  release_default_context ();
+}
+
+/* 2: every caller cancelled; a caller who comes later, with no
+ * cancellable, starts a new execution and gets its value, while the
+ * cancelled one (whose body ignores cancellation) runs on. */
+static void
+test_late_caller_after_all_cancelled (void)
+{
+  Body body = { BODY_VALUE, TRUE };
+  g_autoptr(SaOperation) op = body_op (&body);
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Waiting first = { 0 }, late = { 0 };
+  GValue value = G_VALUE_INIT;
+  g_autoptr(GError) error = NULL;
+
+  own_default_context ();
+  g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, cancellable, waiting_cb, &first));
+  while (!g_atomic_int_get (&body.running))
+    g_usleep (1000);
+  g_cancellable_cancel (cancellable);
+  wait_all (&first, 1);
+  g_assert_cmpuint (sa_lock_get_n_in_flight (lock), ==, 0);
+
+  g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &late));
+  g_assert_cmpuint (sa_lock_get_n_executions (lock), ==, 2);
+  while (g_atomic_int_get (&body.runs) < 2)
+    g_usleep (1000);
+  body_open (&body);
+  wait_all (&late, 1);
+  g_assert_true (sa_lock_call_finish_value (lock, late.result, &value, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (g_value_get_int (&value), ==, 7);
+  waiting_clear (&first);
+  waiting_clear (&late);
+  while (g_atomic_int_get (&body.running))
+    g_usleep (1000);
+  release_default_context ();
+}
+
+/* 3: a blocking body on a dispatcher with max-threads 1 calls the lock
+ * (a sync caller there): the execution runs in the body's own thread. */
+typedef struct
+{
+  SaLock      *lock;
+  SaOperation *inner;
+  GThread     *outer_thread;
+} Nested;
+
+static void
+inner_run (SaOperation  *op,
+           GTask        *task,
+           GCancellable *cancellable,
+           gpointer      user_data)
+{
+  g_task_return_int (task, GPOINTER_TO_INT (g_thread_self ()) != 0 ? 5 : 0);
+}
+
+static void
+outer_run (SaOperation  *op,
+           GTask        *task,
+           GCancellable *cancellable,
+           gpointer      user_data)
+{
+  Nested *n = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize v;
+
+  n->outer_thread = g_thread_self ();
+  g_assert_false (sa_caller_is_async ());
+  v = sa_lock_call_sync_int (n->lock, "inner", n->inner, cancellable, &error);
+  if (error != NULL)
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_int (task, v + 1);
+}
+
+static void
+test_nested_bounded_pool (void)
+{
+  g_autoptr(SaDispatcher) d = sa_dispatcher_new ();
+  g_autoptr(SaLock) lock = NULL;
+  g_autoptr(SaOperation) inner = sa_operation_new_blocking (inner_run, NULL, NULL);
+  g_autoptr(SaOperation) outer = NULL;
+  Nested n = { 0 };
+  Waiting w = { 0 };
+  g_autoptr(GError) error = NULL;
+  guint watchdog = watchdog_arm ("/lock/bug/3-nested-bounded-pool");
+
+  sa_dispatcher_set_max_threads (d, 1);
+  lock = sa_lock_new (d);
+  n.lock = lock;
+  n.inner = inner;
+  outer = sa_operation_new_blocking (outer_run, &n, NULL);
+
+  own_default_context ();
+  g_object_unref (sa_lock_call (lock, "outer", outer, SA_CALL_MODE_AUTO, NULL, waiting_cb, &w));
+  wait_all (&w, 1);
+  g_assert_cmpint (sa_lock_call_finish_int (lock, w.result, &error), ==, 6);
+  g_assert_no_error (error);
+  g_assert_cmpuint (sa_lock_get_n_executions (lock), ==, 2);
+  /* The inner execution ran directly in the outer body's cell. */
+  g_assert_cmpuint (sa_dispatcher_get_n_calls (d, SA_CELL_SYNC_BLOCKING), ==, 1);
+  waiting_clear (&w);
+  release_default_context ();
+  watchdog_disarm (watchdog);
+}
+
+/* 4: a SYNC caller on the thread that drives an async execution (whose
+ * completion needs that thread's context iterated) starts its own
+ * execution instead of waiting for itself. */
+static void
+test_sync_caller_on_driving_thread (void)
+{
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  g_autoptr(SaOperation) op = test_op_fail (FALSE, NULL);
+  Waiting w = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) async_error = NULL;
+  guint watchdog = watchdog_arm ("/lock/bug/4-sync-caller-on-driving-thread");
+
+  own_default_context ();
+  g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &w));
+  g_assert_null (sa_lock_call_sync (lock, "k", op, NULL, &error));
+  g_assert_error (error, TEST_ERROR, 42);
+  g_assert_cmpuint (sa_lock_get_n_executions (lock), ==, 2);
+  g_assert_cmpuint (sa_lock_get_n_coalesced (lock), ==, 0);
+  wait_all (&w, 1);
+  g_assert_null (sa_lock_call_finish (lock, w.result, &async_error));
+  g_assert_error (async_error, TEST_ERROR, 42);
+  waiting_clear (&w);
+  release_default_context ();
+  watchdog_disarm (watchdog);
+}
+
+/* 5: typed results. A pointer reaches the one caller of its execution, and
+ * SA_ERROR_NOT_SHAREABLE each of several, then is freed once. */
+static void
+test_pointer_result (void)
+{
+  Body body = { BODY_POINTER };
+  g_autoptr(SaOperation) op = body_op (&body);
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  Waiting w[3] = { { 0 } };
+  g_autoptr(GError) error = NULL;
+  Body **got;
+  guint watchdog = watchdog_arm ("/lock/bug/5-pointer-result");
+
+  body_open (&body);
+  got = sa_lock_call_sync_pointer (lock, "k", op, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (got);
+  g_assert_true (*got == &body);
+  pointer_free (got);
+  g_assert_cmpint (body.freed, ==, 1);
+
+  g_atomic_int_set (&body.open, FALSE);
+  own_default_context ();
+  for (guint i = 0; i < 3; i++)
+    g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &w[i]));
+  body_open (&body);
+  wait_all (w, 3);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(GError) shared_error = NULL;
+
+      g_assert_null (sa_lock_call_finish_pointer (lock, w[i].result, &shared_error));
+      g_assert_error (shared_error, SA_ERROR, SA_ERROR_NOT_SHAREABLE);
+      waiting_clear (&w[i]);
+    }
+  /* Freed with the operation's task, which a worker may drop last. */
+  g_assert_cmpint (test_wait_for_count (&body.freed, 2), ==, 2);
+  g_assert_cmpint (body.runs, ==, 2);
+  release_default_context ();
+  watchdog_disarm (watchdog);
+}
+
+/* Booleans, ints and GValues are copied to every caller, async and sync. */
+static void
+test_typed_results_copied (void)
+{
+  const BodyResult kinds[] = { BODY_BOOLEAN, BODY_INT, BODY_VALUE };
+
+  own_default_context ();
+  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+    {
+      Body body = { kinds[k] };
+      g_autoptr(SaOperation) op = body_op (&body);
+      g_autoptr(SaLock) lock = sa_lock_new (NULL);
+      Waiting w[3] = { { 0 } };
+      g_autoptr(GError) error = NULL;
+
+      for (guint i = 0; i < 3; i++)
+        g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &w[i]));
+      while (!g_atomic_int_get (&body.running))
+        g_usleep (1000);
+      body_open (&body);
+      wait_all (w, 3);
+      for (guint i = 0; i < 3; i++)
+        {
+          GValue value = G_VALUE_INIT;
+
+          switch (kinds[k])
+            {
+            case BODY_BOOLEAN:
+              g_assert_true (sa_lock_call_finish_boolean (lock, w[i].result, &error));
+              break;
+            case BODY_INT:
+              g_assert_cmpint (sa_lock_call_finish_int (lock, w[i].result, &error), ==, 7);
+              break;
+            default:
+              g_assert_true (sa_lock_call_finish_value (lock, w[i].result, &value, &error));
+              g_assert_cmpint (g_value_get_int (&value), ==, 7);
+              g_value_unset (&value);
+              break;
+            }
+          g_assert_no_error (error);
+          waiting_clear (&w[i]);
+        }
+      g_assert_cmpint (body.runs, ==, 1);
+
+      /* The sync twins. */
+      switch (kinds[k])
+        {
+        case BODY_BOOLEAN:
+          g_assert_true (sa_lock_call_sync_boolean (lock, "k", op, NULL, &error));
+          break;
+        case BODY_INT:
+          g_assert_cmpint (sa_lock_call_sync_int (lock, "k", op, NULL, &error), ==, 7);
+          break;
+        default:
+          {
+            GValue value = G_VALUE_INIT;
+
+            g_assert_true (sa_lock_call_sync_value (lock, "k", op, NULL, &value, &error));
+            g_assert_cmpint (g_value_get_int (&value), ==, 7);
+            g_value_unset (&value);
+          }
+          break;
+        }
+      g_assert_no_error (error);
+    }
+  release_default_context ();
+}
+
+/* A caller that reads in another form than the first reader gets an
+ * error, not garbage. */
+static void
+test_mismatched_form (void)
+{
+  Body body = { BODY_INT };
+  g_autoptr(SaOperation) op = body_op (&body);
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  Waiting w[2] = { { 0 } };
+  g_autoptr(GError) error = NULL;
+
+  own_default_context ();
+  for (guint i = 0; i < 2; i++)
+    g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &w[i]));
+  body_open (&body);
+  wait_all (w, 2);
+  g_assert_cmpint (sa_lock_call_finish_int (lock, w[0].result, &error), ==, 7);
+  g_assert_no_error (error);
+  g_assert_false (sa_lock_call_finish_boolean (lock, w[1].result, &error));
+  g_assert_error (error, SA_ERROR, SA_ERROR_FAILED);
+  for (guint i = 0; i < 2; i++)
+    waiting_clear (&w[i]);
+  release_default_context ();
+}
+
+/* 6: a blocking body that returns without completing its task:
+ * SA_ERROR_NO_RESULT to every caller, sync and async. */
+static void
+test_no_result (void)
+{
+  Body body = { BODY_NO_RESULT };
+  g_autoptr(SaOperation) op = body_op (&body);
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  g_autoptr(GError) error = NULL;
+  Waiting w[3] = { { 0 } };
+  guint watchdog = watchdog_arm ("/lock/bug/6-no-result");
+
+  body_open (&body);
+  g_assert_null (sa_lock_call_sync (lock, "k", op, NULL, &error));
+  g_assert_error (error, SA_ERROR, SA_ERROR_NO_RESULT);
+
+  own_default_context ();
+  for (guint i = 0; i < 3; i++)
+    g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &w[i]));
+  wait_all (w, 3);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(GError) each = NULL;
+
+      g_assert_false (sa_lock_call_finish_boolean (lock, w[i].result, &each));
+      g_assert_error (each, SA_ERROR, SA_ERROR_NO_RESULT);
+      waiting_clear (&w[i]);
+    }
+  release_default_context ();
+  watchdog_disarm (watchdog);
+}
+
+/* 7: a sync caller's execution runs on its own thread, so an operation
+ * whose start is slow stalls nobody else: another key, from another sync
+ * caller, completes meanwhile. */
+typedef struct
+{
+  gint     open;      /* atomic */
+  gint     started;   /* atomic */
+  GThread *thread;
+  GMainContext *context;
+} SlowStart;
+
+static void
+slow_start (SaOperation  *op,
+            GTask        *task,
+            GCancellable *cancellable,
+            gpointer      user_data)
+{
+  SlowStart *slow = user_data;
+
+  slow->thread = g_thread_self ();
+  slow->context = g_main_context_get_thread_default ();
+  g_atomic_int_set (&slow->started, TRUE);
+  while (!g_atomic_int_get (&slow->open))
+    g_usleep (1000);
+  g_task_return_boolean (task, TRUE);
+}
+
+static gpointer
+slow_caller (gpointer data)
+{
+  SyncJoin *sj = data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (sa_lock_call_sync_boolean (sj->lock, "slow", sj->op, NULL, &error));
+  g_assert_no_error (error);
+
+  return NULL;
+}
+
+static void
+test_no_executor_thread (void)
+{
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  SlowStart slow = { 0 };
+  g_autoptr(SaOperation) slow_op = sa_operation_new_non_blocking (slow_start, &slow, NULL);
+  g_autoptr(SaOperation) quick = test_op_immediate ("quick", NULL);
+  g_autofree char *got = NULL;
+  g_autoptr(GError) error = NULL;
+  SyncJoin sj = { 0 };
+  GThread *thread;
+  GValue *value;
+
+  sj.lock = lock;
+  sj.op = slow_op;
+  thread = g_thread_new ("slow-caller", slow_caller, &sj);
+  while (!g_atomic_int_get (&slow.started))
+    g_usleep (1000);
+
+  /* The slow start is still blocked: a sync call of another key goes by. */
+  value = sa_lock_call_sync (lock, "quick", quick, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_value_get_string (value), ==, "quick");
+  g_boxed_free (G_TYPE_VALUE, value);
+  g_assert_false (g_atomic_int_get (&slow.open));
+
+  g_atomic_int_set (&slow.open, TRUE);
+  g_thread_join (thread);
+  /* It ran on its caller's thread, on that thread's private context. */
+  g_assert_true (slow.thread == thread);
+  g_assert_nonnull (slow.context);
+}
+
 static void
 test_bad_input (void)
 {
@@ -1065,6 +1491,15 @@ main (int   argc,
   g_test_add_func ("/lock/original/6-fail-nobody-waiting", test_fail_nobody_waiting);
   g_test_add_func ("/lock/many-keys", test_many_keys);
   g_test_add_func ("/lock/bad-input", test_bad_input);
+  g_test_add_func ("/lock/bug/1-cancelled-waiters-freed", test_cancelled_waiters_freed);
+  g_test_add_func ("/lock/bug/2-late-caller-after-all-cancelled", test_late_caller_after_all_cancelled);
+  g_test_add_func ("/lock/bug/3-nested-bounded-pool", test_nested_bounded_pool);
+  g_test_add_func ("/lock/bug/4-sync-caller-on-driving-thread", test_sync_caller_on_driving_thread);
+  g_test_add_func ("/lock/bug/5-pointer-result", test_pointer_result);
+  g_test_add_func ("/lock/bug/6-no-result", test_no_result);
+  g_test_add_func ("/lock/bug/7-no-executor-thread", test_no_executor_thread);
+  g_test_add_func ("/lock/typed/copied", test_typed_results_copied);
+  g_test_add_func ("/lock/typed/mismatched-form", test_mismatched_form);
   for (guint k = 0; k < N_WAITER_KINDS; k++)
     for (guint s = 0; s < N_SITUATIONS; s++)
       {
