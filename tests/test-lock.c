@@ -1356,6 +1356,8 @@ test_no_result (void)
   body_open (&body);
   g_assert_null (sa_lock_call_sync (lock, "k", op, NULL, &error));
   g_assert_error (error, SA_ERROR, SA_ERROR_NO_RESULT);
+  /* The private contexts of the call are popped again. */
+  g_assert_null (g_main_context_get_thread_default ());
 
   own_default_context ();
   for (guint i = 0; i < 3; i++)
