@@ -139,6 +139,9 @@ struct _SaLock
   GMutex        mutex;
   GHashTable   *executions;   /* (nullable key) → (unowned) RUNNING Execution,
                                * guarded by mutex */
+  Execution    *recent;       /* (nullable) (unowned) the listed execution last
+                               * joined, guarded by mutex: callers of one key
+                               * come in runs, which then skip the hash */
 
   guint64       n_executions; /* atomic */
   guint64       n_coalesced;  /* atomic */
@@ -449,6 +452,8 @@ execution_unlist (Execution *exec)
       g_hash_table_remove (exec->lock->executions, exec->key);
       exec->listed = FALSE;
     }
+  if (exec->lock->recent == exec)
+    exec->lock->recent = NULL;
 }
 
 /* Under the mutex: RUNNING -> FORGOTTEN or DONE. Returns the waiters'
@@ -669,6 +674,20 @@ waiter_delivered_cb (GObject      *source_object,
 
 /* --- joining and starting ----------------------------------------------- */
 
+static guint
+key_hash (gconstpointer key)
+{
+  return key != NULL ? g_str_hash (key) : 0;
+}
+
+static gboolean
+key_equal (gconstpointer a,
+           gconstpointer b)
+{
+  return g_strcmp0 (a, b) == 0;
+}
+
+
 /* Puts the caller whose task is @task in the execution for @key that can
  * serve it, or in a new one. Returns the new execution, with its run's
  * reference, for the caller to start; NULL when it joined one. */
@@ -684,9 +703,12 @@ join (SaLock      *self,
   Execution *start = NULL;
 
   g_mutex_lock (&self->mutex);
-  exec = g_hash_table_lookup (self->executions, key);
+  exec = self->recent;
+  if (exec == NULL || !key_equal (exec->key, key))
+    exec = g_hash_table_lookup (self->executions, key);
   if (exec != NULL && execution_can_serve (exec, async_caller))
     {
+      self->recent = exec;
       __atomic_fetch_add (&self->n_coalesced, 1, __ATOMIC_RELAXED);
     }
   else
@@ -697,6 +719,7 @@ join (SaLock      *self,
         {
           g_hash_table_insert (self->executions, exec->key, exec);
           exec->listed = TRUE;
+          self->recent = exec;
         }
       __atomic_fetch_add (&self->n_executions, 1, __ATOMIC_RELAXED);
     }
@@ -854,19 +877,6 @@ finish (SaLock        *self,
   } G_STMT_END
 
 /* --- GObject ------------------------------------------------------------ */
-
-static guint
-key_hash (gconstpointer key)
-{
-  return key != NULL ? g_str_hash (key) : 0;
-}
-
-static gboolean
-key_equal (gconstpointer a,
-           gconstpointer b)
-{
-  return g_strcmp0 (a, b) == 0;
-}
 
 static void
 sa_lock_finalize (GObject *object)
@@ -1536,6 +1546,7 @@ sa_lock_reset (SaLock *self)
   tasks = g_ptr_array_new ();
 
   g_mutex_lock (&self->mutex);
+  self->recent = NULL;
   g_hash_table_iter_init (&iter, self->executions);
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
