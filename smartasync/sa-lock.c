@@ -143,8 +143,8 @@ struct _SaLock
                                * joined, guarded by mutex: callers of one key
                                * come in runs, which then skip the hash */
 
-  guint64       n_executions; /* atomic */
-  guint64       n_coalesced;  /* atomic */
+  guint64       n_executions; /* written under mutex, read atomically */
+  guint64       n_coalesced;  /* written under mutex, read atomically */
 };
 
 G_DEFINE_FINAL_TYPE (SaLock, sa_lock, G_TYPE_OBJECT)
@@ -709,7 +709,7 @@ join (SaLock      *self,
   if (exec != NULL && execution_can_serve (exec, async_caller))
     {
       self->recent = exec;
-      __atomic_fetch_add (&self->n_coalesced, 1, __ATOMIC_RELAXED);
+      __atomic_store_n (&self->n_coalesced, self->n_coalesced + 1, __ATOMIC_RELAXED);
     }
   else
     {
@@ -721,7 +721,7 @@ join (SaLock      *self,
           exec->listed = TRUE;
           self->recent = exec;
         }
-      __atomic_fetch_add (&self->n_executions, 1, __ATOMIC_RELAXED);
+      __atomic_store_n (&self->n_executions, self->n_executions + 1, __ATOMIC_RELAXED);
     }
   if (waiter != NULL)
     {
