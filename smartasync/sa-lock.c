@@ -58,7 +58,8 @@
  * ## Results
  *
  * The operation completes its task with any `g_task_return_*()`. Each
- * caller gets a task of its own; read it once, with the
+ * caller gets a task of its own; read it once (a second read is an
+ * `SA_ERROR_FAILED` error), with the
  * [method@Sa.Lock.call_finish] form that matches the operation's
  * `g_task_return_*()`: [method@Sa.Lock.call_finish_value] (or
  * [method@Sa.Lock.call_finish], for bindings), `_boolean`, `_int` or
@@ -848,6 +849,11 @@ call_sync (SaLock              *self,
 
 /* --- finishing ---------------------------------------------------------- */
 
+/* Marks a caller's task whose result was read: GTask can hand a result
+ * out once, and a second read is an error rather than its critical. */
+static GQuark sa_lock_read_quark (void);
+G_DEFINE_QUARK (sa-lock-read, sa_lock_read)
+
 /* Reads this caller's result in @form into @out (see outcome_read()). */
 static gboolean
 finish (SaLock        *self,
@@ -858,6 +864,14 @@ finish (SaLock        *self,
 {
   Outcome *outcome;
   gboolean ok;
+
+  if (g_object_get_qdata (G_OBJECT (result), sa_lock_read_quark ()) != NULL)
+    {
+      g_set_error_literal (error, SA_ERROR, SA_ERROR_FAILED,
+                           "The result of this call was read already: it is read once");
+      return FALSE;
+    }
+  g_object_set_qdata (G_OBJECT (result), sa_lock_read_quark (), GINT_TO_POINTER (TRUE));
 
   outcome = g_task_propagate_pointer (G_TASK (result), error);
   if (outcome == NULL)
