@@ -177,7 +177,7 @@ struct _Execution
   gboolean         listed;      /* in lock->executions */
   GPtrArray       *waiters;     /* (element-type GTask) (nullable elements):
                                  * a slot per caller, emptied when it is
-                                 * finished; NULL once DONE */
+                                 * finished; NULL once DONE or reset */
   guint            n_waiting;   /* slots not yet emptied */
 };
 
