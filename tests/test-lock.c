@@ -637,8 +637,7 @@ typedef struct
   gint        running;     /* atomic: bodies inside now */
   gint        saw_cancel;  /* atomic */
   gint        freed;       /* atomic: pointer results freed */
-  GThread    *thread;      /* where the body last ran */
-  GMainContext *context;   /* its thread-default context there */
+  GThread    *thread;      /* atomic: where the body last ran */
 } Body;
 
 static void
@@ -661,8 +660,7 @@ body_run (SaOperation  *op,
 
   g_atomic_int_inc (&body->runs);
   g_atomic_int_inc (&body->running);
-  body->thread = g_thread_self ();
-  body->context = g_main_context_get_thread_default ();
+  g_atomic_pointer_set (&body->thread, g_thread_self ());
   while (!g_atomic_int_get (&body->open) &&
          (body->ignore_cancel || !g_cancellable_is_cancelled (cancellable)))
     g_usleep (1000);
@@ -917,7 +915,7 @@ test_contract (gconstpointer data)
       thread = g_thread_new ("waiter", case_thread, &c);
       while (!g_atomic_int_get (&body.running))
         g_usleep (1000);
-      g_assert_true (body.thread == thread);
+      g_assert_true (g_atomic_pointer_get (&body.thread) == thread);
     }
   task = sa_lock_call (c.lock, "k", c.op, SA_CALL_MODE_AUTO, leader_cancellable, leader_cb, &leader);
   track (task, &c.alive);
