@@ -688,7 +688,6 @@ key_equal (gconstpointer a,
   return g_strcmp0 (a, b) == 0;
 }
 
-
 /* Puts the caller whose task is @task in the execution for @key that can
  * serve it, or in a new one. Returns the new execution, with its run's
  * reference, for the caller to start; NULL when it joined one. */
