@@ -63,7 +63,9 @@
  * [method@Sa.Lock.call_finish] form that matches the operation's
  * `g_task_return_*()`: [method@Sa.Lock.call_finish_value] (or
  * [method@Sa.Lock.call_finish], for bindings), `_boolean`, `_int` or
- * `_pointer`. The `_sync` forms read the same way.
+ * `_pointer`. The `_sync` forms read the same way. Read a caller's task
+ * only with these functions, in a continuation ([func@Sa.continue]) too:
+ * `g_task_propagate_*()` on it gets the lock's own record of the result.
  *
  * - A [struct@GObject.Value], a boolean and an int are copied to every
  *   caller (`g_value_copy()`: a new reference for an object, a copy for a
