@@ -601,6 +601,74 @@ lock_raw (guint n)
   return r;
 }
 
+/* Baseline: a hand-written singleflight, what a C programmer writes for
+ * the same job: a table of waiter lists by key, one GTask per waiter. The
+ * first waiter of a key starts the work, a task completed at once on the
+ * thread-default context, as the library's operation is; its completion
+ * takes the key's list out of the table and returns the value to every
+ * waiter, which is called back there and then. */
+static void
+singleflight_done (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  GHashTable *flights = user_data;
+  const char *key = g_task_get_task_data (G_TASK (result));
+  GPtrArray *waiters = NULL;
+  gssize value = g_task_propagate_int (G_TASK (result), NULL);
+
+  g_hash_table_steal_extended (flights, key, NULL, (gpointer *) &waiters);
+  for (guint i = 0; i < waiters->len; i++)
+    {
+      g_task_return_int (waiters->pdata[i], value);
+      g_object_unref (waiters->pdata[i]);
+    }
+  g_ptr_array_unref (waiters);
+}
+
+static void
+singleflight_call (GHashTable          *flights,
+                   const char          *key,
+                   GAsyncReadyCallback  callback,
+                   gpointer             user_data)
+{
+  GPtrArray *waiters = g_hash_table_lookup (flights, key);
+
+  if (waiters == NULL)
+    {
+      GTask *work = g_task_new (NULL, NULL, singleflight_done, flights);
+
+      waiters = g_ptr_array_new ();
+      g_hash_table_insert (flights, (gpointer) key, waiters);
+      g_task_set_task_data (work, (gpointer) key, NULL);
+      g_task_return_int (work, 42);
+      g_object_unref (work);
+    }
+  g_ptr_array_add (waiters, g_task_new (NULL, NULL, callback, user_data));
+}
+
+static LockRun
+lock_singleflight (guint n)
+{
+  GHashTable *flights = g_hash_table_new (g_str_hash, g_str_equal);
+  guint done = 0;
+  long rss0 = rss_bytes (), rss1;
+  gint64 t0 = g_get_monotonic_time ();
+  LockRun r;
+
+  for (guint i = 0; i < n; i++)
+    singleflight_call (flights, "one-key", count_cb, &done);
+  rss1 = heap_in_flight (&t0);
+  while (done < n)
+    g_main_context_iteration (NULL, TRUE);
+  r.us_per_waiter = (double) (g_get_monotonic_time () - t0) / n;
+  r.bytes_per_waiter = (double) MAX (0, rss1 - rss0) / n;
+  r.executions = 1;
+  g_hash_table_unref (flights);
+
+  return r;
+}
+
 /* --- 7. nested blocking jobs ------------------------------------------- */
 
 static void
@@ -709,7 +777,9 @@ static Series s_burst_top_sa = { "5 burst outside any callback: per second", "op
 static Series s_burst_top_raw = { "5 raw burst outside any callback: per second", "ops/s" };
 static Series s_lock_sa = { "6 SaLock: time per waiter", "us" };
 static Series s_lock_raw = { "6 raw independent tasks: time per task", "us" };
+static Series s_lock_sf = { "6 hand-written singleflight: time per waiter", "us" };
 static Series s_lock_sa_mem = { "6 SaLock: heap bytes per waiter", "B" };
+static Series s_lock_sf_mem = { "6 hand-written singleflight: heap bytes per waiter", "B" };
 static Series s_lock_raw_mem = { "6 raw independent tasks: heap bytes per task", "B" };
 static const guint nested_n[] = { 5, 10, 20, 30 };
 static Series s_nested_sa[4], s_nested_raw[4];
@@ -801,19 +871,23 @@ async_round (gpointer data,
     }
   for (guint k = 0; k < 4; k++)
     {
-      LockRun la, lb;
+      LockRun la, lb, lc;
 
       /* 10,000 waiters on one key each time, four times a round. */
       if (k % 2 == 0)
         {
           la = lock_sa (n_of (10000));
+          lc = lock_singleflight (n_of (10000));
           lb = lock_raw (n_of (10000));
         }
       else
         {
           lb = lock_raw (n_of (10000));
+          lc = lock_singleflight (n_of (10000));
           la = lock_sa (n_of (10000));
         }
+      add (&s_lock_sf, lc.us_per_waiter);
+      add (&s_lock_sf_mem, lc.bytes_per_waiter);
       add (&s_lock_sa, la.us_per_waiter);
       add (&s_lock_sa_mem, la.bytes_per_waiter);
       add (&s_lock_raw, lb.us_per_waiter);
@@ -921,6 +995,8 @@ profile_case (gpointer data,
     lock_sa (p->n);
   else if (g_str_equal (p->name, "lock-raw"))
     lock_raw (p->n);
+  else if (g_str_equal (p->name, "lock-singleflight"))
+    lock_singleflight (p->n);
   else
     g_error ("bench: no case named %s to profile", p->name);
 }
@@ -1021,7 +1097,7 @@ main (int   argc,
       &s_anb_sa, &s_anb_raw, &s_anb_top_sa, &s_anb_top_raw, &s_ab_sa, &s_ab_sa_pool, &s_ab_raw, &s_ab_raw_sync,
       &s_burst_sa, &s_burst_raw, &s_burst_sa_mem, &s_burst_raw_mem, &s_burst_pool_sa,
       &s_burst_top_sa, &s_burst_top_raw,
-      &s_lock_sa, &s_lock_raw, &s_lock_sa_mem, &s_lock_raw_mem,
+      &s_lock_sa, &s_lock_sf, &s_lock_raw, &s_lock_sa_mem, &s_lock_sf_mem, &s_lock_raw_mem,
     };
     for (guint i = 0; i < G_N_ELEMENTS (all); i++)
       report (all[i]);
@@ -1062,6 +1138,8 @@ main (int   argc,
   ratio ("burst-outside-callback-throughput-vs-raw", median (&s_burst_top_sa) / median (&s_burst_top_raw));
   ratio ("burst-max-threads-4-vs-raw", median (&s_burst_pool_sa) / median (&s_burst_raw));
   ratio ("burst-bytes-vs-raw", median (&s_burst_sa_mem) / MAX (1.0, median (&s_burst_raw_mem)));
+  ratio ("lock-time-vs-singleflight", median (&s_lock_sa) / median (&s_lock_sf));
+  ratio ("lock-bytes-vs-singleflight", median (&s_lock_sa_mem) / MAX (1.0, median (&s_lock_sf_mem)));
   ratio ("lock-time-vs-independent-tasks", median (&s_lock_sa) / median (&s_lock_raw));
 
   for (guint k = 0; k < 8; k++)

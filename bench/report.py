@@ -39,6 +39,7 @@ targets = [
     ("case 6 executions", "figure lock-executions", figures.get("lock-executions"), "== 1", lambda v: v == 1),
     ("case 6 time per waiter", "figure 6-salock--time-per-waiter", figures.get("6-salock--time-per-waiter"), "<= 1 us", lambda v: v <= 1),
     ("case 6 bytes per waiter", "figure 6-salock--heap-bytes-per-waiter", figures.get("6-salock--heap-bytes-per-waiter"), "<= 200 B", lambda v: v <= 200),
+    ("case 6 time vs hand-written singleflight", "ratio lock-time-vs-singleflight", ratios.get("lock-time-vs-singleflight"), "<= 1.0", lambda v: v <= 1.0),
     ("case 7: no 100 ms stall at any N", "figure nested-sa-n*", max(figures.get("nested-sa-n%d" % n, 0) for n in (5, 10, 20, 30)), "< 100 ms", lambda v: nested_ok),
     ("asyncio.run() slower than case 2 by", "ratio py-asyncio-run-vs-sync", ratios.get("py-asyncio-run-vs-sync"), ">= 50", lambda v: v >= 50),
     ("a persistent loop slower than case 2 by", "ratio py-persistent-loop-vs-sync", ratios.get("py-persistent-loop-vs-sync"), ">= 5", lambda v: v >= 5),

@@ -34,6 +34,8 @@ G_BEGIN_DECLS
  *   `start` for a non-blocking one)
  * @SA_ERROR_NO_RESULT: a blocking operation returned from `run` without
  *   completing the task it was handed
+ * @SA_ERROR_NOT_SHAREABLE: a pointer result reached more than one caller
+ *   of an [class@Sa.Lock] execution, and a pointer cannot be copied
  *
  * The codes of the [error@Sa.Error] domain.
  *
@@ -44,6 +46,7 @@ typedef enum
   SA_ERROR_FAILED,
   SA_ERROR_NOT_IMPLEMENTED,
   SA_ERROR_NO_RESULT,
+  SA_ERROR_NOT_SHAREABLE,
 } SaError;
 
 SA_AVAILABLE_IN_ALL

@@ -6,8 +6,11 @@
 #include "config.h"
 
 #include "sa-bridge-private.h"
+#include "sa-context-private.h"
 #include "sa-dispatcher-private.h"
+#include "sa-error.h"
 #include "sa-lock.h"
+#include "sa-operation-private.h"
 #include "sa-task-private.h"
 
 /**
@@ -17,52 +20,118 @@
  * and all receive its result, the `SmartLock` of the Python library.
  *
  * Callers name a key (a string; %NULL is the one default key). The first
- * caller for a key starts an execution of its [class@Sa.Operation],
+ * caller for a key starts an execution of its [class@Sa.Operation]
  * through the lock's [class@Sa.Dispatcher]; callers for the same key that
- * arrive while it is in flight join it, whatever operation they pass.
- * Once it has completed, the next call starts a new execution: a lock is
- * not a cache.
+ * arrive while it is in flight join it, whatever operation they pass, and
+ * so must all expect the same kind of result. Once it has completed, the
+ * next call starts a new execution: a lock is not a cache.
+ *
+ * ## Where things run
+ *
+ * An execution runs in the cell of the caller that starts it, as a call
+ * of the dispatcher from that caller would:
+ *
+ * - started by an async caller, it is started on that caller's
+ *   thread-default context (a blocking operation then runs on a worker
+ *   thread) and completes there; that context must go on being iterated
+ *   until the execution ends, as a running main loop's is. An operation
+ *   that completes at once still completes in a later iteration, so the
+ *   callers issued before the loop iterates all join it.
+ * - started by a sync caller, it runs on that caller's thread before its
+ *   call returns: a blocking operation is called directly (with the
+ *   caller's own thread-default context), a non-blocking one runs on the
+ *   thread's private context. Inside the body of a blocking operation a
+ *   caller is a sync caller, so a body on a dispatcher with
+ *   [property@Sa.Dispatcher:max-threads] 1 that calls the lock runs the
+ *   execution in its own thread and never waits for the pool it holds.
+ *
+ * Each caller is called back on its own thread-default context (a sync
+ * caller: before its call returns, from its private context), exactly
+ * once. A caller never joins an execution that only its own thread can
+ * carry forward: a sync caller does not join an execution that completes
+ * on a context it owns, nor a blocking one while it is itself inside a
+ * blocking body (the execution may wait for the pool thread it holds),
+ * and no caller joins an execution that a sync caller runs on the same
+ * thread. It starts an execution of its own instead, which nobody else
+ * joins. So every waiter can always be served.
  *
  * ## Results
  *
- * An operation run under a lock completes with `g_task_return_value()` (or
- * fails). Every caller gets a task of its own, completed with its own copy
- * of that [struct@GObject.Value] (`g_value_copy()`: a new reference for an
- * object, a copy for a boxed type or a string), or with its own copy of
- * the error, same domain, code and message. Read it with
- * [method@Sa.Lock.call_finish] or `g_task_propagate_value()`.
+ * The operation completes its task with any `g_task_return_*()`. Each
+ * caller gets a task of its own; read it once (a second read is an
+ * `SA_ERROR_FAILED` error), with the
+ * [method@Sa.Lock.call_finish] form that matches the operation's
+ * `g_task_return_*()`: [method@Sa.Lock.call_finish_value] (or
+ * [method@Sa.Lock.call_finish], for bindings), `_boolean`, `_int` or
+ * `_pointer`. The `_sync` forms read the same way. Read a caller's task
+ * only with these functions, in a continuation ([func@Sa.continue]) too:
+ * `g_task_propagate_*()` on it gets the lock's own record of the result.
  *
- * ## Callers
+ * - A [struct@GObject.Value], a boolean and an int are copied to every
+ *   caller (`g_value_copy()`: a new reference for an object, a copy for a
+ *   boxed type or a string). Return objects and boxed types with
+ *   `g_task_return_value()` when an execution may have several callers.
+ * - A pointer (`g_task_return_pointer()`) cannot be copied: it is handed
+ *   to the caller of an execution that had exactly one caller when it
+ *   completed. When it reached more than one, each of them gets
+ *   `SA_ERROR_NOT_SHAREABLE` from the `_pointer` form instead, and the
+ *   pointer is freed with the function the operation gave.
+ * - An error reaches every caller as its own copy, same domain, code and
+ *   message. An operation that fails to complete its task reaches every
+ *   caller as the dispatcher reports it (`SA_ERROR_NO_RESULT`).
  *
- * Callers may be on any thread, sync or async, in any mix; each is called
- * back on its own thread-default context, exactly once. A sync caller
- * waits on its own thread's private context, never on another thread's:
- * one that joins an execution started by an async caller on the main
- * thread blocks until the result arrives, without iterating the main
- * context.
+ * The result is read from the operation once, in the form of the first
+ * caller that reads it; a caller that then asks for another form gets an
+ * `SA_ERROR_FAILED` error.
  *
- * An execution started by an async caller runs on that caller's context
- * (so an operation that completes at once still completes in a later
- * iteration, and callers issued before the loop iterates all join it);
- * that context must go on being iterated until the execution ends, as a
- * running main loop's is. An execution started by a sync caller runs on
- * the lock's executor thread, so that it goes on even when its first
- * caller leaves.
- *
- * ## Cancellation and reset
+ * ## Cancellation, reset and timeout
  *
  * A caller's cancellable detaches only that caller, which gets
- * `G_IO_ERROR_CANCELLED`; the execution goes on while any caller remains.
- * When every caller of an execution has cancelled, the execution's own
- * cancellable is cancelled. [method@Sa.Lock.reset] cancels every
- * execution in flight and fails every caller still waiting with
- * `G_IO_ERROR_CANCELLED`, exactly once; a later call starts afresh. An
- * execution that fails with nobody left waiting is dropped silently.
+ * `G_IO_ERROR_CANCELLED` at once (a sync caller that runs the execution
+ * itself: when it returns); the execution goes on while any caller
+ * remains. When the last caller leaves, the execution is forgotten (a
+ * later caller starts a new one) and its own cancellable is cancelled.
+ * [method@Sa.Lock.reset] forgets and cancels every execution in flight
+ * and fails each of their callers with `G_IO_ERROR_CANCELLED`. The
+ * dispatcher's [property@Sa.Dispatcher:timeout] applies to each
+ * execution: when it passes, every caller still waiting gets
+ * `G_IO_ERROR_TIMED_OUT`. Each of these reaches each caller exactly once,
+ * and never after its result. A forgotten execution runs on until its
+ * operation returns; its result is then dropped and freed.
  *
- * All methods are safe from any thread.
+ * All methods are safe from any thread. The lock holds itself alive
+ * while an execution runs.
  *
  * Since: 1.0
  */
+
+/*
+ * The state machine. An execution is one run of an operation for a key:
+ *
+ *   RUNNING    listed under its key (unless it was started beside a listed
+ *              one that its caller could not join); callers join it, and
+ *              leave it by cancellation
+ *   RUNNING -> FORGOTTEN  its last caller left, or reset: it is unlisted,
+ *              its cancellable fires, reset fails the callers still there
+ *   RUNNING -> DONE       its task completed: unlisted, every caller still
+ *              there gets the outcome
+ *   FORGOTTEN -> DONE     its task completed: the outcome is dropped
+ *
+ * A caller is a slot in its execution's array of waiters, holding its
+ * task; whoever empties the slot, under the lock's mutex, finishes the
+ * caller, exactly once. The cancellation handler of a caller with a
+ * cancellable is disconnected where its task is delivered: in the task's
+ * callback (async caller) or after the wait (sync caller), never inside
+ * the handler.
+ */
+
+typedef enum
+{
+  EXECUTION_RUNNING,
+  EXECUTION_FORGOTTEN,
+  EXECUTION_DONE,
+} ExecutionState;
+
 typedef struct _Execution Execution;
 
 struct _SaLock
@@ -71,14 +140,14 @@ struct _SaLock
 
   SaDispatcher *dispatcher;
   GMutex        mutex;
-  GHashTable   *executions;   /* (nullable key) → Execution, guarded by mutex */
-  Execution    *recent;       /* (nullable) (unowned) the execution last joined,
-                               * while it is in the table; guarded by mutex.
-                               * Callers of one key come in runs: the run
-                               * after the first skips hashing the key. */
+  GHashTable   *executions;   /* (nullable key) → (unowned) RUNNING Execution,
+                               * guarded by mutex */
+  Execution    *recent;       /* (nullable) (unowned) the listed execution last
+                               * joined, guarded by mutex: callers of one key
+                               * come in runs, which then skip the hash */
 
-  guint64       n_executions; /* atomic */
-  guint64       n_coalesced;  /* atomic */
+  guint64       n_executions; /* written under mutex, read atomically */
+  guint64       n_coalesced;  /* written under mutex, read atomically */
 };
 
 G_DEFINE_FINAL_TYPE (SaLock, sa_lock, G_TYPE_OBJECT)
@@ -95,27 +164,245 @@ static GParamSpec *properties[N_PROPS];
 
 struct _Execution
 {
-  gatomicrefcount  ref_count;
+  gatomicrefcount  ref_count;   /* its run's (until execution_done()) and
+                                 * each Waiter's */
   SaLock          *lock;
   char            *key;
-  GCancellable    *cancellable;
-  GQueue           waiters;      /* (element-type Waiter), guarded by lock->mutex */
-  /* Callers with no cancellable: nothing but their task, chained through
-   * its task data (see plain_push()); guarded by lock->mutex. */
-  GTask           *plain_head;
-  GTask           *plain_tail;
+  GCancellable    *cancellable; /* the operation's: fires when forgotten */
+  gboolean         blocking;
+  GThread         *driver;      /* the sync caller running it, or NULL */
+  GMainContext    *context;     /* (nullable) where an async caller's
+                                 * execution completes */
+
+  /* Guarded by lock->mutex. */
+  ExecutionState   state;
+  gboolean         listed;      /* in lock->executions */
+  GPtrArray       *waiters;     /* (element-type GTask) (nullable elements):
+                                 * a slot per caller, emptied when it is
+                                 * finished; NULL once DONE or reset */
+  guint            n_waiting;   /* slots not yet emptied */
+};
+
+/* A caller with a cancellable: what its handler needs to find its slot,
+ * and what its delivery needs to disconnect it. Held by join() until the
+ * handler is connected and by the delivery. */
+typedef struct
+{
+  gatomicrefcount      ref_count;
+  Execution           *execution;   /* (nullable) until joined */
+  guint                slot;
+  GCancellable        *cancellable;
+  gulong               cancelled_id; /* guarded by lock->mutex */
+  gboolean             delivered;    /* guarded by lock->mutex */
+  GAsyncReadyCallback  callback;
+  gpointer             user_data;
+} Waiter;
+
+/* The outcome of an execution that succeeded, shared by the callers it
+ * reached: the operation's completed task, read once, in the form the
+ * first reader asks for, and copied from there to each reader. */
+typedef enum
+{
+  FORM_NONE,
+  FORM_POINTER,
+  FORM_BOOLEAN,
+  FORM_INT,
+  FORM_VALUE,
+} Form;
+
+static const char * const form_names[] = {
+  [FORM_NONE] = "nothing",
+  [FORM_POINTER] = "a pointer",
+  [FORM_BOOLEAN] = "a boolean",
+  [FORM_INT] = "an int",
+  [FORM_VALUE] = "a GValue",
 };
 
 typedef struct
 {
   gatomicrefcount  ref_count;
-  GTask           *task;
-  GCancellable    *cancellable;
-  gulong           cancelled_id;  /* guarded by lock->mutex */
-  Execution       *execution;
-  GList            link;          /* in execution->waiters, guarded by lock->mutex */
-  gint             done;          /* atomic: finished exactly once */
-} Waiter;
+  GMutex           mutex;
+  GTask           *task;        /* the operation's, completed */
+  guint            n_reached;   /* callers it was delivered to */
+  Form             form;        /* guarded by mutex: how task was read */
+  gboolean         boolean;
+  gssize           integer;
+  GValue           value;
+} Outcome;
+
+/* --- outcome ------------------------------------------------------------ */
+
+static Outcome *
+outcome_new (GTask *task,
+             guint  n_reached)
+{
+  Outcome *self = g_new0 (Outcome, 1);
+
+  g_atomic_ref_count_init (&self->ref_count);
+  g_mutex_init (&self->mutex);
+  self->task = g_object_ref (task);
+  self->n_reached = n_reached;
+
+  return self;
+}
+
+static Outcome *
+outcome_ref (Outcome *self)
+{
+  g_atomic_ref_count_inc (&self->ref_count);
+  return self;
+}
+
+static void
+outcome_unref (gpointer data)
+{
+  Outcome *self = data;
+
+  if (!g_atomic_ref_count_dec (&self->ref_count))
+    return;
+
+  if (G_IS_VALUE (&self->value))
+    g_value_unset (&self->value);
+  g_object_unref (self->task);   /* frees an unread pointer, by its own free func */
+  g_mutex_clear (&self->mutex);
+  g_free (self);
+}
+
+/* Reads the operation's result once, in @form. */
+static gboolean
+outcome_take (Outcome  *self,
+              Form      form,
+              GError  **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  switch (form)
+    {
+    case FORM_BOOLEAN:
+      self->boolean = g_task_propagate_boolean (self->task, &local_error);
+      break;
+
+    case FORM_INT:
+      self->integer = g_task_propagate_int (self->task, &local_error);
+      break;
+
+    case FORM_VALUE:
+      if (!g_task_propagate_value (self->task, &self->value, &local_error) && local_error == NULL)
+        g_set_error_literal (&local_error, SA_ERROR, SA_ERROR_FAILED,
+                             "The operation's result is not a GValue: read it in the form of "
+                             "the g_task_return_*() the operation uses");
+      break;
+
+    case FORM_POINTER:
+    case FORM_NONE:
+    default:
+      g_assert_not_reached ();
+    }
+
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+
+  self->form = form;
+  return TRUE;
+}
+
+/* Hands one reader its copy of the result in @form: *(gboolean *) @out,
+ * *(gssize *) @out, a GValue to initialize at @out, or *(gpointer *) @out. */
+static gboolean
+outcome_read (Outcome  *self,
+              Form      form,
+              gpointer  out,
+              GError  **error)
+{
+  gboolean ok = TRUE;
+
+  if (form == FORM_POINTER)
+    {
+      if (self->n_reached > 1)
+        {
+          g_set_error (error, SA_ERROR, SA_ERROR_NOT_SHAREABLE,
+                       "A pointer result cannot be shared by the %u callers of one execution: "
+                       "return it with g_task_return_value()", self->n_reached);
+          return FALSE;
+        }
+      g_autoptr(GError) local_error = NULL;
+
+      /* One caller, one read: its task can be read only once. */
+      *(gpointer *) out = g_task_propagate_pointer (self->task, &local_error);
+      if (local_error != NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+      return TRUE;
+    }
+
+  g_mutex_lock (&self->mutex);
+  if (self->form == FORM_NONE)
+    ok = outcome_take (self, form, error);
+  else if (self->form != form)
+    {
+      g_set_error (error, SA_ERROR, SA_ERROR_FAILED,
+                   "The result was read as %s by another caller, not as %s: "
+                   "every caller of a key must read it in the same form",
+                   form_names[self->form], form_names[form]);
+      ok = FALSE;
+    }
+  if (ok)
+    {
+      switch (form)
+        {
+        case FORM_BOOLEAN:
+          *(gboolean *) out = self->boolean;
+          break;
+
+        case FORM_INT:
+          *(gssize *) out = self->integer;
+          break;
+
+        case FORM_VALUE:
+          g_value_init (out, G_VALUE_TYPE (&self->value));
+          g_value_copy (&self->value, out);
+          break;
+
+        case FORM_POINTER:
+        case FORM_NONE:
+        default:
+          g_assert_not_reached ();
+        }
+    }
+  g_mutex_unlock (&self->mutex);
+
+  return ok;
+}
+
+/* --- execution ---------------------------------------------------------- */
+
+static Execution *
+execution_new (SaLock      *lock,
+               const char  *key,
+               SaOperation *operation,
+               gboolean     async_caller)
+{
+  Execution *exec = g_new0 (Execution, 1);
+
+  g_atomic_ref_count_init (&exec->ref_count);
+  exec->lock = g_object_ref (lock);
+  exec->key = g_strdup (key);
+  exec->cancellable = g_cancellable_new ();
+  exec->blocking = _sa_operation_get_kind (operation) == SA_OPERATION_KIND_BLOCKING;
+  if (async_caller)
+    exec->context = g_main_context_ref_thread_default ();
+  else
+    exec->driver = g_thread_self ();
+  exec->state = EXECUTION_RUNNING;
+  exec->waiters = g_ptr_array_new ();
+
+  return exec;
+}
 
 static Execution *
 execution_ref (Execution *exec)
@@ -130,60 +417,183 @@ execution_unref (Execution *exec)
   if (!g_atomic_ref_count_dec (&exec->ref_count))
     return;
 
-  g_assert (g_queue_is_empty (&exec->waiters));
-  g_assert (exec->plain_head == NULL);
+  g_assert (!exec->listed);
+  g_assert (exec->n_waiting == 0);
+  if (exec->waiters != NULL)
+    g_ptr_array_unref (exec->waiters);   /* empty slots only */
+  g_clear_pointer (&exec->context, g_main_context_unref);
   g_object_unref (exec->cancellable);
-  g_object_unref (exec->lock);
   g_free (exec->key);
+  g_object_unref (exec->lock);
   g_free (exec);
 }
 
-static Waiter *
-waiter_ref (Waiter *waiter)
+/* Whether a caller on this thread can wait for @exec without carrying it
+ * forward itself. */
+static gboolean
+execution_can_serve (Execution *exec,
+                     gboolean   async_caller)
 {
+  if (exec->driver != NULL)
+    return exec->driver != g_thread_self ();
+
+  if (async_caller)
+    return TRUE;
+
+  /* A sync caller waits without iterating its contexts, and inside a
+   * blocking body it may hold the pool thread a blocking execution needs. */
+  return !g_main_context_is_owner (exec->context) &&
+         !(exec->blocking && _sa_context_is_blocking ());
+}
+
+/* Under the mutex. */
+static void
+execution_unlist (Execution *exec)
+{
+  if (exec->listed)
+    {
+      g_hash_table_remove (exec->lock->executions, exec->key);
+      exec->listed = FALSE;
+    }
+  if (exec->lock->recent == exec)
+    exec->lock->recent = NULL;
+}
+
+/* Under the mutex: RUNNING -> FORGOTTEN or DONE. Returns the waiters'
+ * array, whose tasks are the caller's to finish and drop. */
+static GPtrArray *
+execution_close (Execution      *exec,
+                 ExecutionState  state)
+{
+  GPtrArray *waiters = exec->waiters;
+
+  g_assert (exec->state == EXECUTION_RUNNING);
+  exec->state = state;
+  execution_unlist (exec);
+  exec->waiters = NULL;
+  exec->n_waiting = 0;
+
+  return waiters;
+}
+
+/* Under the mutex: empties @slot; returns its task, or NULL if it was
+ * finished already. Sets *@forgotten when that was the last caller. */
+static GTask *
+execution_leave (Execution *exec,
+                 guint      slot,
+                 gboolean  *forgotten)
+{
+  GTask *task;
+
+  *forgotten = FALSE;
+  if (exec->state != EXECUTION_RUNNING || exec->waiters->pdata[slot] == NULL)
+    return NULL;
+
+  task = exec->waiters->pdata[slot];
+  exec->waiters->pdata[slot] = NULL;
+  if (--exec->n_waiting == 0)
+    {
+      /* Nobody is left to want the result: only empty slots remain. */
+      exec->state = EXECUTION_FORGOTTEN;
+      execution_unlist (exec);
+      *forgotten = TRUE;
+    }
+
+  return task;
+}
+
+static void
+return_cancelled (GTask      *task,
+                  const char *message)
+{
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "%s", message);
+  g_object_unref (task);
+}
+
+/* The execution's task completed: called once, by the dispatcher. */
+static void
+execution_done (GObject      *source_object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Execution *exec = user_data;
+  SaLock *self = exec->lock;
+  g_autoptr(GError) error = NULL;
+  Outcome *outcome = NULL;
+  GPtrArray *waiters = NULL;
+  guint n_reached = 0;
+
+  g_mutex_lock (&self->mutex);
+  if (exec->state == EXECUTION_RUNNING)
+    {
+      n_reached = exec->n_waiting;
+      waiters = execution_close (exec, EXECUTION_DONE);
+    }
+  else
+    {
+      exec->state = EXECUTION_DONE;
+    }
+  g_mutex_unlock (&self->mutex);
+
+  if (n_reached > 0)
+    {
+      /* The call's task, or the operation's that it relays. */
+      g_autoptr(GTask) holder = _sa_dispatcher_result_task (result, &error);
+
+      if (holder != NULL && g_task_had_error (holder))
+        g_task_propagate_boolean (holder, &error);
+      else if (holder != NULL)
+        outcome = outcome_new (holder, n_reached);
+    }
+
+  /* Taken out under the mutex, each caller is ours alone to finish. */
+  for (guint i = 0; waiters != NULL && i < waiters->len; i++)
+    {
+      GTask *task = waiters->pdata[i];
+
+      if (task == NULL)
+        continue;
+      if (outcome != NULL)
+        g_task_return_pointer (task, outcome_ref (outcome), outcome_unref);
+      else
+        g_task_return_error (task, g_error_copy (error));
+      g_object_unref (task);
+    }
+
+  g_clear_pointer (&waiters, g_ptr_array_unref);
+  g_clear_pointer (&outcome, outcome_unref);
+  execution_unref (exec);   /* its run's reference */
+}
+
+/* --- waiter ------------------------------------------------------------- */
+
+static Waiter *
+waiter_new (GCancellable        *cancellable,
+            GAsyncReadyCallback  callback,
+            gpointer             user_data)
+{
+  Waiter *waiter = g_new0 (Waiter, 1);
+
+  /* One reference for join(), one for the delivery. */
+  g_atomic_ref_count_init (&waiter->ref_count);
   g_atomic_ref_count_inc (&waiter->ref_count);
+  waiter->cancellable = g_object_ref (cancellable);
+  waiter->callback = callback;
+  waiter->user_data = user_data;
+
   return waiter;
 }
 
 static void
-waiter_unref (gpointer data)
+waiter_unref (Waiter *waiter)
 {
-  Waiter *waiter = data;
-
   if (!g_atomic_ref_count_dec (&waiter->ref_count))
     return;
 
+  g_assert (waiter->cancelled_id == 0);
   g_clear_pointer (&waiter->execution, execution_unref);
-  g_clear_object (&waiter->cancellable);
-  g_object_unref (waiter->task);
+  g_object_unref (waiter->cancellable);
   g_free (waiter);
-}
-
-/* Claims the right to finish @waiter: true for exactly one caller. Drops
- * the cancellation handler, unless we are inside it. */
-static gboolean
-waiter_claim (Waiter   *waiter,
-              gboolean  in_handler)
-{
-  SaLock *self = waiter->execution->lock;
-  gulong id;
-
-  if (!g_atomic_int_compare_and_exchange (&waiter->done, 0, 1))
-    return FALSE;
-
-  if (in_handler || waiter->cancellable == NULL)
-    return TRUE;
-
-  g_mutex_lock (&self->mutex);
-  id = waiter->cancelled_id;
-  waiter->cancelled_id = 0;
-  g_mutex_unlock (&self->mutex);
-
-  /* Outside the mutex: a handler running now on another thread takes it. */
-  if (id != 0)
-    g_cancellable_disconnect (waiter->cancellable, id);
-
-  return TRUE;
 }
 
 static void
@@ -192,312 +602,80 @@ waiter_cancelled_cb (GCancellable *cancellable,
 {
   Waiter *waiter = user_data;
   Execution *exec = waiter->execution;
-  SaLock *self = exec->lock;
-  gboolean last = FALSE;
+  gboolean forgotten;
+  GTask *task;
 
-  if (!waiter_claim (waiter, TRUE))
-    return;
+  g_mutex_lock (&exec->lock->mutex);
+  task = execution_leave (exec, waiter->slot, &forgotten);
+  g_mutex_unlock (&exec->lock->mutex);
 
-  g_mutex_lock (&self->mutex);
-  if (waiter->link.data != NULL)
-    {
-      g_queue_unlink (&exec->waiters, &waiter->link);
-      waiter->link.data = NULL;
-      /* Callers with no cancellable never leave. */
-      last = g_queue_is_empty (&exec->waiters) && exec->plain_head == NULL;
-      waiter_unref (waiter);   /* the queue's reference; the handler holds one */
-    }
-  g_mutex_unlock (&self->mutex);
-
-  /* Nobody is left to want the result. */
-  if (last)
+  if (forgotten)
     g_cancellable_cancel (exec->cancellable);
-
-  g_task_return_new_error (waiter->task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                           "Operation was cancelled");
+  /* Inside the handler of its own cancellable: GTask calls it back later. */
+  if (task != NULL)
+    return_cancelled (task, "Operation was cancelled");
 }
 
-/* Takes every waiter of @exec out of its queue; the caller owns them. */
-static GList *
-execution_steal_waiters (Execution *exec)
-{
-  GList *stolen = NULL;
-  GList *link;
-
-  while ((link = g_queue_pop_head_link (&exec->waiters)) != NULL)
-    {
-      Waiter *waiter = link->data;
-
-      link->data = NULL;
-      stolen = g_list_prepend (stolen, waiter);
-    }
-
-  return stolen;
-}
-
-/* A caller with no cancellable cannot leave its execution early, so it
- * needs no Waiter: its own task, which the lock created and nobody else
- * has seen the data of, links to the next one through its task data. A
- * waiter then weighs its GTask and nothing more. FIFO, under the mutex. */
+/* After join() put @waiter in its slot. The handler runs at once if the
+ * cancellable is cancelled already. */
 static void
-plain_push (Execution *exec,
-            GTask     *task)
+waiter_connect (Waiter *waiter)
 {
-  g_task_set_task_data (task, NULL, NULL);
-  if (exec->plain_tail != NULL)
-    g_task_set_task_data (exec->plain_tail, task, NULL);
-  else
-    exec->plain_head = task;
-  exec->plain_tail = task;
+  GMutex *mutex = &waiter->execution->lock->mutex;
+  gboolean delivered;
+  gulong id;
+
+  id = g_cancellable_connect (waiter->cancellable, G_CALLBACK (waiter_cancelled_cb), waiter, NULL);
+
+  g_mutex_lock (mutex);
+  delivered = waiter->delivered;
+  if (!delivered)
+    waiter->cancelled_id = id;
+  g_mutex_unlock (mutex);
+
+  /* Delivered (by another thread) before the handler was recorded. */
+  if (delivered && id != 0)
+    g_cancellable_disconnect (waiter->cancellable, id);
 }
 
-/* Takes the chain out of @exec; the caller owns the tasks' references. */
-static GTask *
-plain_steal (Execution *exec)
-{
-  GTask *head = exec->plain_head;
-
-  exec->plain_head = exec->plain_tail = NULL;
-
-  return head;
-}
-
-/* Unlinks @task, hands back the next one, and leaves the task data empty
- * before the caller sees the task. */
-static GTask *
-plain_next (GTask *task)
-{
-  GTask *next = g_task_get_task_data (task);
-
-  g_task_set_task_data (task, NULL, NULL);
-
-  return next;
-}
-
+/* Where the caller's task is delivered, outside any emission of its
+ * cancellable: drops the handler. */
 static void
-execution_done (GObject      *source_object,
-                GAsyncResult *result,
-                gpointer      user_data)
+waiter_disconnect (Waiter *waiter)
 {
-  Execution *exec = user_data;
-  SaLock *self = exec->lock;
-  GValue value = G_VALUE_INIT;
-  g_autoptr(GError) error = NULL;
-  GTask *plain;
-  gboolean ok;
-  GList *waiters;
+  GMutex *mutex;
+  gulong id;
 
-  {
-    g_autoptr(GTask) holder = _sa_dispatcher_result_task (result, &error);
+  if (waiter->execution == NULL)
+    return;   /* never joined, never connected */
 
-    ok = holder != NULL && g_task_propagate_value (holder, &value, &error);
-  }
+  mutex = &waiter->execution->lock->mutex;
+  g_mutex_lock (mutex);
+  waiter->delivered = TRUE;
+  id = waiter->cancelled_id;
+  waiter->cancelled_id = 0;
+  g_mutex_unlock (mutex);
 
-  g_mutex_lock (&self->mutex);
-  if (self->recent == exec)
-    self->recent = NULL;
-  if (g_hash_table_lookup (self->executions, exec->key) == exec)
-    g_hash_table_remove (self->executions, exec->key);
-  waiters = execution_steal_waiters (exec);
-  plain = plain_steal (exec);
-  g_mutex_unlock (&self->mutex);
-
-  /* Taken out under the mutex, each caller is ours alone to finish. */
-  while (plain != NULL)
-    {
-      GTask *task = plain;
-
-      plain = plain_next (task);
-      if (ok)
-        g_task_return_value (task, &value);
-      else
-        g_task_return_error (task, g_error_copy (error));
-      g_object_unref (task);
-    }
-
-  for (GList *l = waiters; l != NULL; l = l->next)
-    {
-      Waiter *waiter = l->data;
-
-      if (waiter_claim (waiter, FALSE))
-        {
-          if (ok)
-            g_task_return_value (waiter->task, &value);
-          else
-            g_task_return_error (waiter->task, g_error_copy (error));
-        }
-      waiter_unref (waiter);
-    }
-  g_list_free (waiters);
-
-  if (ok)
-    g_value_unset (&value);
-  execution_unref (exec);
+  /* Waits for a handler running on another thread to return. */
+  if (id != 0)
+    g_cancellable_disconnect (waiter->cancellable, id);
 }
 
+/* An async caller's task callback, for a caller with a cancellable. */
 static void
-execution_start (Execution   *exec,
-                 SaOperation *operation)
+waiter_delivered_cb (GObject      *source_object,
+                     GAsyncResult *result,
+                     gpointer      user_data)
 {
-  g_autoptr(GTask) task = NULL;
+  Waiter *waiter = user_data;
 
-  task = sa_dispatcher_call (exec->lock->dispatcher, operation, SA_CALL_MODE_ASYNC,
-                             exec->cancellable, execution_done, execution_ref (exec));
+  waiter_disconnect (waiter);
+  if (waiter->callback != NULL)
+    waiter->callback (source_object, result, waiter->user_data);
+  waiter_unref (waiter);
 }
 
-/* The executor thread runs executions that sync callers start. */
-typedef struct
-{
-  Execution   *exec;
-  SaOperation *operation;
-} StartData;
-
-static gboolean
-executor_start_cb (gpointer user_data)
-{
-  StartData *data = user_data;
-
-  execution_start (data->exec, data->operation);
-
-  return G_SOURCE_REMOVE;
-}
-
-static void
-start_data_free (gpointer user_data)
-{
-  StartData *data = user_data;
-
-  execution_unref (data->exec);
-  g_object_unref (data->operation);
-  g_free (data);
-}
-
-static gpointer
-executor_thread (gpointer user_data)
-{
-  GMainContext *context = user_data;
-  GMainLoop *loop = g_main_loop_new (context, FALSE);
-
-  g_main_context_push_thread_default (context);
-  g_main_loop_run (loop);   /* for the life of the process */
-
-  return NULL;
-}
-
-static GMainContext *
-executor_context (void)
-{
-  static GMainContext *context;
-
-  if (g_once_init_enter (&context))
-    {
-      GMainContext *ctx = g_main_context_new ();
-
-      g_thread_unref (g_thread_new ("sa-lock-executor", executor_thread, ctx));
-      g_once_init_leave (&context, ctx);
-    }
-
-  return context;
-}
-
-/* Adds the caller whose task is @task to the execution for @key, creating
- * and starting one if none is in flight. A caller with a cancellable gets
- * a Waiter, which its cancellation can take out of the execution; one
- * without is just its task. */
-static void
-join (SaLock       *self,
-      const char   *key,
-      SaOperation  *operation,
-      GTask        *task,
-      GCancellable *cancellable,
-      gboolean      async_caller)
-{
-  Execution *exec;
-  Waiter *waiter = NULL;
-  gboolean start = FALSE;
-  gulong id = 0;
-
-  if (cancellable != NULL)
-    {
-      waiter = g_new0 (Waiter, 1);
-      g_atomic_ref_count_init (&waiter->ref_count);
-      waiter->task = g_object_ref (task);
-      waiter->cancellable = g_object_ref (cancellable);
-    }
-
-  g_mutex_lock (&self->mutex);
-  exec = self->recent;
-  if (exec == NULL || g_strcmp0 (exec->key, key) != 0)
-    exec = g_hash_table_lookup (self->executions, key);
-  if (exec == NULL)
-    {
-      exec = g_new0 (Execution, 1);
-      g_atomic_ref_count_init (&exec->ref_count);
-      exec->lock = g_object_ref (self);
-      exec->key = g_strdup (key);
-      exec->cancellable = g_cancellable_new ();
-      g_queue_init (&exec->waiters);
-      g_hash_table_insert (self->executions, exec->key, exec);   /* the table's reference */
-      start = TRUE;
-      __atomic_fetch_add (&self->n_executions, 1, __ATOMIC_RELAXED);
-    }
-  else
-    {
-      __atomic_fetch_add (&self->n_coalesced, 1, __ATOMIC_RELAXED);
-    }
-  self->recent = exec;
-  if (waiter == NULL)
-    {
-      plain_push (exec, g_object_ref (task));
-    }
-  else
-    {
-      waiter->execution = execution_ref (exec);
-      waiter->link.data = waiter_ref (waiter);
-      g_queue_push_tail_link (&exec->waiters, &waiter->link);
-    }
-  g_mutex_unlock (&self->mutex);
-
-  if (waiter != NULL)
-    {
-      /* Runs the handler at once if already cancelled, and returns 0. */
-      id = g_cancellable_connect (cancellable, G_CALLBACK (waiter_cancelled_cb),
-                                  waiter_ref (waiter), waiter_unref);
-      if (id != 0)
-        {
-          gboolean finished;
-
-          g_mutex_lock (&self->mutex);
-          finished = g_atomic_int_get (&waiter->done);
-          if (!finished)
-            waiter->cancelled_id = id;
-          g_mutex_unlock (&self->mutex);
-
-          /* Finished before the handler was recorded: nobody else will
-           * drop it. */
-          if (finished)
-            g_cancellable_disconnect (cancellable, id);
-        }
-      waiter_unref (waiter);
-    }
-
-  if (!start)
-    return;
-
-  if (async_caller)
-    {
-      execution_start (exec, operation);
-    }
-  else
-    {
-      StartData *data = g_new0 (StartData, 1);
-
-      data->exec = execution_ref (exec);
-      data->operation = g_object_ref (operation);
-      g_main_context_invoke_full (executor_context (), G_PRIORITY_DEFAULT,
-                                  executor_start_cb, data, start_data_free);
-    }
-}
+/* --- joining and starting ----------------------------------------------- */
 
 static guint
 key_hash (gconstpointer key)
@@ -512,11 +690,208 @@ key_equal (gconstpointer a,
   return g_strcmp0 (a, b) == 0;
 }
 
-static void
-table_value_free (gpointer data)
+/* Puts the caller whose task is @task in the execution for @key that can
+ * serve it, or in a new one. Returns the new execution, with its run's
+ * reference, for the caller to start; NULL when it joined one. */
+static Execution *
+join (SaLock      *self,
+      const char  *key,
+      SaOperation *operation,
+      GTask       *task,
+      Waiter      *waiter,
+      gboolean     async_caller)
 {
-  execution_unref (data);
+  Execution *exec;
+  Execution *start = NULL;
+
+  g_mutex_lock (&self->mutex);
+  exec = self->recent;
+  if (exec == NULL || !key_equal (exec->key, key))
+    exec = g_hash_table_lookup (self->executions, key);
+  if (exec != NULL && execution_can_serve (exec, async_caller))
+    {
+      self->recent = exec;
+      __atomic_store_n (&self->n_coalesced, self->n_coalesced + 1, __ATOMIC_RELAXED);
+    }
+  else
+    {
+      start = exec = execution_new (self, key, operation, async_caller);
+      /* Beside one this caller cannot join, it is its own alone. */
+      if (!g_hash_table_contains (self->executions, key))
+        {
+          g_hash_table_insert (self->executions, exec->key, exec);
+          exec->listed = TRUE;
+          self->recent = exec;
+        }
+      __atomic_store_n (&self->n_executions, self->n_executions + 1, __ATOMIC_RELAXED);
+    }
+  if (waiter != NULL)
+    {
+      waiter->execution = execution_ref (exec);
+      waiter->slot = exec->waiters->len;
+    }
+  g_ptr_array_add (exec->waiters, g_object_ref (task));
+  exec->n_waiting++;
+  g_mutex_unlock (&self->mutex);
+
+  if (waiter != NULL)
+    waiter_connect (waiter);
+
+  return start;
 }
+
+/* Starts @exec on the async caller's thread-default context. */
+static void
+execution_start_async (Execution   *exec,
+                       SaOperation *operation)
+{
+  g_object_unref (sa_dispatcher_call (exec->lock->dispatcher, operation, SA_CALL_MODE_ASYNC,
+                                      exec->cancellable, execution_done, exec));
+}
+
+/* Runs @exec to completion in the sync caller's own cell. */
+static void
+execution_run_sync (Execution   *exec,
+                    SaOperation *operation)
+{
+  g_object_unref (sa_dispatcher_call (exec->lock->dispatcher, operation, SA_CALL_MODE_SYNC,
+                                      exec->cancellable, execution_done, exec));
+}
+
+static GTask *
+call_async (SaLock              *self,
+            const char          *key,
+            SaOperation         *operation,
+            GCancellable        *cancellable,
+            GAsyncReadyCallback  callback,
+            gpointer             user_data)
+{
+  Waiter *waiter = NULL;
+  Execution *start;
+  GTask *task;
+
+  if (cancellable == NULL)
+    {
+      task = g_task_new (self, NULL, callback, user_data);
+    }
+  else
+    {
+      waiter = waiter_new (cancellable, callback, user_data);
+      task = g_task_new (self, cancellable, waiter_delivered_cb, waiter);
+    }
+  _sa_task_set_tag (task, sa_lock_call);
+
+  if (waiter != NULL && g_task_return_error_if_cancelled (task))
+    {
+      waiter_unref (waiter);   /* join()'s */
+      return task;
+    }
+
+  start = join (self, key, operation, task, waiter, TRUE);
+  if (waiter != NULL)
+    waiter_unref (waiter);
+  if (start != NULL)
+    execution_start_async (start, operation);
+
+  return task;
+}
+
+static GTask *
+call_sync (SaLock              *self,
+           const char          *key,
+           SaOperation         *operation,
+           GCancellable        *cancellable,
+           GAsyncReadyCallback  callback,
+           gpointer             user_data)
+{
+  Waiter *waiter = NULL;
+  SaBridge bridge;
+  Execution *start = NULL;
+  GAsyncResult *result;
+  GTask *task;
+
+  /* The wait ends only with the task's result: the bridge cannot outlive
+   * this frame. The task completes on the bridge's private context. */
+  _sa_bridge_init (&bridge, NULL, 0, FALSE, NULL);
+  task = g_task_new (self, cancellable, sa_bridge_callback, &bridge);
+  _sa_task_set_tag (task, sa_lock_call);
+
+  /* An execution run here sees the caller's own thread-default context,
+   * not the bridge's. */
+  g_main_context_pop_thread_default (bridge.context);
+
+  if (cancellable == NULL || !g_task_return_error_if_cancelled (task))
+    {
+      if (cancellable != NULL)
+        waiter = waiter_new (cancellable, NULL, NULL);
+      start = join (self, key, operation, task, waiter, FALSE);
+    }
+  if (start != NULL)
+    execution_run_sync (start, operation);
+
+  g_main_context_push_thread_default (bridge.context);
+  result = _sa_bridge_wait (&bridge, NULL);
+  g_assert (result == G_ASYNC_RESULT (task));
+  g_object_unref (result);
+  _sa_bridge_clear (&bridge);
+
+  if (waiter != NULL)
+    {
+      waiter_disconnect (waiter);
+      waiter_unref (waiter);   /* join()'s */
+      waiter_unref (waiter);   /* the delivery's */
+    }
+
+  if (callback != NULL)
+    callback (G_OBJECT (self), G_ASYNC_RESULT (task), user_data);
+
+  return task;
+}
+
+/* --- finishing ---------------------------------------------------------- */
+
+/* Marks a caller's task whose result was read: GTask can hand a result
+ * out once, and a second read is an error rather than its critical. */
+static GQuark sa_lock_read_quark (void);
+G_DEFINE_QUARK (sa-lock-read, sa_lock_read)
+
+/* Reads this caller's result in @form into @out (see outcome_read()). */
+static gboolean
+finish (SaLock        *self,
+        GAsyncResult  *result,
+        Form           form,
+        gpointer       out,
+        GError       **error)
+{
+  Outcome *outcome;
+  gboolean ok;
+
+  if (g_object_get_qdata (G_OBJECT (result), sa_lock_read_quark ()) != NULL)
+    {
+      g_set_error_literal (error, SA_ERROR, SA_ERROR_FAILED,
+                           "The result of this call was read already: it is read once");
+      return FALSE;
+    }
+  g_object_set_qdata (G_OBJECT (result), sa_lock_read_quark (), GINT_TO_POINTER (TRUE));
+
+  outcome = g_task_propagate_pointer (G_TASK (result), error);
+  if (outcome == NULL)
+    return FALSE;
+
+  ok = outcome_read (outcome, form, out, error);
+  outcome_unref (outcome);
+
+  return ok;
+}
+
+#define RETURN_IF_NOT_A_CALL(self, result, error, val) G_STMT_START {            \
+    g_return_val_if_fail (SA_IS_LOCK (self), val);                              \
+    g_return_val_if_fail (g_task_is_valid (result, self), val);                 \
+    g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == sa_lock_call, val); \
+    g_return_val_if_fail (error == NULL || *error == NULL, val);                \
+  } G_STMT_END
+
+/* --- GObject ------------------------------------------------------------ */
 
 static void
 sa_lock_finalize (GObject *object)
@@ -524,6 +899,7 @@ sa_lock_finalize (GObject *object)
   SaLock *self = SA_LOCK (object);
 
   /* Executions hold the lock: none is in flight here. */
+  g_assert (g_hash_table_size (self->executions) == 0);
   g_clear_object (&self->dispatcher);
   g_hash_table_unref (self->executions);
   g_mutex_clear (&self->mutex);
@@ -639,7 +1015,7 @@ static void
 sa_lock_init (SaLock *self)
 {
   g_mutex_init (&self->mutex);
-  self->executions = g_hash_table_new_full (key_hash, key_equal, NULL, table_value_free);
+  self->executions = g_hash_table_new (key_hash, key_equal);
 }
 
 /**
@@ -719,7 +1095,10 @@ sa_lock_get_n_coalesced (SaLock *self)
  * sa_lock_get_n_in_flight:
  * @self: a [class@Sa.Lock]
  *
- * Gets how many executions are in flight now, one per key at most.
+ * Gets how many executions callers can join now, one per key at most.
+ * An execution that is forgotten (its callers all left, or a reset) and
+ * runs on until its operation returns is not counted, nor one that a
+ * caller started beside one it could not join.
  *
  * Returns: the number of executions in flight
  *
@@ -739,12 +1118,13 @@ sa_lock_get_n_in_flight (SaLock *self)
   return n;
 }
 
+
 /**
  * sa_lock_call:
  * @self: a [class@Sa.Lock]
  * @key: (nullable): the key that names the work; %NULL is the default key
- * @operation: the [class@Sa.Operation] to run if no execution for @key is
- *   in flight; it completes with `g_task_return_value()`
+ * @operation: the [class@Sa.Operation] to run if no execution for @key
+ *   that this caller can join is in flight
  * @mode: [enum@Sa.CallMode.AUTO] to follow the dispatcher, or a mode for
  *   this call
  * @cancellable: (nullable): a [class@Gio.Cancellable] for this caller
@@ -753,12 +1133,12 @@ sa_lock_get_n_in_flight (SaLock *self)
  *   caller, on the caller's thread-default context for an async caller
  * @user_data: data for @callback
  *
- * The smart call: joins the execution in flight for @key, or starts one.
- * For a sync caller the returned task holds the result already; for an
- * async caller it is pending and completes on the caller's thread-default
- * context. Either way it is this caller's own task: read it with
- * [method@Sa.Lock.call_finish] or `g_task_propagate_value()`. Until it
- * completes, its task data belongs to the lock; leave it alone.
+ * The smart call: joins the execution in flight for @key, or starts one
+ * (see [class@Sa.Lock] for where it runs). For a sync caller the returned
+ * task holds the result already; for an async caller it is pending and
+ * completes on the caller's thread-default context. Either way it is
+ * this caller's own task, the one @callback gets: read it once, with the
+ * [method@Sa.Lock.call_finish] form that matches the operation's result.
  *
  * Returns: (transfer full): this caller's task
  *
@@ -773,60 +1153,31 @@ sa_lock_call (SaLock              *self,
               GAsyncReadyCallback  callback,
               gpointer             user_data)
 {
-  gboolean async_caller;
-  SaBridge *bridge = NULL;
-  GTask *task;
-
   g_return_val_if_fail (SA_IS_LOCK (self), NULL);
   g_return_val_if_fail (SA_IS_OPERATION (operation), NULL);
   g_return_val_if_fail (mode <= SA_CALL_MODE_ASYNC, NULL);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
 
-  async_caller = _sa_dispatcher_caller_is_async (self->dispatcher, mode);
-
-  if (async_caller)
-    {
-      task = g_task_new (self, cancellable, callback, user_data);
-    }
+  if (_sa_dispatcher_caller_is_async (self->dispatcher, mode))
+    return call_async (self, key, operation, cancellable, callback, user_data);
   else
-    {
-      /* A sync caller waits for its own task on its private context. */
-      bridge = _sa_bridge_new_full (NULL, 0, FALSE, NULL);
-      task = g_task_new (self, cancellable, sa_bridge_callback, bridge);
-      _sa_bridge_attach (bridge, task);
-    }
-  _sa_task_set_tag (task, sa_lock_call);
-
-  if (cancellable == NULL || !g_task_return_error_if_cancelled (task))
-    join (self, key, operation, task, cancellable, async_caller);
-
-  if (bridge != NULL)
-    {
-      GAsyncResult *result = sa_bridge_wait (bridge, NULL);
-
-      g_assert (result == G_ASYNC_RESULT (task));
-      g_object_unref (result);
-      sa_bridge_unref (bridge);
-      if (callback != NULL)
-        callback (G_OBJECT (self), G_ASYNC_RESULT (task), user_data);
-    }
-
-  return task;
+    return call_sync (self, key, operation, cancellable, callback, user_data);
 }
 
 /**
  * sa_lock_call_async:
  * @self: a [class@Sa.Lock]
  * @key: (nullable): the key that names the work
- * @operation: the [class@Sa.Operation] to run if no execution for @key is
- *   in flight
+ * @operation: the [class@Sa.Operation] to run if no execution for @key
+ *   that this caller can join is in flight
  * @cancellable: (nullable): a [class@Gio.Cancellable] for this caller
  * @callback: (scope async) (nullable) (closure user_data): called once, on
  *   the caller's thread-default context, with this caller's result
  * @user_data: data for @callback
  *
  * Joins or starts the execution for @key as an async caller, whatever the
- * calling thread. Finish with [method@Sa.Lock.call_finish].
+ * calling thread. Finish with the [method@Sa.Lock.call_finish] form that
+ * matches the operation's result.
  *
  * Since: 1.0
  */
@@ -842,17 +1193,19 @@ sa_lock_call_async (SaLock              *self,
   g_return_if_fail (SA_IS_OPERATION (operation));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  g_object_unref (sa_lock_call (self, key, operation, SA_CALL_MODE_ASYNC,
-                                cancellable, callback, user_data));
+  g_object_unref (call_async (self, key, operation, cancellable, callback, user_data));
 }
 
 /**
  * sa_lock_call_finish:
  * @self: a [class@Sa.Lock]
- * @result: the [iface@Gio.AsyncResult] handed to the callback
+ * @result: the [iface@Gio.AsyncResult] of a call of @self
  * @error: return location for a [struct@GLib.Error]
  *
- * Finishes a call of [method@Sa.Lock.call_async] or [method@Sa.Lock.call].
+ * Finishes a call of [method@Sa.Lock.call_async] or [method@Sa.Lock.call]
+ * whose operation completes with `g_task_return_value()`, as
+ * [method@Sa.Lock.call_finish_value] does, into a new value: the form
+ * for bindings.
  *
  * Returns: (transfer full): this caller's own copy of the result, to free
  *   with `g_boxed_free (G_TYPE_VALUE, value)`; %NULL with @error set if the
@@ -865,25 +1218,165 @@ sa_lock_call_finish (SaLock        *self,
                      GAsyncResult  *result,
                      GError       **error)
 {
-  g_return_val_if_fail (SA_IS_LOCK (self), NULL);
-  g_return_val_if_fail (g_task_is_valid (result, self), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  GValue *value;
 
-  return _sa_task_propagate_new_value (G_TASK (result), error);
+  RETURN_IF_NOT_A_CALL (self, result, error, NULL);
+
+  value = g_new0 (GValue, 1);
+  if (!finish (self, result, FORM_VALUE, value, error))
+    g_clear_pointer (&value, g_free);
+
+  return value;
 }
+
+/**
+ * sa_lock_call_finish_value:
+ * @self: a [class@Sa.Lock]
+ * @result: the [iface@Gio.AsyncResult] of a call of @self
+ * @value: (out caller-allocates): an uninitialized [struct@GObject.Value]
+ *   that receives this caller's own copy of the result
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Finishes a call whose operation completes with `g_task_return_value()`.
+ *
+ * Returns: %TRUE with @value initialized (free it with `g_value_unset()`);
+ *   %FALSE with @error set if the execution failed, this caller was
+ *   cancelled or timed out, or the lock was reset
+ *
+ * Since: 1.0
+ */
+gboolean
+sa_lock_call_finish_value (SaLock        *self,
+                           GAsyncResult  *result,
+                           GValue        *value,
+                           GError       **error)
+{
+  RETURN_IF_NOT_A_CALL (self, result, error, FALSE);
+  g_return_val_if_fail (value != NULL && !G_IS_VALUE (value), FALSE);
+
+  return finish (self, result, FORM_VALUE, value, error);
+}
+
+/**
+ * sa_lock_call_finish_boolean:
+ * @self: a [class@Sa.Lock]
+ * @result: the [iface@Gio.AsyncResult] of a call of @self
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Finishes a call whose operation completes with
+ * `g_task_return_boolean()`.
+ *
+ * Returns: the result; %FALSE with @error set if the execution failed,
+ *   this caller was cancelled or timed out, or the lock was reset
+ *
+ * Since: 1.0
+ */
+gboolean
+sa_lock_call_finish_boolean (SaLock        *self,
+                             GAsyncResult  *result,
+                             GError       **error)
+{
+  gboolean ret = FALSE;
+
+  RETURN_IF_NOT_A_CALL (self, result, error, FALSE);
+
+  if (!finish (self, result, FORM_BOOLEAN, &ret, error))
+    return FALSE;
+
+  return ret;
+}
+
+/**
+ * sa_lock_call_finish_int:
+ * @self: a [class@Sa.Lock]
+ * @result: the [iface@Gio.AsyncResult] of a call of @self
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Finishes a call whose operation completes with `g_task_return_int()`.
+ *
+ * Returns: the result; -1 with @error set if the execution failed, this
+ *   caller was cancelled or timed out, or the lock was reset
+ *
+ * Since: 1.0
+ */
+gssize
+sa_lock_call_finish_int (SaLock        *self,
+                         GAsyncResult  *result,
+                         GError       **error)
+{
+  gssize ret = -1;
+
+  RETURN_IF_NOT_A_CALL (self, result, error, -1);
+
+  if (!finish (self, result, FORM_INT, &ret, error))
+    return -1;
+
+  return ret;
+}
+
+/**
+ * sa_lock_call_finish_pointer:
+ * @self: a [class@Sa.Lock]
+ * @result: the [iface@Gio.AsyncResult] of a call of @self
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Finishes a call whose operation completes with
+ * `g_task_return_pointer()`. A pointer cannot be copied: it is handed over
+ * only when this caller was the one caller its execution reached; when
+ * the execution reached several, each gets `SA_ERROR_NOT_SHAREABLE` and
+ * the pointer is freed by the operation's free function. Operations whose
+ * executions may be shared return with `g_task_return_value()`.
+ *
+ * Returns: (transfer full) (nullable): the result; %NULL with @error set
+ *   on failure
+ *
+ * Since: 1.0
+ */
+gpointer
+sa_lock_call_finish_pointer (SaLock        *self,
+                             GAsyncResult  *result,
+                             GError       **error)
+{
+  gpointer ret = NULL;
+
+  RETURN_IF_NOT_A_CALL (self, result, error, NULL);
+
+  if (!finish (self, result, FORM_POINTER, &ret, error))
+    return NULL;
+
+  return ret;
+}
+
+/* A sync call's own task, complete. */
+static GTask *
+call_sync_task (SaLock       *self,
+                const char   *key,
+                SaOperation  *operation,
+                GCancellable *cancellable)
+{
+  return call_sync (self, key, operation, cancellable, NULL, NULL);
+}
+
+#define RETURN_IF_BAD_SYNC_CALL(self, operation, cancellable, error, val) G_STMT_START { \
+    g_return_val_if_fail (SA_IS_LOCK (self), val);                                      \
+    g_return_val_if_fail (SA_IS_OPERATION (operation), val);                            \
+    g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), val);  \
+    g_return_val_if_fail (error == NULL || *error == NULL, val);                        \
+  } G_STMT_END
 
 /**
  * sa_lock_call_sync:
  * @self: a [class@Sa.Lock]
  * @key: (nullable): the key that names the work
- * @operation: the [class@Sa.Operation] to run if no execution for @key is
- *   in flight
+ * @operation: the [class@Sa.Operation] to run if no execution for @key
+ *   that this caller can join is in flight
  * @cancellable: (nullable): a [class@Gio.Cancellable] for this caller
  * @error: return location for a [struct@GLib.Error]
  *
  * Joins or starts the execution for @key as a sync caller, whatever the
  * calling thread, and waits for the result on this thread's private
- * context.
+ * context; an execution it starts runs on this thread. Reads the result as
+ * [method@Sa.Lock.call_finish] does.
  *
  * Returns: (transfer full): this caller's own copy of the result; %NULL
  *   with @error set on failure
@@ -899,41 +1392,173 @@ sa_lock_call_sync (SaLock        *self,
 {
   g_autoptr(GTask) task = NULL;
 
-  g_return_val_if_fail (SA_IS_LOCK (self), NULL);
-  g_return_val_if_fail (SA_IS_OPERATION (operation), NULL);
-  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, NULL);
 
-  task = sa_lock_call (self, key, operation, SA_CALL_MODE_SYNC, cancellable, NULL, NULL);
+  task = call_sync_task (self, key, operation, cancellable);
 
   return sa_lock_call_finish (self, G_ASYNC_RESULT (task), error);
+}
+
+/**
+ * sa_lock_call_sync_value:
+ * @self: a [class@Sa.Lock]
+ * @key: (nullable): the key that names the work
+ * @operation: the [class@Sa.Operation] to run if no execution for @key
+ *   that this caller can join is in flight
+ * @cancellable: (nullable): a [class@Gio.Cancellable] for this caller
+ * @value: (out caller-allocates): an uninitialized [struct@GObject.Value]
+ *   that receives this caller's own copy of the result
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * [method@Sa.Lock.call_sync] for an operation that completes with
+ * `g_task_return_value()`, read as [method@Sa.Lock.call_finish_value]
+ * does.
+ *
+ * Returns: %TRUE with @value initialized; %FALSE with @error set on
+ *   failure
+ *
+ * Since: 1.0
+ */
+gboolean
+sa_lock_call_sync_value (SaLock        *self,
+                         const char    *key,
+                         SaOperation   *operation,
+                         GCancellable  *cancellable,
+                         GValue        *value,
+                         GError       **error)
+{
+  g_autoptr(GTask) task = NULL;
+
+  RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, FALSE);
+  g_return_val_if_fail (value != NULL && !G_IS_VALUE (value), FALSE);
+
+  task = call_sync_task (self, key, operation, cancellable);
+
+  return finish (self, G_ASYNC_RESULT (task), FORM_VALUE, value, error);
+}
+
+/**
+ * sa_lock_call_sync_boolean:
+ * @self: a [class@Sa.Lock]
+ * @key: (nullable): the key that names the work
+ * @operation: the [class@Sa.Operation] to run if no execution for @key
+ *   that this caller can join is in flight
+ * @cancellable: (nullable): a [class@Gio.Cancellable] for this caller
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * [method@Sa.Lock.call_sync] for an operation that completes with
+ * `g_task_return_boolean()`.
+ *
+ * Returns: the result; %FALSE with @error set on failure
+ *
+ * Since: 1.0
+ */
+gboolean
+sa_lock_call_sync_boolean (SaLock        *self,
+                           const char    *key,
+                           SaOperation   *operation,
+                           GCancellable  *cancellable,
+                           GError       **error)
+{
+  g_autoptr(GTask) task = NULL;
+
+  RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, FALSE);
+
+  task = call_sync_task (self, key, operation, cancellable);
+
+  return sa_lock_call_finish_boolean (self, G_ASYNC_RESULT (task), error);
+}
+
+/**
+ * sa_lock_call_sync_int:
+ * @self: a [class@Sa.Lock]
+ * @key: (nullable): the key that names the work
+ * @operation: the [class@Sa.Operation] to run if no execution for @key
+ *   that this caller can join is in flight
+ * @cancellable: (nullable): a [class@Gio.Cancellable] for this caller
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * [method@Sa.Lock.call_sync] for an operation that completes with
+ * `g_task_return_int()`.
+ *
+ * Returns: the result; -1 with @error set on failure
+ *
+ * Since: 1.0
+ */
+gssize
+sa_lock_call_sync_int (SaLock        *self,
+                       const char    *key,
+                       SaOperation   *operation,
+                       GCancellable  *cancellable,
+                       GError       **error)
+{
+  g_autoptr(GTask) task = NULL;
+
+  RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, -1);
+
+  task = call_sync_task (self, key, operation, cancellable);
+
+  return sa_lock_call_finish_int (self, G_ASYNC_RESULT (task), error);
+}
+
+/**
+ * sa_lock_call_sync_pointer:
+ * @self: a [class@Sa.Lock]
+ * @key: (nullable): the key that names the work
+ * @operation: the [class@Sa.Operation] to run if no execution for @key
+ *   that this caller can join is in flight
+ * @cancellable: (nullable): a [class@Gio.Cancellable] for this caller
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * [method@Sa.Lock.call_sync] for an operation that completes with
+ * `g_task_return_pointer()`, read as [method@Sa.Lock.call_finish_pointer]
+ * does.
+ *
+ * Returns: (transfer full) (nullable): the result; %NULL with @error set
+ *   on failure
+ *
+ * Since: 1.0
+ */
+gpointer
+sa_lock_call_sync_pointer (SaLock        *self,
+                           const char    *key,
+                           SaOperation   *operation,
+                           GCancellable  *cancellable,
+                           GError       **error)
+{
+  g_autoptr(GTask) task = NULL;
+
+  RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, NULL);
+
+  task = call_sync_task (self, key, operation, cancellable);
+
+  return sa_lock_call_finish_pointer (self, G_ASYNC_RESULT (task), error);
 }
 
 /**
  * sa_lock_reset:
  * @self: a [class@Sa.Lock]
  *
- * Cancels every execution in flight and fails every caller still waiting
- * with `G_IO_ERROR_CANCELLED`, exactly once each. The executions finish in
- * their own time, with nobody left to tell; a call made after this starts
- * a new execution. Safe from any thread, including from inside an
- * operation or a callback.
+ * Forgets every execution in flight, cancels it, and fails each of its
+ * callers still waiting with `G_IO_ERROR_CANCELLED`, exactly once. The
+ * executions run on until their operations return, and their results are
+ * dropped; a call made after this starts a new execution. Safe from any
+ * thread, including from inside an operation or a callback.
  *
  * Since: 1.0
  */
 void
 sa_lock_reset (SaLock *self)
 {
-  GPtrArray *executions;
-  GPtrArray *plain;
-  GList *waiters = NULL;
+  g_autoptr(GPtrArray) executions = NULL;
+  g_autoptr(GPtrArray) tasks = NULL;
   GHashTableIter iter;
   gpointer value;
 
   g_return_if_fail (SA_IS_LOCK (self));
 
   executions = g_ptr_array_new_with_free_func ((GDestroyNotify) execution_unref);
-  plain = g_ptr_array_new ();
+  tasks = g_ptr_array_new ();
 
   g_mutex_lock (&self->mutex);
   self->recent = NULL;
@@ -941,41 +1566,21 @@ sa_lock_reset (SaLock *self)
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
       Execution *exec = value;
+      GPtrArray *waiters;
 
-      waiters = g_list_concat (execution_steal_waiters (exec), waiters);
-      for (GTask *task = plain_steal (exec); task != NULL; )
-        {
-          GTask *next = plain_next (task);
-
-          g_ptr_array_add (plain, task);
-          task = next;
-        }
-      g_ptr_array_add (executions, exec);   /* takes the table's reference */
       g_hash_table_iter_steal (&iter);
+      exec->listed = FALSE;
+      waiters = execution_close (exec, EXECUTION_FORGOTTEN);
+      for (guint i = 0; i < waiters->len; i++)
+        if (waiters->pdata[i] != NULL)
+          g_ptr_array_add (tasks, waiters->pdata[i]);
+      g_ptr_array_unref (waiters);
+      g_ptr_array_add (executions, execution_ref (exec));
     }
   g_mutex_unlock (&self->mutex);
 
   for (guint i = 0; i < executions->len; i++)
-    g_cancellable_cancel (((Execution *) g_ptr_array_index (executions, i))->cancellable);
-
-  for (guint i = 0; i < plain->len; i++)
-    {
-      GTask *task = g_ptr_array_index (plain, i);
-
-      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                               "Cancelled by a reset of the lock");
-      g_object_unref (task);
-    }
-  g_ptr_array_unref (plain);
-  for (GList *l = waiters; l != NULL; l = l->next)
-    {
-      Waiter *waiter = l->data;
-
-      if (waiter_claim (waiter, FALSE))
-        g_task_return_new_error (waiter->task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                 "Cancelled by a reset of the lock");
-      waiter_unref (waiter);
-    }
-  g_list_free (waiters);
-  g_ptr_array_unref (executions);
+    g_cancellable_cancel (((Execution *) executions->pdata[i])->cancellable);
+  for (guint i = 0; i < tasks->len; i++)
+    return_cancelled (tasks->pdata[i], "Cancelled by a reset of the lock");
 }

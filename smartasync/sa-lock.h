@@ -53,11 +53,53 @@ GValue       *sa_lock_call_finish        (SaLock               *self,
                                           GAsyncResult         *result,
                                           GError              **error) G_GNUC_WARN_UNUSED_RESULT;
 SA_AVAILABLE_IN_ALL
+gboolean      sa_lock_call_finish_value  (SaLock               *self,
+                                          GAsyncResult         *result,
+                                          GValue               *value,
+                                          GError              **error);
+SA_AVAILABLE_IN_ALL
+gboolean      sa_lock_call_finish_boolean (SaLock              *self,
+                                          GAsyncResult         *result,
+                                          GError              **error);
+SA_AVAILABLE_IN_ALL
+gssize        sa_lock_call_finish_int    (SaLock               *self,
+                                          GAsyncResult         *result,
+                                          GError              **error);
+SA_AVAILABLE_IN_ALL
+gpointer      sa_lock_call_finish_pointer (SaLock              *self,
+                                          GAsyncResult         *result,
+                                          GError              **error);
+SA_AVAILABLE_IN_ALL
 GValue       *sa_lock_call_sync          (SaLock               *self,
                                           const char           *key,
                                           SaOperation          *operation,
                                           GCancellable         *cancellable,
                                           GError              **error) G_GNUC_WARN_UNUSED_RESULT;
+SA_AVAILABLE_IN_ALL
+gboolean      sa_lock_call_sync_value    (SaLock               *self,
+                                          const char           *key,
+                                          SaOperation          *operation,
+                                          GCancellable         *cancellable,
+                                          GValue               *value,
+                                          GError              **error);
+SA_AVAILABLE_IN_ALL
+gboolean      sa_lock_call_sync_boolean  (SaLock               *self,
+                                          const char           *key,
+                                          SaOperation          *operation,
+                                          GCancellable         *cancellable,
+                                          GError              **error);
+SA_AVAILABLE_IN_ALL
+gssize        sa_lock_call_sync_int      (SaLock               *self,
+                                          const char           *key,
+                                          SaOperation          *operation,
+                                          GCancellable         *cancellable,
+                                          GError              **error);
+SA_AVAILABLE_IN_ALL
+gpointer      sa_lock_call_sync_pointer  (SaLock               *self,
+                                          const char           *key,
+                                          SaOperation          *operation,
+                                          GCancellable         *cancellable,
+                                          GError              **error);
 SA_AVAILABLE_IN_ALL
 void          sa_lock_reset              (SaLock               *self);
 

@@ -8,6 +8,10 @@
  * `situations`; each pair is one GTest case, /contract/SITUATION/CELL.
  * A situation that cannot arise in a cell (no result from a non-blocking
  * operation, a typed result through SaBridge) is skipped, saying why.
+ * The lock cells are an SaLock waiter of each kind, the one caller of its
+ * execution, which then runs in that waiter's own cell; test-lock.c runs
+ * the situations that need several waiters (joiners on other threads,
+ * cancelling one of them, the leader or all, reset).
  */
 
 #include "config.h"
@@ -27,6 +31,10 @@ typedef enum
   CELL_ASYNC_BLOCKING_BOUNDED,  /* max-threads */
   CELL_ASYNC_BLOCKING_GTASK,    /* g_task_run_in_thread() */
   CELL_BRIDGE,                  /* SaBridge around a non-blocking start */
+  CELL_LOCK_SYNC_NON_BLOCKING,  /* an SaLock waiter of each kind */
+  CELL_LOCK_SYNC_BLOCKING,
+  CELL_LOCK_ASYNC_NON_BLOCKING,
+  CELL_LOCK_ASYNC_BLOCKING,
 } CellId;
 
 typedef struct
@@ -37,6 +45,7 @@ typedef struct
   gboolean    async;
   guint       max_threads;
   gboolean    gtask_pool;
+  gboolean    lock;         /* called through an SaLock */
 } Cell;
 
 static const Cell cells[] = {
@@ -47,6 +56,10 @@ static const Cell cells[] = {
   { CELL_ASYNC_BLOCKING_BOUNDED, "async-blocking-bounded", TRUE,  TRUE,  1, FALSE },
   { CELL_ASYNC_BLOCKING_GTASK,   "async-blocking-gtask",   TRUE,  TRUE,  0, TRUE },
   { CELL_BRIDGE,                 "bridge",                 FALSE, FALSE, 0, FALSE },
+  { CELL_LOCK_SYNC_NON_BLOCKING,  "lock-sync-non-blocking",  FALSE, FALSE, 0, FALSE, TRUE },
+  { CELL_LOCK_SYNC_BLOCKING,      "lock-sync-blocking",      TRUE,  FALSE, 0, FALSE, TRUE },
+  { CELL_LOCK_ASYNC_NON_BLOCKING, "lock-async-non-blocking", FALSE, TRUE,  0, FALSE, TRUE },
+  { CELL_LOCK_ASYNC_BLOCKING,     "lock-async-blocking",     TRUE,  TRUE,  0, FALSE, TRUE },
 };
 
 /* --- the operation --------------------------------------------------------- */
@@ -366,6 +379,14 @@ make_call (CallArgs *a)
       outcome_cb (NULL, result, o);
       sa_bridge_unref (bridge);
     }
+  else if (a->cell->lock)
+    {
+      /* The lock lives on in its executions and its callers' tasks. */
+      g_autoptr(SaLock) lock = sa_lock_new (a->dispatcher);
+
+      o->returned = sa_lock_call (lock, "key", a->operation, SA_CALL_MODE_AUTO,
+                                  a->cancellable, outcome_cb, o);
+    }
   else
     {
       o->returned = sa_dispatcher_call (a->dispatcher, a->operation, SA_CALL_MODE_AUTO,
@@ -442,6 +463,36 @@ read_result (const Cell *cell,
               return NULL;
             }
           g_assert_not_reached ();
+        }
+    }
+
+  if (cell->lock)
+    {
+      SaLock *lock = g_task_get_source_object (t);
+
+      switch (form)
+        {
+        case FORM_VALUE:
+        case FORM_ERROR:
+        case FORM_NONE:
+          if (sa_lock_call_finish_value (lock, G_ASYNC_RESULT (t), &value, error))
+            {
+              ret = g_value_dup_string (&value);
+              g_value_unset (&value);
+            }
+          return ret;
+        case FORM_POINTER:
+          return sa_lock_call_finish_pointer (lock, G_ASYNC_RESULT (t), error);
+        case FORM_BOOLEAN:
+          {
+            gboolean b = sa_lock_call_finish_boolean (lock, G_ASYNC_RESULT (t), error);
+            return (error == NULL || *error == NULL) ? g_strdup (b ? "TRUE" : "FALSE") : NULL;
+          }
+        case FORM_INT:
+          {
+            gssize i = sa_lock_call_finish_int (lock, G_ASYNC_RESULT (t), error);
+            return (error == NULL || *error == NULL) ? g_strdup_printf ("%" G_GSSIZE_FORMAT, i) : NULL;
+          }
         }
     }
 
@@ -582,7 +633,36 @@ situation_value (const Cell *cell)
         }
 
       /* The _sync forms read the same forms. */
-      if (!cell->async && cell->id != CELL_BRIDGE)
+      if (!cell->async && cell->lock)
+        {
+          g_autoptr(SaLock) lock = sa_lock_new (d);
+          g_autoptr(GError) sync_error = NULL;
+          GValue value = G_VALUE_INIT;
+          g_autofree char *p = NULL;
+
+          switch (form)
+            {
+            case FORM_VALUE:
+              g_assert_true (sa_lock_call_sync_value (lock, "key", op, NULL, &value, &sync_error));
+              g_assert_cmpstr (g_value_get_string (&value), ==, "v");
+              g_value_unset (&value);
+              break;
+            case FORM_POINTER:
+              p = sa_lock_call_sync_pointer (lock, "key", op, NULL, &sync_error);
+              g_assert_cmpstr (p, ==, "p");
+              break;
+            case FORM_BOOLEAN:
+              g_assert_true (sa_lock_call_sync_boolean (lock, "key", op, NULL, &sync_error));
+              break;
+            case FORM_INT:
+              g_assert_cmpint (sa_lock_call_sync_int (lock, "key", op, NULL, &sync_error), ==, 42);
+              break;
+            default:
+              g_assert_not_reached ();
+            }
+          g_assert_no_error (sync_error);
+        }
+      else if (!cell->async && cell->id != CELL_BRIDGE)
         {
           g_autoptr(GError) sync_error = NULL;
           GValue value = G_VALUE_INIT;
@@ -735,7 +815,7 @@ ended_while_running (const Cell *cell,
   g_autoptr(SaOperation) op = NULL;
   CancelWhenRunning c;
   GThread *canceller = NULL;
-  gboolean caller_runs_body = cell->id == CELL_SYNC_BLOCKING;
+  gboolean caller_runs_body = cell->id == CELL_SYNC_BLOCKING || cell->id == CELL_LOCK_SYNC_BLOCKING;
   guint n_contexts, n_fds;
   gint64 start;
   CallArgs a;
@@ -749,6 +829,20 @@ ended_while_running (const Cell *cell,
     g_task_return_boolean (t, TRUE);
     r = sa_bridge_wait (warm, NULL);
   }
+  /* A lock's sync caller waits at one depth and runs the execution at the
+   * next: that context too, kept for reuse. */
+  if (cell->lock && !cell->async)
+    {
+      g_autoptr(SaLock) lock = sa_lock_new (NULL);
+      Behaviour w;
+      g_autoptr(SaOperation) warm_op = NULL;
+
+      behaviour_init (&w, FORM_BOOLEAN);
+      warm_op = operation_new (cell, &w);
+      g_assert_true (sa_lock_call_sync_boolean (lock, "warm", warm_op, NULL, NULL));
+      g_clear_object (&warm_op);
+      behaviour_clear (&w);
+    }
   n_contexts = sa_get_n_contexts ();
   n_fds = test_count_fds ();
 
@@ -908,7 +1002,11 @@ situation_nesting (const Cell *cell)
       while (g_atomic_int_get (&o[i].n_callbacks) == 0)
         g_main_context_iteration (NULL, TRUE);
       assert_delivered_once (cell, &o[i]);
-      g_assert_true (test_finish_boolean (o[i].returned, &error));
+      if (cell->lock)
+        g_assert_true (sa_lock_call_finish_boolean (g_task_get_source_object (o[i].returned),
+                                                    G_ASYNC_RESULT (o[i].returned), &error));
+      else
+        g_assert_true (test_finish_boolean (o[i].returned, &error));
       g_assert_no_error (error);
       outcome_clear (&o[i]);
     }
@@ -944,7 +1042,7 @@ situation_continue (const Cell *cell)
   g_autoptr(SaOperation) op = NULL;
   CallArgs a;
 
-  if (skip_unless (cell->id != CELL_BRIDGE, "sa_continue() continues the dispatcher's tasks"))
+  if (skip_unless (cell->id != CELL_BRIDGE && !cell->lock, "sa_continue() continues the dispatcher's tasks"))
     return;
 
   d = dispatcher_for (cell);

@@ -100,6 +100,39 @@ outcome_cb (GObject      *source,
   (*o->done)++;
 }
 
+static void
+lock_outcome_cb (GObject      *source,
+                 GAsyncResult *result,
+                 gpointer      user_data)
+{
+  Outcome *o = user_data;
+  g_autoptr(GError) error = NULL;
+  GValue *value = sa_lock_call_finish (SA_LOCK (source), result, &error);
+
+  if (++o->calls != 1)
+    (*o->bad)++;
+  check_value (value, error, o);
+  if (value != NULL)
+    g_boxed_free (G_TYPE_VALUE, value);
+  (*o->done)++;
+}
+
+static void
+alive_weak_notify (gpointer  data,
+                   GObject  *where_the_object_was)
+{
+  g_atomic_int_add ((gint *) data, -1);
+}
+
+static gpointer
+track (gpointer  object,
+       gint     *alive)
+{
+  g_atomic_int_inc (alive);
+  g_object_weak_ref (object, alive_weak_notify, alive);
+  return object;
+}
+
 /* Cancellers: a pool of threads that sleep, then cancel. */
 typedef struct
 {
@@ -137,21 +170,35 @@ test_random_cancellations (void)
   gint done = 0, issued = 0, bad = 0, cancelled = 0;
   GRand *rand = g_rand_new_with_seed (g_test_rand_int ());
   guint per_point[4] = { 0 };
+  SaLock *lock = NULL;
+  gint alive = 0;          /* lock callers' tasks and cancellables, and the lock */
+  guint n_lock = 0;
 
   /* This thread owns the default context: AUTO calls are async ones;
    * SYNC calls are made as a sync caller would. */
   g_assert_true (g_main_context_acquire (NULL));
+  lock = track (sa_lock_new (d), &alive);
 
   for (guint i = 0; i < n; i++)
     {
-      guint cell = g_rand_int_range (rand, 0, 4);
+      /* 0-3: the four cells; 4-7: lock callers of 8 keys, sync (4, 5) and
+       * async (6, 7), of non-blocking (even) and blocking (odd) operations. */
+      guint cell = g_rand_int_range (rand, 0, 8);
       guint point = g_rand_int_range (rand, 0, 4);
       g_autoptr(GCancellable) cancellable = g_cancellable_new ();
       g_autoptr(SaOperation) op = NULL;
-      gboolean sync = cell < 2;
+      gboolean sync = cell % 4 < 2;
+      gboolean locked = cell >= 4;
+      guint key = g_rand_int_range (rand, 0, 8);
 
-      works[i] = (Work) { (gint) i, g_rand_int_range (rand, 0, 3000) };
-      outcomes[i] = (Outcome) { (gint) i, 0, &done, &bad, &cancelled };
+      /* A lock caller gets the value of its key's execution. */
+      works[i] = (Work) { locked ? (gint) key : (gint) i, g_rand_int_range (rand, 0, 3000) };
+      outcomes[i] = (Outcome) { works[i].value, 0, &done, &bad, &cancelled };
+      if (locked)
+        {
+          track (cancellable, &alive);
+          n_lock++;
+        }
       op = (cell % 2 == 0) ? sa_operation_new_non_blocking (work_start, &works[i], NULL)
                            : sa_operation_new_blocking (work_run, &works[i], NULL);
 
@@ -172,7 +219,19 @@ test_random_cancellations (void)
                             cancel_on_loop, g_object_ref (cancellable), g_object_unref);
       per_point[point]++;
 
-      if (sync)
+      if (locked)
+        {
+          char name[8];
+          GTask *task;
+
+          g_snprintf (name, sizeof name, "%u", key);
+          task = sa_lock_call (lock, name, op, sync ? SA_CALL_MODE_SYNC : SA_CALL_MODE_AUTO,
+                               cancellable, lock_outcome_cb, &outcomes[i]);
+          track (task, &alive);
+          g_object_unref (task);
+          issued++;
+        }
+      else if (sync)
         {
           g_autoptr(GError) error = NULL;
           GValue *value = sa_dispatcher_call_sync (d, op, cancellable, &error);
@@ -205,12 +264,25 @@ test_random_cancellations (void)
   for (guint i = 0; i < n; i++)
     g_assert_cmpint (outcomes[i].calls, ==, 1);
 
-  g_test_message ("%u calls, cancelled before %u / never %u / from a thread %u / from the loop or a thread %u: "
-                  "%d ended CANCELLED, %d with their value, %d wrong",
-                  n, per_point[0], per_point[1], per_point[2], per_point[3],
-                  cancelled, (gint) n - cancelled - bad, bad);
+  g_test_message ("%u calls (%u of them lock callers), cancelled before %u / never %u / from a thread %u / "
+                  "from the loop or a thread %u: %d ended CANCELLED, %d with their value, %d wrong; "
+                  "%" G_GUINT64_FORMAT " lock executions",
+                  n, n_lock, per_point[0], per_point[1], per_point[2], per_point[3],
+                  cancelled, (gint) n - cancelled - bad, bad, sa_lock_get_n_executions (lock));
   g_assert_cmpint (bad, ==, 0);
   g_assert_cmpint (cancelled, >=, (gint) per_point[0]);
+
+  /* Every lock caller's task and cancellable, and the lock, are freed once
+   * the executions still running (forgotten ones) have returned. */
+  g_object_unref (lock);
+  {
+    gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+    while (g_atomic_int_get (&alive) > 0 && g_get_monotonic_time () < deadline)
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (1000);
+  }
+  g_assert_cmpint (g_atomic_int_get (&alive), ==, 0);
 
   g_main_context_release (NULL);
   g_rand_free (rand);

@@ -532,6 +532,926 @@ test_many_keys (void)
   release_default_context ();
 }
 
+/* --- what stays alive ------------------------------------------------- */
+
+/* Counts objects still alive: each one tracked adds one, its finalization
+ * takes it off. */
+static void
+alive_weak_notify (gpointer  data,
+                   GObject  *where_the_object_was)
+{
+  g_atomic_int_add ((gint *) data, -1);
+}
+
+static gpointer
+track (gpointer  object,
+       gint     *alive)
+{
+  g_atomic_int_inc (alive);
+  g_object_weak_ref (object, alive_weak_notify, alive);
+  return object;
+}
+
+/* Iterates the default context until *@alive is 0 (a worker thread may
+ * drop its last reference a moment after the result arrived). */
+static void
+wait_none_alive (const gint *alive)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (g_atomic_int_get (alive) > 0 && g_get_monotonic_time () < deadline)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+  g_assert_cmpint (g_atomic_int_get (alive), ==, 0);
+}
+
+/* A hang fails the test quickly instead of at the suite's timeout. */
+static gboolean
+watchdog_cb (gpointer data)
+{
+  g_error ("%s: still waiting after 20 s: a deadlock", (const char *) data);
+  return G_SOURCE_REMOVE;
+}
+
+static GMainContext *watchdog_context;
+
+static gpointer
+watchdog_thread (gpointer data)
+{
+  while (TRUE)
+    g_main_context_iteration (data, TRUE);
+  return NULL;
+}
+
+static guint
+watchdog_arm (const char *what)
+{
+  GSource *source = g_timeout_source_new_seconds (20);
+  guint id;
+
+  if (g_once_init_enter (&watchdog_context))
+    {
+      GMainContext *ctx = g_main_context_new ();
+
+      g_thread_unref (g_thread_new ("watchdog", watchdog_thread, ctx));
+      g_once_init_leave (&watchdog_context, ctx);
+    }
+  g_source_set_callback (source, watchdog_cb, (gpointer) what, NULL);
+  id = g_source_attach (source, watchdog_context);
+  g_source_unref (source);
+
+  return id;
+}
+
+static void
+watchdog_disarm (guint id)
+{
+  GSource *source = g_main_context_find_source_by_id (watchdog_context, id);
+
+  if (source != NULL)
+    g_source_destroy (source);
+}
+
+/* --- a blocking body the tests steer ----------------------------------- */
+
+typedef enum
+{
+  BODY_VALUE,      /* the int 7, through g_task_return_value() */
+  BODY_ERROR,      /* TEST_ERROR 42 */
+  BODY_NO_RESULT,  /* returns without completing its task */
+  BODY_POINTER,    /* a string, through g_task_return_pointer() */
+  BODY_BOOLEAN,    /* TRUE */
+  BODY_INT,        /* 7, through g_task_return_int() */
+} BodyResult;
+
+/* Waits until its gate opens or its cancellable fires (then CANCELLED,
+ * unless @ignore_cancel), then completes as @result says. */
+typedef struct
+{
+  BodyResult  result;
+  gboolean    ignore_cancel;
+  gint        open;        /* atomic */
+  gint        runs;        /* atomic */
+  gint        running;     /* atomic: bodies inside now */
+  gint        saw_cancel;  /* atomic */
+  gint        freed;       /* atomic: pointer results freed */
+  GThread    *thread;      /* atomic: where the body last ran */
+} Body;
+
+static void
+pointer_free (gpointer data)
+{
+  Body *body = *(Body **) data;
+
+  g_atomic_int_inc (&body->freed);
+  g_free (data);
+}
+
+static void
+body_run (SaOperation  *op,
+          GTask        *task,
+          GCancellable *cancellable,
+          gpointer      user_data)
+{
+  Body *body = user_data;
+  GValue value = G_VALUE_INIT;
+
+  g_atomic_int_inc (&body->runs);
+  g_atomic_int_inc (&body->running);
+  g_atomic_pointer_set (&body->thread, g_thread_self ());
+  while (!g_atomic_int_get (&body->open) &&
+         (body->ignore_cancel || !g_cancellable_is_cancelled (cancellable)))
+    g_usleep (1000);
+  g_atomic_int_add (&body->running, -1);
+
+  if (g_cancellable_is_cancelled (cancellable))
+    g_atomic_int_set (&body->saw_cancel, TRUE);
+  if (!body->ignore_cancel && g_task_return_error_if_cancelled (task))
+    return;
+
+  switch (body->result)
+    {
+    case BODY_VALUE:
+      g_value_init (&value, G_TYPE_INT);
+      g_value_set_int (&value, 7);
+      g_task_return_value (task, &value);
+      break;
+
+    case BODY_ERROR:
+      g_task_return_new_error (task, TEST_ERROR, 42, "boom %d", 42);
+      break;
+
+    case BODY_NO_RESULT:
+      break;
+
+    case BODY_POINTER:
+      {
+        Body **p = g_new (Body *, 1);
+
+        *p = body;
+        g_task_return_pointer (task, p, pointer_free);
+      }
+      break;
+
+    case BODY_BOOLEAN:
+      g_task_return_boolean (task, TRUE);
+      break;
+
+    case BODY_INT:
+      g_task_return_int (task, 7);
+      break;
+
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static SaOperation *
+body_op (Body *body)
+{
+  SaOperation *op = sa_operation_new_blocking (body_run, body, NULL);
+
+  sa_operation_set_name (op, "steered");
+  return op;
+}
+
+static void
+body_open (Body *body)
+{
+  g_atomic_int_set (&body->open, TRUE);
+}
+
+/* --- lock waiters: one contract for every kind ------------------------- */
+
+/* The waiter under test, beside a leader: an async caller on the main
+ * thread (which owns the default context). */
+typedef enum
+{
+  WAITER_ASYNC_SAME_THREAD,   /* joins the leader's execution from the main thread */
+  WAITER_ASYNC_OTHER_THREAD,  /* joins from a thread that runs a loop of its own */
+  WAITER_SYNC_OTHER_THREAD,   /* joins as a sync caller on another thread */
+  WAITER_SYNC_STARTER,        /* starts the execution as a sync caller on another
+                               * thread, and runs it there; the leader joins it */
+  N_WAITER_KINDS
+} WaiterKind;
+
+static const char * const waiter_kind_names[] = {
+  "async-same-thread", "async-other-thread", "sync-other-thread", "sync-starter",
+};
+
+typedef enum
+{
+  SITUATION_VALUE,
+  SITUATION_ERROR,
+  SITUATION_NO_RESULT,
+  SITUATION_CANCEL_WAITER,
+  SITUATION_CANCEL_LEADER,
+  SITUATION_CANCEL_ALL,
+  SITUATION_RESET,
+  SITUATION_TIMEOUT,
+  N_SITUATIONS
+} Situation;
+
+static const char * const situation_names[] = {
+  "value", "error", "no-result", "cancel-waiter", "cancel-leader", "cancel-all", "reset", "timeout",
+};
+
+typedef struct
+{
+  WaiterKind    kind;
+  Situation     situation;
+  SaLock       *lock;
+  SaOperation  *op;
+  GCancellable *cancellable;   /* the waiter's */
+  gint          alive;         /* atomic: tracked objects alive */
+  gint          called;        /* atomic: the waiter's callbacks */
+  gint          joined;        /* atomic */
+  GError       *error;
+  gint          value;
+  gboolean      got_value;
+  GThread      *callback_thread;
+} Case;
+
+static void
+case_read (Case         *c,
+           GAsyncResult *result)
+{
+  GValue value = G_VALUE_INIT;
+
+  if (sa_lock_call_finish_value (c->lock, result, &value, &c->error))
+    {
+      c->value = g_value_get_int (&value);
+      c->got_value = TRUE;
+      g_value_unset (&value);
+    }
+}
+
+static void
+case_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  Case *c = user_data;
+
+  g_assert_true (source == G_OBJECT (c->lock));
+  c->callback_thread = g_thread_self ();
+  case_read (c, result);
+  g_atomic_int_inc (&c->called);
+}
+
+static gpointer
+case_thread (gpointer data)
+{
+  Case *c = data;
+  GTask *task;
+
+  if (c->kind == WAITER_ASYNC_OTHER_THREAD)
+    {
+      GMainContext *ctx = g_main_context_new ();
+
+      g_main_context_push_thread_default (ctx);
+      task = sa_lock_call (c->lock, "k", c->op, SA_CALL_MODE_AUTO, c->cancellable, case_cb, c);
+      track (task, &c->alive);
+      g_assert_false (g_task_get_completed (task));
+      g_object_unref (task);
+      g_atomic_int_set (&c->joined, TRUE);
+      while (!g_atomic_int_get (&c->called))
+        g_main_context_iteration (ctx, TRUE);
+      /* A second callback would show here. */
+      while (g_main_context_iteration (ctx, FALSE))
+        ;
+      g_main_context_pop_thread_default (ctx);
+      g_main_context_unref (ctx);
+    }
+  else
+    {
+      g_atomic_int_set (&c->joined, TRUE);
+      task = sa_lock_call (c->lock, "k", c->op, SA_CALL_MODE_AUTO, c->cancellable, case_cb, c);
+      track (task, &c->alive);
+      /* Complete, called back before the call returned. */
+      g_assert_true (g_task_get_completed (task));
+      g_assert_cmpint (c->called, ==, 1);
+      g_object_unref (task);
+    }
+
+  return NULL;
+}
+
+static void
+leader_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  Case *leader = user_data;
+
+  case_read (leader, result);
+  g_atomic_int_inc (&leader->called);
+}
+
+static void
+assert_outcome (Case       *c,
+                Situation   situation,
+                gboolean    is_leader,
+                const char *who)
+{
+  gboolean cancelled = situation == SITUATION_CANCEL_ALL || situation == SITUATION_RESET ||
+                       (situation == SITUATION_CANCEL_WAITER && !is_leader) ||
+                       (situation == SITUATION_CANCEL_LEADER && is_leader);
+
+  g_test_message ("%s: %s", who, c->got_value ? "a value" : c->error ? c->error->message : "nothing");
+  g_assert_cmpint (c->called, ==, 1);
+  if (cancelled)
+    g_assert_error (c->error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  else if (situation == SITUATION_ERROR)
+    {
+      g_assert_error (c->error, TEST_ERROR, 42);
+      g_assert_cmpstr (c->error->message, ==, "boom 42");
+    }
+  else if (situation == SITUATION_NO_RESULT)
+    g_assert_error (c->error, SA_ERROR, SA_ERROR_NO_RESULT);
+  else if (situation == SITUATION_TIMEOUT)
+    g_assert_error (c->error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  else
+    {
+      g_assert_no_error (c->error);
+      g_assert_true (c->got_value);
+      g_assert_cmpint (c->value, ==, 7);
+    }
+}
+
+static void
+test_contract (gconstpointer data)
+{
+  guint index = GPOINTER_TO_UINT (data);
+  WaiterKind kind = index / N_SITUATIONS;
+  Situation situation = index % N_SITUATIONS;
+  g_autoptr(SaDispatcher) dispatcher = sa_dispatcher_new ();
+  Body body = { 0 };
+  Case c = { 0 };
+  Case leader = { 0 };
+  GCancellable *leader_cancellable;
+  GThread *thread = NULL;
+  GTask *task;
+  guint watchdog = watchdog_arm ("/lock/contract");
+
+  body.result = situation == SITUATION_ERROR ? BODY_ERROR :
+                situation == SITUATION_NO_RESULT ? BODY_NO_RESULT : BODY_VALUE;
+  if (situation == SITUATION_TIMEOUT)
+    sa_dispatcher_set_timeout (dispatcher, 200);
+
+  c.kind = kind;
+  c.situation = situation;
+  c.lock = track (sa_lock_new (dispatcher), &c.alive);
+  c.op = body_op (&body);
+  c.cancellable = track (g_cancellable_new (), &c.alive);
+  leader.lock = c.lock;
+  leader_cancellable = track (g_cancellable_new (), &c.alive);
+
+  own_default_context ();
+  if (kind == WAITER_SYNC_STARTER)
+    {
+      thread = g_thread_new ("waiter", case_thread, &c);
+      while (!g_atomic_int_get (&body.running))
+        g_usleep (1000);
+      g_assert_true (g_atomic_pointer_get (&body.thread) == thread);
+    }
+  task = sa_lock_call (c.lock, "k", c.op, SA_CALL_MODE_AUTO, leader_cancellable, leader_cb, &leader);
+  track (task, &c.alive);
+  g_object_unref (task);
+
+  if (kind == WAITER_ASYNC_SAME_THREAD)
+    {
+      task = sa_lock_call (c.lock, "k", c.op, SA_CALL_MODE_AUTO, c.cancellable, case_cb, &c);
+      track (task, &c.alive);
+      g_object_unref (task);
+    }
+  else if (kind != WAITER_SYNC_STARTER)
+    {
+      thread = g_thread_new ("waiter", case_thread, &c);
+    }
+  while (sa_lock_get_n_coalesced (c.lock) < 1)
+    g_usleep (1000);
+  g_assert_cmpuint (sa_lock_get_n_executions (c.lock), ==, 1);
+  while (!g_atomic_int_get (&body.running))
+    g_usleep (1000);
+
+  switch (situation)
+    {
+    case SITUATION_CANCEL_WAITER:
+      g_cancellable_cancel (c.cancellable);
+      /* Heard at once, unless it runs the body itself. */
+      if (kind == WAITER_SYNC_STARTER)
+        break;
+      while (!g_atomic_int_get (&c.called))
+        if (!g_main_context_iteration (NULL, FALSE))
+          g_usleep (1000);
+      g_assert_error (c.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+      g_assert_cmpint (body.running, ==, 1);
+      break;
+
+    case SITUATION_CANCEL_LEADER:
+      g_cancellable_cancel (leader_cancellable);
+      while (!g_atomic_int_get (&leader.called))
+        if (!g_main_context_iteration (NULL, FALSE))
+          g_usleep (1000);
+      g_assert_cmpint (body.running, ==, 1);
+      break;
+
+    case SITUATION_CANCEL_ALL:
+      g_cancellable_cancel (leader_cancellable);
+      g_cancellable_cancel (c.cancellable);
+      break;
+
+    case SITUATION_RESET:
+      sa_lock_reset (c.lock);
+      g_assert_cmpuint (sa_lock_get_n_in_flight (c.lock), ==, 0);
+      break;
+
+    case SITUATION_TIMEOUT:
+      break;
+
+    case SITUATION_VALUE:
+    case SITUATION_ERROR:
+    case SITUATION_NO_RESULT:
+    case N_SITUATIONS:
+    default:
+      break;
+    }
+  if (situation != SITUATION_CANCEL_ALL && situation != SITUATION_RESET && situation != SITUATION_TIMEOUT)
+    body_open (&body);
+
+  /* The waiter may be called back on another thread, which does not wake
+   * this one. */
+  while (!g_atomic_int_get (&leader.called) || !g_atomic_int_get (&c.called))
+    if (!g_main_context_iteration (NULL, FALSE))
+      g_usleep (1000);
+  if (thread != NULL)
+    g_thread_join (thread);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+
+  assert_outcome (&c, situation, FALSE, waiter_kind_names[kind]);
+  assert_outcome (&leader, situation, TRUE, "leader");
+  if (kind == WAITER_ASYNC_SAME_THREAD)
+    g_assert_true (c.callback_thread == g_thread_self ());
+  else
+    g_assert_true (c.callback_thread == thread);
+  g_assert_cmpint (body.runs, ==, 1);
+  /* Nobody left, a reset or the timeout: the body's cancellable fired (its
+   * gate stays shut, so only that ends it). */
+  if (situation == SITUATION_CANCEL_ALL || situation == SITUATION_RESET || situation == SITUATION_TIMEOUT)
+    {
+      while (g_atomic_int_get (&body.running))
+        g_usleep (1000);
+      g_assert_true (g_atomic_int_get (&body.saw_cancel));
+    }
+
+  /* Every task, cancellable and the lock (which each execution and each
+   * internal waiter holds) is freed once the body has returned. */
+  g_clear_error (&c.error);
+  g_clear_error (&leader.error);
+  g_object_unref (c.cancellable);
+  g_object_unref (leader_cancellable);
+  g_object_unref (c.lock);
+  body_open (&body);
+  wait_none_alive (&c.alive);
+  while (g_atomic_int_get (&body.running))
+    g_usleep (1000);
+  g_object_unref (c.op);
+  release_default_context ();
+  watchdog_disarm (watchdog);
+}
+
+/* --- the bugs of the first SaLock, each a test ------------------------ */
+
+/* 1: a caller that cancels while it waits is freed, with its task, its
+ * cancellable, the internal waiter and the lock (which every internal
+ * waiter holds through its execution). */
+static void
+test_cancelled_waiters_freed (void)
+{
+  Body body = { BODY_VALUE };
+  g_autoptr(SaOperation) op = body_op (&body);
+  SaLock *lock;
+  gint alive = 0;
+  gint cancelled = 0;
+  GCancellable *cancellables[100];
+  Waiting w[100] = { { 0 } };
+  Waiting keeper = { 0 };
+
+  own_default_context ();
+  lock = track (sa_lock_new (NULL), &alive);
+  g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &keeper));
+  for (guint i = 0; i < G_N_ELEMENTS (w); i++)
+    {
+      cancellables[i] = track (g_cancellable_new (), &alive);
+      g_object_unref (track (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, cancellables[i],
+                                           waiting_cb, &w[i]), &alive));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (w); i++)
+    g_cancellable_cancel (cancellables[i]);
+  wait_all (w, G_N_ELEMENTS (w));
+  for (guint i = 0; i < G_N_ELEMENTS (w); i++)
+    {
+      g_autoptr(GError) error = NULL;
+
+      g_assert_null (sa_lock_call_finish (lock, w[i].result, &error));
+      cancelled += g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+      waiting_clear (&w[i]);
+      g_object_unref (cancellables[i]);
+    }
+  g_assert_cmpint (cancelled, ==, G_N_ELEMENTS (w));
+  g_assert_cmpint (keeper.n_callbacks, ==, 0);
+  body_open (&body);
+  wait_all (&keeper, 1);
+  {
+    GValue value = G_VALUE_INIT;
+
+    g_assert_true (sa_lock_call_finish_value (lock, keeper.result, &value, NULL));
+    g_assert_cmpint (g_value_get_int (&value), ==, 7);
+  }
+  waiting_clear (&keeper);
+  g_object_unref (lock);
+  wait_none_alive (&alive);
+  release_default_context ();
+}
+
+/* 2: every caller cancelled; a caller who comes later, with no
+ * cancellable, starts a new execution and gets its value, while the
+ * cancelled one (whose body ignores cancellation) runs on. */
+static void
+test_late_caller_after_all_cancelled (void)
+{
+  Body body = { BODY_VALUE, TRUE };
+  g_autoptr(SaOperation) op = body_op (&body);
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Waiting first = { 0 }, late = { 0 };
+  GValue value = G_VALUE_INIT;
+  g_autoptr(GError) error = NULL;
+
+  own_default_context ();
+  g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, cancellable, waiting_cb, &first));
+  while (!g_atomic_int_get (&body.running))
+    g_usleep (1000);
+  g_cancellable_cancel (cancellable);
+  wait_all (&first, 1);
+  g_assert_cmpuint (sa_lock_get_n_in_flight (lock), ==, 0);
+
+  g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &late));
+  g_assert_cmpuint (sa_lock_get_n_executions (lock), ==, 2);
+  while (g_atomic_int_get (&body.runs) < 2)
+    g_usleep (1000);
+  body_open (&body);
+  wait_all (&late, 1);
+  g_assert_true (sa_lock_call_finish_value (lock, late.result, &value, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (g_value_get_int (&value), ==, 7);
+  waiting_clear (&first);
+  waiting_clear (&late);
+  while (g_atomic_int_get (&body.running))
+    g_usleep (1000);
+  release_default_context ();
+}
+
+/* 3: a blocking body on a dispatcher with max-threads 1 calls the lock
+ * (a sync caller there): the execution runs in the body's own thread. */
+typedef struct
+{
+  SaLock      *lock;
+  SaOperation *inner;
+  GThread     *outer_thread;
+} Nested;
+
+static void
+inner_run (SaOperation  *op,
+           GTask        *task,
+           GCancellable *cancellable,
+           gpointer      user_data)
+{
+  g_task_return_int (task, GPOINTER_TO_INT (g_thread_self ()) != 0 ? 5 : 0);
+}
+
+static void
+outer_run (SaOperation  *op,
+           GTask        *task,
+           GCancellable *cancellable,
+           gpointer      user_data)
+{
+  Nested *n = user_data;
+  g_autoptr(GError) error = NULL;
+  gssize v;
+
+  n->outer_thread = g_thread_self ();
+  g_assert_false (sa_caller_is_async ());
+  v = sa_lock_call_sync_int (n->lock, "inner", n->inner, cancellable, &error);
+  if (error != NULL)
+    g_task_return_error (task, g_steal_pointer (&error));
+  else
+    g_task_return_int (task, v + 1);
+}
+
+static void
+test_nested_bounded_pool (void)
+{
+  g_autoptr(SaDispatcher) d = sa_dispatcher_new ();
+  g_autoptr(SaLock) lock = NULL;
+  g_autoptr(SaOperation) inner = sa_operation_new_blocking (inner_run, NULL, NULL);
+  g_autoptr(SaOperation) outer = NULL;
+  Nested n = { 0 };
+  Waiting w = { 0 };
+  g_autoptr(GError) error = NULL;
+  guint watchdog = watchdog_arm ("/lock/bug/3-nested-bounded-pool");
+
+  sa_dispatcher_set_max_threads (d, 1);
+  lock = sa_lock_new (d);
+  n.lock = lock;
+  n.inner = inner;
+  outer = sa_operation_new_blocking (outer_run, &n, NULL);
+
+  own_default_context ();
+  g_object_unref (sa_lock_call (lock, "outer", outer, SA_CALL_MODE_AUTO, NULL, waiting_cb, &w));
+  wait_all (&w, 1);
+  g_assert_cmpint (sa_lock_call_finish_int (lock, w.result, &error), ==, 6);
+  g_assert_no_error (error);
+  g_assert_cmpuint (sa_lock_get_n_executions (lock), ==, 2);
+  /* The inner execution ran directly in the outer body's cell. */
+  g_assert_cmpuint (sa_dispatcher_get_n_calls (d, SA_CELL_SYNC_BLOCKING), ==, 1);
+  waiting_clear (&w);
+  release_default_context ();
+  watchdog_disarm (watchdog);
+}
+
+/* 4: a SYNC caller on the thread that drives an async execution (whose
+ * completion needs that thread's context iterated) starts its own
+ * execution instead of waiting for itself. */
+static void
+test_sync_caller_on_driving_thread (void)
+{
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  g_autoptr(SaOperation) op = test_op_fail (FALSE, NULL);
+  Waiting w = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) async_error = NULL;
+  guint watchdog = watchdog_arm ("/lock/bug/4-sync-caller-on-driving-thread");
+
+  own_default_context ();
+  g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &w));
+  g_assert_null (sa_lock_call_sync (lock, "k", op, NULL, &error));
+  g_assert_error (error, TEST_ERROR, 42);
+  g_assert_cmpuint (sa_lock_get_n_executions (lock), ==, 2);
+  g_assert_cmpuint (sa_lock_get_n_coalesced (lock), ==, 0);
+  wait_all (&w, 1);
+  g_assert_null (sa_lock_call_finish (lock, w.result, &async_error));
+  g_assert_error (async_error, TEST_ERROR, 42);
+  waiting_clear (&w);
+  release_default_context ();
+  watchdog_disarm (watchdog);
+}
+
+/* 5: typed results. A pointer reaches the one caller of its execution, and
+ * SA_ERROR_NOT_SHAREABLE each of several, then is freed once. */
+static void
+test_pointer_result (void)
+{
+  Body body = { BODY_POINTER };
+  g_autoptr(SaOperation) op = body_op (&body);
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  Waiting w[3] = { { 0 } };
+  g_autoptr(GError) error = NULL;
+  Body **got;
+  guint watchdog = watchdog_arm ("/lock/bug/5-pointer-result");
+
+  body_open (&body);
+  got = sa_lock_call_sync_pointer (lock, "k", op, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (got);
+  g_assert_true (*got == &body);
+  pointer_free (got);
+  g_assert_cmpint (body.freed, ==, 1);
+
+  g_atomic_int_set (&body.open, FALSE);
+  own_default_context ();
+  for (guint i = 0; i < 3; i++)
+    g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &w[i]));
+  body_open (&body);
+  wait_all (w, 3);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(GError) shared_error = NULL;
+
+      g_assert_null (sa_lock_call_finish_pointer (lock, w[i].result, &shared_error));
+      g_assert_error (shared_error, SA_ERROR, SA_ERROR_NOT_SHAREABLE);
+      waiting_clear (&w[i]);
+    }
+  /* Freed with the operation's task, which a worker may drop last. */
+  g_assert_cmpint (test_wait_for_count (&body.freed, 2), ==, 2);
+  g_assert_cmpint (body.runs, ==, 2);
+  release_default_context ();
+  watchdog_disarm (watchdog);
+}
+
+/* Booleans, ints and GValues are copied to every caller, async and sync. */
+static void
+test_typed_results_copied (void)
+{
+  const BodyResult kinds[] = { BODY_BOOLEAN, BODY_INT, BODY_VALUE };
+
+  own_default_context ();
+  for (guint k = 0; k < G_N_ELEMENTS (kinds); k++)
+    {
+      Body body = { kinds[k] };
+      g_autoptr(SaOperation) op = body_op (&body);
+      g_autoptr(SaLock) lock = sa_lock_new (NULL);
+      Waiting w[3] = { { 0 } };
+      g_autoptr(GError) error = NULL;
+
+      for (guint i = 0; i < 3; i++)
+        g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &w[i]));
+      while (!g_atomic_int_get (&body.running))
+        g_usleep (1000);
+      body_open (&body);
+      wait_all (w, 3);
+      for (guint i = 0; i < 3; i++)
+        {
+          GValue value = G_VALUE_INIT;
+
+          switch (kinds[k])
+            {
+            case BODY_BOOLEAN:
+              g_assert_true (sa_lock_call_finish_boolean (lock, w[i].result, &error));
+              break;
+            case BODY_INT:
+              g_assert_cmpint (sa_lock_call_finish_int (lock, w[i].result, &error), ==, 7);
+              break;
+            default:
+              g_assert_true (sa_lock_call_finish_value (lock, w[i].result, &value, &error));
+              g_assert_cmpint (g_value_get_int (&value), ==, 7);
+              g_value_unset (&value);
+              break;
+            }
+          g_assert_no_error (error);
+          waiting_clear (&w[i]);
+        }
+      g_assert_cmpint (body.runs, ==, 1);
+
+      /* The sync twins. */
+      switch (kinds[k])
+        {
+        case BODY_BOOLEAN:
+          g_assert_true (sa_lock_call_sync_boolean (lock, "k", op, NULL, &error));
+          break;
+        case BODY_INT:
+          g_assert_cmpint (sa_lock_call_sync_int (lock, "k", op, NULL, &error), ==, 7);
+          break;
+        default:
+          {
+            GValue value = G_VALUE_INIT;
+
+            g_assert_true (sa_lock_call_sync_value (lock, "k", op, NULL, &value, &error));
+            g_assert_cmpint (g_value_get_int (&value), ==, 7);
+            g_value_unset (&value);
+          }
+          break;
+        }
+      g_assert_no_error (error);
+    }
+  release_default_context ();
+}
+
+/* A caller that reads in another form than the first reader gets an
+ * error, not garbage. */
+static void
+test_mismatched_form (void)
+{
+  Body body = { BODY_INT };
+  g_autoptr(SaOperation) op = body_op (&body);
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  Waiting w[2] = { { 0 } };
+  g_autoptr(GError) error = NULL;
+
+  own_default_context ();
+  for (guint i = 0; i < 2; i++)
+    g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &w[i]));
+  body_open (&body);
+  wait_all (w, 2);
+  g_assert_cmpint (sa_lock_call_finish_int (lock, w[0].result, &error), ==, 7);
+  g_assert_no_error (error);
+  g_assert_false (sa_lock_call_finish_boolean (lock, w[1].result, &error));
+  g_assert_error (error, SA_ERROR, SA_ERROR_FAILED);
+  for (guint i = 0; i < 2; i++)
+    waiting_clear (&w[i]);
+  release_default_context ();
+}
+
+/* 6: a blocking body that returns without completing its task:
+ * SA_ERROR_NO_RESULT to every caller, sync and async. */
+static void
+test_no_result (void)
+{
+  Body body = { BODY_NO_RESULT };
+  g_autoptr(SaOperation) op = body_op (&body);
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  g_autoptr(GError) error = NULL;
+  Waiting w[3] = { { 0 } };
+  guint watchdog = watchdog_arm ("/lock/bug/6-no-result");
+
+  body_open (&body);
+  g_assert_null (sa_lock_call_sync (lock, "k", op, NULL, &error));
+  g_assert_error (error, SA_ERROR, SA_ERROR_NO_RESULT);
+  /* The private contexts of the call are popped again. */
+  g_assert_null (g_main_context_get_thread_default ());
+
+  own_default_context ();
+  for (guint i = 0; i < 3; i++)
+    g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &w[i]));
+  wait_all (w, 3);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_autoptr(GError) each = NULL;
+
+      g_assert_false (sa_lock_call_finish_boolean (lock, w[i].result, &each));
+      g_assert_error (each, SA_ERROR, SA_ERROR_NO_RESULT);
+      waiting_clear (&w[i]);
+    }
+  release_default_context ();
+  watchdog_disarm (watchdog);
+}
+
+/* 7: a sync caller's execution runs on its own thread, so an operation
+ * whose start is slow stalls nobody else: another key, from another sync
+ * caller, completes meanwhile. */
+typedef struct
+{
+  gint     open;      /* atomic */
+  gint     started;   /* atomic */
+  GThread *thread;
+  GMainContext *context;
+} SlowStart;
+
+static void
+slow_start (SaOperation  *op,
+            GTask        *task,
+            GCancellable *cancellable,
+            gpointer      user_data)
+{
+  SlowStart *slow = user_data;
+
+  slow->thread = g_thread_self ();
+  slow->context = g_main_context_get_thread_default ();
+  g_atomic_int_set (&slow->started, TRUE);
+  while (!g_atomic_int_get (&slow->open))
+    g_usleep (1000);
+  g_task_return_boolean (task, TRUE);
+}
+
+static gpointer
+slow_caller (gpointer data)
+{
+  SyncJoin *sj = data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (sa_lock_call_sync_boolean (sj->lock, "slow", sj->op, NULL, &error));
+  g_assert_no_error (error);
+
+  return NULL;
+}
+
+static void
+test_no_executor_thread (void)
+{
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  SlowStart slow = { 0 };
+  g_autoptr(SaOperation) slow_op = sa_operation_new_non_blocking (slow_start, &slow, NULL);
+  g_autoptr(SaOperation) quick = test_op_immediate ("quick", NULL);
+  g_autofree char *got = NULL;
+  g_autoptr(GError) error = NULL;
+  SyncJoin sj = { 0 };
+  GThread *thread;
+  GValue *value;
+
+  sj.lock = lock;
+  sj.op = slow_op;
+  thread = g_thread_new ("slow-caller", slow_caller, &sj);
+  while (!g_atomic_int_get (&slow.started))
+    g_usleep (1000);
+
+  /* The slow start is still blocked: a sync call of another key goes by. */
+  value = sa_lock_call_sync (lock, "quick", quick, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (g_value_get_string (value), ==, "quick");
+  g_boxed_free (G_TYPE_VALUE, value);
+  g_assert_false (g_atomic_int_get (&slow.open));
+
+  g_atomic_int_set (&slow.open, TRUE);
+  g_thread_join (thread);
+  /* It ran on its caller's thread, on that thread's private context. */
+  g_assert_true (slow.thread == thread);
+  g_assert_nonnull (slow.context);
+}
+
 static void
 test_bad_input (void)
 {
@@ -578,6 +1498,23 @@ main (int   argc,
   g_test_add_func ("/lock/original/6-fail-nobody-waiting", test_fail_nobody_waiting);
   g_test_add_func ("/lock/many-keys", test_many_keys);
   g_test_add_func ("/lock/bad-input", test_bad_input);
+  g_test_add_func ("/lock/bug/1-cancelled-waiters-freed", test_cancelled_waiters_freed);
+  g_test_add_func ("/lock/bug/2-late-caller-after-all-cancelled", test_late_caller_after_all_cancelled);
+  g_test_add_func ("/lock/bug/3-nested-bounded-pool", test_nested_bounded_pool);
+  g_test_add_func ("/lock/bug/4-sync-caller-on-driving-thread", test_sync_caller_on_driving_thread);
+  g_test_add_func ("/lock/bug/5-pointer-result", test_pointer_result);
+  g_test_add_func ("/lock/bug/6-no-result", test_no_result);
+  g_test_add_func ("/lock/bug/7-no-executor-thread", test_no_executor_thread);
+  g_test_add_func ("/lock/typed/copied", test_typed_results_copied);
+  g_test_add_func ("/lock/typed/mismatched-form", test_mismatched_form);
+  for (guint k = 0; k < N_WAITER_KINDS; k++)
+    for (guint s = 0; s < N_SITUATIONS; s++)
+      {
+        g_autofree char *path = g_strdup_printf ("/lock/contract/%s/%s",
+                                                 waiter_kind_names[k], situation_names[s]);
+
+        g_test_add_data_func (path, GUINT_TO_POINTER (k * N_SITUATIONS + s), test_contract);
+      }
 
   return g_test_run ();
 }

@@ -89,6 +89,23 @@ typedef struct
 } Worker;
 
 static gint warmed_up;          /* atomic: threads past warm-up */
+static gint lock_alive;         /* atomic: lock tasks and the lock, alive */
+
+static void
+alive_weak_notify (gpointer  data,
+                   GObject  *where_the_object_was)
+{
+  g_atomic_int_add ((gint *) data, -1);
+}
+
+static gpointer
+track (gpointer  object,
+       gint     *alive)
+{
+  g_atomic_int_inc (alive);
+  g_object_weak_ref (object, alive_weak_notify, alive);
+  return object;
+}
 static GMutex marks_lock;
 static GCond  marks_cond;
 
@@ -139,7 +156,8 @@ worker_thread (gpointer data)
           g_snprintf (key, sizeof key, "%u-%u", w->index, i % 16);
           op = sa_operation_new_non_blocking (echo_body, GINT_TO_POINTER (v), NULL);
           pending[i] = (Pending) { v, 0, &done, &w->errors };
-          task = sa_lock_call (w->lock, key, op, SA_CALL_MODE_AUTO, NULL, pending_cb, &pending[i]);
+          task = track (sa_lock_call (w->lock, key, op, SA_CALL_MODE_AUTO, NULL, pending_cb, &pending[i]),
+                        &lock_alive);
           issued++;
           /* Completing every call before the next on the same key keeps
            * the expected value that of this call's own execution. */
@@ -184,7 +202,7 @@ test_stress (void)
 {
   Worker workers[N_THREADS];
   GThread *threads[N_THREADS];
-  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  SaLock *lock = track (sa_lock_new (NULL), &lock_alive);
   long rss_warm, rss_end;
   guint fds_warm, fds_end;
   guint64 checked = 0;
@@ -231,6 +249,10 @@ test_stress (void)
   g_test_message ("RSS not checked under AddressSanitizer");
 #endif
   g_assert_cmpuint (fds_end, <=, fds_warm);
+
+  /* Every lock caller's task, and the lock, are gone. */
+  g_object_unref (lock);
+  g_assert_cmpint (g_atomic_int_get (&lock_alive), ==, 0);
 }
 
 int
