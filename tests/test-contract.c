@@ -1078,6 +1078,7 @@ situation_continue (const Cell *cell)
   outcome_clear (&o);
   g_clear_object (&after.handed);
   g_clear_object (&op);
+  assert_nothing_kept (&b, G_MAXUINT, G_MAXUINT);
   behaviour_clear (&b);
 }
 
@@ -1137,6 +1138,7 @@ warm_up (void)
     outcome_clear (&o);
   }
   g_clear_object (&op);
+  assert_nothing_kept (&b, G_MAXUINT, G_MAXUINT);
   behaviour_clear (&b);
 }
 
