@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "sa-bridge-private.h"
+#include "sa-task-private.h"
 #include "sa-context-private.h"
 #include "sa-pool-private.h"
 
@@ -302,7 +303,7 @@ sa_bridge_callback (GObject      *source_object,
   sa_bridge_complete (user_data, result);
 }
 
-static G_DEFINE_QUARK (sa-bridge, sa_bridge_qdata)
+static SA_DEFINE_QUARK (sa-bridge, sa_bridge_qdata)
 
 void
 _sa_bridge_attach (SaBridge *self,

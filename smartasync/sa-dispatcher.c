@@ -208,7 +208,7 @@ is_relay (GTask *task)
   return tag == relay_tag || tag == guarded_relay_tag;
 }
 
-static G_DEFINE_QUARK (sa-result-read, result_read)
+static SA_DEFINE_QUARK (sa-result-read, result_read)
 
 static inline gboolean
 is_blocking (SaOperation *operation)

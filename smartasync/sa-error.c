@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "sa-error.h"
+#include "sa-task-private.h"
 
 /**
  * sa_error_quark:
@@ -16,4 +17,4 @@
  *
  * Since: 1.0
  */
-G_DEFINE_QUARK (sa-error-quark, sa_error)
+SA_DEFINE_QUARK (sa-error-quark, sa_error)

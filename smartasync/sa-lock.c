@@ -853,7 +853,7 @@ call_sync (SaLock              *self,
 /* Marks a caller's task whose result was read: GTask can hand a result
  * out once, and a second read is an error rather than its critical. */
 static GQuark sa_lock_read_quark (void);
-G_DEFINE_QUARK (sa-lock-read, sa_lock_read)
+SA_DEFINE_QUARK (sa-lock-read, sa_lock_read)
 
 /* Reads this caller's result in @form into @out (see outcome_read()). */
 static gboolean
