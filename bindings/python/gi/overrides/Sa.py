@@ -1,30 +1,44 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""PyGObject overrides for Sa: the smartasync API of the Python library,
-carried out by the C dispatcher.
+"""PyGObject overrides for Sa: the smartasync library for Python, on the C
+library's detection, private contexts, SaLock and max-threads bound.
 
     from gi.repository import Sa
 
     @Sa.smartasync
-    def query(sql):                 # blocking: offloaded from a loop
+    def query(sql):                 # a blocking function
         ...
 
     @Sa.smartasync
-    async def fetch(path):          # non-blocking: driven on GLib
-        ok, data, _ = await Sa.run_gio(Gio.File.new_for_path(path), "load_contents")
-        return data
+    async def fetch(path):          # a coroutine function
+        ...
 
-A call returns the result for a sync caller (no GLib main loop running on
-this thread), a Sa.Pending for an async caller (inside a running GLib
-main loop: take the result through a callback or await it from another
-decorated coroutine), and an asyncio future inside a running asyncio
-loop.
+Who runs what, by caller (the thread that makes the call):
+
+- a script (no loop running on the thread): a plain function is called
+  directly; a coroutine function runs to completion on the thread's own
+  asyncio loop, kept from call to call. The result comes back directly.
+- a running asyncio loop: a coroutine function returns its coroutine, which
+  runs on that loop; a plain function runs on a worker thread and its
+  result comes back with one loop.call_soon_threadsafe(). The caller awaits.
+- a running GLib main loop (the thread owns its thread-default main
+  context): the call returns an Sa.Pending, completed on that context; a
+  plain function runs on a worker thread, a coroutine function on the
+  context itself, awaiting other Pendings.
+
+Workers are Python threads, kept from call to call, at most
+Sa.Dispatcher:max-threads of them (a default bound when it is 0). Results
+and exceptions stay Python objects: the caller gets the very object the
+function returned or raised.
 """
 
 import asyncio
-import copy
+import contextlib
+import contextvars
 import functools
 import inspect
-import itertools
+import os
+import queue
+import sys
 import threading
 import traceback
 
@@ -43,206 +57,817 @@ def _export(obj):
     return obj
 
 
-# --- exceptions across the C side ------------------------------------------
+_get_running_loop = asyncio._get_running_loop
+_set_running_loop = asyncio._set_running_loop
+_caller_is_async = Sa.caller_is_async
+_iscoroutinefunction = inspect.iscoroutinefunction
+_local = threading.local()
 
-# A Python exception raised by an operation crosses the C dispatcher as a
-# GError (Sa.Error.FAILED) whose message carries a token; the caller's side
-# raises the very same exception object again.
-_TOKEN_MARK = " [sa-python-exception "
-_exceptions = {}
-_exceptions_lock = threading.Lock()
-_tokens = itertools.count(1)
-_MAX_KEPT = 4096
+# What a call decides, besides "sync" (None) and an asyncio loop.
+_GLIB = "glib"
+_SYNC = "sync"
+_ASYNC = "async"
+_MODE_NAMES = {Sa.CallMode.AUTO: None, Sa.CallMode.SYNC: _SYNC, Sa.CallMode.ASYNC: _ASYNC}
 
+# The scoped override of set_sync() / set_async(): None, _SYNC or _ASYNC.
+_forced = contextvars.ContextVar("smartasync_forced_mode", default=None)
+_forced_get = _forced.get
 
-def _error_for(exc):
-    # The kept exception must hold no frame: a finished frame keeps its
-    # caller's frame (and so the task and its context) alive. The
-    # operation's traceback, from the user's code down, becomes a note.
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-        tb = tb.tb_next
-    if tb is not None and hasattr(exc, "add_note"):
-        exc.add_note("Raised in a smartasync operation:\n" +
-                     "".join(traceback.format_tb(tb)).rstrip())
-    exc.__traceback__ = None
-    del tb
-    token = next(_tokens)
-    with _exceptions_lock:
-        _exceptions[token] = exc
-        while len(_exceptions) > _MAX_KEPT:
-            _exceptions.pop(next(iter(_exceptions)))
-    message = "%s: %s%s%d]" % (type(exc).__name__, exc, _TOKEN_MARK, token)
-    return GLib.Error.new_literal(Sa.error_quark(), message, Sa.Error.FAILED)
+# Keyword arguments a call may pass to smartasync itself.
+_CALL_KEYWORDS = frozenset(("_sa_mode", "_sa_cancellable"))
 
 
-def _reraise(error):
-    """Raises the Python exception a GLib.Error stands for, or the error."""
-    if (isinstance(error, GLib.Error)
-            and error.domain == GLib.quark_to_string(Sa.error_quark())
-            and _TOKEN_MARK in error.message):
-        token = int(error.message.rsplit(_TOKEN_MARK, 1)[1].rstrip("]"))
-        with _exceptions_lock:
-            exc = _exceptions.get(token)
-        if exc is not None:
-            # A copy per caller (several may share one result under a
-            # lock): the kept original never gathers the frames, and their
-            # locals, of later raises.
-            try:
-                again = copy.copy(exc)
-            except Exception:  # noqa: BLE001 - an exception that cannot be copied
-                again = exc
-            raise again from None
-    raise error
+def _cancelled_error():
+    return GLib.Error.new_literal(Gio.io_error_quark(), "Operation was cancelled",
+                                  Gio.IOErrorEnum.CANCELLED)
 
 
-def _value(result):
-    """Wraps any Python object for g_task_return_value()."""
-    return GObject.Value(GObject.TYPE_PYOBJECT, result)
+def _is_cancelled_error(error):
+    return (isinstance(error, GLib.Error)
+            and error.matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED))
 
 
-def _read(getter):
+def _report(message):
+    """Prints the exception being handled, as an unhandled one would be."""
+    print(message, file=sys.stderr)
+    traceback.print_exc()
+
+
+# --- a dispatcher's settings, read once and followed through notify ---------
+
+class _Settings:
+    """What the Python side needs of an Sa.Dispatcher at every call."""
+
+    __slots__ = ("mode", "pool", "__weakref__")
+
+    def __init__(self, dispatcher):
+        self.mode = _MODE_NAMES[dispatcher.get_mode()]
+        self.pool = _Pool(dispatcher.get_max_threads())
+        dispatcher.connect("notify::mode", _on_notify_mode, self)
+        dispatcher.connect("notify::max-threads", _on_notify_max_threads, self)
+
+
+def _on_notify_mode(dispatcher, pspec, settings):
+    settings.mode = _MODE_NAMES[dispatcher.get_mode()]
+
+
+def _on_notify_max_threads(dispatcher, pspec, settings):
+    settings.pool.set_bound(dispatcher.get_max_threads())
+
+
+_settings_lock = threading.Lock()
+
+
+def _settings_of(dispatcher):
     try:
-        return getter()
-    except GLib.Error as error:
-        _reraise(error)
+        return dispatcher._sa_settings
+    except AttributeError:
+        pass
+    with _settings_lock:
+        try:
+            return dispatcher._sa_settings
+        except AttributeError:
+            settings = dispatcher._sa_settings = _Settings(dispatcher)
+            return settings
 
 
-# --- what an async caller gets ---------------------------------------------
+
+def _decide(call_mode, settings):
+    """None for a sync caller, the running asyncio loop, or _GLIB."""
+    mode = _forced_get() or call_mode or settings.mode
+    loop = _get_running_loop()
+    if mode is None:
+        if loop is not None:
+            return loop
+        return _GLIB if _caller_is_async() else None
+    if mode is _SYNC:
+        return None
+    return loop if loop is not None else _GLIB
+
+
+# --- one call of a function, as the workers see it ---------------------------
+
+_cancel_lock = threading.Lock()
+
+
+class _Call:
+    """One call of a plain function on a worker thread. Its cancellable is
+    made only when someone asks for it (Sa.current_cancellable())."""
+
+    __slots__ = ("func", "args", "kwargs", "context", "deliver", "target", "where",
+                 "_cancellable", "_cancelled", "_handler")
+
+    def __init__(self, func, args, kwargs, deliver, target, where, cancellable=None):
+        self.func = func
+        self.args = args
+        self.kwargs = kwargs
+        self.context = contextvars.copy_context()
+        self.deliver = deliver
+        self.target = target
+        self.where = where
+        self._cancellable = cancellable
+        self._cancelled = False
+        self._handler = 0
+
+    def cancellable(self):
+        cancellable = self._cancellable
+        if cancellable is None:
+            made = Gio.Cancellable()
+            with _cancel_lock:
+                cancellable = self._cancellable
+                if cancellable is None:
+                    cancellable = self._cancellable = made
+                    if self._cancelled:
+                        made.cancel()
+        return cancellable
+
+    def cancel(self):
+        with _cancel_lock:
+            self._cancelled = True
+            cancellable = self._cancellable
+        if cancellable is not None:
+            cancellable.cancel()
+
+    def is_cancelled(self):
+        return self._cancelled or (self._cancellable is not None
+                                   and self._cancellable.is_cancelled())
+
+
+def _run_body(func, args, kwargs):
+    # Calls made by the body are a worker's: never under the caller's
+    # set_sync() / set_async().
+    _forced.set(None)
+    return func(*args, **kwargs)
+
+
+def _execute(call):
+    """Runs one call on this worker thread and hands its outcome over."""
+    outer = getattr(_local, "call", None)
+    _local.call = call
+    try:
+        if call.is_cancelled():
+            ok, value = False, _cancelled_error()
+        else:
+            value = call.context.run(_run_body, call.func, call.args, call.kwargs)
+            ok = True
+    except BaseException as exc:  # noqa: B902 - the caller's to handle
+        # From the user's frame down: this frame is no part of it.
+        exc.__traceback__ = exc.__traceback__.tb_next
+        ok, value = False, exc
+    finally:
+        _local.call = outer
+    call.context = call.func = call.args = call.kwargs = None
+    call.deliver(call, ok, value)
+    # A traceback may keep this frame (as f_back of the user's): it must
+    # keep nothing of the call.
+    call = value = outer = None
+
+
+# --- the workers --------------------------------------------------------------
+
+_DEFAULT_BOUND = min(32, (os.cpu_count() or 1) + 4)
+_IDLE_SECONDS = 60.0
+
+
+class _Pool:
+    """Python threads that run plain functions, kept while there is work;
+    at most `bound` of them. A worker that submits while every worker is
+    busy and the bound is reached runs the call itself: nested calls never
+    wait for a worker their own kind holds."""
+
+    __slots__ = ("_queue", "_lock", "_bound", "_n_threads", "_n_idle", "_n_queued")
+
+    def __init__(self, max_threads):
+        self._queue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._bound = max_threads or _DEFAULT_BOUND
+        self._n_threads = 0
+        self._n_idle = 0
+        self._n_queued = 0
+
+    def set_bound(self, max_threads):
+        self._bound = max_threads or _DEFAULT_BOUND
+
+    def submit(self, call):
+        with self._lock:
+            self._n_queued += 1
+            spawn = self._n_queued > self._n_idle and self._n_threads < self._bound
+            if spawn:
+                self._n_threads += 1
+                self._n_idle += 1
+            inline = (not spawn and self._n_queued > self._n_idle
+                      and getattr(_local, "worker_of", None) is self)
+            if inline:
+                self._n_queued -= 1
+        if inline:
+            _execute(call)
+            return
+        self._queue.put(call)
+        if spawn:
+            threading.Thread(target=self._work, name="sa-worker", daemon=True).start()
+
+    def _work(self):
+        _local.worker_of = self
+        get = self._queue.get
+        lock = self._lock
+        while True:
+            try:
+                call = get(timeout=_IDLE_SECONDS)
+            except queue.Empty:
+                with lock:
+                    if self._n_queued == 0 or self._n_idle > self._n_queued:
+                        self._n_threads -= 1
+                        self._n_idle -= 1
+                        return
+                continue
+            with lock:
+                self._n_queued -= 1
+                self._n_idle -= 1
+            _execute(call)
+            call = None
+            with lock:
+                self._n_idle += 1
+
+
+_default_settings = _settings_of(Sa.Dispatcher.get_default())
+
+
+# --- what a caller inside a GLib main loop gets --------------------------------
+
+_PENDING, _RESULT, _EXCEPTION = 0, 1, 2
+
 
 @_export
 class Pending:
     """A result that is not there yet, for a caller inside a GLib main loop.
 
-    It completes on the caller's thread-default context. Take the result
-    with add_done_callback(), or await it from a coroutine decorated with
-    smartasync; cancel() cancels the operation behind it.
+    It completes on the caller's thread-default main context, like an
+    asyncio future on its loop: take the result through add_done_callback()
+    or await it from a coroutine function decorated with smartasync.
+    Callbacks run on that context, never inside the call that adds them;
+    each runs even if another raises. cancel() gives the caller
+    G_IO_ERROR_CANCELLED at once and cancels the operation behind it.
     """
 
-    def __init__(self, cancellable=None):
-        self.cancellable = cancellable or Gio.Cancellable()
-        self._done = False
-        self._result = None
-        self._exception = None
+    __slots__ = ("_state", "_value", "_callbacks", "_context", "_canceller",
+                 "_cancellable", "_cancelled", "__weakref__")
+
+    def __init__(self, context=False):
+        self._state = _PENDING
+        self._value = None
         self._callbacks = []
+        # None stands for the global default context.
+        self._context = GLib.MainContext.get_thread_default() if context is False else context
+        self._canceller = None
+        self._cancellable = None
+        self._cancelled = False
 
     def done(self):
-        return self._done
+        return self._state != _PENDING
+
+    def cancelled(self):
+        return self._cancelled
 
     def result(self):
-        if not self._done:
-            raise RuntimeError("the result is not there yet")
-        if self._exception is not None:
-            raise self._exception
-        return self._result
+        if self._state == _RESULT:
+            return self._value
+        if self._state == _EXCEPTION:
+            raise self._value
+        raise asyncio.InvalidStateError("the result is not there yet")
 
     def exception(self):
-        return self._exception
+        if self._state == _PENDING:
+            raise asyncio.InvalidStateError("the result is not there yet")
+        return self._value if self._state == _EXCEPTION else None
+
+    @property
+    def cancellable(self):
+        """A Gio.Cancellable that is cancelled with this Pending."""
+        if self._cancellable is None:
+            self._cancellable = Gio.Cancellable()
+            if self._cancelled:
+                self._cancellable.cancel()
+        return self._cancellable
 
     def cancel(self):
-        self.cancellable.cancel()
+        """Cancels the operation; the caller gets G_IO_ERROR_CANCELLED.
+        Returns False if the result is there already."""
+        if self._state != _PENDING:
+            return False
+        self._cancelled = True
+        canceller, self._canceller = self._canceller, None
+        self._settle(False, _cancelled_error(), defer=True)
+        if self._cancellable is not None:
+            self._cancellable.cancel()
+        if canceller is not None:
+            canceller()
+        return True
 
     def add_done_callback(self, callback):
-        """Calls callback(pending) once the result is there (at once if it is)."""
-        if self._done:
-            callback(self)
-        else:
+        """Calls callback(pending) on the Pending's context once it is done."""
+        if self._state == _PENDING:
             self._callbacks.append(callback)
+        else:
+            _later(self._context, _call_back, callback, self)
 
-    def _settle(self, getter):
-        try:
-            self._result = _read(getter)
-        except BaseException as exc:  # noqa: B902 - handed to the caller
-            self._exception = exc
-        self._done = True
-        callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:
-            callback(self)
+    def remove_done_callback(self, callback):
+        """Removes every instance of callback; returns how many there were."""
+        kept = [c for c in self._callbacks if c != callback]
+        removed = len(self._callbacks) - len(kept)
+        self._callbacks[:] = kept
+        return removed
+
+    def _settle(self, ok, value, defer=False):
+        """Completes the Pending, on its context; a second outcome is dropped.
+        Callbacks run now, or in a later iteration when defer is set (inside
+        a call that the caller made)."""
+        if self._state != _PENDING:
+            return
+        self._state = _RESULT if ok else _EXCEPTION
+        self._value = value
+        self._canceller = None
+        callbacks, self._callbacks = self._callbacks, None
+        if not callbacks:
+            return
+        if defer:
+            _later(self._context, _run_callbacks, callbacks, self)
+        else:
+            _run_callbacks(callbacks, self)
 
     def __await__(self):
-        if not self._done:
+        if self._state == _PENDING:
             yield self
         return self.result()
 
 
-# --- coroutines driven on GLib ---------------------------------------------
+def _later(context, func, *data):
+    """Calls func(*data) once, from context (None: the global default
+    one), in a later iteration."""
+    if context is None:
+        GLib.idle_add(func, *data, priority=GLib.PRIORITY_DEFAULT)
+        return
+    source = GLib.idle_source_new()
+    source.set_priority(GLib.PRIORITY_DEFAULT)
+    source.set_callback(_dispatch_idle, (func, data))
+    source.attach(context)
 
-_current = threading.local()
+
+def _dispatch_idle(packed):
+    func, data = packed
+    func(*data)
+    return GLib.SOURCE_REMOVE
 
 
-def _drive(coroutine, on_result, on_exception, cancellable=None):
-    """Runs a coroutine on the thread-default GLib context. It may await
-    Pending objects (decorated calls, run_gio, Lock.run_once) and yield
-    None to let the loop run."""
-    def step(value=None, exc=None):
-        outer = getattr(_current, "cancellable", None)
-        _current.cancellable = cancellable
-        try:
-            yielded = coroutine.throw(exc) if exc is not None else coroutine.send(value)
-        except StopIteration as stop:
-            on_result(stop.value)
-            return
-        except BaseException as error:  # noqa: B902 - handed to the caller
-            on_exception(error)
-            return
-        finally:
-            _current.cancellable = outer
-        if isinstance(yielded, Pending):
-            yielded.add_done_callback(
-                lambda p: step(exc=p.exception()) if p.exception() is not None
-                else step(p.result()))
-        elif yielded is None:
-            # Steps run on the coroutine's context, which is thread-default
-            # here; it is looked up, not kept, so that nothing in Python
-            # holds a private context alive.
-            source = GLib.idle_source_new()
-            source.set_callback(lambda *a: step() or GLib.SOURCE_REMOVE)
-            source.attach(GLib.MainContext.get_thread_default())
+def _call_back(callback, pending):
+    try:
+        callback(pending)
+    except Exception:  # noqa: BLE001 - the other callbacks still run
+        _report("Exception in a callback of %r:" % (pending,))
+
+
+def _run_callbacks(callbacks, pending):
+    for callback in callbacks:
+        _call_back(callback, pending)
+
+
+def _deliver_glib(call, ok, value):
+    """On the worker: hands the outcome to the caller's context."""
+    pending = call.target
+    call.target = None
+    _later(pending._context, pending._settle, ok, value)
+
+
+# --- asyncio callers ----------------------------------------------------------
+
+def _settle_future(future, ok, value):
+    if not future.done():
+        if ok:
+            future.set_result(value)
         else:
-            step(exc=TypeError(
-                "a coroutine run by smartasync awaits smartasync calls, Sa.run_gio() "
-                "and Sa.Lock.run_once(), not %r" % (yielded,)))
-
-    step()
+            future.set_exception(value)
 
 
-class _FunctionOperation(Sa.Operation):
-    """One call of a decorated function, as an Sa.Operation."""
+def _deliver_asyncio(call, ok, value):
+    """On the worker: one call_soon_threadsafe() to the caller's loop."""
+    future, loop = call.target, call.where
+    call.target = call.where = None
+    try:
+        loop.call_soon_threadsafe(_settle_future, future, ok, value)
+    except RuntimeError:
+        pass  # the loop closed first: nobody waits for this result
 
-    def __init__(self, func, args, kwargs):
-        blocking = not inspect.iscoroutinefunction(func)
-        super().__init__(kind=(Sa.OperationKind.BLOCKING if blocking
-                               else Sa.OperationKind.NON_BLOCKING),
-                         name=getattr(func, "__qualname__", repr(func)))
-        self._call = (func, args, kwargs)
 
-    def do_run(self, task, cancellable):
-        func, args, kwargs = self._call
+def _on_future_done(call, future):
+    if future.cancelled():
+        call.cancel()
+
+
+# --- blocking calls -------------------------------------------------------------
+
+def _call_blocking(func, args, kwargs, call_mode, settings):
+    cancellable = None
+    if kwargs and not _CALL_KEYWORDS.isdisjoint(kwargs):
+        call_mode = _MODE_NAMES[kwargs.pop("_sa_mode", Sa.CallMode.AUTO)] or call_mode
+        cancellable = kwargs.pop("_sa_cancellable", None)
+    where = _decide(call_mode, settings)
+
+    if where is None:
+        if cancellable is None:
+            return func(*args, **kwargs)
+        if cancellable.is_cancelled():
+            raise _cancelled_error()
+        outer = getattr(_local, "call", None)
+        _local.call = _Call(None, None, None, None, None, None, cancellable)
         try:
-            result = func(*args, **kwargs)
-        except BaseException as exc:  # noqa: B902 - crosses to the caller
-            task.return_error(_error_for(exc))
-            return
-        task.return_value(_value(result))
+            return func(*args, **kwargs)
+        finally:
+            _local.call = outer
 
-    def do_start(self, task, cancellable):
-        func, args, kwargs = self._call
+    if where is _GLIB:
+        pending = Pending()
+        call = _Call(func, args, kwargs, _deliver_glib, pending, pending._context, cancellable)
+        pending._canceller = call.cancel
+        if cancellable is not None:
+            _link_cancellable(cancellable, pending)
+        settings.pool.submit(call)
+        return pending
+
+    future = where.create_future()
+    call = _Call(func, args, kwargs, _deliver_asyncio, future, where, cancellable)
+    future.add_done_callback(functools.partial(_on_future_done, call))
+    if cancellable is not None:
+        _link_cancellable(cancellable, future, where)
+    settings.pool.submit(call)
+    return future
+
+
+def _link_cancellable(cancellable, target, loop=None):
+    """Cancels target (a Pending or an asyncio future) when the caller's own
+    cancellable fires, on target's context or loop; the link goes when
+    target is done."""
+    if cancellable.is_cancelled():
+        if loop is None:
+            target.cancel()
+        else:
+            loop.call_soon(target.cancel)
+        return
+    if loop is None:
+        context = target._context
+
+        def fire(*_):
+            _later(context, _cancel_pending, target)
+    else:
+        def fire(*_):
+            try:
+                loop.call_soon_threadsafe(target.cancel)
+            except RuntimeError:
+                pass
+    handler = cancellable.connect(fire)
+
+    def unlink(_):
+        cancellable.disconnect(handler)
+
+    target.add_done_callback(unlink)
+
+
+def _cancel_pending(pending):
+    pending.cancel()
+    return GLib.SOURCE_REMOVE
+
+
+# --- coroutine functions --------------------------------------------------------
+
+class _KeptLoop:
+    """A thread's own asyncio loop for sync callers of coroutine functions,
+    closed (its fds with it) when the thread exits or a reset drops it."""
+
+    __slots__ = ("loop", "generation")
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.generation = _generation
+
+    def close(self):
+        loop, self.loop = self.loop, None
+        if loop is not None and not loop.is_running():
+            loop.close()
+
+    def __del__(self):
+        self.close()
+
+
+_generation = 0
+
+
+def _thread_loop():
+    kept = getattr(_local, "kept", None)
+    if kept is None or kept.generation != _generation:
+        if kept is not None:
+            kept.close()
+        kept = _local.kept = _KeptLoop()
+    return kept.loop
+
+
+class _Resumed:
+    """Awaits the rest of a coroutine that has run its first step already."""
+
+    __slots__ = ("coroutine", "yielded")
+
+    def __init__(self, coroutine, yielded):
+        self.coroutine = coroutine
+        self.yielded = yielded
+
+    def __await__(self):
+        coroutine, yielded = self.coroutine, self.yielded
+        self.coroutine = self.yielded = None
+        while True:
+            try:
+                value = yield yielded
+            except GeneratorExit:
+                coroutine.close()
+                raise
+            except BaseException as exc:  # noqa: B902 - the coroutine's to handle
+                try:
+                    yielded = coroutine.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    yielded = coroutine.send(value)
+                except StopIteration as stop:
+                    return stop.value
+
+
+async def _resume(coroutine, yielded):
+    return await _Resumed(coroutine, yielded)
+
+
+async def _nothing():
+    pass
+
+
+def _run_coroutine_sync(coroutine):
+    """Runs a coroutine to completion for a sync caller, on the thread's
+    kept asyncio loop. Its first step runs at once, the loop marked as
+    running (calls it makes see an asyncio caller); one that completes
+    there never starts the loop."""
+    outer = _get_running_loop()
+    loop = _thread_loop()
+    _set_running_loop(loop)
+    try:
+        yielded = coroutine.send(None)
+    except StopIteration as stop:
+        _set_running_loop(None)
+        if loop._ready:  # callbacks it scheduled get their turn
+            loop.run_until_complete(_nothing())
+        return stop.value
+    finally:
+        _set_running_loop(outer)
+    _set_running_loop(None)
+    try:
+        return loop.run_until_complete(_resume(coroutine, yielded))
+    finally:
+        _set_running_loop(outer)
+
+
+class _Driver:
+    """Runs a coroutine on a GLib main context: it awaits Pendings (and a
+    bare yield lets the context run), and settles one Pending at the end."""
+
+    __slots__ = ("coroutine", "pending", "awaiting")
+
+    def __init__(self, coroutine, pending):
+        self.coroutine = coroutine
+        self.pending = pending
+        self.awaiting = None
+
+    def step(self, ok=True, value=None, first=False):
+        """One step; the first runs inside the caller's call, so its
+        outcome reaches callbacks in a later iteration."""
+        coroutine = self.coroutine
+        if coroutine is None:
+            return
         try:
-            coroutine = func(*args, **kwargs)
-        except BaseException as exc:  # noqa: B902
-            task.return_error(_error_for(exc))
-            return
-        _drive(coroutine,
-               lambda result: task.return_value(_value(result)),
-               lambda exc: task.return_error(_error_for(exc)),
-               cancellable)
+            yielded = coroutine.send(value) if ok else coroutine.throw(value)
+        except StopIteration as stop:
+            self._finish(True, stop.value, first)
+        except BaseException as exc:  # noqa: B902 - the caller's to handle
+            exc.__traceback__ = exc.__traceback__.tb_next
+            self._finish(False, exc, first)
+        else:
+            if isinstance(yielded, Pending):
+                self.awaiting = yielded
+                yielded.add_done_callback(self._wake)
+            elif yielded is None:
+                _later(self.pending._context, _step_later, self)
+            else:
+                _later(self.pending._context, _throw_later, self, TypeError(
+                    "a coroutine run on a GLib main loop awaits smartasync calls, "
+                    "Sa.run_gio() and Sa.Lock.run_once(), not %r" % (yielded,)))
+        # A traceback may keep this frame: it must keep nothing.
+        self = coroutine = yielded = value = None
+
+    def _wake(self, awaited):
+        self.awaiting = None
+        if awaited._state == _RESULT:
+            self.step(True, awaited._value)
+        else:
+            self.step(False, awaited._value)
+
+    def _finish(self, ok, value, defer):
+        pending, self.pending, self.coroutine = self.pending, None, None
+        pending._settle(ok, value, defer)
+
+    def cancel(self):
+        awaiting = self.awaiting
+        if awaiting is not None:
+            awaiting.cancel()
 
 
-# --- the GLib side thread for asyncio callers -------------------------------
+def _step_later(driver):
+    driver.step()
+    return GLib.SOURCE_REMOVE
+
+
+def _throw_later(driver, error):
+    driver.step(False, error)
+    return GLib.SOURCE_REMOVE
+
+
+def _drive(coroutine, pending):
+    driver = _Driver(coroutine, pending)
+    pending._canceller = driver.cancel
+    driver.step(first=True)
+
+
+def _call_coroutine(func, args, kwargs, call_mode, settings):
+    cancellable = None
+    if kwargs and not _CALL_KEYWORDS.isdisjoint(kwargs):
+        call_mode = _MODE_NAMES[kwargs.pop("_sa_mode", Sa.CallMode.AUTO)] or call_mode
+        cancellable = kwargs.pop("_sa_cancellable", None)
+    where = _decide(call_mode, settings)
+
+    if where is None:
+        if cancellable is not None and cancellable.is_cancelled():
+            raise _cancelled_error()
+        return _run_coroutine_sync(func(*args, **kwargs))
+    if where is _GLIB:
+        pending = Pending()
+        if cancellable is not None:
+            _link_cancellable(cancellable, pending)
+        if pending._state == _PENDING:
+            _drive(func(*args, **kwargs), pending)
+        return pending
+    # An asyncio caller: the coroutine runs on its loop, awaited there.
+    return func(*args, **kwargs)
+
+
+# --- the seed's API --------------------------------------------------------------
+
+@_export
+def smartasync(func=None, *, mode=Sa.CallMode.AUTO, dispatcher=None):
+    """Makes a function callable from any caller (see the module's doc).
+
+    A plain function is called directly by a sync caller and runs on a
+    worker thread for an async one, so it must not use objects bound to
+    the caller's thread (a sqlite3 connection, a GTK widget). A coroutine
+    function runs to completion on the thread's kept asyncio loop for a
+    sync caller, on the caller's loop for an asyncio caller, on the GLib
+    context for a GLib caller. Works on functions, methods (also of
+    __slots__ classes) and inline: smartasync(f)(args).
+
+    mode overrides the detection for every call (Sa.CallMode.SYNC or
+    ASYNC); dispatcher names the Sa.Dispatcher whose mode and max-threads
+    apply. A call may pass _sa_mode= to override the mode for itself and
+    _sa_cancellable= a Gio.Cancellable.
+    """
+    if func is None:
+        return functools.partial(smartasync, mode=mode, dispatcher=dispatcher)
+
+    fixed = _MODE_NAMES[mode]
+    settings = _default_settings if dispatcher is None else _settings_of(dispatcher)
+
+    if _iscoroutinefunction(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            return _call_coroutine(func, args, kwargs, fixed, settings)
+    else:
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            # The sync caller's cell, inline: detection and a direct call.
+            if (_get_running_loop() is None and not _caller_is_async()
+                    and fixed is None and settings.mode is None and _forced_get() is None
+                    and (not kwargs or _CALL_KEYWORDS.isdisjoint(kwargs))):
+                return func(*args, **kwargs)
+            return _call_blocking(func, args, kwargs, fixed, settings)
+
+    wrapper.__smartasync__ = True
+    return wrapper
+
+
+@_export
+async def smartawait(value):
+    """Awaits value, and what that gives, until it is not awaitable."""
+    while inspect.isawaitable(value):
+        value = await value
+    return value
+
+
+@_export
+def smartcontinuation(value, on_resolved, *args, **kwargs):
+    """Applies on_resolved(result, *args, **kwargs) to value: at once for a
+    plain value, once it is resolved for an awaitable (a coroutine is
+    returned) or a Pending (a Pending is returned)."""
+    if isinstance(value, Pending):
+        chained = Pending(value._context)
+        chained._canceller = value.cancel
+
+        def resolved(done):
+            try:
+                chained._settle(True, on_resolved(done.result(), *args, **kwargs))
+            except BaseException as exc:  # noqa: B902 - the caller's to handle
+                chained._settle(False, exc)
+
+        value.add_done_callback(resolved)
+        return chained
+    if inspect.isawaitable(value):
+        async def continued():
+            return on_resolved(await value, *args, **kwargs)
+
+        return continued()
+    return on_resolved(value, *args, **kwargs)
+
+
+@_export
+def is_async_context():
+    """Whether a smartasync call made here would be an async caller's: a
+    running asyncio loop, a GLib main context owned by this thread, or a
+    set_async() scope (set_sync() makes it False)."""
+    forced = _forced_get()
+    if forced is not None:
+        return forced is _ASYNC
+    return _get_running_loop() is not None or _caller_is_async()
+
+
+@contextlib.contextmanager
+def _forcing(mode):
+    token = _forced.set(mode)
+    try:
+        yield
+    finally:
+        _forced.reset(token)
+
+
+@_export
+def set_sync():
+    """A scope (a with block) whose smartasync calls behave as a sync
+    caller's: the result comes back directly, even inside a running loop
+    (which is not re-entered: a coroutine function runs on the thread's
+    kept loop, a plain function on this thread)."""
+    return _forcing(_SYNC)
+
+
+@_export
+def set_async():
+    """A scope (a with block) whose smartasync calls behave as an async
+    caller's: an awaitable for asyncio, a Pending otherwise (whose context
+    the caller must iterate)."""
+    return _forcing(_ASYNC)
+
+
+@_export
+def current_cancellable():
+    """The Gio.Cancellable of the smartasync call whose plain function runs
+    on this thread (made on demand), or None outside one. It fires when the
+    caller cancels (an asyncio task, a Pending, a cancellable it passed)."""
+    call = getattr(_local, "call", None)
+    return None if call is None else call.cancellable()
+
+
+@_export
+def reset():
+    """Drops every thread's private GLib context and kept asyncio loop (each
+    thread closes its loop at its next call or when it exits): the seed's
+    reset_smartasync_cache(), for tests."""
+    global _generation
+    _generation += 1
+    kept = getattr(_local, "kept", None)
+    if kept is not None:
+        _local.kept = None
+        kept.close()
+    Sa.reset_contexts()
+
+
+reset_smartasync_cache = reset
+__all__.append("reset_smartasync_cache")
+
+
+# --- a GLib thread for asyncio callers of GIO pairs and locks -------------------
 
 class _GLibThread:
-    """A thread that runs a GLib main loop, on which asyncio callers' calls
-    are made as async calls; results go back with call_soon_threadsafe()."""
+    """A thread that runs a GLib main loop, on which asyncio callers' GIO
+    calls and lock calls are made; results go back with
+    call_soon_threadsafe()."""
 
     _instance = None
     _lock = threading.Lock()
@@ -268,123 +893,16 @@ class _GLibThread:
                 cls._instance = cls()
             return cls._instance
 
-    def invoke(self, func):
-        source = GLib.idle_source_new()
-        source.set_callback(lambda *a: func() or GLib.SOURCE_REMOVE)
-        source.attach(self.context)
+    def invoke(self, func, *data):
+        _later(self.context, func, *data)
 
 
-def _caller(mode, dispatcher):
-    """'sync', 'glib' or 'asyncio': what the calling thread wants back."""
-    if mode == Sa.CallMode.AUTO:
-        mode = dispatcher.get_mode()
+def _post(loop, func, *args):
+    """call_soon_threadsafe(), silent when the loop has closed."""
     try:
-        in_asyncio = asyncio.get_running_loop() is not None
+        loop.call_soon_threadsafe(func, *args)
     except RuntimeError:
-        in_asyncio = False
-    if mode == Sa.CallMode.SYNC:
-        return "sync"
-    if Sa.caller_is_async():
-        return "glib"
-    if in_asyncio:
-        return "asyncio"
-    return "glib" if mode == Sa.CallMode.ASYNC else "sync"
-
-
-def _link(child, parent):
-    """Cancels child when parent is cancelled."""
-    if parent is None or parent is child:
-        return
-    # g_cancellable_connect(): runs at once when parent is cancelled already.
-    parent.connect(lambda *args: child.cancel())
-
-
-def _smart(begin, finish, mode, dispatcher, run_sync=None, cancellable=None):
-    """Starts a call the way the caller needs it.
-
-    begin(mode, cancellable, callback) starts it in ASYNC or SYNC mode;
-    finish(source, result) reads its result (or raises). run_sync(), when
-    given, is the sync path instead of begin() in SYNC mode."""
-    kind = _caller(mode, dispatcher)
-
-    if kind == "sync":
-        if run_sync is not None:
-            return _read(run_sync)
-        box = []
-        begin(Sa.CallMode.SYNC, cancellable, lambda source, result: box.append((source, result)))
-        return _read(lambda: finish(*box[0]))
-
-    if kind == "glib":
-        pending = Pending(cancellable)
-        # Inside a coroutine operation, its own cancellation reaches the
-        # calls it awaits.
-        _link(pending.cancellable, getattr(_current, "cancellable", None))
-        begin(Sa.CallMode.ASYNC, pending.cancellable,
-              lambda source, result: pending._settle(lambda: finish(source, result)))
-        return pending
-
-    loop = asyncio.get_running_loop()
-    future = loop.create_future()
-    cancellable = cancellable or Gio.Cancellable()
-
-    def deliver(source, result):
-        try:
-            value = _read(lambda: finish(source, result))
-        except BaseException as exc:  # noqa: B902
-            loop.call_soon_threadsafe(_set_exception, future, exc)
-        else:
-            loop.call_soon_threadsafe(_set_result, future, value)
-
-    _GLibThread.get().invoke(lambda: begin(Sa.CallMode.ASYNC, cancellable, deliver))
-    future.add_done_callback(lambda f: f.cancelled() and cancellable.cancel())
-    return future
-
-
-def _set_result(future, value):
-    if not future.done():
-        future.set_result(value)
-
-
-def _set_exception(future, exc):
-    if not future.done():
-        future.set_exception(exc)
-
-
-# --- the API -----------------------------------------------------------------
-
-@_export
-def smartasync(func=None, *, mode=Sa.CallMode.AUTO, dispatcher=None):
-    """Makes a function callable from any caller.
-
-    A plain function is a blocking operation: called directly by a sync
-    caller, on a worker thread for an async one. A coroutine function
-    (async def) is a non-blocking operation, driven on the GLib context: run
-    to completion on the thread's private context for a sync caller,
-    started on the caller's context for an async one. Works on functions,
-    methods (also of __slots__ classes) and inline: smartasync(f)(args).
-
-    mode overrides the detection for every call; a call may pass
-    _sa_mode=Sa.CallMode.SYNC (or ASYNC) to override it for that call, and
-    _sa_cancellable=a Gio.Cancellable.
-    """
-    if func is None:
-        return functools.partial(smartasync, mode=mode, dispatcher=dispatcher)
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        call_mode = kwargs.pop("_sa_mode", mode)
-        cancellable = kwargs.pop("_sa_cancellable", None)
-        d = dispatcher or Sa.Dispatcher.get_default()
-        operation = _FunctionOperation(func, args, kwargs)
-
-        def begin(m, call_cancellable, callback):
-            d.call(operation, m, call_cancellable, callback)
-
-        return _smart(begin, lambda source, result: source.call_finish(result), call_mode, d,
-                      cancellable=cancellable)
-
-    wrapper.__smartasync__ = True
-    return wrapper
+        pass
 
 
 @_export
@@ -395,43 +913,249 @@ def run_gio(source_object, name, *args, cancellable=None, mode=Sa.CallMode.AUTO)
     orders its arguments, and reads the result with
     source_object.<name>_finish(result): run_gio(file, "load_contents").
     A sync caller gets what the _finish method returns, run on the thread's
-    private context (no GMainLoop needed); an async caller gets a Pending,
-    an asyncio caller a future. Cancelling the Pending or the asyncio task,
-    or the operation whose coroutine awaits it, cancels the GIO call.
+    private context (no GMainLoop needed); a GLib caller gets a Pending, an
+    asyncio caller a future (the call is made on a GLib thread of its
+    own). Cancelling the Pending or the asyncio task cancels the GIO call.
     """
     async_method = getattr(source_object, name + "_async")
     finish = getattr(source_object, name + "_finish")
+    where = _decide(_MODE_NAMES[mode], _default_settings)
 
-    def run_sync():
+    if where is None:
         bridge = Sa.Bridge.new(cancellable, 0)
         async_method(*args, bridge.get_cancellable(),
                      lambda source, result: bridge.complete(result))
         return finish(bridge.wait())
 
-    def begin(m, call_cancellable, callback):
-        async_method(*args, call_cancellable, callback)
+    call_cancellable = Gio.Cancellable()
+    if where is _GLIB:
+        pending = Pending()
+        pending._cancellable = call_cancellable
+        if cancellable is not None:
+            _link_cancellable(cancellable, pending)
 
-    return _smart(begin, lambda source, result: finish(result), mode,
-                  Sa.Dispatcher.get_default(), run_sync=run_sync,
-                  cancellable=cancellable)
+        def done(source, result):
+            try:
+                value = finish(result)
+            except BaseException as exc:  # noqa: B902
+                pending._settle(False, exc)
+            else:
+                pending._settle(True, value)
+
+        async_method(*args, call_cancellable, done)
+        return pending
+
+    loop = where
+    future = loop.create_future()
+    if cancellable is not None:
+        _link_cancellable(cancellable, future, loop)
+
+    def deliver(source, result):
+        try:
+            value = finish(result)
+        except BaseException as exc:  # noqa: B902
+            _post(loop, _settle_future, future, False, exc)
+        else:
+            _post(loop, _settle_future, future, True, value)
+
+    _GLibThread.get().invoke(async_method, *args, call_cancellable, deliver)
+    future.add_done_callback(lambda f: f.cancelled() and call_cancellable.cancel())
+    return future
+
+
+# --- SaLock -----------------------------------------------------------------------
+
+def _outcome_value(ok, value):
+    return GObject.Value(GObject.TYPE_PYOBJECT, (ok, value))
+
+
+def _read_outcome(result):
+    """(ok, value) of a lock caller's task; a GLib.Error from the lock (a
+    cancel, a reset, a timeout) comes back as (False, error)."""
+    try:
+        _, outcome = result.propagate_value()
+    except GLib.Error as error:
+        return False, error
+    return outcome
+
+
+def _deliver_task(call, ok, value):
+    task = call.target
+    call.target = None
+    task.return_value(_outcome_value(ok, value))
+
+
+class _LockOperation(Sa.Operation):
+    """A function run under a Sa.Lock. Non-blocking to the C side: a plain
+    function goes to the Python workers, a coroutine function runs on the
+    asyncio loop of the callers that started it, or else on the context
+    the lock starts it on; the task completes with (ok, value)."""
+
+    def __init__(self, func, args, kwargs, settings, loop=None):
+        super().__init__(kind=Sa.OperationKind.NON_BLOCKING,
+                         name=getattr(func, "__qualname__", None))
+        self._call = (func, args, kwargs, settings, loop)
+
+    def do_start(self, task, cancellable):
+        func, args, kwargs, settings, loop = self._call
+        self._call = None
+        if not _iscoroutinefunction(func):
+            settings.pool.submit(_Call(func, args, kwargs, _deliver_task, task, None,
+                                       cancellable))
+        elif loop is not None:
+            try:
+                loop.call_soon_threadsafe(_start_on_loop, loop, func, args, kwargs, task,
+                                          cancellable)
+            except RuntimeError:
+                task.return_value(_outcome_value(False, _cancelled_error()))
+        else:
+            pending = Pending()
+            pending.add_done_callback(
+                lambda p: task.return_value(_outcome_value(p._state == _RESULT, p._value)))
+            if cancellable is not None:
+                _link_cancellable(cancellable, pending)
+            _drive(func(*args, **kwargs), pending)
+
+
+def _start_on_loop(loop, func, args, kwargs, task, cancellable):
+    """On the asyncio loop: the execution of a coroutine function."""
+    execution = loop.create_task(func(*args, **kwargs))
+
+    def done(execution):
+        if execution.cancelled():
+            task.return_value(_outcome_value(False, _cancelled_error()))
+        elif execution.exception() is not None:
+            task.return_value(_outcome_value(False, execution.exception()))
+        else:
+            task.return_value(_outcome_value(True, execution.result()))
+
+    execution.add_done_callback(done)
+    if cancellable is not None:
+        _link_cancellable(cancellable, execution, loop)
+
+
+class _Group:
+    """The asyncio callers of one key on one loop that wait for one lock
+    call, made on the GLib thread for all of them."""
+
+    __slots__ = ("loop", "futures", "n_live", "cancellable", "done")
+
+    def __init__(self, loop):
+        self.loop = loop
+        self.futures = []
+        self.n_live = 0
+        self.cancellable = Gio.Cancellable()
+        self.done = False
+
+    def join(self, cancellable):
+        future = self.loop.create_future()
+        self.futures.append(future)
+        self.n_live += 1
+        future.add_done_callback(self._left)
+        if cancellable is not None:
+            _link_cancellable(cancellable, future, self.loop)
+        return future
+
+    def _left(self, future):
+        if future.cancelled():
+            self.n_live -= 1
+            if self.n_live == 0 and not self.done:
+                self.cancellable.cancel()
+
+    def resolve(self, ok, value):
+        """On the loop: every caller gets the execution's outcome."""
+        self.done = True
+        futures, self.futures = self.futures, []
+        if not ok and _is_cancelled_error(value):
+            for future in futures:
+                future.cancel()
+            return
+        for future in futures:
+            _settle_future(future, ok, value)
 
 
 class Lock(Sa.Lock):
     def __init__(self, dispatcher=None):
         Sa.Lock.__init__(self, dispatcher=dispatcher or Sa.Dispatcher.get_default())
 
-    def run_once(self, key, func, *args, _sa_mode=Sa.CallMode.AUTO, **kwargs):
+    def _groups(self):
+        try:
+            return self._sa_groups
+        except AttributeError:
+            self._sa_groups = {}
+            self._sa_groups_lock = threading.Lock()
+            return self._sa_groups
+
+    def run_once(self, key, func, *args, _sa_mode=Sa.CallMode.AUTO, _sa_cancellable=None,
+                 **kwargs):
         """Runs func(*args, **kwargs) once for all concurrent callers of key
-        (the seeds' SmartLock.run_once); every caller gets the result the
-        way its context needs it. func is a plain function (run on a worker
-        for async callers) or a coroutine function."""
-        operation = _FunctionOperation(func, args, kwargs)
+        (the seed's SmartLock.run_once()); every caller gets the result the
+        way its context needs it: directly, a Pending, or an awaitable.
+        func is a plain function (run on a worker thread) or a coroutine
+        function (run on the loop of the callers that started it).
+        _sa_cancellable detaches this caller alone."""
+        dispatcher = self.get_dispatcher()
+        settings = _settings_of(dispatcher)
+        where = _decide(_MODE_NAMES[_sa_mode], settings)
+        cancellable = _sa_cancellable
 
-        def begin(m, cancellable, callback):
-            self.call(key, operation, m, cancellable, callback)
+        if where is None:
+            operation = _LockOperation(func, args, kwargs, settings)
+            task = self.call(key, operation, Sa.CallMode.SYNC, cancellable, None)
+            ok, value = _read_outcome(task)
+            if ok:
+                return value
+            raise value
 
-        return _smart(begin, lambda source, result: source.call_finish(result),
-                      _sa_mode, self.get_dispatcher())
+        if where is _GLIB:
+            pending = Pending()
+            call_cancellable = pending.cancellable
+            if cancellable is not None:
+                _link_cancellable(cancellable, pending)
+
+            def done(source, result):
+                pending._settle(*_read_outcome(result))
+
+            operation = _LockOperation(func, args, kwargs, settings)
+            task = self.call(key, operation, Sa.CallMode.ASYNC, call_cancellable, done)
+            del task
+            return pending
+
+        # asyncio: callers of one loop join one group, which makes one call.
+        groups = self._groups()
+        with self._sa_groups_lock:
+            group = groups.get((where, key))
+            fresh = group is None
+            if fresh:
+                group = groups[(where, key)] = _Group(where)
+        future = group.join(cancellable)
+        if fresh:
+            operation = _LockOperation(func, args, kwargs, settings, where)
+            _GLibThread.get().invoke(self._call_for_group, key, operation, group)
+        return future
+
+    def _call_for_group(self, key, operation, group):
+        """On the GLib thread: the lock call of an asyncio group."""
+        def done(source, result):
+            ok, value = _read_outcome(result)
+            with self._sa_groups_lock:
+                if self._sa_groups.get((group.loop, key)) is group:
+                    del self._sa_groups[(group.loop, key)]
+            _post(group.loop, group.resolve, ok, value)
+
+        task = self.call(key, operation, Sa.CallMode.ASYNC, group.cancellable, done)
+        del task
+
+    def reset(self):
+        """Cancels every execution in flight; every caller still waiting gets
+        G_IO_ERROR_CANCELLED (an asyncio caller: CancelledError)."""
+        groups = self._groups()
+        with self._sa_groups_lock:
+            dropped = list(groups.values())
+            groups.clear()
+        for group in dropped:
+            _post(group.loop, group.resolve, False, _cancelled_error())
+        Sa.Lock.reset(self)
 
 
 Lock = override(Lock)
@@ -439,11 +1163,20 @@ __all__.append("Lock")
 
 
 @_export
-def reset():
-    """Drops every thread's private context: the seeds'
-    reset_smartasync_cache(), for tests."""
-    Sa.reset_contexts()
+class SmartLock:
+    """The seed's SmartLock: one Sa.Lock with the default key.
 
+        lock = Sa.SmartLock()
+        data = await lock.run_once(load)     # or lock.run_once(load) in a script
+    """
 
-reset_smartasync_cache = reset
-__all__.append("reset_smartasync_cache")
+    def __init__(self, dispatcher=None):
+        self.lock = Lock(dispatcher)
+
+    def run_once(self, func, *args, **kwargs):
+        """Runs func once for every concurrent caller; see Sa.Lock.run_once()."""
+        return self.lock.run_once(None, func, *args, **kwargs)
+
+    def reset(self):
+        """Cancels the execution in flight; its waiting callers get cancelled."""
+        self.lock.reset()
