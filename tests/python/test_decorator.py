@@ -1,76 +1,30 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""The smartasync decorator of the Sa overrides: the Python library's whole
-test list, on the C dispatcher, plus asyncio, SaLock and sqlite3."""
+"""Sa.smartasync under the seed's own names: its four cases from a script,
+asyncio and a GLib loop, methods and __slots__, inline use, errors,
+detection per call and per thread, the mode overrides, nested mixed calls,
+the reset, and sqlite3 offloaded while the loop runs."""
 
 import asyncio
-import gc
 import os
 import sqlite3
-import tempfile
 import threading
 import time
 
-import gi
+from gi.repository import Gio, GLib, Sa
 
-gi.require_version("Sa", "1")
-gi.require_version("Gio", "2.0")
-from gi.repository import Gio, GLib, Sa  # noqa: E402
+import pytest
 
-import pytest  # noqa: E402
+from conftest import collect, in_glib_loop
 
-
-def in_loop(body, timeout_s=20):
-    """Runs body(loop) inside a running GLib main loop (an async caller);
-    body calls loop.quit() when done. Returns what body returned."""
-    loop = GLib.MainLoop()
-    box = {}
-
-    def start():
-        box["value"] = body(loop)
-        return GLib.SOURCE_REMOVE
-
-    def expire():
-        box["expired"] = True
-        loop.quit()
-        return GLib.SOURCE_REMOVE
-
-    GLib.idle_add(start)
-    guard = GLib.timeout_add_seconds(timeout_s, expire)
-    loop.run()
-    GLib.source_remove(guard) if "expired" not in box else None
-    assert "expired" not in box, "the loop did not finish in time"
-    return box.get("value")
-
-
-def collect(loop, pendings):
-    """Quits loop when every Pending is done; returns the list of results."""
-    results = [None] * len(pendings)
-    left = [len(pendings)]
-
-    def done(i, p):
-        results[i] = p.exception() or p.result()
-        left[0] -= 1
-        if left[0] == 0:
-            loop.quit()
-
-    for i, p in enumerate(pendings):
-        p.add_done_callback(lambda p, i=i: done(i, p))
-    return results
-
-
-@pytest.fixture
-def text_file():
-    fd, path = tempfile.mkstemp(prefix="sa-py-")
-    os.write(fd, b"hello from a file")
-    os.close(fd)
-    yield path
-    os.unlink(path)
-
-
-# --- functions and methods ------------------------------------------------
 
 @Sa.smartasync
 def add(a, b):
+    return a + b
+
+
+@Sa.smartasync
+async def add_later(a, b):
+    await asyncio.sleep(0)
     return a + b
 
 
@@ -105,110 +59,268 @@ class Slotted:
         return self.base + x
 
     @Sa.smartasync
-    async def plus_async(self, x):
+    async def plus_later(self, x):
+        await asyncio.sleep(0)
         return self.base + x
 
 
-def test_sync_context_blocking_function():
-    assert not Sa.caller_is_async()
-    assert add(2, 3) == 5
+# --- the four cases ------------------------------------------------------------
+
+def test_script_plain_function_is_a_direct_call():
+    seen = []
+
+    @Sa.smartasync
+    def where():
+        seen.append(threading.get_ident())
+        return "here"
+
+    assert not Sa.is_async_context()
+    assert where() == "here"
+    assert seen == [threading.get_ident()]
 
 
-def test_sync_context_coroutine_function(text_file):
-    # An async def called with no loop: run to completion, result returned.
+def test_script_coroutine_function_returns_its_result(text_file):
+    assert add_later(2, 3) == 5
     assert read_text(text_file) == "hello from a file"
+    # asyncio code works inside: the thread's kept loop runs it.
+    loops = set()
+
+    @Sa.smartasync
+    async def sleeper():
+        loops.add(asyncio.get_running_loop())
+        await asyncio.sleep(0.01)
+        return "slept"
+
+    assert sleeper() == "slept" and sleeper() == "slept"
+    assert len(loops) == 1  # kept from call to call, as the seed's pool does
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()  # and not left running
 
 
-def test_standalone_function_inline():
-    def plain(x):
-        return -x
+def test_asyncio_coroutine_function_runs_on_the_callers_loop():
+    @Sa.smartasync
+    async def on_which_loop():
+        await asyncio.sleep(0.01)
+        return asyncio.get_running_loop()
 
-    assert Sa.smartasync(plain)(4) == -4
+    async def main():
+        coroutine = on_which_loop()
+        assert asyncio.iscoroutine(coroutine)  # the seed's (True, True) case
+        return await coroutine is asyncio.get_running_loop()
+
+    assert asyncio.run(main())
 
 
-def test_methods_and_slots():
+def test_asyncio_plain_function_is_offloaded():
+    caller = threading.get_ident()
+
+    @Sa.smartasync
+    def where():
+        return threading.get_ident()
+
+    async def main():
+        return await where()
+
+    assert asyncio.run(main()) != caller
+
+
+def test_glib_loop_gets_pendings(text_file):
+    def body(loop):
+        assert Sa.is_async_context()
+        pendings = [add(1, 2), read_text(text_file), Slotted(1).plus(1), add_later(2, 2)]
+        assert all(isinstance(p, Sa.Pending) for p in pendings)
+        assert not any(p.done() for p in pendings)  # never completed inside the call
+        return collect(loop, pendings)
+
+    assert in_glib_loop(body) == [3, "hello from a file", 2, 4]
+
+
+def test_methods_slots_and_inline():
     assert Service(3).scale(5) == 15
     assert Service(3).scale_later(5) == 16
     assert Slotted(10).plus(1) == 11
-    assert Slotted(10).plus_async(2) == 12
+    assert Slotted(10).plus_later(2) == 12
+
+    def negate(x):
+        return -x
+
+    assert Sa.smartasync(negate)(4) == -4
+    wrapped = Sa.smartasync(add_later.__wrapped__)
+    assert wrapped(1, 1) == 2 and wrapped(2, 2) == 4
+    assert add.__name__ == "add" and add.__smartasync__
+
+    async def main():
+        return await Service(2).scale(3), await Slotted(1).plus_later(1)
+
+    assert asyncio.run(main()) == (6, 2)
 
 
-def test_async_context_returns_pending(text_file):
-    def body(loop):
-        assert Sa.caller_is_async()
-        p1 = add(1, 2)
-        p2 = read_text(text_file)
-        p3 = Slotted(1).plus(1)
-        assert all(isinstance(p, Sa.Pending) for p in (p1, p2, p3))
-        assert not p1.done()  # never completed inside the call
-        return collect(loop, [p1, p2, p3])
-
-    assert in_loop(body) == [3, "hello from a file", 2]
-
+# --- errors ------------------------------------------------------------------------
 
 class Boom(Exception):
     pass
 
 
+def raise_boom(message):
+    try:
+        {}["missing"]
+    except KeyError as cause:
+        raise Boom(message) from cause
+
+
 @Sa.smartasync
 def explode(message):
-    raise Boom(message)
+    raise_boom(message)
 
 
 @Sa.smartasync
 async def explode_later(message):
-    await add(0, 0)
-    raise KeyError(message)
+    await asyncio.sleep(0)
+    raise_boom(message)
 
 
-def test_errors_sync_context():
-    with pytest.raises(Boom, match="sync boom"):
-        explode("sync boom")
-    with pytest.raises(KeyError, match="later"):
-        explode_later("later")
+def raising_frames(exc):
+    tb, names = exc.__traceback__, []
+    while tb is not None:
+        names.append(tb.tb_frame.f_code.co_name)
+        tb = tb.tb_next
+    return names
+
+
+@pytest.mark.parametrize("func", [explode, explode_later])
+def test_errors_script(func):
+    with pytest.raises(Boom, match="script") as info:
+        func("script")
+    assert isinstance(info.value.__cause__, KeyError)
+    assert "raise_boom" in raising_frames(info.value)
+
+
+@pytest.mark.parametrize("func", [explode, explode_later])
+def test_errors_asyncio(func):
+    async def main():
+        with pytest.raises(Boom, match="asyncio") as info:
+            await func("asyncio")
+        return info.value
+
+    exc = asyncio.run(main())
+    assert isinstance(exc.__cause__, KeyError)
+    assert "raise_boom" in raising_frames(exc)
+
+
+def test_errors_glib_same_object():
+    def body(loop):
+        return collect(loop, [explode("glib"), explode_later("glib later")])
+
+    first, second = in_glib_loop(body)
+    for exc in (first, second):
+        assert type(exc) is Boom and isinstance(exc.__cause__, KeyError)
+        assert "raise_boom" in raising_frames(exc)
     with pytest.raises(GLib.Error) as info:
         read_text("/nonexistent/sa-python")
     assert info.value.matches(Gio.io_error_quark(), Gio.IOErrorEnum.NOT_FOUND)
 
 
-def test_errors_async_context():
-    def body(loop):
-        return collect(loop, [explode("async boom"), explode_later("k")])
-
-    first, second = in_loop(body)
-    assert type(first) is Boom and str(first) == "async boom"
-    assert type(second) is KeyError
-
-
-def test_blocking_offloaded_in_order():
-    """Several blocking calls in flight from a running loop: they run on
-    worker threads, the loop goes on, and results come back in order."""
-    main = threading.get_ident()
-    threads = set()
+def test_error_is_the_raised_object():
+    raised = []
 
     @Sa.smartasync
-    def slow_square(n):
-        threads.add(threading.get_ident())
-        time.sleep(0.05)
-        return n * n
+    def keep_and_raise():
+        exc = Boom("the one")
+        raised.append(exc)
+        raise exc
+
+    async def main():
+        try:
+            await keep_and_raise()
+        except Boom as exc:
+            return exc
+
+    assert asyncio.run(main()) is raised[0]
+    raised.clear()
+
+
+# --- detection per call and per thread ---------------------------------------------
+
+def test_detection_is_per_call():
+    """The seed caches "async" per function forever; here a function used
+    from asyncio first still returns a result to a script afterwards."""
+    async def main():
+        return await add(1, 1)
+
+    assert asyncio.run(main()) == 2
+    assert add(2, 2) == 4
+    assert asyncio.run(main()) == 2
+
+
+def test_detection_is_per_thread():
+    """One decorated function used at once from an asyncio thread and from
+    plain threads: each caller gets what its own context needs."""
+    errors = []
+    stop = threading.Event()
+
+    def script_thread():
+        try:
+            while not stop.is_set():
+                assert add(1, 2) == 3
+                assert add_later(1, 2) == 3
+        except BaseException as exc:  # noqa: B902 - reported below
+            errors.append(exc)
+
+    async def main():
+        for _ in range(200):
+            assert await add(1, 2) == 3
+            assert await add_later(1, 2) == 3
+
+    threads = [threading.Thread(target=script_thread) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        asyncio.run(main())
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+    assert errors == []
+
+
+# --- modes -----------------------------------------------------------------------------
+
+def test_set_sync_and_set_async_are_scoped():
+    async def main():
+        assert Sa.is_async_context()
+        with Sa.set_sync():
+            assert not Sa.is_async_context()
+            # Results directly inside a running loop, which is not re-entered.
+            assert add(20, 22) == 42
+            assert add_later(1, 1) == 2
+            with Sa.set_async():
+                assert asyncio.isfuture(add(1, 1))
+                assert await add(1, 1) == 2
+            assert add(1, 2) == 3
+        assert asyncio.isfuture(add(0, 0))
+        await add(0, 0)
+
+    asyncio.run(main())
+    assert not Sa.is_async_context()
+    with Sa.set_async():
+        assert Sa.is_async_context()
+        pending = add(1, 1)  # a script forced async: a Pending on its context
+    assert isinstance(pending, Sa.Pending)
+    while not pending.done():
+        GLib.MainContext.default().iteration(True)
+    assert pending.result() == 2
+
+
+def test_mode_of_decorator_and_of_call():
+    forced = Sa.smartasync(mode=Sa.CallMode.SYNC)(lambda: "always sync")
 
     def body(loop):
-        return collect(loop, [slow_square(n) for n in range(6)])
-
-    assert in_loop(body) == [0, 1, 4, 9, 16, 25]
-    assert main not in threads
-
-
-def test_mode_override():
-    def body(loop):
-        # SYNC inside a running loop: the result, directly.
-        assert add(20, 22, _sa_mode=Sa.CallMode.SYNC) == 42
-        forced = Sa.smartasync(mode=Sa.CallMode.SYNC)(lambda: "always sync")
         assert forced() == "always sync"
+        assert add(20, 22, _sa_mode=Sa.CallMode.SYNC) == 42
+        assert add_later(1, 1, _sa_mode=Sa.CallMode.SYNC) == 2
         loop.quit()
 
-    in_loop(body)
-    # ASYNC from a sync caller: a Pending, completed by iterating.
+    in_glib_loop(body)
     pending = add(1, 1, _sa_mode=Sa.CallMode.ASYNC)
     assert isinstance(pending, Sa.Pending)
     while not pending.done():
@@ -216,177 +328,154 @@ def test_mode_override():
     assert pending.result() == 2
 
 
+def test_dispatcher_mode_is_followed():
+    dispatcher = Sa.Dispatcher.new()
+    func = Sa.smartasync(dispatcher=dispatcher)(lambda: 7)
+    assert func() == 7
+    dispatcher.set_mode(Sa.CallMode.ASYNC)
+    try:
+        assert isinstance(func(), Sa.Pending)
+    finally:
+        dispatcher.set_mode(Sa.CallMode.AUTO)
+    assert func() == 7
+
+
+# --- nesting ---------------------------------------------------------------------------
+
 def test_nested_mixed_calls(text_file):
-    """async caller -> blocking function on a worker -> coroutine function,
-    which runs to completion on the worker's own private context."""
+    """async caller -> plain function on a worker -> coroutine function,
+    which runs to completion on the worker's own kept loop (the seed's
+    "nested mixed calls")."""
     seen = {}
 
     @Sa.smartasync
     def blocking_outer(path):
         seen["thread"] = threading.get_ident()
-        seen["worker_is_async"] = Sa.caller_is_async()
-        return read_text(path).upper()
+        seen["is_async"] = Sa.is_async_context()
+        return read_text(path).upper() + str(add_later(1, 1))
+
+    async def main():
+        return await blocking_outer(text_file)
+
+    assert asyncio.run(main()) == "HELLO FROM A FILE2"
+    assert seen["thread"] != threading.get_ident() and seen["is_async"] is False
 
     def body(loop):
         return collect(loop, [blocking_outer(text_file)])
 
-    assert in_loop(body) == ["HELLO FROM A FILE"]
-    assert seen["thread"] != threading.get_ident()
-    assert seen["worker_is_async"] is False
-    # And the sync version of the same nesting.
-    assert blocking_outer(text_file) == "HELLO FROM A FILE"
+    assert in_glib_loop(body) == ["HELLO FROM A FILE2"]
+    assert blocking_outer(text_file) == "HELLO FROM A FILE2"
 
 
-def test_reset():
-    add(1, 1)
-    read_text(__file__)
-    assert Sa.get_n_contexts() >= 1
+def test_nesting_never_waits_for_its_own_workers():
+    """Every worker of a one-thread dispatcher busy with a body that
+    offloads again: the nested call runs rather than wait for itself."""
+    dispatcher = Sa.Dispatcher.new()
+    dispatcher.set_max_threads(1)
+
+    @Sa.smartasync(dispatcher=dispatcher)
+    def leaf(x):
+        return x + 1
+
+    @Sa.smartasync(dispatcher=dispatcher)
+    async def middle(x):
+        return await leaf(x)
+
+    @Sa.smartasync(dispatcher=dispatcher)
+    def outer(x):
+        return middle(x) * 10  # on the worker: a sync caller of middle()
+
+    async def main():
+        return await asyncio.wait_for(asyncio.gather(*[outer(i) for i in range(4)]), 30)
+
+    assert asyncio.run(main()) == [10, 20, 30, 40]
+
+
+# --- reset -------------------------------------------------------------------------------
+
+def fd_count():
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_reset_smartasync_cache(text_file):
+    before = fd_count()
+    assert add_later(1, 1) == 2  # the thread's kept loop: a few fds
+    assert read_text(text_file) == "hello from a file"
+    assert fd_count() > before
     Sa.reset_smartasync_cache()
-    gc.collect()
-    deadline = time.monotonic() + 10
-    while Sa.get_n_contexts() > 0 and time.monotonic() < deadline:
-        time.sleep(0.001)
+    assert fd_count() == before
     assert Sa.get_n_contexts() == 0
-    assert read_text(__file__).startswith("# SPDX")
+    assert add_later(2, 2) == 4  # and it works afterwards
+    Sa.reset_smartasync_cache()
 
 
-# --- asyncio ----------------------------------------------------------------
+# --- sqlite3 offloaded while the loop keeps running -------------------------------------
 
-def test_asyncio_awaits_everything(text_file):
-    lock = Sa.Lock()
-
-    async def main():
-        a = await add(2, 2)
-        b = await read_text(text_file)
-        c = await lock.run_once("k", add, 5, 5)
-        _, data, _ = await Sa.run_gio(Gio.File.new_for_path(text_file), "load_contents")
-        return a, b, c, data
-
-    assert asyncio.run(main()) == (4, "hello from a file", 10, b"hello from a file")
-
-
-def test_asyncio_errors():
-    async def main():
-        with pytest.raises(Boom, match="in asyncio"):
-            await explode("in asyncio")
-        return True
-
-    assert asyncio.run(main())
-
-
-def test_asyncio_cancel_cancels_gio():
-    """Cancelling the asyncio task cancels the GIO operation."""
-    proc = Gio.Subprocess.new(["sleep", "30"], Gio.SubprocessFlags.NONE)
-    cancellable = Gio.Cancellable()
-    seen = {}
-
-    @Sa.smartasync
-    async def wait_child(p):
-        try:
-            return await Sa.run_gio(p, "wait_check")
-        except GLib.Error as error:
-            seen["error"] = error
-            raise
-
-    async def main():
-        direct = asyncio.ensure_future(Sa.run_gio(proc, "wait_check", cancellable=cancellable))
-        nested = asyncio.ensure_future(wait_child(proc))
-        await asyncio.sleep(0.1)
-        direct.cancel()
-        nested.cancel()
-        for task in (direct, nested):
-            with pytest.raises(asyncio.CancelledError):
-                await task
-        # The GIO call inside the coroutine operation reported the
-        # cancellation, on the GLib side.
-        deadline = time.monotonic() + 10
-        while "error" not in seen and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
-        return True
-
-    start = time.monotonic()
-    assert asyncio.run(main())
-    assert cancellable.is_cancelled()
-    assert seen["error"].matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED)
-    assert time.monotonic() - start < 20
-    proc.force_exit()
-    proc.wait(None)
-
-
-def test_run_gio_everywhere(text_file):
-    """The same GIO pair from a plain script, a GLib loop and asyncio."""
-    f = Gio.File.new_for_path(text_file)
-    assert Sa.run_gio(f, "load_contents")[1] == b"hello from a file"
-
-    def body(loop):
-        return collect(loop, [Sa.run_gio(f, "load_contents")])
-
-    assert in_loop(body)[0][1] == b"hello from a file"
-
-    async def main():
-        return (await Sa.run_gio(f, "load_contents"))[1]
-
-    assert asyncio.run(main()) == b"hello from a file"
-
-
-# --- SaLock -----------------------------------------------------------------
-
-def test_lock_from_python():
-    lock = Sa.Lock()
-    runs = []
-
-    @Sa.smartasync
-    async def load():
-        runs.append(1)
-        await add(0, 0)  # yields to the loop: callers below join meanwhile
-        return {"loaded": len(runs)}
-
-    def body(loop):
-        return collect(loop, [lock.run_once("config", load) for _ in range(5)])
-
-    results = in_loop(body)
-    assert results == [{"loaded": 1}] * 5
-    assert len(runs) == 1
-    assert lock.props.n_executions == 1 and lock.props.n_coalesced == 4
-    # A sync caller: the result directly; a new execution (not a cache).
-    assert lock.run_once("config", load) == {"loaded": 2}
-
-
-# --- sqlite3, offloaded while the loop keeps running ------------------------
-
-def test_sqlite_offloaded_loop_not_blocked(tmp_path):
+@pytest.fixture
+def users_db(tmp_path):
     db = str(tmp_path / "app.db")
     with sqlite3.connect(db) as conn:
         conn.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
         conn.executemany("INSERT INTO users (name) VALUES (?)",
                          [("user%d" % i,) for i in range(100)])
+    conn.close()
+    return db
 
+
+SLOW_QUERY = ("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
+              "SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM users)")
+
+
+def test_sqlite_offloaded_loop_not_blocked(users_db):
     spent = {}
 
     @Sa.smartasync
     def query(limit):
         start = time.monotonic()
-        conn = sqlite3.connect(db)
+        conn = sqlite3.connect(users_db)  # one connection per call, in the thread using it
         try:
-            # A deliberately long query: sqlite3 counts to `limit`, blocking.
-            rows = conn.execute(
-                "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
-                "SELECT (SELECT count(*) FROM c), (SELECT count(*) FROM users)",
-                (limit,)).fetchall()
+            return conn.execute(SLOW_QUERY, (limit,)).fetchall()
         finally:
             conn.close()
-        spent["query"] = time.monotonic() - start
-        return rows
+            spent["query"] = time.monotonic() - start
 
     ticks = []
 
-    def body(loop):
-        GLib.timeout_add(5, lambda: ticks.append(time.monotonic()) or True)
-        return collect(loop, [query(2_000_000)])
+    async def ticker():
+        while True:
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.005)
 
-    (rows,) = in_loop(body)
-    assert rows == [(2_000_000, 100)]
-    # The query took a while, and the 5 ms timer kept firing on the loop
-    # meanwhile: the loop was not blocked.
+    async def main():
+        tick = asyncio.ensure_future(ticker())
+        rows = await query(2_000_000)
+        tick.cancel()
+        return rows
+
+    assert asyncio.run(main()) == [(2_000_000, 100)]
+    # The query took a while and the 5 ms ticker went on meanwhile.
     assert spent["query"] > 0.1
     assert len(ticks) >= spent["query"] / 0.005 / 4
+    assert query(10) == [(10, 100)]  # from the script: a direct call
+
+
+def test_sqlite_connection_is_thread_bound(users_db):
+    """Why the docs say not to capture a thread-bound object: offloaded,
+    the function runs on a worker, where sqlite3 refuses the caller's
+    connection."""
+    conn = sqlite3.connect(users_db)
+
+    @Sa.smartasync
+    def count():
+        return conn.execute("SELECT count(*) FROM users").fetchone()[0]
+
+    try:
+        assert count() == 100  # a script: same thread, fine
+
+        async def main():
+            return await count()
+
+        with pytest.raises(sqlite3.ProgrammingError, match="thread"):
+            asyncio.run(main())
+    finally:
+        conn.close()

@@ -457,9 +457,19 @@ def _deliver_asyncio(call, ok, value):
         pass  # the loop closed first: nobody waits for this result
 
 
-def _on_future_done(call, future):
-    if future.cancelled():
-        call.cancel()
+class _CallFuture(asyncio.Future):
+    """The future an asyncio caller awaits: cancelling it cancels the call
+    at once, before the loop runs again."""
+
+    __slots__ = ("_sa_call",)
+
+    def cancel(self, msg=None):
+        if not super().cancel(msg):
+            return False
+        call, self._sa_call = self._sa_call, None
+        if call is not None:
+            call.cancel()
+        return True
 
 
 # --- blocking calls -------------------------------------------------------------
@@ -492,9 +502,9 @@ def _call_blocking(func, args, kwargs, call_mode, settings):
         settings.pool.submit(call)
         return pending
 
-    future = where.create_future()
-    call = _Call(func, args, kwargs, _deliver_asyncio, future, where, cancellable)
-    future.add_done_callback(functools.partial(_on_future_done, call))
+    future = _CallFuture(loop=where)
+    call = future._sa_call = _Call(func, args, kwargs, _deliver_asyncio, future, where,
+                                   cancellable)
     if cancellable is not None:
         _link_cancellable(cancellable, future, where)
     settings.pool.submit(call)
@@ -624,10 +634,30 @@ def _run_coroutine_sync(coroutine):
     finally:
         _set_running_loop(outer)
     _set_running_loop(None)
+    task = loop.create_task(_resume(coroutine, yielded))
+    coroutine = yielded = None
+    task.add_done_callback(_stop_loop)
     try:
-        return loop.run_until_complete(_resume(coroutine, yielded))
+        loop.run_forever()
     finally:
         _set_running_loop(outer)
+    if not task.done():  # the loop was stopped from inside
+        task.cancel()
+        raise RuntimeError("the loop stopped before the coroutine completed")
+    if task.cancelled():
+        raise asyncio.CancelledError()
+    exc = task.exception()
+    if exc is None:
+        return task.result()
+    task = None
+    try:
+        raise exc
+    finally:
+        exc = None  # a traceback keeps this frame: no cycle through it
+
+
+def _stop_loop(task):
+    task.get_loop().stop()
 
 
 class _Driver:
@@ -980,8 +1010,15 @@ def _read_outcome(result):
 
 
 def _deliver_task(call, ok, value):
-    task = call.target
-    call.target = None
+    """On the worker: the execution completes on the context it started
+    on, in a later iteration, so that every caller issued before that
+    context iterates joins it."""
+    task, context = call.target, call.where
+    call.target = call.where = None
+    _later(context, _return_outcome, task, ok, value)
+
+
+def _return_outcome(task, ok, value):
     task.return_value(_outcome_value(ok, value))
 
 
@@ -1000,8 +1037,8 @@ class _LockOperation(Sa.Operation):
         func, args, kwargs, settings, loop = self._call
         self._call = None
         if not _iscoroutinefunction(func):
-            settings.pool.submit(_Call(func, args, kwargs, _deliver_task, task, None,
-                                       cancellable))
+            settings.pool.submit(_Call(func, args, kwargs, _deliver_task, task,
+                                       GLib.MainContext.get_thread_default(), cancellable))
         elif loop is not None:
             try:
                 loop.call_soon_threadsafe(_start_on_loop, loop, func, args, kwargs, task,
@@ -1105,7 +1142,10 @@ class Lock(Sa.Lock):
             ok, value = _read_outcome(task)
             if ok:
                 return value
-            raise value
+            try:
+                raise value
+            finally:
+                value = None  # a traceback keeps this frame: no cycle through it
 
         if where is _GLIB:
             pending = Pending()
@@ -1127,6 +1167,10 @@ class Lock(Sa.Lock):
             group = groups.get((where, key))
             fresh = group is None
             if fresh:
+                # A group whose loop closed before its outcome arrived is
+                # dropped by the next one.
+                for stale in [k for k, g in groups.items() if g.loop.is_closed()]:
+                    del groups[stale]
                 group = groups[(where, key)] = _Group(where)
         future = group.join(cancellable)
         if fresh:
@@ -1138,13 +1182,23 @@ class Lock(Sa.Lock):
         """On the GLib thread: the lock call of an asyncio group."""
         def done(source, result):
             ok, value = _read_outcome(result)
-            with self._sa_groups_lock:
-                if self._sa_groups.get((group.loop, key)) is group:
-                    del self._sa_groups[(group.loop, key)]
-            _post(group.loop, group.resolve, ok, value)
+            try:
+                group.loop.call_soon_threadsafe(self._resolve_group, key, group, ok, value)
+            except RuntimeError:  # the loop closed first: only the table holds the group
+                with self._sa_groups_lock:
+                    if self._sa_groups.get((group.loop, key)) is group:
+                        del self._sa_groups[(group.loop, key)]
 
         task = self.call(key, operation, Sa.CallMode.ASYNC, group.cancellable, done)
         del task
+
+    def _resolve_group(self, key, group, ok, value):
+        """On the group's loop: callers that join until now share this
+        outcome, as the callers issued in one GLib iteration do."""
+        with self._sa_groups_lock:
+            if self._sa_groups.get((group.loop, key)) is group:
+                del self._sa_groups[(group.loop, key)]
+        group.resolve(ok, value)
 
     def reset(self):
         """Cancels every execution in flight; every caller still waiting gets
