@@ -1,29 +1,40 @@
+import asyncio
+
 import gi
 gi.require_version("Sa", "1")
-from gi.repository import GLib, Gio, Sa
+from gi.repository import GLib, Sa
 
 
 @Sa.smartasync
-def word_count(path):                 # blocking: a thread for loop callers
-    with open(path) as f:
+def word_count(path):            # plain: runs on a worker for loop callers,
+    with open(path) as f:        # so it opens what it uses itself
         return len(f.read().split())
 
 
 @Sa.smartasync
-async def first_line(path):           # non-blocking: driven on GLib
-    _, data, _ = await Sa.run_gio(Gio.File.new_for_path(path), "load_contents")
-    return data.decode().splitlines()[0]
+async def first_line(path):      # coroutine: runs on the caller's loop
+    await asyncio.sleep(0)
+    with open(path) as f:
+        return f.readline().strip()
 
 
-# A script is a sync caller: results come back directly.
+# A script: results come back directly.
 print(word_count("/etc/os-release"), first_line("/etc/os-release"))
 
-# Inside a GLib main loop the same calls return an Sa.Pending.
+
+# asyncio: the same calls are awaited; the loop is never blocked.
+async def main():
+    return await asyncio.gather(word_count("/etc/os-release"),
+                                first_line("/etc/os-release"))
+
+print(*asyncio.run(main()))
+
+# A GLib main loop: an Sa.Pending, completed on the loop's context.
 loop = GLib.MainLoop()
 
 
 def start():
-    first_line("/etc/os-release").add_done_callback(
+    word_count("/etc/os-release").add_done_callback(
         lambda pending: (print(pending.result()), loop.quit()))
 
 

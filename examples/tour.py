@@ -74,7 +74,7 @@ def main():
     GLib.idle_add(start_all)
     loop.run()
 
-    print("asyncio caller (inside asyncio.run(): each call returns a future):")
+    print("asyncio caller (inside asyncio.run(): each call returns an awaitable):")
 
     async def with_asyncio():
         results = await asyncio.gather(*(func(*args) for _, func, args in calls))
