@@ -1,10 +1,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Smoke test: an operation written in Python, called through the C
 dispatcher in every cell that a Python caller can reach. Results are read
-from the call's task with g_task_propagate_value() (an out
-caller-allocates GValue, which PyGObject frees), not through the
-transfer-full GValue of call_finish()/call_sync(), which PyGObject 3.42
-never frees."""
+with call_finish_value()/call_sync_value() (an out caller-allocates
+GValue, which PyGObject frees), not through the transfer-full GValue of
+call_finish()/call_sync(), which PyGObject 3.42 never frees."""
 
 import os
 import tempfile
@@ -13,7 +12,7 @@ import gi
 
 gi.require_version("Sa", "1")
 gi.require_version("Gio", "2.0")
-from gi.repository import Gio, GLib, Sa  # noqa: E402
+from gi.repository import Gio, GLib, GObject, Sa  # noqa: E402
 
 import pytest  # noqa: E402
 
@@ -68,9 +67,9 @@ def text_file():
 
 
 def sync_value(dispatcher, operation):
-    """A sync call's result, read from its (completed) task."""
-    task = dispatcher.call(operation, Sa.CallMode.SYNC, None, None)
-    return task.propagate_value()[1]
+    ok, value = dispatcher.call_sync_value(operation, None)
+    assert ok
+    return value
 
 
 def test_sync_blocking():
@@ -106,7 +105,7 @@ def test_async_blocking_from_loop():
     results = []
 
     def done(source, result):
-        results.append(result.propagate_value()[1])
+        results.append(source.call_finish_value(result)[1])
         loop.quit()
 
     def start():
@@ -168,3 +167,32 @@ def test_lock_sync_caller():
     task = lock.call(None, Square(4), Sa.CallMode.SYNC, None, None)
     assert task.propagate_value()[1] == 16
     assert lock.props.n_executions == 1
+
+
+class Payload(Sa.Operation):
+    """A blocking operation whose result is a large Python object."""
+
+    def do_run(self, task, cancellable):
+        task.return_value(GObject.Value(GObject.TYPE_PYOBJECT, Big()))
+
+
+class Big:
+    def __init__(self):
+        self.data = bytearray(1 << 20)
+
+
+def test_value_forms_free_their_result():
+    import gc
+    import weakref
+
+    dispatcher = Sa.Dispatcher.get_default()
+    refs = []
+    gc.disable()
+    try:
+        for _ in range(50):
+            value = sync_value(dispatcher, Payload(kind=Sa.OperationKind.BLOCKING))
+            refs.append(weakref.ref(value))
+            del value
+    finally:
+        gc.enable()
+    assert sum(r() is not None for r in refs) == 0
