@@ -32,6 +32,7 @@ function returned or raised.
 """
 
 import asyncio
+import collections.abc
 import contextlib
 import contextvars
 import functools
@@ -578,38 +579,35 @@ def _thread_loop():
     return kept.loop
 
 
-class _Resumed:
-    """Awaits the rest of a coroutine that has run its first step already."""
+class _Resumed(collections.abc.Coroutine):
+    """The rest of a coroutine that has run its first step already, as a
+    coroutine a Task can run: its first send() gives what that step
+    yielded, later ones go to the coroutine itself."""
 
-    __slots__ = ("coroutine", "yielded")
+    __slots__ = ("_coroutine", "_first")
 
     def __init__(self, coroutine, yielded):
-        self.coroutine = coroutine
-        self.yielded = yielded
+        self._coroutine = coroutine
+        self._first = (yielded,)
+
+    def send(self, value):
+        first = self._first
+        if first is not None:
+            self._first = None
+            return first[0]
+        return self._coroutine.send(value)
+
+    def throw(self, typ, val=None, tb=None):
+        self._first = None
+        if val is None:
+            return self._coroutine.throw(typ)
+        return self._coroutine.throw(typ, val, tb)
+
+    def close(self):
+        self._coroutine.close()
 
     def __await__(self):
-        coroutine, yielded = self.coroutine, self.yielded
-        self.coroutine = self.yielded = None
-        while True:
-            try:
-                value = yield yielded
-            except GeneratorExit:
-                coroutine.close()
-                raise
-            except BaseException as exc:  # noqa: B902 - the coroutine's to handle
-                try:
-                    yielded = coroutine.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    yielded = coroutine.send(value)
-                except StopIteration as stop:
-                    return stop.value
-
-
-async def _resume(coroutine, yielded):
-    return await _Resumed(coroutine, yielded)
+        raise TypeError("a resumed coroutine is run by a Task, not awaited")
 
 
 async def _nothing():
@@ -634,7 +632,7 @@ def _run_coroutine_sync(coroutine):
     finally:
         _set_running_loop(outer)
     _set_running_loop(None)
-    task = loop.create_task(_resume(coroutine, yielded))
+    task = loop.create_task(_Resumed(coroutine, yielded))
     coroutine = yielded = None
     task.add_done_callback(_stop_loop)
     try:
@@ -780,6 +778,11 @@ def smartasync(func=None, *, mode=Sa.CallMode.AUTO, dispatcher=None):
     if _iscoroutinefunction(func):
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
+            # The sync caller's cell, inline: detection and the thread's loop.
+            if (_get_running_loop() is None and not _caller_is_async()
+                    and fixed is None and settings.mode is None and _forced_get() is None
+                    and (not kwargs or _CALL_KEYWORDS.isdisjoint(kwargs))):
+                return _run_coroutine_sync(func(*args, **kwargs))
             return _call_coroutine(func, args, kwargs, fixed, settings)
     else:
         @functools.wraps(func)
