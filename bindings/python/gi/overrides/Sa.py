@@ -218,10 +218,19 @@ def _execute(call):
     finally:
         _local.call = outer
     call.context = call.func = call.args = call.kwargs = None
-    call.deliver(call, ok, value)
-    # A traceback may keep this frame (as f_back of the user's): it must
-    # keep nothing of the call.
-    call = value = outer = None
+    # The outcome travels in a box the receiver empties: once handed over,
+    # this thread holds none of it, even while the hand-over still runs.
+    # (A traceback may also keep this frame, as f_back of the user's.)
+    outcome = [ok, value]
+    value = outer = None
+    call.deliver(call, outcome)
+    call = outcome = None
+
+
+def _unbox(outcome):
+    ok, value = outcome
+    outcome.clear()
+    return ok, value
 
 
 # --- the workers --------------------------------------------------------------
@@ -431,11 +440,15 @@ def _run_callbacks(callbacks, pending):
         _call_back(callback, pending)
 
 
-def _deliver_glib(call, ok, value):
+def _deliver_glib(call, outcome):
     """On the worker: hands the outcome to the caller's context."""
     pending = call.target
     call.target = None
-    _later(pending._context, pending._settle, ok, value)
+    _later(pending._context, _settle_boxed, pending, outcome)
+
+
+def _settle_boxed(pending, outcome):
+    pending._settle(*_unbox(outcome))
 
 
 # --- asyncio callers ----------------------------------------------------------
@@ -448,14 +461,18 @@ def _settle_future(future, ok, value):
             future.set_exception(value)
 
 
-def _deliver_asyncio(call, ok, value):
+def _deliver_asyncio(call, outcome):
     """On the worker: one call_soon_threadsafe() to the caller's loop."""
     future, loop = call.target, call.where
     call.target = call.where = None
     try:
-        loop.call_soon_threadsafe(_settle_future, future, ok, value)
+        loop.call_soon_threadsafe(_settle_future_boxed, future, outcome)
     except RuntimeError:
-        pass  # the loop closed first: nobody waits for this result
+        outcome.clear()  # the loop closed first: nobody waits for this result
+
+
+def _settle_future_boxed(future, outcome):
+    _settle_future(future, *_unbox(outcome))
 
 
 class _CallFuture(asyncio.Future):
@@ -910,10 +927,13 @@ class _GLibThread:
         ready = threading.Event()
 
         def run():
-            self.context.push_thread_default()
-            loop = GLib.MainLoop.new(self.context, False)
+            # Iterated by hand: GLib.MainLoop.run() would add a signal
+            # wake-up socket pair for as long as the thread lives.
+            context = self.context
+            context.push_thread_default()
             ready.set()
-            loop.run()
+            while True:
+                context.iteration(True)
 
         thread = threading.Thread(target=run, name="sa-glib-for-asyncio", daemon=True)
         thread.start()
@@ -1012,17 +1032,17 @@ def _read_outcome(result):
     return outcome
 
 
-def _deliver_task(call, ok, value):
+def _deliver_task(call, outcome):
     """On the worker: the execution completes on the context it started
     on, in a later iteration, so that every caller issued before that
     context iterates joins it."""
     task, context = call.target, call.where
     call.target = call.where = None
-    _later(context, _return_outcome, task, ok, value)
+    _later(context, _return_outcome, task, outcome)
 
 
-def _return_outcome(task, ok, value):
-    task.return_value(_outcome_value(ok, value))
+def _return_outcome(task, outcome):
+    task.return_value(_outcome_value(*_unbox(outcome)))
 
 
 class _LockOperation(Sa.Operation):
