@@ -97,6 +97,28 @@ def test_script_coroutine_function_returns_its_result(text_file):
         asyncio.get_running_loop()  # and not left running
 
 
+def test_script_coroutine_first_step_is_in_its_task():
+    """A script's coroutine runs in a Task from its first line: what needs
+    the current task (asyncio.timeout(), cancel scopes) works there, and a
+    context variable it sets there is still set after it suspends."""
+    import contextvars
+
+    var = contextvars.ContextVar("var", default="unset")
+
+    @Sa.smartasync
+    async def first_line_needs_a_task(suspend):
+        task = asyncio.current_task()
+        async with asyncio.timeout(10):
+            var.set("set")
+            if suspend:
+                await asyncio.sleep(0)
+            return task is asyncio.current_task() is not None, var.get()
+
+    assert first_line_needs_a_task(False) == (True, "set")
+    assert first_line_needs_a_task(True) == (True, "set")
+    assert var.get() == "unset"  # the caller's context is its own
+
+
 def test_asyncio_coroutine_function_runs_on_the_callers_loop():
     @Sa.smartasync
     async def on_which_loop():

@@ -60,6 +60,8 @@ def _export(obj):
 
 _get_running_loop = asyncio._get_running_loop
 _set_running_loop = asyncio._set_running_loop
+_enter_task = asyncio.tasks._enter_task
+_leave_task = asyncio.tasks._leave_task
 _caller_is_async = Sa.caller_is_async
 _iscoroutinefunction = inspect.iscoroutinefunction
 _local = threading.local()
@@ -83,6 +85,11 @@ def _cancelled_error():
                                   Gio.IOErrorEnum.CANCELLED)
 
 
+def _timed_out_error():
+    return GLib.Error.new_literal(Gio.io_error_quark(), "Operation timed out",
+                                  Gio.IOErrorEnum.TIMED_OUT)
+
+
 def _is_cancelled_error(error):
     return (isinstance(error, GLib.Error)
             and error.matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED))
@@ -99,17 +106,21 @@ def _report(message):
 class _Settings:
     """What the Python side needs of an Sa.Dispatcher at every call."""
 
-    __slots__ = ("mode", "pool", "__weakref__")
+    # fast: no mode and no timeout, so that a script's call is a direct one.
+    __slots__ = ("mode", "timeout", "fast", "pool", "__weakref__")
 
     def __init__(self, dispatcher):
-        self.mode = _MODE_NAMES[dispatcher.get_mode()]
         self.pool = _Pool(dispatcher.get_max_threads())
+        _on_notify_mode(dispatcher, None, self)
         dispatcher.connect("notify::mode", _on_notify_mode, self)
+        dispatcher.connect("notify::timeout", _on_notify_mode, self)
         dispatcher.connect("notify::max-threads", _on_notify_max_threads, self)
 
 
 def _on_notify_mode(dispatcher, pspec, settings):
     settings.mode = _MODE_NAMES[dispatcher.get_mode()]
+    settings.timeout = dispatcher.get_timeout() / 1000.0
+    settings.fast = settings.mode is None and not settings.timeout
 
 
 def _on_notify_max_threads(dispatcher, pspec, settings):
@@ -320,7 +331,7 @@ class Pending:
     """
 
     __slots__ = ("_state", "_value", "_callbacks", "_context", "_canceller",
-                 "_cancellable", "_cancelled", "__weakref__")
+                 "_cancellable", "_cancelled", "_timer", "__weakref__")
 
     def __init__(self, context=False):
         self._state = _PENDING
@@ -331,6 +342,7 @@ class Pending:
         self._canceller = None
         self._cancellable = None
         self._cancelled = False
+        self._timer = None
 
     def done(self):
         return self._state != _PENDING
@@ -396,6 +408,9 @@ class Pending:
         self._state = _RESULT if ok else _EXCEPTION
         self._value = value
         self._canceller = None
+        if self._timer is not None:
+            self._timer.destroy()
+            self._timer = None
         callbacks, self._callbacks = self._callbacks, None
         if not callbacks:
             return
@@ -420,6 +435,27 @@ def _later(context, func, *data):
     source.set_priority(GLib.PRIORITY_DEFAULT)
     source.set_callback(_dispatch_idle, (func, data))
     source.attach(context)
+
+
+def _time_out_pending(pending, seconds):
+    """Fails pending with G_IO_ERROR_TIMED_OUT after seconds, on its
+    context, and cancels what it stands for."""
+    source = GLib.timeout_source_new(max(1, int(seconds * 1000)))
+    source.set_callback(_dispatch_idle, (_fire_pending_timeout, (pending,)))
+    source.attach(pending._context)
+    pending._timer = source
+
+
+def _fire_pending_timeout(pending):
+    if pending._state != _PENDING:
+        return
+    pending._timer = None
+    canceller, pending._canceller = pending._canceller, None
+    pending._settle(False, _timed_out_error())
+    if pending._cancellable is not None:
+        pending._cancellable.cancel()
+    if canceller is not None:
+        canceller()
 
 
 def _dispatch_idle(packed):
@@ -472,6 +508,10 @@ def _deliver_asyncio(call, outcome):
 
 
 def _settle_future_boxed(future, outcome):
+    timer = future._sa_timer
+    if timer is not None:
+        future._sa_timer = None
+        timer.cancel()
     _settle_future(future, *_unbox(outcome))
 
 
@@ -479,7 +519,7 @@ class _CallFuture(asyncio.Future):
     """The future an asyncio caller awaits: cancelling it cancels the call
     at once, before the loop runs again."""
 
-    __slots__ = ("_sa_call",)
+    __slots__ = ("_sa_call", "_sa_timer")
 
     def cancel(self, msg=None):
         if not super().cancel(msg):
@@ -488,6 +528,17 @@ class _CallFuture(asyncio.Future):
         if call is not None:
             call.cancel()
         return True
+
+    def _time_out(self):
+        """After the dispatcher's timeout: G_IO_ERROR_TIMED_OUT, and the
+        call's cancellable fires."""
+        self._sa_timer = None
+        if self.done():
+            return
+        self.set_exception(_timed_out_error())
+        call, self._sa_call = self._sa_call, None
+        if call is not None:
+            call.cancel()
 
 
 # --- blocking calls -------------------------------------------------------------
@@ -500,16 +551,11 @@ def _call_blocking(func, args, kwargs, call_mode, settings):
     where = _decide(call_mode, settings)
 
     if where is None:
-        if cancellable is None:
+        if cancellable is None and not settings.timeout:
             return func(*args, **kwargs)
-        if cancellable.is_cancelled():
+        if cancellable is not None and cancellable.is_cancelled():
             raise _cancelled_error()
-        outer = getattr(_local, "call", None)
-        _local.call = _Call(None, None, None, None, None, None, cancellable)
-        try:
-            return func(*args, **kwargs)
-        finally:
-            _local.call = outer
+        return _call_here(func, args, kwargs, cancellable, settings.timeout)
 
     if where is _GLIB:
         pending = Pending()
@@ -517,16 +563,43 @@ def _call_blocking(func, args, kwargs, call_mode, settings):
         pending._canceller = call.cancel
         if cancellable is not None:
             _link_cancellable(cancellable, pending)
+        if settings.timeout:
+            _time_out_pending(pending, settings.timeout)
         settings.pool.submit(call)
         return pending
 
     future = _CallFuture(loop=where)
     call = future._sa_call = _Call(func, args, kwargs, _deliver_asyncio, future, where,
                                    cancellable)
+    future._sa_timer = (where.call_later(settings.timeout, future._time_out)
+                        if settings.timeout else None)
     if cancellable is not None:
         _link_cancellable(cancellable, future, where)
     settings.pool.submit(call)
     return future
+
+
+def _call_here(func, args, kwargs, cancellable, timeout):
+    """A sync caller's call with a cancellable or a timeout: the body runs
+    here and reaches the cancellable; at the timeout it fires, and the
+    caller gets G_IO_ERROR_TIMED_OUT once the body returns."""
+    call = _Call(None, None, None, None, None, None, cancellable)
+    timer = None
+    if timeout:
+        timer = threading.Timer(timeout, call.cancel)
+        timer.daemon = True
+        timer.start()
+    outer = getattr(_local, "call", None)
+    _local.call = call
+    try:
+        result = func(*args, **kwargs)
+    finally:
+        _local.call = outer
+        if timer is not None:
+            timer.cancel()
+    if timer is not None and call._cancelled:
+        raise _timed_out_error()
+    return result
 
 
 def _link_cancellable(cancellable, target, loop=None):
@@ -596,22 +669,44 @@ def _thread_loop():
     return kept.loop
 
 
-class _Resumed(collections.abc.Coroutine):
-    """The rest of a coroutine that has run its first step already, as a
-    coroutine a Task can run: its first send() gives what that step
-    yielded, later ones go to the coroutine itself."""
+class _Stepped(collections.abc.Coroutine):
+    """A coroutine whose first step runs before the loop does, as a
+    coroutine its Task can run: the Task's first send() gives what that
+    step yielded (or its outcome), later ones go to the coroutine itself."""
 
-    __slots__ = ("_coroutine", "_first")
+    __slots__ = ("_coroutine", "_first", "_outcome")
 
-    def __init__(self, coroutine, yielded):
+    def __init__(self, coroutine):
         self._coroutine = coroutine
-        self._first = (yielded,)
+        self._first = None     # (what the first step yielded,)
+        self._outcome = None   # [ok, value] when the first step completed it
+
+    def first_step(self):
+        try:
+            self._first = (self._coroutine.send(None),)
+        except StopIteration as stop:
+            self._outcome = [True, stop.value]
+        except BaseException as exc:  # noqa: B902 - the caller's to handle
+            exc.__traceback__ = exc.__traceback__.tb_next
+            self._outcome = [False, exc]
+        finally:
+            self = None  # a traceback may keep this frame: it keeps no outcome
 
     def send(self, value):
         first = self._first
         if first is not None:
             self._first = None
             return first[0]
+        outcome = self._outcome
+        if outcome is not None:
+            self._outcome = None
+            ok, value = _unbox(outcome)
+            if ok:
+                raise StopIteration(value)
+            try:
+                raise value
+            finally:
+                value = None
         return self._coroutine.send(value)
 
     def throw(self, typ, val=None, tb=None):
@@ -624,51 +719,55 @@ class _Resumed(collections.abc.Coroutine):
         self._coroutine.close()
 
     def __await__(self):
-        raise TypeError("a resumed coroutine is run by a Task, not awaited")
-
-
-async def _nothing():
-    pass
+        raise TypeError("a stepped coroutine is run by its Task, not awaited")
 
 
 def _run_coroutine_sync(coroutine):
     """Runs a coroutine to completion for a sync caller, on the thread's
-    kept asyncio loop. Its first step runs at once, the loop marked as
-    running (calls it makes see an asyncio caller); one that completes
-    there never starts the loop."""
+    kept asyncio loop, in a Task of its own. The Task's first step runs at
+    once (the loop marked as running, the Task current, in the Task's
+    context); a coroutine that completes there never starts the loop."""
     outer = _get_running_loop()
     loop = _thread_loop()
+    stepped = _Stepped(coroutine)
+    coroutine = None
+    context = contextvars.copy_context()
+    task = loop.create_task(stepped, context=context)
     _set_running_loop(loop)
+    _enter_task(loop, task)
     try:
-        yielded = coroutine.send(None)
-    except StopIteration as stop:
+        context.run(stepped.first_step)
+    finally:
+        _leave_task(loop, task)
+        _set_running_loop(outer)
+    try:
+        # Only the Task's own first step is scheduled: it is dropped, and
+        # the Task, which never runs, with it.
+        if stepped._outcome is not None and len(loop._ready) == 1:
+            loop._ready.pop().cancel()
+            task._log_destroy_pending = False
+            ok, value = _unbox(stepped._outcome)
+            if ok:
+                return value
+            raise value
+        task.add_done_callback(_stop_loop)
         _set_running_loop(None)
-        if loop._ready:  # callbacks it scheduled get their turn
-            loop.run_until_complete(_nothing())
-        return stop.value
+        try:
+            loop.run_forever()
+        finally:
+            _set_running_loop(outer)
+        if not task.done():  # the loop was stopped from inside
+            task.cancel()
+            raise RuntimeError("the loop stopped before the coroutine completed")
+        if task.cancelled():
+            raise asyncio.CancelledError()
+        value = task.exception()
+        if value is None:
+            return task.result()
+        raise value
     finally:
-        _set_running_loop(outer)
-    _set_running_loop(None)
-    task = loop.create_task(_Resumed(coroutine, yielded))
-    coroutine = yielded = None
-    task.add_done_callback(_stop_loop)
-    try:
-        loop.run_forever()
-    finally:
-        _set_running_loop(outer)
-    if not task.done():  # the loop was stopped from inside
-        task.cancel()
-        raise RuntimeError("the loop stopped before the coroutine completed")
-    if task.cancelled():
-        raise asyncio.CancelledError()
-    exc = task.exception()
-    if exc is None:
-        return task.result()
-    task = None
-    try:
-        raise exc
-    finally:
-        exc = None  # a traceback keeps this frame: no cycle through it
+        # A traceback keeps this frame: it keeps none of the outcome.
+        task = stepped = value = context = None
 
 
 def _stop_loop(task):
@@ -752,19 +851,37 @@ def _call_coroutine(func, args, kwargs, call_mode, settings):
         cancellable = kwargs.pop("_sa_cancellable", None)
     where = _decide(call_mode, settings)
 
+    timeout = settings.timeout
     if where is None:
         if cancellable is not None and cancellable.is_cancelled():
             raise _cancelled_error()
-        return _run_coroutine_sync(func(*args, **kwargs))
+        coroutine = func(*args, **kwargs)
+        return _run_coroutine_sync(_timed(coroutine, timeout) if timeout else coroutine)
     if where is _GLIB:
         pending = Pending()
         if cancellable is not None:
             _link_cancellable(cancellable, pending)
+        if timeout:
+            _time_out_pending(pending, timeout)
         if pending._state == _PENDING:
             _drive(func(*args, **kwargs), pending)
         return pending
     # An asyncio caller: the coroutine runs on its loop, awaited there.
-    return func(*args, **kwargs)
+    coroutine = func(*args, **kwargs)
+    return _timed(coroutine, timeout) if timeout else coroutine
+
+
+async def _timed(coroutine, seconds):
+    """Awaits coroutine; after seconds it is cancelled and the caller gets
+    G_IO_ERROR_TIMED_OUT."""
+    scope = asyncio.timeout(seconds)
+    try:
+        async with scope:
+            return await coroutine
+    except TimeoutError:
+        if scope.expired():
+            raise _timed_out_error() from None
+        raise
 
 
 # --- the seed's API --------------------------------------------------------------
@@ -797,7 +914,7 @@ def smartasync(func=None, *, mode=Sa.CallMode.AUTO, dispatcher=None):
         def wrapper(*args, **kwargs):
             # The sync caller's cell, inline: detection and the thread's loop.
             if (_get_running_loop() is None and not _caller_is_async()
-                    and fixed is None and settings.mode is None and _forced_get() is None
+                    and fixed is None and settings.fast and _forced_get() is None
                     and (not kwargs or _CALL_KEYWORDS.isdisjoint(kwargs))):
                 return _run_coroutine_sync(func(*args, **kwargs))
             return _call_coroutine(func, args, kwargs, fixed, settings)
@@ -806,7 +923,7 @@ def smartasync(func=None, *, mode=Sa.CallMode.AUTO, dispatcher=None):
         def wrapper(*args, **kwargs):
             # The sync caller's cell, inline: detection and a direct call.
             if (_get_running_loop() is None and not _caller_is_async()
-                    and fixed is None and settings.mode is None and _forced_get() is None
+                    and fixed is None and settings.fast and _forced_get() is None
                     and (not kwargs or _CALL_KEYWORDS.isdisjoint(kwargs))):
                 return func(*args, **kwargs)
             return _call_blocking(func, args, kwargs, fixed, settings)
