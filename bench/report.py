@@ -44,6 +44,11 @@ targets = [
     ("asyncio.run() slower than case 2 by", "ratio py-asyncio-run-vs-sync", ratios.get("py-asyncio-run-vs-sync"), ">= 50", lambda v: v >= 50),
     ("a persistent loop slower than case 2 by", "ratio py-persistent-loop-vs-sync", ratios.get("py-persistent-loop-vs-sync"), ">= 5", lambda v: v >= 5),
     ("asyncio.to_thread() slower than case 4 by", "ratio py-to-thread-vs-offload", ratios.get("py-to-thread-vs-offload"), ">= 2.5", lambda v: v >= 2.5),
+    ("Python: decorated plain function from a script vs the seed's wrapper", "ratio script-blocking", ratios.get("script-blocking"), "<= 2.0", lambda v: v <= 2.0),
+    ("Python: async def from a script vs a kept loop's run_until_complete()", "ratio script-coroutine", ratios.get("script-coroutine"), "<= 1.0", lambda v: v <= 1.0),
+    ("Python: offload from asyncio vs asyncio.to_thread(), one by one", "ratio asyncio-offload", ratios.get("asyncio-offload"), "<= 0.67", lambda v: v <= 0.67),
+    ("Python: offload from asyncio vs asyncio.to_thread(), gather of 100", "ratio asyncio-offload-gather", ratios.get("asyncio-offload-gather"), "<= 0.67", lambda v: v <= 0.67),
+    ("Python: offload from a GLib loop vs ThreadPoolExecutor + GLib.idle_add()", "ratio glib-offload", ratios.get("glib-offload"), "<= 1.0", lambda v: v <= 1.0),
 ]
 
 lines = ["| target | measured | wanted | met |", "|---|---|---|---|"]

@@ -63,6 +63,9 @@ _set_running_loop = asyncio._set_running_loop
 _enter_task = asyncio.tasks._enter_task
 _leave_task = asyncio.tasks._leave_task
 _caller_is_async = Sa.caller_is_async
+# g_idle_add_full() itself, without the override's keyword handling.
+_idle_add = get_introspection_module("GLib").idle_add
+_PRIORITY_DEFAULT = GLib.PRIORITY_DEFAULT
 _iscoroutinefunction = inspect.iscoroutinefunction
 _local = threading.local()
 
@@ -416,8 +419,12 @@ class Pending:
             return
         if defer:
             _later(self._context, _run_callbacks, callbacks, self)
-        else:
-            _run_callbacks(callbacks, self)
+            return
+        for callback in callbacks:
+            try:
+                callback(self)
+            except Exception:  # noqa: BLE001 - the other callbacks still run
+                _report("Exception in a callback of %r:" % (self,))
 
     def __await__(self):
         if self._state == _PENDING:
@@ -429,7 +436,7 @@ def _later(context, func, *data):
     """Calls func(*data) once, from context (None: the global default
     one), in a later iteration."""
     if context is None:
-        GLib.idle_add(func, *data, priority=GLib.PRIORITY_DEFAULT)
+        _idle_add(_PRIORITY_DEFAULT, func, *data)
         return
     source = GLib.idle_source_new()
     source.set_priority(GLib.PRIORITY_DEFAULT)
@@ -480,11 +487,16 @@ def _deliver_glib(call, outcome):
     """On the worker: hands the outcome to the caller's context."""
     pending = call.target
     call.target = None
-    _later(pending._context, _settle_boxed, pending, outcome)
+    if pending._context is None:
+        _idle_add(_PRIORITY_DEFAULT, _settle_boxed, pending, outcome)
+    else:
+        _later(pending._context, _settle_boxed, pending, outcome)
 
 
 def _settle_boxed(pending, outcome):
-    pending._settle(*_unbox(outcome))
+    ok, value = outcome
+    outcome.clear()
+    pending._settle(ok, value)
 
 
 # --- asyncio callers ----------------------------------------------------------
