@@ -35,10 +35,10 @@ import asyncio
 import collections.abc
 import contextlib
 import contextvars
+import ctypes
 import functools
 import inspect
 import os
-import queue
 import sys
 import threading
 import traceback
@@ -62,7 +62,28 @@ _get_running_loop = asyncio._get_running_loop
 _set_running_loop = asyncio._set_running_loop
 _enter_task = asyncio.tasks._enter_task
 _leave_task = asyncio.tasks._leave_task
-_caller_is_async = Sa.caller_is_async
+
+
+def _c_function(name, restype):
+    """A C function of the process, called through ctypes.PyDLL: with the
+    GIL held, as suits a call of a few nanoseconds. A worker waiting for
+    the GIL would otherwise take it at every such call of the caller's,
+    and each time the caller would wait for it back. None if the symbol
+    is not visible to the process."""
+    try:
+        func = getattr(ctypes.PyDLL(None), name)
+    except (AttributeError, OSError):
+        return None
+    func.restype = restype
+    func.argtypes = []
+    return func
+
+
+# The detection, sa_caller_is_async(); the introspected one if need be.
+_caller_is_async = _c_function("sa_caller_is_async", ctypes.c_int) or Sa.caller_is_async
+# Whether the thread-default context is not the global default one.
+_has_thread_default = (_c_function("g_main_context_get_thread_default", ctypes.c_void_p)
+                       or GLib.MainContext.get_thread_default)
 # g_idle_add_full() itself, without the override's keyword handling.
 _idle_add = get_introspection_module("GLib").idle_add
 _PRIORITY_DEFAULT = GLib.PRIORITY_DEFAULT
@@ -215,8 +236,9 @@ def _run_body(func, args, kwargs):
     return func(*args, **kwargs)
 
 
-def _execute(call):
-    """Runs one call on this worker thread and hands its outcome over."""
+def _execute(call, pool=None):
+    """Runs one call on this thread and hands its outcome over; a pool's
+    worker counts itself as finishing before the hand-over."""
     outer = getattr(_local, "call", None)
     _local.call = call
     try:
@@ -237,6 +259,8 @@ def _execute(call):
     # (A traceback may also keep this frame, as f_back of the user's.)
     outcome = [ok, value]
     value = outer = None
+    if pool is not None:
+        pool.finishing()
     call.deliver(call, outcome)
     call = outcome = None
 
@@ -253,64 +277,92 @@ _DEFAULT_BOUND = min(32, (os.cpu_count() or 1) + 4)
 _IDLE_SECONDS = 60.0
 
 
+class _Worker:
+    """A worker thread's hand: `wake` is held while the worker sleeps;
+    releasing it hands over `call`."""
+
+    __slots__ = ("wake", "call")
+
+    def __init__(self):
+        self.wake = threading.Lock()
+        self.wake.acquire()
+        self.call = None
+
+
 class _Pool:
     """Python threads that run plain functions, kept while there is work;
-    at most `bound` of them. A worker that submits while every worker is
-    busy and the bound is reached runs the call itself: nested calls never
-    wait for a worker their own kind holds."""
+    at most `bound` of them. A call goes to the worker that went idle last
+    (its thread is the warmest), or to a new worker, or waits in the
+    backlog for the first worker done. A worker that submits while the
+    bound is reached and none is idle runs the call itself: nested calls
+    never wait for a worker their own kind holds."""
 
-    __slots__ = ("_queue", "_lock", "_bound", "_n_threads", "_n_idle", "_n_queued")
+    __slots__ = ("_lock", "_bound", "_n_threads", "_n_finishing", "_idle", "_backlog")
 
     def __init__(self, max_threads):
-        self._queue = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._bound = max_threads or _DEFAULT_BOUND
         self._n_threads = 0
-        self._n_idle = 0
-        self._n_queued = 0
+        self._n_finishing = 0  # workers handing an outcome over, about to be free
+        self._idle = []                       # of _Worker, the last idle on top
+        self._backlog = collections.deque()   # of _Call
 
     def set_bound(self, max_threads):
         self._bound = max_threads or _DEFAULT_BOUND
 
     def submit(self, call):
+        worker = None
         with self._lock:
-            self._n_queued += 1
-            spawn = self._n_queued > self._n_idle and self._n_threads < self._bound
-            if spawn:
+            if self._idle:
+                worker = self._idle.pop()
+                worker.call = call
+            elif self._n_finishing > len(self._backlog):
+                # A worker that is handing its outcome over takes it next:
+                # no thread is woken or made.
+                self._backlog.append(call)
+                return
+            elif self._n_threads < self._bound:
                 self._n_threads += 1
-                self._n_idle += 1
-            inline = (not spawn and self._n_queued > self._n_idle
-                      and getattr(_local, "worker_of", None) is self)
-            if inline:
-                self._n_queued -= 1
-        if inline:
+                worker = _Worker()
+                worker.call = call
+                threading.Thread(target=self._work, args=(worker,), name="sa-worker",
+                                 daemon=True).start()
+                return
+            elif getattr(_local, "worker_of", None) is not self:
+                self._backlog.append(call)
+                return
+        if worker is not None:
+            worker.wake.release()
+        else:
             _execute(call)
-            return
-        self._queue.put(call)
-        if spawn:
-            threading.Thread(target=self._work, name="sa-worker", daemon=True).start()
 
-    def _work(self):
+    def finishing(self):
+        with self._lock:
+            self._n_finishing += 1
+
+    def _work(self, worker):
         _local.worker_of = self
-        get = self._queue.get
         lock = self._lock
+        idle = self._idle
+        backlog = self._backlog
+        call, worker.call = worker.call, None
         while True:
-            try:
-                call = get(timeout=_IDLE_SECONDS)
-            except queue.Empty:
-                with lock:
-                    if self._n_queued == 0 or self._n_idle > self._n_queued:
-                        self._n_threads -= 1
-                        self._n_idle -= 1
-                        return
-                continue
+            _execute(call, self)
             with lock:
-                self._n_queued -= 1
-                self._n_idle -= 1
-            _execute(call)
+                self._n_finishing -= 1
+                if backlog:
+                    call = backlog.popleft()
+                    continue
+                idle.append(worker)
             call = None
-            with lock:
-                self._n_idle += 1
+            if not worker.wake.acquire(timeout=_IDLE_SECONDS):
+                with lock:
+                    if worker in idle:  # still idle: the thread goes
+                        idle.remove(worker)
+                        self._n_threads -= 1
+                        return
+                worker.wake.acquire()  # handed a call meanwhile
+            call, worker.call = worker.call, None
 
 
 _default_settings = _settings_of(Sa.Dispatcher.get_default())
@@ -341,7 +393,9 @@ class Pending:
         self._value = None
         self._callbacks = []
         # None stands for the global default context.
-        self._context = GLib.MainContext.get_thread_default() if context is False else context
+        if context is False:
+            context = GLib.MainContext.get_thread_default() if _has_thread_default() else None
+        self._context = context
         self._canceller = None
         self._cancellable = None
         self._cancelled = False
