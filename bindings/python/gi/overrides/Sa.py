@@ -32,7 +32,7 @@ function returned or raised.
 """
 
 import asyncio
-import collections.abc
+import collections
 import contextlib
 import contextvars
 import ctypes
@@ -60,8 +60,6 @@ def _export(obj):
 
 _get_running_loop = asyncio._get_running_loop
 _set_running_loop = asyncio._set_running_loop
-_enter_task = asyncio.tasks._enter_task
-_leave_task = asyncio.tasks._leave_task
 
 
 def _c_function(name, restype):
@@ -735,105 +733,37 @@ def _thread_loop():
     return kept.loop
 
 
-class _Stepped(collections.abc.Coroutine):
-    """A coroutine whose first step runs before the loop does, as a
-    coroutine its Task can run: the Task's first send() gives what that
-    step yielded (or its outcome), later ones go to the coroutine itself."""
-
-    __slots__ = ("_coroutine", "_first", "_outcome")
-
-    def __init__(self, coroutine):
-        self._coroutine = coroutine
-        self._first = None     # (what the first step yielded,)
-        self._outcome = None   # [ok, value] when the first step completed it
-
-    def first_step(self):
-        try:
-            self._first = (self._coroutine.send(None),)
-        except StopIteration as stop:
-            self._outcome = [True, stop.value]
-        except BaseException as exc:  # noqa: B902 - the caller's to handle
-            exc.__traceback__ = exc.__traceback__.tb_next
-            self._outcome = [False, exc]
-        finally:
-            self = None  # a traceback may keep this frame: it keeps no outcome
-
-    def send(self, value):
-        first = self._first
-        if first is not None:
-            self._first = None
-            return first[0]
-        outcome = self._outcome
-        if outcome is not None:
-            self._outcome = None
-            ok, value = _unbox(outcome)
-            if ok:
-                raise StopIteration(value)
-            try:
-                raise value
-            finally:
-                value = None
-        return self._coroutine.send(value)
-
-    def throw(self, typ, val=None, tb=None):
-        self._first = None
-        if val is None:
-            return self._coroutine.throw(typ)
-        return self._coroutine.throw(typ, val, tb)
-
-    def close(self):
-        self._coroutine.close()
-
-    def __await__(self):
-        raise TypeError("a stepped coroutine is run by its Task, not awaited")
-
-
 def _run_coroutine_sync(coroutine):
-    """Runs a coroutine to completion for a sync caller, on the thread's
-    kept asyncio loop, in a Task of its own. The Task's first step runs at
-    once (the loop marked as running, the Task current, in the Task's
-    context); a coroutine that completes there never starts the loop."""
+    """Runs a coroutine to completion for a sync caller, in a Task on the
+    thread's kept asyncio loop. The Task's first step runs at once, taken
+    from the loop's ready queue and run with the loop marked as running;
+    a coroutine that completes there, scheduling nothing, never starts the
+    loop."""
     outer = _get_running_loop()
     loop = _thread_loop()
-    stepped = _Stepped(coroutine)
+    task = loop.create_task(coroutine)
     coroutine = None
-    context = contextvars.copy_context()
-    task = loop.create_task(stepped, context=context)
+    first_step = loop._ready.pop()  # scheduled last by the Task's creation
     _set_running_loop(loop)
-    _enter_task(loop, task)
     try:
-        context.run(stepped.first_step)
+        first_step._run()
     finally:
-        _leave_task(loop, task)
         _set_running_loop(outer)
+    first_step = None
     try:
-        # Only the Task's own first step is scheduled: it is dropped, and
-        # the Task, which never runs, with it.
-        if stepped._outcome is not None and len(loop._ready) == 1:
-            loop._ready.pop().cancel()
-            task._log_destroy_pending = False
-            ok, value = _unbox(stepped._outcome)
-            if ok:
-                return value
-            raise value
-        task.add_done_callback(_stop_loop)
-        _set_running_loop(None)
-        try:
-            loop.run_forever()
-        finally:
-            _set_running_loop(outer)
-        if not task.done():  # the loop was stopped from inside
-            task.cancel()
-            raise RuntimeError("the loop stopped before the coroutine completed")
-        if task.cancelled():
-            raise asyncio.CancelledError()
-        value = task.exception()
-        if value is None:
-            return task.result()
-        raise value
+        if not task.done() or loop._ready:
+            task.add_done_callback(_stop_loop)
+            _set_running_loop(None)
+            try:
+                loop.run_forever()
+            finally:
+                _set_running_loop(outer)
+            if not task.done():  # the loop was stopped from inside
+                task.cancel()
+                raise RuntimeError("the loop stopped before the coroutine completed")
+        return task.result()
     finally:
-        # A traceback keeps this frame: it keeps none of the outcome.
-        task = stepped = value = context = None
+        task = None  # a traceback keeps this frame: it keeps no outcome
 
 
 def _stop_loop(task):
