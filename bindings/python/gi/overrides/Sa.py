@@ -289,11 +289,12 @@ class _Worker:
 
 class _Pool:
     """Python threads that run plain functions, kept while there is work;
-    at most `bound` of them. A call goes to the worker that went idle last
-    (its thread is the warmest), or to a new worker, or waits in the
-    backlog for the first worker done. A worker that submits while the
-    bound is reached and none is idle runs the call itself: nested calls
-    never wait for a worker their own kind holds."""
+    at most `bound` of them. A call goes to a worker that is handing an
+    outcome over (it takes the call without sleeping), else to the worker
+    that went idle last (its thread is the warmest), else to a new worker,
+    else it waits in the backlog for the first worker done. A worker that
+    submits while the bound is reached and none is idle runs the call
+    itself: nested calls never wait for a worker their own kind holds."""
 
     __slots__ = ("_lock", "_bound", "_n_threads", "_n_finishing", "_idle", "_backlog")
 
@@ -311,14 +312,14 @@ class _Pool:
     def submit(self, call):
         worker = None
         with self._lock:
-            if self._idle:
-                worker = self._idle.pop()
-                worker.call = call
-            elif self._n_finishing > len(self._backlog):
+            if self._n_finishing > len(self._backlog):
                 # A worker that is handing its outcome over takes it next:
                 # no thread is woken or made.
                 self._backlog.append(call)
                 return
+            elif self._idle:
+                worker = self._idle.pop()
+                worker.call = call
             elif self._n_threads < self._bound:
                 self._n_threads += 1
                 worker = _Worker()
