@@ -145,7 +145,7 @@ def test_lock_coalesces_python_operation():
     results = []
 
     def done(source, result):
-        results.append(result.propagate_value()[1])
+        results.append(source.call_finish_value(result)[1])
         if len(results) == 5:
             loop.quit()
 
@@ -165,7 +165,7 @@ def test_lock_coalesces_python_operation():
 def test_lock_sync_caller():
     lock = Sa.Lock.new(None)
     task = lock.call(None, Square(4), Sa.CallMode.SYNC, None, None)
-    assert task.propagate_value()[1] == 16
+    assert lock.call_finish_value(task)[1] == 16
     assert lock.props.n_executions == 1
 
 

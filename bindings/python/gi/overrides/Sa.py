@@ -1136,11 +1136,13 @@ def _outcome_value(ok, value):
     return GObject.Value(GObject.TYPE_PYOBJECT, (ok, value))
 
 
-def _read_outcome(result):
-    """(ok, value) of a lock caller's task; a GLib.Error from the lock (a
-    cancel, a reset, a timeout) comes back as (False, error)."""
+def _read_outcome(lock, result):
+    """(ok, value) of a lock caller's task, read with
+    sa_lock_call_finish_value() into a GValue that PyGObject frees; a
+    GLib.Error from the lock (a cancel, a reset, a timeout) comes back as
+    (False, error)."""
     try:
-        _, outcome = result.propagate_value()
+        _, outcome = lock.call_finish_value(result)
     except GLib.Error as error:
         return False, error
     return outcome
@@ -1276,7 +1278,7 @@ class Lock(Sa.Lock):
         if where is None:
             operation = _LockOperation(func, args, kwargs, settings)
             task = self.call(key, operation, Sa.CallMode.SYNC, cancellable, None)
-            ok, value = _read_outcome(task)
+            ok, value = _read_outcome(self, task)
             if ok:
                 return value
             try:
@@ -1291,7 +1293,7 @@ class Lock(Sa.Lock):
                 _link_cancellable(cancellable, pending)
 
             def done(source, result):
-                pending._settle(*_read_outcome(result))
+                pending._settle(*_read_outcome(source, result))
 
             operation = _LockOperation(func, args, kwargs, settings)
             task = self.call(key, operation, Sa.CallMode.ASYNC, call_cancellable, done)
@@ -1318,7 +1320,7 @@ class Lock(Sa.Lock):
     def _call_for_group(self, key, operation, group):
         """On the GLib thread: the lock call of an asyncio group."""
         def done(source, result):
-            ok, value = _read_outcome(result)
+            ok, value = _read_outcome(source, result)
             try:
                 group.loop.call_soon_threadsafe(self._resolve_group, key, group, ok, value)
             except RuntimeError:  # the loop closed first: only the table holds the group
