@@ -589,6 +589,9 @@ class _CallFuture(asyncio.Future):
     def cancel(self, msg=None):
         if not super().cancel(msg):
             return False
+        timer, self._sa_timer = self._sa_timer, None
+        if timer is not None:
+            timer.cancel()
         call, self._sa_call = self._sa_call, None
         if call is not None:
             call.cancel()
