@@ -207,9 +207,11 @@ try:
         return glib_loop_run(n, issue)
 
     CASES += [
-        ("py-seed-wrapper", "the seed's wrapper, plain function, script", base_seed_wrapper, 200000),
+        ("py-seed-wrapper", "the seed's wrapper, plain function, script", base_seed_wrapper,
+         200000),
         ("py-sa-script-blocking", "Sa, plain function, script", sa_script_blocking, 200000),
-        ("py-persistent-loop", "kept loop run_until_complete(), no await", base_kept_loop(trivial), 20000),
+        ("py-persistent-loop", "kept loop run_until_complete(), no await",
+         base_kept_loop(trivial), 20000),
         ("py-sa-script-coroutine", "Sa, async def, script, no await", sa_script_coroutine(sa_trivial),
          20000),
         ("py-kept-loop-await", "kept loop run_until_complete(), one await",
@@ -217,7 +219,8 @@ try:
         ("py-sa-script-coroutine-await", "Sa, async def, script, one await",
          sa_script_coroutine(sa_yields_once), 20000),
         ("py-to-thread", "asyncio.to_thread(), one by one", base_to_thread, 4000),
-        ("py-sa-asyncio-offload", "Sa, plain function, asyncio, one by one", sa_asyncio_offload, 4000),
+        ("py-sa-asyncio-offload", "Sa, plain function, asyncio, one by one", sa_asyncio_offload,
+         4000),
         ("py-to-thread-gather", "asyncio.to_thread(), gather of 100", base_to_thread_gather, 40),
         ("py-sa-asyncio-gather", "Sa, plain function, asyncio, gather of 100",
          sa_asyncio_offload_gather, 40),
