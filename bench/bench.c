@@ -21,6 +21,12 @@
 #include <unistd.h>
 #include <malloc.h>
 
+#include "sa-pool-private.h"
+
+#ifdef SA_BENCH_LIBDEX
+#include <libdex.h>
+#endif
+
 static guint rounds = 15;
 static double scale = 1.0;   /* --quick and --tiny shrink the work */
 
@@ -262,6 +268,49 @@ time_sync_raw_reused (guint n)
   return (double) (g_get_monotonic_time () - t0) / n;
 }
 
+static gboolean
+return_in_dispatch (gpointer task)
+{
+  g_task_return_boolean (task, TRUE);
+
+  return G_SOURCE_REMOVE;
+}
+
+static double
+time_sync_raw_dispatched (guint n)
+{
+  static GMainContext *ctx;
+  gint64 t0;
+
+  if (ctx == NULL)
+    ctx = g_main_context_new ();
+
+  t0 = g_get_monotonic_time ();
+  /* Baseline, the fair one: the same reused context, and the task returned
+   * from a dispatch of that context, so that GTask calls back at once
+   * rather than from one more idle source; by hand, what the library does
+   * on its private context. */
+  for (guint i = 0; i < n; i++)
+    {
+      guint done = 0;
+      GTask *task;
+      GSource *source;
+
+      g_main_context_push_thread_default (ctx);
+      task = g_task_new (NULL, NULL, count_cb, &done);
+      source = g_idle_source_new ();
+      g_source_set_callback (source, return_in_dispatch, task, NULL);
+      g_source_attach (source, ctx);
+      g_source_unref (source);
+      while (!done)
+        g_main_context_iteration (ctx, TRUE);
+      g_main_context_pop_thread_default (ctx);
+      g_object_unref (task);
+    }
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
 static double
 time_sync_raw_new_context (guint n)
 {
@@ -419,6 +468,111 @@ time_async_b_raw_sync (guint n)
   return (double) (g_get_monotonic_time () - t0) / n;
 }
 
+/* The pool of smartasync alone, with the elastic policy of the default
+ * dispatcher: the GTask and thread function of the raw case, pushed to it
+ * instead of g_task_run_in_thread(). */
+static SaPool *bare_pool;
+
+static double
+time_async_b_bare_pool (guint n)
+{
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (guint i = 0; i < n; i++)
+    {
+      guint done = 0;
+
+      _sa_pool_push (bare_pool, g_task_new (NULL, NULL, count_cb, &done), raw_thread_func);
+      while (!done)
+        g_main_context_iteration (NULL, TRUE);
+    }
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+#ifdef SA_BENCH_LIBDEX
+static DexFuture *
+dex_true_fiber (gpointer data)
+{
+  return dex_future_new_true ();
+}
+
+static DexFuture *
+dex_count_cb (DexFuture *future,
+              gpointer   user_data)
+{
+  g_assert_true (dex_future_is_resolved (future));
+  (*(guint *) user_data)++;
+
+  return NULL;
+}
+
+/* libdex's way to offload: a fiber on its thread-pool scheduler, whose
+ * future a block awaits on the loop's thread (libdex's main scheduler). */
+static void
+dex_offload (DexFiberFunc  func,
+             guint        *done)
+{
+  DexFuture *fiber = dex_scheduler_spawn (dex_thread_pool_scheduler_get_default (), 0,
+                                          func, NULL, NULL);
+
+  dex_future_disown (dex_future_finally (fiber, dex_count_cb, done, NULL));
+}
+
+/* libdex's lighter way: a work item pushed to the thread pool resolves a
+ * promise that a block awaits on the loop's thread. */
+static void
+dex_resolve_work (gpointer promise)
+{
+  dex_promise_resolve_boolean (promise, TRUE);
+  dex_unref (promise);
+}
+
+static void
+dex_push_offload (DexSchedulerFunc  work,
+                  guint            *done)
+{
+  DexPromise *promise = dex_promise_new ();
+
+  dex_future_disown (dex_future_finally (dex_ref (promise), dex_count_cb, done, NULL));
+  dex_scheduler_push (dex_thread_pool_scheduler_get_default (), work, promise);
+}
+
+static double
+time_async_b_dex (guint n)
+{
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (guint i = 0; i < n; i++)
+    {
+      guint done = 0;
+
+      dex_offload (dex_true_fiber, &done);
+      while (!done)
+        g_main_context_iteration (NULL, TRUE);
+    }
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+static double
+time_async_b_dex_push (guint n)
+{
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (guint i = 0; i < n; i++)
+    {
+      guint done = 0;
+
+      dex_push_offload (dex_resolve_work, &done);
+      while (!done)
+        g_main_context_iteration (NULL, TRUE);
+    }
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+#endif
+
 /* --- 5. a burst of offloads in flight ----------------------------------- */
 
 typedef struct
@@ -528,6 +682,81 @@ burst_raw_gated (guint    n,
 
   return b;
 }
+
+/* The burst of the raw case, pushed to smartasync's pool alone. */
+static Burst
+burst_bare_pool (guint    n,
+                 gboolean gated)
+{
+  guint done = 0;
+  long rss0, rss1;
+  gint64 t0;
+  Burst b;
+
+  gate_set (gated);
+  rss0 = rss_bytes ();
+  t0 = g_get_monotonic_time ();
+  for (guint i = 0; i < n; i++)
+    _sa_pool_push (bare_pool, g_task_new (NULL, NULL, count_cb, &done),
+                   gated ? gated_thread_func : raw_thread_func);
+  rss1 = heap_in_flight (&t0);
+  gate_set (FALSE);
+  while (done < n)
+    g_main_context_iteration (NULL, TRUE);
+  b.ops_per_s = n / ((g_get_monotonic_time () - t0) / 1e6);
+  b.bytes_per_call = (double) MAX (0, rss1 - rss0) / n;
+
+  return b;
+}
+
+#ifdef SA_BENCH_LIBDEX
+static DexFuture *
+dex_gated_fiber (gpointer data)
+{
+  gate_pass ();
+  return dex_future_new_true ();
+}
+
+static void
+dex_gated_work (gpointer promise)
+{
+  gate_pass ();
+  dex_resolve_work (promise);
+}
+
+/* The same burst, libdex's way: fibers on its thread pool (@push FALSE) or
+ * work items resolving promises (@push TRUE). A queued fiber has no stack
+ * yet: it takes one, outside the heap, when it first runs. */
+static Burst
+burst_dex (guint    n,
+           gboolean push,
+           gboolean gated)
+{
+  guint done = 0;
+  long rss0, rss1;
+  gint64 t0;
+  Burst b;
+
+  gate_set (gated);
+  rss0 = rss_bytes ();
+  t0 = g_get_monotonic_time ();
+  for (guint i = 0; i < n; i++)
+    {
+      if (push)
+        dex_push_offload (gated ? dex_gated_work : dex_resolve_work, &done);
+      else
+        dex_offload (gated ? dex_gated_fiber : dex_true_fiber, &done);
+    }
+  rss1 = heap_in_flight (&t0);
+  gate_set (FALSE);
+  while (done < n)
+    g_main_context_iteration (NULL, TRUE);
+  b.ops_per_s = n / ((g_get_monotonic_time () - t0) / 1e6);
+  b.bytes_per_call = (double) MAX (0, rss1 - rss0) / n;
+
+  return b;
+}
+#endif
 
 static Burst
 burst_raw (guint n)
@@ -669,7 +898,21 @@ lock_singleflight (guint n)
   return r;
 }
 
-/* --- 7. nested blocking jobs ------------------------------------------- */
+/* --- 7. nested work inside blocking bodies ------------------------------ */
+
+/* N blocking bodies at once, from the loop, each of which does nested
+ * work: a blocking call (blocking in blocking) or a GIO async operation
+ * (GIO in blocking), called the smart way from the body, where the caller
+ * is a sync caller. The time of the batch; its worst round is the stall. */
+
+static GFile *nested_file;      /* a small file that GIO in blocking loads */
+static SaOperation *load_op;
+
+static void
+inner_work (void)
+{
+  g_usleep (1000);   /* a short piece of blocking work */
+}
 
 static void
 inner_run (SaOperation  *op,
@@ -677,7 +920,7 @@ inner_run (SaOperation  *op,
            GCancellable *cancellable,
            gpointer      user_data)
 {
-  g_usleep (1000);   /* a short piece of blocking work */
+  inner_work ();
   g_task_return_boolean (task, TRUE);
 }
 
@@ -685,25 +928,71 @@ static void
 outer_run (SaOperation  *op,
            GTask        *task,
            GCancellable *cancellable,
-           gpointer      user_data)
+           gpointer      dispatcher)
 {
   g_autoptr(SaOperation) inner = sa_operation_new_blocking (inner_run, NULL, NULL);
-  g_autoptr(GTask) t = sa_dispatcher_call (sa_dispatcher_get_default (), inner, SA_CALL_MODE_AUTO,
-                                           NULL, NULL, NULL);
+  g_autoptr(GTask) t = sa_dispatcher_call (dispatcher, inner, SA_CALL_MODE_AUTO, NULL, NULL, NULL);
 
   g_task_return_boolean (task, g_task_propagate_boolean (t, NULL));
 }
 
-static double
-nested_sa (guint n)
+static void
+nested_loaded_cb (GObject      *file,
+                  GAsyncResult *result,
+                  gpointer      user_data)
 {
-  g_autoptr(SaOperation) outer = sa_operation_new_blocking (outer_run, NULL, NULL);
+  g_autoptr(GTask) task = user_data;
+  g_autofree char *contents = NULL;
+  GError *error = NULL;
+  gsize length = 0;
+
+  if (g_file_load_contents_finish (G_FILE (file), result, &contents, &length, NULL, &error))
+    g_task_return_boolean (task, length > 0);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+load_start (SaOperation  *op,
+            GTask        *task,
+            GCancellable *cancellable,
+            gpointer      file)
+{
+  g_file_load_contents_async (file, cancellable, nested_loaded_cb, g_object_ref (task));
+}
+
+static void
+gio_outer_run (SaOperation  *op,
+               GTask        *task,
+               GCancellable *cancellable,
+               gpointer      dispatcher)
+{
+  g_autoptr(GTask) t = sa_dispatcher_call (dispatcher, load_op, SA_CALL_MODE_AUTO, NULL, NULL, NULL);
+
+  g_task_return_boolean (task, g_task_propagate_boolean (t, NULL));
+}
+
+/* Counts a call that ended without an error. */
+static void
+check_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_assert_false (g_task_had_error (G_TASK (result)));
+  (*(guint *) user_data)++;
+}
+
+static double
+nested_sa (SaDispatcher *d,
+           gboolean      gio,
+           guint         n)
+{
+  g_autoptr(SaOperation) outer = sa_operation_new_blocking (gio ? gio_outer_run : outer_run, d, NULL);
   guint done = 0;
   gint64 t0 = g_get_monotonic_time ();
 
   for (guint i = 0; i < n; i++)
-    g_object_unref (sa_dispatcher_call (sa_dispatcher_get_default (), outer, SA_CALL_MODE_AUTO,
-                                        NULL, count_cb, &done));
+    g_object_unref (sa_dispatcher_call (d, outer, SA_CALL_MODE_AUTO, NULL, check_cb, &done));
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
 
@@ -716,17 +1005,17 @@ raw_inner (GTask        *task,
            gpointer      task_data,
            GCancellable *cancellable)
 {
-  g_usleep (1000);
+  inner_work ();
   g_task_return_boolean (task, TRUE);
 }
 
 static void
-raw_outer (GTask        *task,
-           gpointer      source_object,
-           gpointer      task_data,
-           GCancellable *cancellable)
+raw_nested_sync (GTask        *task,
+                 gpointer      source_object,
+                 gpointer      task_data,
+                 GCancellable *cancellable)
 {
-  /* Baseline: a pool worker that blocks on a nested task of the pool. */
+  /* Extra baseline: a pool worker that blocks on a nested task of the pool. */
   GTask *inner = g_task_new (NULL, NULL, NULL, NULL);
 
   g_task_run_in_thread_sync (inner, raw_inner);
@@ -734,8 +1023,25 @@ raw_outer (GTask        *task,
   g_object_unref (inner);
 }
 
+static void
+raw_gio_direct (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  /* Baseline: the body calls GIO's own sync function. */
+  g_autofree char *contents = NULL;
+  gsize length = 0;
+
+  g_task_return_boolean (task, g_file_load_contents (nested_file, NULL, &contents, &length, NULL, NULL) &&
+                               length > 0);
+}
+
+/* Baseline: g_task_run_in_thread() of a body that calls the inner blocking
+ * function directly (raw_inner) or GIO's sync call (raw_gio_direct). */
 static double
-nested_raw (guint n)
+nested_raw (GTaskThreadFunc func,
+            guint           n)
 {
   guint done = 0;
   gint64 t0 = g_get_monotonic_time ();
@@ -743,7 +1049,7 @@ nested_raw (guint n)
   for (guint i = 0; i < n; i++)
     {
       GTask *task = g_task_new (NULL, NULL, count_cb, &done);
-      g_task_run_in_thread (task, raw_outer);
+      g_task_run_in_thread (task, func);
       g_object_unref (task);
     }
   while (done < n)
@@ -752,11 +1058,226 @@ nested_raw (guint n)
   return (g_get_monotonic_time () - t0) / 1000.0;
 }
 
+#ifdef SA_BENCH_LIBDEX
+static DexFuture *
+dex_inner_fiber (gpointer data)
+{
+  inner_work ();
+  return dex_future_new_true ();
+}
+
+static DexFuture *
+dex_outer_fiber (gpointer data)
+{
+  GError *error = NULL;
+  DexFuture *inner = dex_scheduler_spawn (dex_thread_pool_scheduler_get_default (), 0,
+                                          dex_inner_fiber, NULL, NULL);
+
+  if (!dex_await (inner, &error))
+    return dex_future_new_for_error (error);
+
+  return dex_future_new_true ();
+}
+
+/* libdex: fibers on its thread pool, each awaiting a nested fiber there. */
+static double
+nested_dex (guint n)
+{
+  guint done = 0;
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (guint i = 0; i < n; i++)
+    dex_offload (dex_outer_fiber, &done);
+  while (done < n)
+    g_main_context_iteration (NULL, TRUE);
+
+  return (g_get_monotonic_time () - t0) / 1000.0;
+}
+#endif
+
+/* --- 8. a plain thread waiting for a result ----------------------------- */
+
+typedef enum
+{
+  WAIT_SA_BLOCKING,             /* sync call of a blocking operation */
+  WAIT_SA_NON_BLOCKING,         /* sync call of a non-blocking operation */
+  WAIT_RAW_RUN_IN_THREAD_SYNC,  /* g_task_run_in_thread_sync() */
+  WAIT_DEX,                     /* dex_thread_wait_for() of a pool fiber */
+  N_WAITS
+} WaitKind;
+
+typedef struct
+{
+  WaitKind kind;
+  guint    n;
+  double   us;
+} ThreadWait;
+
+static gpointer
+thread_wait_main (gpointer data)
+{
+  ThreadWait *tw = data;
+  g_autoptr(SaOperation) blocking = sa_operation_new_blocking (immediate_start, NULL, NULL);
+  g_autoptr(SaOperation) non_blocking = sa_operation_new_non_blocking (immediate_start, NULL, NULL);
+  SaDispatcher *d = sa_dispatcher_get_default ();
+  gint64 t0 = g_get_monotonic_time ();
+
+  /* A plain thread: a sync caller. */
+  for (guint i = 0; i < tw->n; i++)
+    {
+      GTask *task;
+
+      switch (tw->kind)
+        {
+        case WAIT_SA_BLOCKING:
+        case WAIT_SA_NON_BLOCKING:
+          task = sa_dispatcher_call (d, tw->kind == WAIT_SA_BLOCKING ? blocking : non_blocking,
+                                     SA_CALL_MODE_AUTO, NULL, NULL, NULL);
+          g_assert_true (g_task_propagate_boolean (task, NULL));
+          g_object_unref (task);
+          break;
+        case WAIT_RAW_RUN_IN_THREAD_SYNC:
+          task = g_task_new (NULL, NULL, NULL, NULL);
+          g_task_run_in_thread_sync (task, raw_thread_func);
+          g_assert_true (g_task_propagate_boolean (task, NULL));
+          g_object_unref (task);
+          break;
+        case WAIT_DEX:
+#ifdef SA_BENCH_LIBDEX
+          g_assert_true (dex_thread_wait_for (dex_scheduler_spawn (dex_thread_pool_scheduler_get_default (), 0,
+                                                                   dex_true_fiber, NULL, NULL),
+                                              NULL));
+#endif
+          break;
+        case N_WAITS:
+        default:
+          g_assert_not_reached ();
+        }
+    }
+  tw->us = (double) (g_get_monotonic_time () - t0) / tw->n;
+
+  return NULL;
+}
+
+static double
+thread_wait (WaitKind kind,
+             guint    n)
+{
+  ThreadWait tw = { kind, n, 0 };
+
+  g_thread_join (g_thread_new ("bench-wait", thread_wait_main, &tw));
+
+  return tw.us;
+}
+
+/* --- 9. two GIO steps: read a file, then query its info ----------------- */
+
+/* Each way is written out whole between its loc markers; bench/report.py
+ * counts the lines between them. */
+
+/* loc two-step-sa { */
+static void
+two_step_info_cb (GObject      *file,
+                  GAsyncResult *result,
+                  gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GError *error = NULL;
+  GFileInfo *info = g_file_query_info_finish (G_FILE (file), result, &error);
+
+  if (info == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, info, g_object_unref);
+}
+
+static void
+two_step_loaded_cb (GObject      *file,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  GCancellable *cancellable = g_task_get_cancellable (task);
+  g_autofree char *contents = NULL;
+  GError *error = NULL;
+
+  if (!g_file_load_contents_finish (G_FILE (file), result, &contents, NULL, NULL, &error))
+    g_task_return_error (task, error);
+  else
+    g_file_query_info_async (G_FILE (file), G_FILE_ATTRIBUTE_STANDARD_SIZE, G_FILE_QUERY_INFO_NONE,
+                             G_PRIORITY_DEFAULT, cancellable, two_step_info_cb, g_steal_pointer (&task));
+}
+
+static void
+two_step_start (SaOperation  *op,
+                GTask        *task,
+                GCancellable *cancellable,
+                gpointer      file)
+{
+  g_file_load_contents_async (file, cancellable, two_step_loaded_cb, g_object_ref (task));
+}
+/* loc two-step-sa } */
+
+static double
+two_step_sa (guint n)
+{
+  g_autoptr(SaOperation) op = sa_operation_new_non_blocking (two_step_start, g_object_ref (nested_file),
+                                                             g_object_unref);
+  SaDispatcher *d = sa_dispatcher_get_default ();
+  guint done = 0;
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (guint i = 0; i < n; i++)
+    g_object_unref (sa_dispatcher_call (d, op, SA_CALL_MODE_AUTO, NULL, check_cb, &done));
+  while (done < n)
+    g_main_context_iteration (NULL, TRUE);
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+#ifdef SA_BENCH_LIBDEX
+/* loc two-step-dex { */
+static DexFuture *
+two_step_fiber (gpointer file)
+{
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GFileInfo) info = NULL;
+  GError *error = NULL;
+
+  if (!(bytes = dex_await_boxed (dex_file_load_contents_bytes (file), &error)) ||
+      !(info = dex_await_object (dex_file_query_info (file, G_FILE_ATTRIBUTE_STANDARD_SIZE,
+                                                      G_FILE_QUERY_INFO_NONE, G_PRIORITY_DEFAULT),
+                                 &error)))
+    return dex_future_new_for_error (error);
+
+  return dex_future_new_take_object (g_steal_pointer (&info));
+}
+/* loc two-step-dex } */
+
+static double
+two_step_dex (guint n)
+{
+  guint done = 0;
+  gint64 t0 = g_get_monotonic_time ();
+
+  /* Fibers on the loop's thread (libdex's main scheduler), as the
+   * smartasync operation runs there. */
+  for (guint i = 0; i < n; i++)
+    dex_future_disown (dex_future_finally (dex_scheduler_spawn (NULL, 0, two_step_fiber, nested_file, NULL),
+                                           dex_count_cb, &done, NULL));
+  while (done < n)
+    g_main_context_iteration (NULL, TRUE);
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+#endif
+
 /* --- driver ------------------------------------------------------------ */
 
 static Series s_detect_sa = { "1 detection: sa_caller_is_async", "ns" };
 static Series s_detect_raw = { "1 raw g_main_context_is_owner", "ns" };
 static Series s_sync_sa = { "2 sync caller, non-blocking: sa_dispatcher_call", "us" };
+static Series s_sync_dispatched = { "2 raw reused private context, returned in dispatch", "us" };
 static Series s_sync_reused = { "2 raw reused private context", "us" };
 static Series s_sync_new = { "2 raw new context per call", "us" };
 static Series s_sync_loop = { "2 raw GMainLoop on a new context", "us" };
@@ -766,13 +1287,23 @@ static Series s_anb_top_sa = { "3 the same, outside any callback", "us" };
 static Series s_anb_top_raw = { "3 raw GTask, outside any callback", "us" };
 static Series s_ab_sa = { "4 async caller, blocking, round trip", "us" };
 static Series s_ab_sa_pool = { "4 the same, max-threads 4", "us" };
+static Series s_ab_bare = { "4 SaPool alone (elastic), GTask pushed to it", "us" };
 static Series s_ab_raw = { "4 raw g_task_run_in_thread + callback", "us" };
 static Series s_ab_raw_sync = { "4 raw g_task_run_in_thread_sync", "us" };
+static Series s_ab_dex = { "4 libdex fiber on its thread pool", "us" };
+static Series s_ab_dex_push = { "4 libdex work item resolving a promise", "us" };
 static Series s_burst_sa = { "5 burst: offloads per second", "ops/s" };
 static Series s_burst_raw = { "5 raw GTask burst: per second", "ops/s" };
 static Series s_burst_sa_mem = { "5 burst: heap bytes per queued call", "B" };
 static Series s_burst_raw_mem = { "5 raw GTask burst: heap bytes per queued call", "B" };
 static Series s_burst_pool_sa = { "5 burst, max-threads 4: per second", "ops/s" };
+static Series s_burst_pool_mem = { "5 burst, max-threads 4: heap bytes per queued call", "B" };
+static Series s_burst_bare = { "5 burst, SaPool alone (elastic): per second", "ops/s" };
+static Series s_burst_bare_mem = { "5 burst, SaPool alone: heap bytes per queued call", "B" };
+static Series s_burst_dex = { "5 libdex fibers burst: per second", "ops/s" };
+static Series s_burst_dex_mem = { "5 libdex fibers burst: heap bytes per queued call", "B" };
+static Series s_burst_dex_push = { "5 libdex work items burst: per second", "ops/s" };
+static Series s_burst_dex_push_mem = { "5 libdex work items: heap bytes per queued call", "B" };
 static Series s_burst_top_sa = { "5 burst outside any callback: per second", "ops/s" };
 static Series s_burst_top_raw = { "5 raw burst outside any callback: per second", "ops/s" };
 static Series s_lock_sa = { "6 SaLock: time per waiter", "us" };
@@ -781,12 +1312,51 @@ static Series s_lock_sf = { "6 hand-written singleflight: time per waiter", "us"
 static Series s_lock_sa_mem = { "6 SaLock: heap bytes per waiter", "B" };
 static Series s_lock_sf_mem = { "6 hand-written singleflight: heap bytes per waiter", "B" };
 static Series s_lock_raw_mem = { "6 raw independent tasks: heap bytes per task", "B" };
-static const guint nested_n[] = { 5, 10, 20, 30 };
-static Series s_nested_sa[4], s_nested_raw[4];
-static char *nested_names[8];
+static Series s_wait[N_WAITS] = {
+  { "8 plain thread: sync call, blocking operation", "us" },
+  { "8 plain thread: sync call, non-blocking operation", "us" },
+  { "8 plain thread: raw g_task_run_in_thread_sync", "us" },
+  { "8 plain thread: libdex dex_thread_wait_for", "us" },
+};
+static Series s_two_step_sa = { "9 two GIO steps: smartasync non-blocking operation", "us" };
+static Series s_two_step_dex = { "9 two GIO steps: libdex fiber", "us" };
+
+/* Case 7's kinds of nested work, each at every N. */
+typedef enum
+{
+  NESTED_B_DEFAULT,
+  NESTED_B_POOL,
+  NESTED_B_RAW_DIRECT,
+  NESTED_B_RAW_SYNC,
+  NESTED_GIO_DEFAULT,
+  NESTED_GIO_POOL,
+  NESTED_GIO_RAW_DIRECT,
+  NESTED_DEX,
+  N_NESTED
+} NestedKind;
+
+static const struct
+{
+  const char *key;
+  const char *title;
+} nested_kinds[N_NESTED] = {
+  { "b-default", "blocking in blocking, default" },
+  { "b-pool", "blocking in blocking, max-threads 4" },
+  { "b-raw-direct", "raw: inner function called in run_in_thread" },
+  { "b-raw-sync", "raw: nested g_task_run_in_thread_sync" },
+  { "gio-default", "GIO in blocking, default" },
+  { "gio-pool", "GIO in blocking, max-threads 4" },
+  { "gio-raw-direct", "raw: g_file_load_contents in run_in_thread" },
+  { "dex", "libdex fiber awaiting a nested fiber" },
+};
+static const guint nested_n[] = { 10, 20, 30, 60 };
+#define N_NESTED_N G_N_ELEMENTS (nested_n)
+static Series s_nested[N_NESTED][N_NESTED_N];
+static char *nested_names[N_NESTED][N_NESTED_N];
 static SaDispatcher *bounded;
 static guint64 lock_executions;
 static guint burst_n;
+static gboolean have_libdex;
 
 /* Runs @func from inside a callback of the default main context: the
  * thread then dispatches one of the context's sources, as an
@@ -842,6 +1412,144 @@ async_nb_slices (Series *sa,
     }
 }
 
+/* Case 4's round trips, one slice of each in turn, the order reversed
+ * every other slice. */
+static void
+round_trip_slice (guint k)
+{
+  guint slice = n_of (1000);
+  Series *order[7];
+  guint n = 0;
+
+  order[n++] = &s_ab_sa;
+  order[n++] = &s_ab_sa_pool;
+  order[n++] = &s_ab_bare;
+  order[n++] = &s_ab_raw;
+  order[n++] = &s_ab_raw_sync;
+  if (have_libdex)
+    {
+      order[n++] = &s_ab_dex;
+      order[n++] = &s_ab_dex_push;
+    }
+
+  for (guint i = 0; i < n; i++)
+    {
+      Series *s = order[k % 2 == 0 ? i : n - 1 - i];
+      double v;
+
+      if (s == &s_ab_sa)
+        v = time_async_b_sa (sa_dispatcher_get_default (), slice);
+      else if (s == &s_ab_sa_pool)
+        v = time_async_b_sa (bounded, slice);
+      else if (s == &s_ab_bare)
+        v = time_async_b_bare_pool (slice);
+      else if (s == &s_ab_raw)
+        v = time_async_b_raw (slice);
+      else if (s == &s_ab_raw_sync)
+        v = time_async_b_raw_sync (slice);
+#ifdef SA_BENCH_LIBDEX
+      else if (s == &s_ab_dex)
+        v = time_async_b_dex (slice);
+      else if (s == &s_ab_dex_push)
+        v = time_async_b_dex_push (slice);
+#endif
+      else
+        g_assert_not_reached ();
+      add (s, v);
+    }
+}
+
+/* Case 5: whole bursts cannot be sliced; the order turns by round. */
+typedef enum
+{
+  BURST_DEFAULT,
+  BURST_RAW,
+  BURST_POOL,
+  BURST_BARE,
+  BURST_DEX,
+  BURST_DEX_PUSH,
+  N_BURSTS
+} BurstKind;
+
+static Burst
+burst_of (BurstKind kind,
+          gboolean  gated)
+{
+  switch (kind)
+    {
+    case BURST_DEFAULT:
+      return burst_sa_on (sa_dispatcher_get_default (), burst_n, gated);
+    case BURST_RAW:
+      return burst_raw_gated (burst_n, gated);
+    case BURST_POOL:
+      return burst_sa_on (bounded, burst_n, gated);
+    case BURST_BARE:
+      return burst_bare_pool (burst_n, gated);
+#ifdef SA_BENCH_LIBDEX
+    case BURST_DEX:
+      return burst_dex (burst_n, FALSE, gated);
+    case BURST_DEX_PUSH:
+      return burst_dex (burst_n, TRUE, gated);
+#endif
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+static void
+bursts (guint r)
+{
+  Series *speed[N_BURSTS] = { &s_burst_sa, &s_burst_raw, &s_burst_pool_sa, &s_burst_bare,
+                              &s_burst_dex, &s_burst_dex_push };
+  Series *bytes[N_BURSTS] = { &s_burst_sa_mem, &s_burst_raw_mem, &s_burst_pool_mem, &s_burst_bare_mem,
+                              &s_burst_dex_mem, &s_burst_dex_push_mem };
+  guint n = have_libdex ? N_BURSTS : BURST_DEX;
+
+  for (guint i = 0; i < n; i++)
+    {
+      BurstKind kind = (i + r) % n;
+
+      add (speed[kind], burst_of (kind, FALSE).ops_per_s);
+    }
+  /* The bytes: the same bursts, held at the gate while the heap is read. */
+  for (guint i = 0; i < n; i++)
+    {
+      BurstKind kind = (i + r) % n;
+
+      add (bytes[kind], burst_of (kind, TRUE).bytes_per_call);
+    }
+}
+
+static double
+nested_run (NestedKind kind,
+            guint      n)
+{
+  switch (kind)
+    {
+    case NESTED_B_DEFAULT:
+      return nested_sa (sa_dispatcher_get_default (), FALSE, n);
+    case NESTED_B_POOL:
+      return nested_sa (bounded, FALSE, n);
+    case NESTED_B_RAW_DIRECT:
+      return nested_raw (raw_inner, n);
+    case NESTED_B_RAW_SYNC:
+      return nested_raw (raw_nested_sync, n);
+    case NESTED_GIO_DEFAULT:
+      return nested_sa (sa_dispatcher_get_default (), TRUE, n);
+    case NESTED_GIO_POOL:
+      return nested_sa (bounded, TRUE, n);
+    case NESTED_GIO_RAW_DIRECT:
+      return nested_raw (raw_gio_direct, n);
+#ifdef SA_BENCH_LIBDEX
+    case NESTED_DEX:
+      return nested_dex (n);
+#endif
+    case N_NESTED:
+    default:
+      g_assert_not_reached ();
+    }
+}
+
 static void
 async_round (gpointer data,
              gpointer unused)
@@ -851,24 +1559,7 @@ async_round (gpointer data,
   g_assert_true (sa_caller_is_async ());
   async_nb_slices (&s_anb_sa, &s_anb_raw);
   for (guint k = 0; k < N_SLICES / 2; k++)
-    {
-      guint slice = n_of (1000);
-
-      if (k % 2 == 0)
-        {
-          add (&s_ab_sa, time_async_b_sa (sa_dispatcher_get_default (), slice));
-          add (&s_ab_sa_pool, time_async_b_sa (bounded, slice));
-          add (&s_ab_raw, time_async_b_raw (slice));
-          add (&s_ab_raw_sync, time_async_b_raw_sync (slice));
-        }
-      else
-        {
-          add (&s_ab_raw_sync, time_async_b_raw_sync (slice));
-          add (&s_ab_raw, time_async_b_raw (slice));
-          add (&s_ab_sa_pool, time_async_b_sa (bounded, slice));
-          add (&s_ab_sa, time_async_b_sa (sa_dispatcher_get_default (), slice));
-        }
-    }
+    round_trip_slice (k);
   for (guint k = 0; k < 4; k++)
     {
       LockRun la, lb, lc;
@@ -894,45 +1585,35 @@ async_round (gpointer data,
       add (&s_lock_raw_mem, lb.bytes_per_waiter);
       lock_executions = MAX (lock_executions, la.executions);
     }
-  {
-    Burst a, b;
+  bursts (r);
+  for (guint k = 0; k < N_SLICES / 2; k++)
+    {
+      guint slice = n_of (200);
 
-    /* A whole burst cannot be sliced: the order alternates by round. */
-    if (r % 2 == 0)
-      {
-        a = burst_sa (burst_n);
-        b = burst_raw (burst_n);
-      }
-    else
-      {
-        b = burst_raw (burst_n);
-        a = burst_sa (burst_n);
-      }
-    add (&s_burst_sa, a.ops_per_s);
-    add (&s_burst_raw, b.ops_per_s);
-
-    /* The bytes: the same bursts, held at the gate while the heap is
-     * read. */
-    if (r % 2 == 0)
-      {
-        a = burst_sa_on (sa_dispatcher_get_default (), burst_n, TRUE);
-        b = burst_raw_gated (burst_n, TRUE);
-      }
-    else
-      {
-        b = burst_raw_gated (burst_n, TRUE);
-        a = burst_sa_on (sa_dispatcher_get_default (), burst_n, TRUE);
-      }
-    add (&s_burst_sa_mem, a.bytes_per_call);
-    add (&s_burst_raw_mem, b.bytes_per_call);
-    add (&s_burst_pool_sa, burst_sa_on (bounded, burst_n, FALSE).ops_per_s);
-  }
+      if (k % 2 == 0 || !have_libdex)
+        {
+          add (&s_two_step_sa, two_step_sa (slice));
+#ifdef SA_BENCH_LIBDEX
+          add (&s_two_step_dex, two_step_dex (slice));
+#endif
+        }
+      else
+        {
+#ifdef SA_BENCH_LIBDEX
+          add (&s_two_step_dex, two_step_dex (slice));
+#endif
+          add (&s_two_step_sa, two_step_sa (slice));
+        }
+    }
   if (r < MIN (rounds, 5u))
-    for (guint k = 0; k < 4; k++)
-      {
-        add (&s_nested_sa[k], nested_sa (nested_n[k]));
-        add (&s_nested_raw[k], nested_raw (nested_n[k]));
-      }
+    for (guint k = 0; k < N_NESTED_N; k++)
+      for (guint i = 0; i < N_NESTED; i++)
+        {
+          NestedKind kind = (i + r) % N_NESTED;
+
+          if (kind != NESTED_DEX || have_libdex)
+            add (&s_nested[kind][k], nested_run (kind, nested_n[k]));
+        }
 }
 
 static void
@@ -959,6 +1640,19 @@ async_outside_round (guint r)
 }
 
 static void
+thread_round (void)
+{
+  for (guint k = 0; k < N_SLICES / 2; k++)
+    for (guint i = 0; i < N_WAITS; i++)
+      {
+        WaitKind kind = k % 2 == 0 ? i : N_WAITS - 1 - i;
+
+        if (kind != WAIT_DEX || have_libdex)
+          add (&s_wait[kind], thread_wait (kind, n_of (kind == WAIT_SA_BLOCKING ? 20000 : 1000)));
+      }
+}
+
+static void
 header (const char *title)
 {
   g_print ("\n%s\n\n", title);
@@ -970,7 +1664,8 @@ header (const char *title)
 /* --profile NAME N: one case, N calls, from a callback of the default
  * context as in the timed rounds, and nothing else; for bench/profile,
  * which counts the instructions under callgrind at two values of N and
- * takes the difference per call, where the machine's noise cannot reach. */
+ * takes the difference per call, where the machine's noise cannot reach.
+ * The case's timed figure goes to stderr. */
 typedef struct
 {
   const char *name;
@@ -982,29 +1677,76 @@ profile_case (gpointer data,
               gpointer unused)
 {
   const Profile *p = data;
+  double v;
 
   if (g_str_equal (p->name, "anb-sa"))
-    time_async_nb_sa (p->n);
+    v = time_async_nb_sa (p->n);
   else if (g_str_equal (p->name, "anb-raw"))
-    time_async_nb_raw (p->n);
+    v = time_async_nb_raw (p->n);
   else if (g_str_equal (p->name, "burst-sa"))
-    burst_sa (p->n);
+    v = burst_sa (p->n).ops_per_s;
   else if (g_str_equal (p->name, "burst-raw"))
-    burst_raw (p->n);
+    v = burst_raw (p->n).ops_per_s;
+  else if (g_str_equal (p->name, "burst-pool-sa"))
+    v = burst_sa_on (bounded, p->n, FALSE).ops_per_s;
+  else if (g_str_equal (p->name, "burst-bare"))
+    v = burst_bare_pool (p->n, FALSE).ops_per_s;
+  else if (g_str_equal (p->name, "rt-sa"))
+    v = time_async_b_sa (sa_dispatcher_get_default (), p->n);
+  else if (g_str_equal (p->name, "rt-pool-sa"))
+    v = time_async_b_sa (bounded, p->n);
+  else if (g_str_equal (p->name, "rt-bare"))
+    v = time_async_b_bare_pool (p->n);
+  else if (g_str_equal (p->name, "rt-raw"))
+    v = time_async_b_raw (p->n);
+#ifdef SA_BENCH_LIBDEX
+  else if (g_str_equal (p->name, "rt-dex"))
+    v = time_async_b_dex (p->n);
+  else if (g_str_equal (p->name, "rt-dex-push"))
+    v = time_async_b_dex_push (p->n);
+  else if (g_str_equal (p->name, "burst-dex"))
+    v = burst_dex (p->n, FALSE, FALSE).ops_per_s;
+  else if (g_str_equal (p->name, "burst-dex-push"))
+    v = burst_dex (p->n, TRUE, FALSE).ops_per_s;
+#endif
   else if (g_str_equal (p->name, "lock-sa"))
-    lock_sa (p->n);
+    v = lock_sa (p->n).us_per_waiter;
   else if (g_str_equal (p->name, "lock-raw"))
-    lock_raw (p->n);
+    v = lock_raw (p->n).us_per_waiter;
   else if (g_str_equal (p->name, "lock-singleflight"))
-    lock_singleflight (p->n);
+    v = lock_singleflight (p->n).us_per_waiter;
   else
-    g_error ("bench: no case named %s to profile", p->name);
+    {
+      g_printerr ("bench: no case named %s to profile\n", p->name);
+      exit (2);
+    }
+  g_printerr ("%s %.3f\n", p->name, v);
+}
+
+static void
+print_figure (const Series *s)
+{
+  g_autofree char *name = g_strdelimit (g_ascii_strdown (s->name, -1), " ,:+()", '-');
+  Series copy = *s;
+
+  copy.name = name;
+  figure (&copy);
+}
+
+static double
+speedup (const Series *baseline,
+         const Series *s)
+{
+  return median (baseline) / median (s);
 }
 
 int
 main (int   argc,
       char *argv[])
 {
+  g_autofree char *tmp_path = NULL;
+  int fd;
+
   /* Every allocation goes through malloc, so that heap statistics see it
    * (the slice allocator of GLib 2.74 keeps freed blocks for reuse, which
    * would credit a case with what the case before it freed; GLib 2.76 and
@@ -1016,6 +1758,14 @@ main (int   argc,
       execv ("/proc/self/exe", argv);
       g_printerr ("bench: cannot restart with G_SLICE=always-malloc; heap figures are rough\n");
     }
+
+#ifdef SA_BENCH_LIBDEX
+  dex_init ();
+  have_libdex = TRUE;
+#endif
+  bounded = sa_dispatcher_new ();
+  sa_dispatcher_set_max_threads (bounded, 4);
+  bare_pool = _sa_pool_new (0);
 
   if (argc == 4 && g_str_equal (argv[1], "--profile"))
     {
@@ -1038,15 +1788,25 @@ main (int   argc,
         scale = 0.002, rounds = 1;
     }
 
-  bounded = sa_dispatcher_new ();
-  sa_dispatcher_set_max_threads (bounded, 4);
-  for (guint k = 0; k < 4; k++)
-    {
-      nested_names[2 * k] = g_strdup_printf ("7 nested blocking, N=%u: smartasync batch", nested_n[k]);
-      nested_names[2 * k + 1] = g_strdup_printf ("7 raw nested run_in_thread_sync, N=%u", nested_n[k]);
-      s_nested_sa[k] = (Series) { nested_names[2 * k], "ms" };
-      s_nested_raw[k] = (Series) { nested_names[2 * k + 1], "ms" };
-    }
+  /* The file that case 7's GIO in blocking and case 9 read. */
+  fd = g_file_open_tmp ("sa-bench-XXXXXX", &tmp_path, NULL);
+  g_assert_cmpint (fd, >=, 0);
+  close (fd);
+  {
+    char contents[4096];
+
+    memset (contents, 'x', sizeof contents);
+    g_assert_true (g_file_set_contents (tmp_path, contents, sizeof contents, NULL));
+  }
+  nested_file = g_file_new_for_path (tmp_path);
+  load_op = sa_operation_new_non_blocking (load_start, g_object_ref (nested_file), g_object_unref);
+
+  for (guint i = 0; i < N_NESTED; i++)
+    for (guint k = 0; k < N_NESTED_N; k++)
+      {
+        nested_names[i][k] = g_strdup_printf ("7 %s, N=%u", nested_kinds[i].title, nested_n[k]);
+        s_nested[i][k] = (Series) { nested_names[i][k], "ms" };
+      }
 
   /* Warm up: types, pools, the thread's private context. */
   time_sync_sa (100);
@@ -1065,6 +1825,7 @@ main (int   argc,
           if (k % 2 == 0)
             {
               add (&s_sync_sa, time_sync_sa (slice));
+              add (&s_sync_dispatched, time_sync_raw_dispatched (slice));
               add (&s_sync_reused, time_sync_raw_reused (slice));
               add (&s_sync_new, time_sync_raw_new_context (slice));
               add (&s_sync_loop, time_sync_raw_main_loop (slice));
@@ -1074,9 +1835,11 @@ main (int   argc,
               add (&s_sync_loop, time_sync_raw_main_loop (slice));
               add (&s_sync_new, time_sync_raw_new_context (slice));
               add (&s_sync_reused, time_sync_raw_reused (slice));
+              add (&s_sync_dispatched, time_sync_raw_dispatched (slice));
               add (&s_sync_sa, time_sync_sa (slice));
             }
         }
+      thread_round ();
 
       /* Async-caller cases, from a callback of the default context's
        * loop, where an application's calls are made. */
@@ -1093,39 +1856,45 @@ main (int   argc,
   header ("Each line: the median of the rounds, with their min and max; compared cases interleaved.");
   {
     const Series *all[] = {
-      &s_detect_sa, &s_detect_raw, &s_sync_sa, &s_sync_reused, &s_sync_new, &s_sync_loop,
-      &s_anb_sa, &s_anb_raw, &s_anb_top_sa, &s_anb_top_raw, &s_ab_sa, &s_ab_sa_pool, &s_ab_raw, &s_ab_raw_sync,
-      &s_burst_sa, &s_burst_raw, &s_burst_sa_mem, &s_burst_raw_mem, &s_burst_pool_sa,
+      &s_detect_sa, &s_detect_raw, &s_sync_sa, &s_sync_dispatched, &s_sync_reused, &s_sync_new, &s_sync_loop,
+      &s_anb_sa, &s_anb_raw, &s_anb_top_sa, &s_anb_top_raw,
+      &s_ab_sa, &s_ab_sa_pool, &s_ab_bare, &s_ab_raw, &s_ab_raw_sync, &s_ab_dex, &s_ab_dex_push,
+      &s_burst_sa, &s_burst_raw, &s_burst_pool_sa, &s_burst_bare, &s_burst_dex, &s_burst_dex_push,
+      &s_burst_sa_mem, &s_burst_raw_mem, &s_burst_pool_mem, &s_burst_bare_mem, &s_burst_dex_mem,
+      &s_burst_dex_push_mem,
       &s_burst_top_sa, &s_burst_top_raw,
       &s_lock_sa, &s_lock_sf, &s_lock_raw, &s_lock_sa_mem, &s_lock_sf_mem, &s_lock_raw_mem,
+      &s_wait[0], &s_wait[1], &s_wait[2], &s_wait[3],
+      &s_two_step_sa, &s_two_step_dex,
     };
     for (guint i = 0; i < G_N_ELEMENTS (all); i++)
-      report (all[i]);
-    for (guint k = 0; k < 4; k++)
-      {
-        report (&s_nested_sa[k]);
-        report (&s_nested_raw[k]);
-      }
+      if (all[i]->n > 0)
+        report (all[i]);
+    for (guint k = 0; k < N_NESTED_N; k++)
+      for (guint i = 0; i < N_NESTED; i++)
+        if (s_nested[i][k].n > 0)
+          report (&s_nested[i][k]);
     g_print ("\nSaLock executions for %u waiters on one key: %" G_GUINT64_FORMAT "\n\n",
              n_of (10000), lock_executions);
+    if (!have_libdex)
+      g_print ("libdex was not built in: its rows are left out (bench/run builds it when its source is there)\n\n");
 
     for (guint i = 0; i < G_N_ELEMENTS (all); i++)
-      {
-        g_autofree char *name = g_strdelimit (g_ascii_strdown (all[i]->name, -1), " ,:+()", '-');
-        Series copy = *all[i];
-
-        copy.name = name;
-        figure (&copy);
-      }
+      if (all[i]->n > 0)
+        print_figure (all[i]);
   }
   g_print ("figure lock-executions %" G_GUINT64_FORMAT " count\n", lock_executions);
-  for (guint k = 0; k < 4; k++)
-    {
-      g_print ("figure nested-sa-n%u %.3f ms\n", nested_n[k], median (&s_nested_sa[k]));
-      g_print ("figure nested-raw-n%u %.3f ms\n", nested_n[k], median (&s_nested_raw[k]));
-    }
+  for (guint i = 0; i < N_NESTED; i++)
+    for (guint k = 0; k < N_NESTED_N; k++)
+      if (s_nested[i][k].n > 0)
+        {
+          g_print ("figure nested-%s-n%u %.3f ms\n", nested_kinds[i].key, nested_n[k], median (&s_nested[i][k]));
+          g_print ("figure nested-%s-n%u-worst %.3f ms\n", nested_kinds[i].key, nested_n[k],
+                   max_of (&s_nested[i][k]));
+        }
 
   ratio ("detect-sa-vs-raw", median (&s_detect_sa) / median (&s_detect_raw));
+  ratio ("sync-vs-dispatched-context", median (&s_sync_sa) / median (&s_sync_dispatched));
   ratio ("sync-vs-reused-context", median (&s_sync_sa) / median (&s_sync_reused));
   ratio ("new-context-vs-sync", median (&s_sync_new) / median (&s_sync_sa));
   ratio ("main-loop-vs-sync", median (&s_sync_loop) / median (&s_sync_sa));
@@ -1134,16 +1903,38 @@ main (int   argc,
   ratio ("async-b-vs-raw-run-in-thread", median (&s_ab_sa) / median (&s_ab_raw));
   ratio ("async-b-pool-vs-raw-run-in-thread", median (&s_ab_sa_pool) / median (&s_ab_raw));
   ratio ("async-b-vs-raw-run-in-thread-sync", median (&s_ab_sa) / median (&s_ab_raw_sync));
+  ratio ("rt-speedup-default-vs-gtask", speedup (&s_ab_raw, &s_ab_sa));
+  ratio ("rt-speedup-pool-vs-gtask", speedup (&s_ab_raw, &s_ab_sa_pool));
+  ratio ("rt-speedup-bare-pool-vs-gtask", speedup (&s_ab_raw, &s_ab_bare));
   ratio ("burst-throughput-vs-raw", median (&s_burst_sa) / median (&s_burst_raw));
   ratio ("burst-outside-callback-throughput-vs-raw", median (&s_burst_top_sa) / median (&s_burst_top_raw));
   ratio ("burst-max-threads-4-vs-raw", median (&s_burst_pool_sa) / median (&s_burst_raw));
+  ratio ("burst-bare-pool-vs-raw", median (&s_burst_bare) / median (&s_burst_raw));
   ratio ("burst-bytes-vs-raw", median (&s_burst_sa_mem) / MAX (1.0, median (&s_burst_raw_mem)));
   ratio ("lock-time-vs-singleflight", median (&s_lock_sa) / median (&s_lock_sf));
   ratio ("lock-bytes-vs-singleflight", median (&s_lock_sa_mem) / MAX (1.0, median (&s_lock_sf_mem)));
+  ratio ("burst-pool-bytes-vs-raw", median (&s_burst_pool_mem) / MAX (1.0, median (&s_burst_raw_mem)));
+  ratio ("burst-bare-pool-bytes-vs-raw", median (&s_burst_bare_mem) / MAX (1.0, median (&s_burst_raw_mem)));
+  if (have_libdex)
+    {
+      ratio ("rt-speedup-pool-vs-libdex", speedup (&s_ab_dex, &s_ab_sa_pool));
+      ratio ("rt-speedup-pool-vs-libdex-push", speedup (&s_ab_dex_push, &s_ab_sa_pool));
+      ratio ("rt-speedup-default-vs-libdex", speedup (&s_ab_dex, &s_ab_sa));
+      ratio ("burst-max-threads-4-vs-libdex", median (&s_burst_pool_sa) / median (&s_burst_dex));
+      ratio ("burst-max-threads-4-vs-libdex-push", median (&s_burst_pool_sa) / median (&s_burst_dex_push));
+      ratio ("burst-throughput-vs-libdex", median (&s_burst_sa) / median (&s_burst_dex));
+      ratio ("burst-pool-bytes-vs-libdex", median (&s_burst_pool_mem) / MAX (1.0, median (&s_burst_dex_mem)));
+      ratio ("thread-wait-sa-nb-vs-libdex", median (&s_wait[WAIT_SA_NON_BLOCKING]) / median (&s_wait[WAIT_DEX]));
+      ratio ("two-step-sa-vs-libdex", median (&s_two_step_sa) / median (&s_two_step_dex));
+    }
   ratio ("lock-time-vs-independent-tasks", median (&s_lock_sa) / median (&s_lock_raw));
 
-  for (guint k = 0; k < 8; k++)
-    g_free (nested_names[k]);
+  for (guint i = 0; i < N_NESTED; i++)
+    for (guint k = 0; k < N_NESTED_N; k++)
+      g_free (nested_names[i][k]);
+  g_clear_object (&load_op);
+  g_clear_object (&nested_file);
+  unlink (tmp_path);
   g_clear_object (&bounded);
 
   return 0;

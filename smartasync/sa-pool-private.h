@@ -16,8 +16,9 @@ G_BEGIN_DECLS
  *   its threads waits, the pool may run one more, so nested work never
  *   waits for a thread that its own kind holds.
  * - max_threads 0 is the elastic policy of the default dispatcher:
- *   MAX (4, 2 * number of processors) functions at once, plus one more
- *   thread for each thread that waits.
+ *   MAX (10, 2 * number of processors) functions at once, plus one more
+ *   thread for each thread that waits. 10 is the size of the pool of
+ *   g_task_run_in_thread(), so work moved from it keeps its concurrency.
  * - Work starts in the order it was pushed. An idle thread is woken only
  *   when no other thread is already on its way to the queue, and the most
  *   recently idle thread first (LIFO), so sequential round trips are served

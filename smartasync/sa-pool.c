@@ -84,7 +84,7 @@ limit_for (guint max_threads)
   if (max_threads > 0)
     return max_threads;
 
-  return MAX (4, 2 * (guint) g_get_num_processors ());
+  return MAX (10, 2 * (guint) g_get_num_processors ());
 }
 
 static void

@@ -162,7 +162,7 @@ static void
 test_elastic (void)
 {
   SaPool *pool = _sa_pool_new (0);
-  guint base = MAX (4, 2 * g_get_num_processors ());
+  guint base = MAX (10, 2 * g_get_num_processors ());
   Results results = { 0, 0, g_thread_self () };
 
   gate_reset ();
