@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Reads the output of bench.c and bench_python.py (one run), adds the
-ratios against Python, checks each ratio against its target and writes
-docs/performance.md. Prints the added lines to stdout."""
+ratios against Python, checks each ratio against its target, draws the
+charts (with matplotlib, when it is there) and writes docs/performance.md.
+Prints the added lines to stdout."""
 
+import os
 import platform
 import re
 import subprocess
@@ -11,9 +13,16 @@ import sys
 
 output_path, command, doc_path = sys.argv[1:4]
 text = open(output_path, encoding="utf-8").read()
+doc_dir = os.path.dirname(doc_path) or "."
+bench_source = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bench.c")
 
 figures = {m.group(1): float(m.group(2)) for m in re.finditer(r"^figure (\S+) (\S+)", text, re.M)}
 ratios = {m.group(1): float(m.group(2)) for m in re.finditer(r"^ratio (\S+) (\S+)", text, re.M)}
+# The timed table's rows, by title: (median, min, max, unit).
+rows = {}
+for m in re.finditer(r"^\| (.+?) +\| +([-\d.]+) \| +([-\d.]+) \| +([-\d.]+) \| (\S+) +\|$", text, re.M):
+    rows[m.group(1)] = tuple(float(m.group(i)) for i in (2, 3, 4)) + (m.group(5),)
+have_libdex = "4 libdex fiber on its thread pool" in rows
 
 sync_us = figures.get("2-sync-caller--non-blocking--sa_dispatcher_call")
 offload_us = figures.get("4-async-caller--blocking--round-trip")
@@ -27,42 +36,85 @@ if offload_us and "py-to-thread" in figures:
     ratios["py-to-thread-vs-offload"] = figures["py-to-thread"] / offload_us
     extra.append("ratio py-to-thread-vs-offload %.3f" % ratios["py-to-thread-vs-offload"])
 
-nested_ok = all(figures.get("nested-sa-n%d" % n, 1e9) < 100 for n in (5, 10, 20, 30))
-targets = [
-    ("detection per call", "figure 1-detection--sa_caller_is_async", figures.get("1-detection--sa_caller_is_async"), "<= 50 ns", lambda v: v <= 50),
-    ("case 2 vs reused private context", "ratio sync-vs-reused-context", ratios.get("sync-vs-reused-context"), "<= 1.2", lambda v: v <= 1.2),
-    ("case 2: new context per call is slower by", "ratio new-context-vs-sync", ratios.get("new-context-vs-sync"), ">= 1.5", lambda v: v >= 1.5),
-    ("case 3 vs raw GTask", "ratio async-nb-vs-raw-gtask", ratios.get("async-nb-vs-raw-gtask"), "<= 1.1", lambda v: v <= 1.1),
-    ("case 4 vs raw g_task_run_in_thread", "ratio async-b-vs-raw-run-in-thread", ratios.get("async-b-vs-raw-run-in-thread"), "<= 1.1", lambda v: v <= 1.1),
-    ("case 5 throughput vs raw burst", "ratio burst-throughput-vs-raw", ratios.get("burst-throughput-vs-raw"), ">= 1.0", lambda v: v >= 1.0),
-    ("case 5 bytes per call vs raw burst", "ratio burst-bytes-vs-raw", ratios.get("burst-bytes-vs-raw"), "<= 1.1", lambda v: v <= 1.1),
-    ("case 6 executions", "figure lock-executions", figures.get("lock-executions"), "== 1", lambda v: v == 1),
-    ("case 6 time per waiter", "figure 6-salock--time-per-waiter", figures.get("6-salock--time-per-waiter"), "<= 1 us", lambda v: v <= 1),
-    ("case 6 bytes per waiter", "figure 6-salock--heap-bytes-per-waiter", figures.get("6-salock--heap-bytes-per-waiter"), "<= 200 B", lambda v: v <= 200),
-    ("case 6 time vs hand-written singleflight", "ratio lock-time-vs-singleflight", ratios.get("lock-time-vs-singleflight"), "<= 1.0", lambda v: v <= 1.0),
-    ("case 7: no 100 ms stall at any N", "figure nested-sa-n*", max(figures.get("nested-sa-n%d" % n, 0) for n in (5, 10, 20, 30)), "< 100 ms", lambda v: nested_ok),
-    ("asyncio.run() slower than case 2 by", "ratio py-asyncio-run-vs-sync", ratios.get("py-asyncio-run-vs-sync"), ">= 50", lambda v: v >= 50),
-    ("a persistent loop slower than case 2 by", "ratio py-persistent-loop-vs-sync", ratios.get("py-persistent-loop-vs-sync"), ">= 5", lambda v: v >= 5),
-    ("asyncio.to_thread() slower than case 4 by", "ratio py-to-thread-vs-offload", ratios.get("py-to-thread-vs-offload"), ">= 2.5", lambda v: v >= 2.5),
-    ("Python: decorated plain function from a script vs the seed's wrapper", "ratio script-blocking", ratios.get("script-blocking"), "<= 2.0", lambda v: v <= 2.0),
-    ("Python: async def from a script vs a kept loop's run_until_complete()", "ratio script-coroutine", ratios.get("script-coroutine"), "<= 1.0", lambda v: v <= 1.0),
-    ("Python: offload from asyncio vs asyncio.to_thread(), one by one", "ratio asyncio-offload", ratios.get("asyncio-offload"), "<= 0.67", lambda v: v <= 0.67),
-    ("Python: offload from asyncio vs asyncio.to_thread(), gather of 100", "ratio asyncio-offload-gather", ratios.get("asyncio-offload-gather"), "<= 0.67", lambda v: v <= 0.67),
-    ("Python: offload from a GLib loop vs ThreadPoolExecutor + GLib.idle_add()", "ratio glib-offload", ratios.get("glib-offload"), "<= 1.0", lambda v: v <= 1.0),
-]
+
+# Lines of code of each way of case 9: the lines between its loc markers
+# in bench.c, blank lines and comments left out.
+def lines_of_code(name):
+    try:
+        source = open(bench_source, encoding="utf-8").read()
+    except OSError:
+        return None
+    m = re.search(r"/\* loc %s \{ \*/\n(.*?)/\* loc %s \} \*/" % (re.escape(name), re.escape(name)), source, re.S)
+    if not m:
+        return None
+    return sum(1 for line in m.group(1).splitlines()
+               if line.strip() and not line.strip().startswith(("/*", "*")))
+
+
+for way in ("sa", "dex"):
+    loc = lines_of_code("two-step-" + way)
+    if loc is not None:
+        figures["loc-two-step-" + way] = loc
+        extra.append("figure loc-two-step-%s %d lines" % (way, loc))
+
+# Case 7: the worst round of every smartasync row, at every N, is the stall.
+nested_sa = [k for k in figures if re.match(r"nested-(b|gio)-(default|pool)-n\d+-worst$", k)]
+nested_worst = max((figures[k] for k in nested_sa), default=None)
+nested_worst_key = max(nested_sa, key=lambda k: figures[k]) if nested_sa else None
+if nested_worst is not None:
+    extra.append("figure nested-sa-worst %.3f ms (%s)" % (nested_worst, nested_worst_key))
+
+T = []
+
+
+def target(title, key, value, wanted, check):
+    T.append((title, key, value, wanted, check))
+
+
+target("detection per call", "figure 1-detection--sa_caller_is_async", figures.get("1-detection--sa_caller_is_async"), "<= 50 ns", lambda v: v <= 50)
+target("case 2 vs a reused context returned in dispatch (fair)", "ratio sync-vs-dispatched-context", ratios.get("sync-vs-dispatched-context"), "<= 1.2", lambda v: v <= 1.2)
+target("case 2 vs reused private context", "ratio sync-vs-reused-context", ratios.get("sync-vs-reused-context"), "<= 1.2", lambda v: v <= 1.2)
+target("case 2: new context per call is slower by", "ratio new-context-vs-sync", ratios.get("new-context-vs-sync"), ">= 1.5", lambda v: v >= 1.5)
+target("case 3 vs raw GTask", "ratio async-nb-vs-raw-gtask", ratios.get("async-nb-vs-raw-gtask"), "<= 1.1", lambda v: v <= 1.1)
+target("case 4 default vs raw g_task_run_in_thread (time)", "ratio async-b-vs-raw-run-in-thread", ratios.get("async-b-vs-raw-run-in-thread"), "<= 1.1", lambda v: v <= 1.1)
+target("case 4 round trip, max-threads 4: faster than g_task_run_in_thread by", "ratio rt-speedup-pool-vs-gtask", ratios.get("rt-speedup-pool-vs-gtask"), ">= 1.4", lambda v: v >= 1.4)
+target("case 4 round trip, default: faster than g_task_run_in_thread by", "ratio rt-speedup-default-vs-gtask", ratios.get("rt-speedup-default-vs-gtask"), ">= 1.4", lambda v: v >= 1.4)
+target("case 5 burst, max-threads 4, throughput vs raw GTask", "ratio burst-max-threads-4-vs-raw", ratios.get("burst-max-threads-4-vs-raw"), ">= 1.0", lambda v: v >= 1.0)
+target("case 5 burst, max-threads 4, moonshot", "ratio burst-max-threads-4-vs-raw", ratios.get("burst-max-threads-4-vs-raw"), ">= 2.0", lambda v: v >= 2.0)
+target("case 5 burst, max-threads 4, throughput vs libdex fibers", "ratio burst-max-threads-4-vs-libdex", ratios.get("burst-max-threads-4-vs-libdex"), ">= 1.0", lambda v: v >= 1.0)
+target("case 5 burst, max-threads 4, throughput vs libdex work items", "ratio burst-max-threads-4-vs-libdex-push", ratios.get("burst-max-threads-4-vs-libdex-push"), ">= 1.0", lambda v: v >= 1.0)
+target("case 5 burst, max-threads 4, bytes per call vs raw GTask", "ratio burst-pool-bytes-vs-raw", ratios.get("burst-pool-bytes-vs-raw"), "<= 1.1", lambda v: v <= 1.1)
+target("case 5 burst, default, throughput vs raw GTask", "ratio burst-throughput-vs-raw", ratios.get("burst-throughput-vs-raw"), ">= 1.0", lambda v: v >= 1.0)
+target("case 5 burst, default, throughput vs libdex fibers", "ratio burst-throughput-vs-libdex", ratios.get("burst-throughput-vs-libdex"), ">= 1.0", lambda v: v >= 1.0)
+target("case 5 burst, default, bytes per call vs raw GTask", "ratio burst-bytes-vs-raw", ratios.get("burst-bytes-vs-raw"), "<= 1.1", lambda v: v <= 1.1)
+target("case 6 executions", "figure lock-executions", figures.get("lock-executions"), "== 1", lambda v: v == 1)
+target("case 6 time per waiter", "figure 6-salock--time-per-waiter", figures.get("6-salock--time-per-waiter"), "<= 1 us", lambda v: v <= 1)
+target("case 6 bytes per waiter", "figure 6-salock--heap-bytes-per-waiter", figures.get("6-salock--heap-bytes-per-waiter"), "<= 200 B", lambda v: v <= 200)
+target("case 6 time vs hand-written singleflight", "ratio lock-time-vs-singleflight", ratios.get("lock-time-vs-singleflight"), "<= 1.0", lambda v: v <= 1.0)
+target("case 7: worst batch of any smartasync row, any N (no stall)", "figure nested-*-worst", nested_worst, "< 100 ms", lambda v: v < 100)
+target("asyncio.run() slower than case 2 by", "ratio py-asyncio-run-vs-sync", ratios.get("py-asyncio-run-vs-sync"), ">= 50", lambda v: v >= 50)
+target("a persistent loop slower than case 2 by", "ratio py-persistent-loop-vs-sync", ratios.get("py-persistent-loop-vs-sync"), ">= 5", lambda v: v >= 5)
+target("asyncio.to_thread() slower than case 4 by", "ratio py-to-thread-vs-offload", ratios.get("py-to-thread-vs-offload"), ">= 2.5", lambda v: v >= 2.5)
+target("Python: decorated plain function from a script vs the seed's wrapper", "ratio script-blocking", ratios.get("script-blocking"), "<= 2.0", lambda v: v <= 2.0)
+target("Python: async def from a script vs a kept loop's run_until_complete()", "ratio script-coroutine", ratios.get("script-coroutine"), "<= 1.0", lambda v: v <= 1.0)
+target("Python: offload from asyncio vs asyncio.to_thread(), one by one", "ratio asyncio-offload", ratios.get("asyncio-offload"), "<= 0.67", lambda v: v <= 0.67)
+target("Python: offload from asyncio vs asyncio.to_thread(), gather of 100", "ratio asyncio-offload-gather", ratios.get("asyncio-offload-gather"), "<= 0.67", lambda v: v <= 0.67)
+target("Python: offload from a GLib loop vs ThreadPoolExecutor + GLib.idle_add()", "ratio glib-offload", ratios.get("glib-offload"), "<= 1.0", lambda v: v <= 1.0)
 
 lines = ["| target | measured | wanted | met |", "|---|---|---|---|"]
-for title, key, value, wanted, check in targets:
+for title, key, value, wanted, check in T:
     if value is None:
         lines.append("| %s | not measured | %s | - |" % (title, wanted))
     else:
         lines.append("| %s (`%s`) | %.3f | %s | %s |" % (title, key, value, wanted, "yes" if check(value) else "**no**"))
+
 
 def sh(cmd):
     try:
         return subprocess.run(cmd, shell=True, capture_output=True, text=True).stdout.strip()
     except OSError:
         return "?"
+
 
 cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
 machine = [
@@ -72,10 +124,14 @@ machine = [
     % ("%.1f" % figures["steal-percent"] if "steal-percent" in figures else "?"),
     "- GLib %s, %s %s, Python %s" % (sh("pkg-config --modversion glib-2.0"), platform.system(),
                                     platform.release(), sh("/usr/bin/python3 -c 'import sys; print(sys.version.split()[0])'")),
+    "- libdex: %s" % ("1.0.0, built by `bench/run` (see below)" if have_libdex
+                      else "not built (its source was not beside the checkout): its rows are left out"),
 ]
+
 # Two tables: the timed one (bench.c's header, then bench_python.py's rows
 # under it) and, when bench/profile ran, the instruction counts.
 timed, counted = [], []
+current = timed
 for line in text.splitlines():
     if line.startswith("| case") and "smartasync" in line:
         current = counted
@@ -89,26 +145,218 @@ if counted:
 
 Instructions per call, counted by callgrind (`bench/profile`): each case
 runs at two sizes and the difference is divided by the difference in
-calls. The machine's noise cannot reach these figures; waits, cache misses
-and contention, which the timed table holds, do not show in them.
+calls. Every thread counts, the pools' own included. The machine's noise
+cannot reach these figures; waits, cache misses and contention, which the
+timed table holds, do not show in them.
 
 """ + "\n".join(counted)
+
+
+# --- charts ----------------------------------------------------------------
+
+def median_of(title):
+    row = rows.get(title)
+    return row[0] if row else None
+
+
+def bar_chart(path, title, unit, bars, log=False):
+    """bars: (label, value, colour key); the SVG's file name, or None."""
+    bars = [b for b in bars if b[1] is not None]
+    if not bars:
+        return None
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"sa": "#3584e4", "raw": "#9a9996", "dex": "#e66100", "py": "#2ec27e"}
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(bars) + 1.2))
+    labels = [b[0] for b in bars][::-1]
+    values = [b[1] for b in bars][::-1]
+    ax.barh(labels, values, color=[colours[b[2]] for b in bars][::-1])
+    for y, v in enumerate(values):
+        ax.text(v, y, " %s" % (("%.0f" % v) if v >= 100 else ("%.2f" % v)), va="center", fontsize=8)
+    if log:
+        ax.set_xscale("log")
+    ax.set_xlabel(unit)
+    ax.set_title(title, fontsize=10)
+    ax.margins(x=0.15)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(os.path.join(doc_dir, path), format="svg", metadata={"Date": None})
+    plt.close(fig)
+    return path
+
+
+charts = []
+try:
+    import matplotlib  # noqa: F401
+    have_matplotlib = True
+except ImportError:
+    have_matplotlib = False
+
+if have_matplotlib:
+    c = bar_chart("perf-round-trip.svg", "Round trip of a blocking call from a loop (median, lower is better)", "us", [
+        ("g_task_run_in_thread()", median_of("4 raw g_task_run_in_thread + callback"), "raw"),
+        ("smartasync, default dispatcher", median_of("4 async caller, blocking, round trip"), "sa"),
+        ("smartasync, max-threads 4", median_of("4 the same, max-threads 4"), "sa"),
+        ("smartasync's pool alone", median_of("4 SaPool alone (elastic), GTask pushed to it"), "sa"),
+        ("libdex fiber on its thread pool", median_of("4 libdex fiber on its thread pool"), "dex"),
+        ("libdex work item + promise", median_of("4 libdex work item resolving a promise"), "dex"),
+    ])
+    if c:
+        charts.append(("Round trip", c))
+    c = bar_chart("perf-burst.svg", "A burst of blocking offloads (median, higher is better)",
+                  "offloads per second", [
+        ("g_task_run_in_thread()", median_of("5 raw GTask burst: per second"), "raw"),
+        ("smartasync, default dispatcher", median_of("5 burst: offloads per second"), "sa"),
+        ("smartasync, max-threads 4", median_of("5 burst, max-threads 4: per second"), "sa"),
+        ("smartasync's pool alone", median_of("5 burst, SaPool alone (elastic): per second"), "sa"),
+        ("libdex fibers", median_of("5 libdex fibers burst: per second"), "dex"),
+        ("libdex work items + promises", median_of("5 libdex work items burst: per second"), "dex"),
+    ])
+    if c:
+        charts.append(("Burst", c))
+    # The binding's paths in green, the stdlib mechanisms they stand beside
+    # in grey.
+    py = [(title[len("Python "):], row[0], "py" if "Sa." in title else "raw")
+          for title, row in rows.items() if title.startswith("Python ")]
+    if py:
+        c_rows = [
+            ("C: case 2, sync call, non-blocking", median_of("2 sync caller, non-blocking: sa_dispatcher_call"), "sa"),
+            ("C: case 4, offload round trip", median_of("4 async caller, blocking, round trip"), "sa"),
+        ]
+        c = bar_chart("perf-python.svg", "Python paths and their baselines (median, lower is better)",
+                      "us (log scale)", c_rows + py, log=True)
+        if c:
+            charts.append(("Python", c))
+
+if charts:
+    chart_md = "\n\n".join("![%s](%s)" % (name, path) for name, path in charts)
+elif have_matplotlib:
+    chart_md = "(no figures to draw in this run)"
+else:
+    chart_md = "(python3-matplotlib is not installed: no charts in this run, the tables below have every figure)"
+
+
+# --- the libdex section ----------------------------------------------------
+
+def pair(job, sa_title, dex_title, unit, higher_is_better=False, how=""):
+    sa, dex = median_of(sa_title), median_of(dex_title)
+    if sa is None or dex is None:
+        return None
+    if higher_is_better:
+        ahead = "smartasync" if sa >= dex else "libdex"
+        factor = max(sa, dex) / min(sa, dex)
+    else:
+        ahead = "smartasync" if sa <= dex else "libdex"
+        factor = max(sa, dex) / min(sa, dex)
+    fmt = "%.0f" if max(sa, dex) >= 1000 else "%.2f"
+    return "| %s | %s %s | %s %s | %s, %.2fx | %s |" % (job, fmt % sa, unit, fmt % dex, unit, ahead, factor, how)
+
+
+libdex_rows = [r for r in [
+    pair("round trip of a blocking function from a loop", "4 the same, max-threads 4", "4 libdex fiber on its thread pool", "us",
+         how="`sa_dispatcher_call()` of a blocking operation with `max-threads` 4, from a loop callback; a fiber spawned on `dex_thread_pool_scheduler_get_default()` with a `dex_future_finally()` block on the loop's thread (libdex's main scheduler)"),
+    pair("the same, smartasync's default dispatcher", "4 async caller, blocking, round trip", "4 libdex fiber on its thread pool", "us",
+         how="the default dispatcher as built in this run"),
+    pair("the same, libdex's lightest way", "4 the same, max-threads 4", "4 libdex work item resolving a promise", "us",
+         how="`dex_scheduler_push()` of a work item that resolves a `DexPromise` awaited by a block on the loop"),
+    pair("burst of offloads: throughput", "5 burst, max-threads 4: per second", "5 libdex fibers burst: per second", "ops/s", True,
+         how="all queued from one loop callback, then the loop iterated until every callback ran"),
+    pair("burst: throughput, libdex work items", "5 burst, max-threads 4: per second", "5 libdex work items burst: per second", "ops/s", True,
+         how="the same with `dex_scheduler_push()` and promises"),
+    pair("burst: heap bytes per queued call", "5 burst, max-threads 4: heap bytes per queued call", "5 libdex fibers burst: heap bytes per queued call", "B",
+         how="`mallinfo2()` with every call queued behind a closed gate; a queued fiber has no stack yet (it takes a pooled `mmap()` stack when it runs, outside the heap)"),
+    pair("a plain thread waiting for a result", "8 plain thread: sync call, non-blocking operation", "8 plain thread: libdex dex_thread_wait_for", "us",
+         how="smartasync runs the operation on the thread's private context; libdex runs a fiber on its pool and `dex_thread_wait_for()` blocks the thread"),
+    pair("two GIO steps: load a file, query its info", "9 two GIO steps: smartasync non-blocking operation", "9 two GIO steps: libdex fiber", "us",
+         how="both from a loop callback, on the loop's thread: a non-blocking operation chaining two GIO callbacks; a fiber awaiting `dex_file_load_contents_bytes()` then `dex_file_query_info()`"),
+    pair("nested blocking work, N = 60", "7 blocking in blocking, max-threads 4, N=60", "7 libdex fiber awaiting a nested fiber, N=60", "ms",
+         how="60 blocking bodies at once, each doing 1 ms of nested blocking work: smartasync calls it inline (a sync caller on the worker); a libdex fiber spawns a nested fiber on the pool and awaits it"),
+] if r]
+
+loc_sa, loc_dex = figures.get("loc-two-step-sa"), figures.get("loc-two-step-dex")
+if libdex_rows:
+    libdex_section = """## libdex beside smartasync
+
+libdex 1.0.0 is built by `bench/run` from its release source
+(`../shared/third-party/libdex-1.0.0.tar.xz`, beside the checkout) into a
+private prefix under the build directory:
+
+```sh
+meson setup BUILD/libdex-1.0.0/build SRC --prefix=BUILD/libdex-1.0.0/prefix --libdir=lib \\
+  -Dbuildtype=debugoptimized -Ddocs=false -Dexamples=false -Dvapi=false \\
+  -Dintrospection=disabled -Dsysprof=false -Dtests=false -Dliburing=disabled
+ninja -C BUILD/libdex-1.0.0/build install
+```
+
+and the bench is built a second time, from the same source, with its
+libdex rows (`-DSA_BENCH_LIBDEX`). io_uring is left out so that the build
+is the same on every machine; none of these cases does libdex's own
+file I/O. libdex's thread pool has `MAX (1, nproc / 2)` workers
+(one here); smartasync's pool runs up to `max-threads`, or, for the
+default dispatcher's elastic policy, `MAX (10, 2 * nproc)` threads.
+
+| job | smartasync | libdex | ahead | how the two were made to do the same job |
+|---|---|---|---|---|
+%s
+
+Lines of code of the two GIO steps, counted between the `loc` markers of
+`bench/bench.c` (blank lines and comments left out): smartasync's
+non-blocking operation %s, libdex's fiber %s.
+
+Where libdex is ahead, and why:
+
+- **Lines of code.** A fiber awaits each step where it stands, so the two
+  GIO steps read as straight-line code; a smartasync operation written
+  with GIO callbacks chains one callback per step. What smartasync gives
+  for those lines is that the one operation serves every caller (a
+  command-line tool, a loop, a worker, Python, JavaScript) with no change.
+- **Round trip against the default dispatcher while it runs on
+  `g_task_run_in_thread()`.** libdex's worker sleeps in its own main
+  context and is woken through it; GTask's shared pool adds its own queue,
+  sorting and thread management. smartasync's own pool (the `max-threads`
+  rows) is the answer, and the default dispatcher uses it where it is
+  built so.
+- Where smartasync is ahead: the burst (libdex allocates a fiber, a block
+  and a future per call, about eight times the bytes, and runs them on
+  one worker here), a plain thread that waits (smartasync runs the
+  operation on the thread itself, libdex hops to its pool and back),
+  and nested blocking work (a libdex fiber that blocks holds its worker;
+  smartasync calls nested blocking work inline and lets another thread
+  run while a body waits).
+""" % ("\n".join(libdex_rows),
+       "%d lines" % loc_sa if loc_sa else "?", "%d lines" % loc_dex if loc_dex else "?")
+else:
+    libdex_section = """## libdex beside smartasync
+
+libdex was not built in this run (its release source,
+`../shared/third-party/libdex-1.0.0.tar.xz`, was not beside the checkout),
+so its rows are left out.
+"""
+
 with open(doc_path, "w", encoding="utf-8") as doc:
     doc.write("""Title: Performance
 Slug: performance
 
 # Performance
 
-smartasync beside the raw GLib patterns it replaces and the Python
-mechanisms of the original library, measured in one run on one machine.
-Each line is the median of the rounds, with their min and max; the rounds
-of compared cases are interleaved, in slices, so that the drift of a
-shared machine hits them alike. Ratios are computed from figures of the
-same run. The baselines are written out in `bench/bench.c` and
-`bench/bench_python.py`. The async-caller cases (3 to 7) call from a
-callback of the default context's loop, where an application's calls are
-made; cases 3 and 5 are also timed from a thread that acquired the
-context outside any callback, where the detection has to ask the context.
+smartasync beside the raw GLib patterns it replaces, beside libdex, and
+beside the Python mechanisms of the original library, measured in one run
+on one machine. Each line is the median of the rounds, with their min and
+max; the rounds of compared cases are interleaved, in slices, so that the
+drift of a shared machine hits them alike. Ratios are computed from
+figures of the same run. The baselines are written out in
+`bench/bench.c` and `bench/bench_python.py`. The async-caller cases (3 to
+7, 9) call from a callback of the default context's loop, where an
+application's calls are made; cases 3 and 5 are also timed from a thread
+that acquired the context outside any callback, where the detection has
+to ask the context.
+
+%s
+
+## Charts
 
 %s
 
@@ -120,19 +368,39 @@ context outside any callback, where the detection has to ask the context.
 
 %s
 
+%s
 ## Reading the figures
 
 Cases 3 and 5 stand beside a bare `GTask` doing the same work with nothing
 around it, and the library's call is that `GTask` plus what it decides
 and carries: the caller's detection, the dispatcher's entry and counters,
 the operation carried to the worker and its virtual function. The
-instruction table gives the size of that addition. An offload of the
-default dispatcher runs on the same GTask thread pool as its baseline, so
-its burst throughput can come close to the raw burst's but not pass it; a
-dispatcher with `max-threads` set runs on a pool of its own (the "max-threads
-4" rows). The timed ratios of these cases move by several percent from run
-to run on a shared machine; the instruction counts do not move.
-""" % ("\n".join(machine), tables, "\n".join(lines)))
+instruction table gives the size of that addition.
+
+Blocking work of a dispatcher with `max-threads` set runs on smartasync's
+own pool (`sa-pool.c`), whose threads hand work over without waking a
+thread per call: a push wakes at most one idle thread, the most recently
+idle first, and only when no thread is already on its way to the queue;
+a thread that finishes a job spins briefly, yielding the processor, before
+it sleeps, so that sequential round trips are served by one thread that
+needs no wake-up. The rows "SaPool alone" push the raw case's `GTask` and
+thread function to that pool, with the elastic policy of a dispatcher
+without `max-threads`. A `GTask` still completes through an idle source on
+the caller's context, one per call, as in every row here.
+
+Case 7 runs N blocking bodies at once, each doing nested work: blocking in
+blocking (1 ms of blocking work, called through the dispatcher, which runs
+it inline on the worker) or GIO in blocking (a body that smart-calls
+`g_file_load_contents_async()`, which GIO carries out on the thread pool
+of `g_task_run_in_thread()`). The worst round is the stall: on GTask's
+shared pool, bodies that wait can hold every thread that the GIO work
+they wait for needs.
+
+The timed ratios move by several percent from run to run on a shared
+machine, and a round trip by more (it is two thread wake-ups, whose cost
+depends on where the scheduler puts the threads); the instruction counts
+do not move.
+""" % ("\n".join(machine), chart_md, tables, "\n".join(lines), libdex_section))
 
 for line in extra:
     print(line)
