@@ -277,6 +277,45 @@ libdex_rows = [r for r in [
 ] if r]
 
 loc_sa, loc_dex = figures.get("loc-two-step-sa"), figures.get("loc-two-step-dex")
+
+
+def faster(sa_title, dex_title):
+    sa, dex = median_of(sa_title), median_of(dex_title)
+    return sa is not None and dex is not None and dex < sa
+
+
+ahead_notes = ["""- **Lines of code.** A fiber awaits each step where it stands, so the two
+  GIO steps read as straight-line code; a smartasync operation written
+  with GIO callbacks chains one callback per step. What smartasync gives
+  for those lines is that the one operation serves every caller (a
+  command-line tool, a loop, a worker, Python, JavaScript) unchanged."""]
+if faster("4 the same, max-threads 4", "4 libdex fiber on its thread pool"):
+    instr = ""
+    if "instr-rt-sa" in figures and "instr-rt-dex" in figures:
+        instr = ("Per call the two cost about as many instructions (%d and %d;\n"
+                 "  `bench/profile`, every thread counted), so the difference is in the\n"
+                 "  two thread wake-ups of a round trip, " % (figures["instr-rt-sa"], figures["instr-rt-dex"]))
+    else:
+        instr = "A round trip is two thread wake-ups, "
+    ahead_notes.append("""- **The round trip, in this run.** %swhose cost depends on where the
+  scheduler puts the threads: libdex's worker sleeps in its own main
+  context; a smartasync pool thread spins briefly, yielding the processor,
+  then sleeps on a condition variable.""" % instr)
+if faster("4 async caller, blocking, round trip", "4 libdex fiber on its thread pool"):
+    ahead_notes.append("""- **The round trip against the default dispatcher** when it runs blocking
+  work with `g_task_run_in_thread()`: GTask's shared pool adds its own
+  queue, sorting and thread management to each hand-over.""")
+if faster("9 two GIO steps: smartasync non-blocking operation", "9 two GIO steps: libdex fiber"):
+    ahead_notes.append("""- **The two GIO steps, in this run**: the fiber's steps complete on the
+  loop's thread without a task per step.""")
+ahead_notes.append("""
+Where smartasync is ahead: the burst (libdex allocates a fiber, a block
+and a future per call, several times the bytes, and runs them on its
+workers, one here), a plain thread that waits (smartasync runs the
+operation on the thread itself; libdex hops to its pool and back), and
+nested blocking work (a libdex fiber that blocks holds its worker;
+smartasync calls nested blocking work inline, and lets one more thread run
+while a body waits).""")
 if libdex_rows:
     libdex_section = """## libdex beside smartasync
 
@@ -308,26 +347,10 @@ non-blocking operation %s, libdex's fiber %s.
 
 Where libdex is ahead, and why:
 
-- **Lines of code.** A fiber awaits each step where it stands, so the two
-  GIO steps read as straight-line code; a smartasync operation written
-  with GIO callbacks chains one callback per step. What smartasync gives
-  for those lines is that the one operation serves every caller (a
-  command-line tool, a loop, a worker, Python, JavaScript) with no change.
-- **Round trip against the default dispatcher while it runs on
-  `g_task_run_in_thread()`.** libdex's worker sleeps in its own main
-  context and is woken through it; GTask's shared pool adds its own queue,
-  sorting and thread management. smartasync's own pool (the `max-threads`
-  rows) is the answer, and the default dispatcher uses it where it is
-  built so.
-- Where smartasync is ahead: the burst (libdex allocates a fiber, a block
-  and a future per call, about eight times the bytes, and runs them on
-  one worker here), a plain thread that waits (smartasync runs the
-  operation on the thread itself, libdex hops to its pool and back),
-  and nested blocking work (a libdex fiber that blocks holds its worker;
-  smartasync calls nested blocking work inline and lets another thread
-  run while a body waits).
+%s
 """ % ("\n".join(libdex_rows),
-       "%d lines" % loc_sa if loc_sa else "?", "%d lines" % loc_dex if loc_dex else "?")
+       "%d lines" % loc_sa if loc_sa else "?", "%d lines" % loc_dex if loc_dex else "?",
+       "\n".join(ahead_notes))
 else:
     libdex_section = """## libdex beside smartasync
 
