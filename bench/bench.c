@@ -1287,6 +1287,7 @@ static Series s_anb_top_sa = { "3 the same, outside any callback", "us" };
 static Series s_anb_top_raw = { "3 raw GTask, outside any callback", "us" };
 static Series s_ab_sa = { "4 async caller, blocking, round trip", "us" };
 static Series s_ab_sa_pool = { "4 the same, max-threads 4", "us" };
+static Series s_ab_sa_gtask = { "4 the same, gtask-pool (g_task_run_in_thread)", "us" };
 static Series s_ab_bare = { "4 SaPool alone (elastic), GTask pushed to it", "us" };
 static Series s_ab_raw = { "4 raw g_task_run_in_thread + callback", "us" };
 static Series s_ab_raw_sync = { "4 raw g_task_run_in_thread_sync", "us" };
@@ -1297,6 +1298,7 @@ static Series s_burst_raw = { "5 raw GTask burst: per second", "ops/s" };
 static Series s_burst_sa_mem = { "5 burst: heap bytes per queued call", "B" };
 static Series s_burst_raw_mem = { "5 raw GTask burst: heap bytes per queued call", "B" };
 static Series s_burst_pool_sa = { "5 burst, max-threads 4: per second", "ops/s" };
+static Series s_burst_gtask_sa = { "5 burst, gtask-pool: per second", "ops/s" };
 static Series s_burst_pool_mem = { "5 burst, max-threads 4: heap bytes per queued call", "B" };
 static Series s_burst_bare = { "5 burst, SaPool alone (elastic): per second", "ops/s" };
 static Series s_burst_bare_mem = { "5 burst, SaPool alone: heap bytes per queued call", "B" };
@@ -1354,6 +1356,7 @@ static const guint nested_n[] = { 10, 20, 30, 60 };
 static Series s_nested[N_NESTED][N_NESTED_N];
 static char *nested_names[N_NESTED][N_NESTED_N];
 static SaDispatcher *bounded;
+static SaDispatcher *on_gtask;   /* gtask-pool: g_task_run_in_thread() */
 static guint64 lock_executions;
 static guint burst_n;
 static gboolean have_libdex;
@@ -1418,11 +1421,12 @@ static void
 round_trip_slice (guint k)
 {
   guint slice = n_of (1000);
-  Series *order[7];
+  Series *order[8];
   guint n = 0;
 
   order[n++] = &s_ab_sa;
   order[n++] = &s_ab_sa_pool;
+  order[n++] = &s_ab_sa_gtask;
   order[n++] = &s_ab_bare;
   order[n++] = &s_ab_raw;
   order[n++] = &s_ab_raw_sync;
@@ -1441,6 +1445,8 @@ round_trip_slice (guint k)
         v = time_async_b_sa (sa_dispatcher_get_default (), slice);
       else if (s == &s_ab_sa_pool)
         v = time_async_b_sa (bounded, slice);
+      else if (s == &s_ab_sa_gtask)
+        v = time_async_b_sa (on_gtask, slice);
       else if (s == &s_ab_bare)
         v = time_async_b_bare_pool (slice);
       else if (s == &s_ab_raw)
@@ -1465,6 +1471,7 @@ typedef enum
   BURST_DEFAULT,
   BURST_RAW,
   BURST_POOL,
+  BURST_GTASK,
   BURST_BARE,
   BURST_DEX,
   BURST_DEX_PUSH,
@@ -1483,6 +1490,8 @@ burst_of (BurstKind kind,
       return burst_raw_gated (burst_n, gated);
     case BURST_POOL:
       return burst_sa_on (bounded, burst_n, gated);
+    case BURST_GTASK:
+      return burst_sa_on (on_gtask, burst_n, gated);
     case BURST_BARE:
       return burst_bare_pool (burst_n, gated);
 #ifdef SA_BENCH_LIBDEX
@@ -1499,10 +1508,10 @@ burst_of (BurstKind kind,
 static void
 bursts (guint r)
 {
-  Series *speed[N_BURSTS] = { &s_burst_sa, &s_burst_raw, &s_burst_pool_sa, &s_burst_bare,
-                              &s_burst_dex, &s_burst_dex_push };
-  Series *bytes[N_BURSTS] = { &s_burst_sa_mem, &s_burst_raw_mem, &s_burst_pool_mem, &s_burst_bare_mem,
-                              &s_burst_dex_mem, &s_burst_dex_push_mem };
+  Series *speed[N_BURSTS] = { &s_burst_sa, &s_burst_raw, &s_burst_pool_sa, &s_burst_gtask_sa,
+                              &s_burst_bare, &s_burst_dex, &s_burst_dex_push };
+  Series *bytes[N_BURSTS] = { &s_burst_sa_mem, &s_burst_raw_mem, &s_burst_pool_mem, NULL,
+                              &s_burst_bare_mem, &s_burst_dex_mem, &s_burst_dex_push_mem };
   guint n = have_libdex ? N_BURSTS : BURST_DEX;
 
   for (guint i = 0; i < n; i++)
@@ -1516,7 +1525,8 @@ bursts (guint r)
     {
       BurstKind kind = (i + r) % n;
 
-      add (bytes[kind], burst_of (kind, TRUE).bytes_per_call);
+      if (bytes[kind] != NULL)
+        add (bytes[kind], burst_of (kind, TRUE).bytes_per_call);
     }
 }
 
@@ -1689,12 +1699,16 @@ profile_case (gpointer data,
     v = burst_raw (p->n).ops_per_s;
   else if (g_str_equal (p->name, "burst-pool-sa"))
     v = burst_sa_on (bounded, p->n, FALSE).ops_per_s;
+  else if (g_str_equal (p->name, "burst-gtask-sa"))
+    v = burst_sa_on (on_gtask, p->n, FALSE).ops_per_s;
   else if (g_str_equal (p->name, "burst-bare"))
     v = burst_bare_pool (p->n, FALSE).ops_per_s;
   else if (g_str_equal (p->name, "rt-sa"))
     v = time_async_b_sa (sa_dispatcher_get_default (), p->n);
   else if (g_str_equal (p->name, "rt-pool-sa"))
     v = time_async_b_sa (bounded, p->n);
+  else if (g_str_equal (p->name, "rt-gtask-sa"))
+    v = time_async_b_sa (on_gtask, p->n);
   else if (g_str_equal (p->name, "rt-bare"))
     v = time_async_b_bare_pool (p->n);
   else if (g_str_equal (p->name, "rt-raw"))
@@ -1765,6 +1779,8 @@ main (int   argc,
 #endif
   bounded = sa_dispatcher_new ();
   sa_dispatcher_set_max_threads (bounded, 4);
+  on_gtask = sa_dispatcher_new ();
+  sa_dispatcher_set_gtask_pool (on_gtask, TRUE);
   bare_pool = _sa_pool_new (0);
 
   if (argc == 4 && g_str_equal (argv[1], "--profile"))
@@ -1858,8 +1874,8 @@ main (int   argc,
     const Series *all[] = {
       &s_detect_sa, &s_detect_raw, &s_sync_sa, &s_sync_dispatched, &s_sync_reused, &s_sync_new, &s_sync_loop,
       &s_anb_sa, &s_anb_raw, &s_anb_top_sa, &s_anb_top_raw,
-      &s_ab_sa, &s_ab_sa_pool, &s_ab_bare, &s_ab_raw, &s_ab_raw_sync, &s_ab_dex, &s_ab_dex_push,
-      &s_burst_sa, &s_burst_raw, &s_burst_pool_sa, &s_burst_bare, &s_burst_dex, &s_burst_dex_push,
+      &s_ab_sa, &s_ab_sa_pool, &s_ab_sa_gtask, &s_ab_bare, &s_ab_raw, &s_ab_raw_sync, &s_ab_dex, &s_ab_dex_push,
+      &s_burst_sa, &s_burst_raw, &s_burst_pool_sa, &s_burst_gtask_sa, &s_burst_bare, &s_burst_dex, &s_burst_dex_push,
       &s_burst_sa_mem, &s_burst_raw_mem, &s_burst_pool_mem, &s_burst_bare_mem, &s_burst_dex_mem,
       &s_burst_dex_push_mem,
       &s_burst_top_sa, &s_burst_top_raw,
@@ -1906,10 +1922,12 @@ main (int   argc,
   ratio ("rt-speedup-default-vs-gtask", speedup (&s_ab_raw, &s_ab_sa));
   ratio ("rt-speedup-pool-vs-gtask", speedup (&s_ab_raw, &s_ab_sa_pool));
   ratio ("rt-speedup-bare-pool-vs-gtask", speedup (&s_ab_raw, &s_ab_bare));
+  ratio ("rt-speedup-default-vs-gtask-pool", speedup (&s_ab_sa_gtask, &s_ab_sa));
   ratio ("burst-throughput-vs-raw", median (&s_burst_sa) / median (&s_burst_raw));
   ratio ("burst-outside-callback-throughput-vs-raw", median (&s_burst_top_sa) / median (&s_burst_top_raw));
   ratio ("burst-max-threads-4-vs-raw", median (&s_burst_pool_sa) / median (&s_burst_raw));
   ratio ("burst-bare-pool-vs-raw", median (&s_burst_bare) / median (&s_burst_raw));
+  ratio ("burst-default-vs-gtask-pool", median (&s_burst_sa) / median (&s_burst_gtask_sa));
   ratio ("burst-bytes-vs-raw", median (&s_burst_sa_mem) / MAX (1.0, median (&s_burst_raw_mem)));
   ratio ("lock-time-vs-singleflight", median (&s_lock_sa) / median (&s_lock_sf));
   ratio ("lock-bytes-vs-singleflight", median (&s_lock_sa_mem) / MAX (1.0, median (&s_lock_sf_mem)));
@@ -1936,6 +1954,7 @@ main (int   argc,
   g_clear_object (&nested_file);
   unlink (tmp_path);
   g_clear_object (&bounded);
+  g_clear_object (&on_gtask);
 
   return 0;
 }

@@ -79,6 +79,7 @@ target("case 3 vs raw GTask", "ratio async-nb-vs-raw-gtask", ratios.get("async-n
 target("case 4 default vs raw g_task_run_in_thread (time)", "ratio async-b-vs-raw-run-in-thread", ratios.get("async-b-vs-raw-run-in-thread"), "<= 1.1", lambda v: v <= 1.1)
 target("case 4 round trip, max-threads 4: faster than g_task_run_in_thread by", "ratio rt-speedup-pool-vs-gtask", ratios.get("rt-speedup-pool-vs-gtask"), ">= 1.4", lambda v: v >= 1.4)
 target("case 4 round trip, default: faster than g_task_run_in_thread by", "ratio rt-speedup-default-vs-gtask", ratios.get("rt-speedup-default-vs-gtask"), ">= 1.4", lambda v: v >= 1.4)
+target("case 4 round trip, default vs the same dispatcher on GTask's pool (gtask-pool): faster by", "ratio rt-speedup-default-vs-gtask-pool", ratios.get("rt-speedup-default-vs-gtask-pool"), ">= 1.0", lambda v: v >= 1.0)
 target("case 5 burst, max-threads 4, throughput vs raw GTask", "ratio burst-max-threads-4-vs-raw", ratios.get("burst-max-threads-4-vs-raw"), ">= 1.0", lambda v: v >= 1.0)
 target("case 5 burst, max-threads 4, moonshot", "ratio burst-max-threads-4-vs-raw", ratios.get("burst-max-threads-4-vs-raw"), ">= 2.0", lambda v: v >= 2.0)
 target("case 5 burst, max-threads 4, throughput vs libdex fibers", "ratio burst-max-threads-4-vs-libdex", ratios.get("burst-max-threads-4-vs-libdex"), ">= 1.0", lambda v: v >= 1.0)
@@ -86,6 +87,7 @@ target("case 5 burst, max-threads 4, throughput vs libdex work items", "ratio bu
 target("case 5 burst, max-threads 4, bytes per call vs raw GTask", "ratio burst-pool-bytes-vs-raw", ratios.get("burst-pool-bytes-vs-raw"), "<= 1.1", lambda v: v <= 1.1)
 target("case 5 burst, default, throughput vs raw GTask", "ratio burst-throughput-vs-raw", ratios.get("burst-throughput-vs-raw"), ">= 1.0", lambda v: v >= 1.0)
 target("case 5 burst, default, throughput vs libdex fibers", "ratio burst-throughput-vs-libdex", ratios.get("burst-throughput-vs-libdex"), ">= 1.0", lambda v: v >= 1.0)
+target("case 5 burst, default vs the same dispatcher on GTask's pool (gtask-pool)", "ratio burst-default-vs-gtask-pool", ratios.get("burst-default-vs-gtask-pool"), ">= 1.0", lambda v: v >= 1.0)
 target("case 5 burst, default, bytes per call vs raw GTask", "ratio burst-bytes-vs-raw", ratios.get("burst-bytes-vs-raw"), "<= 1.1", lambda v: v <= 1.1)
 target("case 6 executions", "figure lock-executions", figures.get("lock-executions"), "== 1", lambda v: v == 1)
 target("case 6 time per waiter", "figure 6-salock--time-per-waiter", figures.get("6-salock--time-per-waiter"), "<= 1 us", lambda v: v <= 1)
@@ -200,6 +202,7 @@ if have_matplotlib:
         ("g_task_run_in_thread()", median_of("4 raw g_task_run_in_thread + callback"), "raw"),
         ("smartasync, default dispatcher", median_of("4 async caller, blocking, round trip"), "sa"),
         ("smartasync, max-threads 4", median_of("4 the same, max-threads 4"), "sa"),
+        ("smartasync, gtask-pool", median_of("4 the same, gtask-pool (g_task_run_in_thread)"), "raw"),
         ("smartasync's pool alone", median_of("4 SaPool alone (elastic), GTask pushed to it"), "sa"),
         ("libdex fiber on its thread pool", median_of("4 libdex fiber on its thread pool"), "dex"),
         ("libdex work item + promise", median_of("4 libdex work item resolving a promise"), "dex"),
@@ -211,6 +214,7 @@ if have_matplotlib:
         ("g_task_run_in_thread()", median_of("5 raw GTask burst: per second"), "raw"),
         ("smartasync, default dispatcher", median_of("5 burst: offloads per second"), "sa"),
         ("smartasync, max-threads 4", median_of("5 burst, max-threads 4: per second"), "sa"),
+        ("smartasync, gtask-pool", median_of("5 burst, gtask-pool: per second"), "raw"),
         ("smartasync's pool alone", median_of("5 burst, SaPool alone (elastic): per second"), "sa"),
         ("libdex fibers", median_of("5 libdex fibers burst: per second"), "dex"),
         ("libdex work items + promises", median_of("5 libdex work items burst: per second"), "dex"),
