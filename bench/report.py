@@ -293,22 +293,20 @@ ahead_notes = ["""- **Lines of code.** A fiber awaits each step where it stands,
   with GIO callbacks chains one callback per step. What smartasync gives
   for those lines is that the one operation serves every caller (a
   command-line tool, a loop, a worker, Python, JavaScript) unchanged."""]
-if faster("4 the same, max-threads 4", "4 libdex fiber on its thread pool"):
+if (faster("4 the same, max-threads 4", "4 libdex fiber on its thread pool") or
+        faster("4 async caller, blocking, round trip", "4 libdex fiber on its thread pool")):
     instr = ""
     if "instr-rt-sa" in figures and "instr-rt-dex" in figures:
-        instr = ("Per call the two cost about as many instructions (%d and %d;\n"
-                 "  `bench/profile`, every thread counted), so the difference is in the\n"
-                 "  two thread wake-ups of a round trip, " % (figures["instr-rt-sa"], figures["instr-rt-dex"]))
+        instr = ("Per call the two cost about as\n"
+                 "  many instructions (%d and %d; `bench/profile`, every thread\n"
+                 "  counted), so the difference is in the two thread wake-ups of a round\n"
+                 "  trip, " % (figures["instr-rt-sa"], figures["instr-rt-dex"]))
     else:
         instr = "A round trip is two thread wake-ups, "
     ahead_notes.append("""- **The round trip, in this run.** %swhose cost depends on where the
   scheduler puts the threads: libdex's worker sleeps in its own main
   context; a smartasync pool thread spins briefly, yielding the processor,
   then sleeps on a condition variable.""" % instr)
-if faster("4 async caller, blocking, round trip", "4 libdex fiber on its thread pool"):
-    ahead_notes.append("""- **The round trip against the default dispatcher** when it runs blocking
-  work with `g_task_run_in_thread()`: GTask's shared pool adds its own
-  queue, sorting and thread management to each hand-over.""")
 if faster("9 two GIO steps: smartasync non-blocking operation", "9 two GIO steps: libdex fiber"):
     ahead_notes.append("""- **The two GIO steps, in this run**: the fiber's steps complete on the
   loop's thread without a task per step.""")
@@ -404,16 +402,21 @@ and carries: the caller's detection, the dispatcher's entry and counters,
 the operation carried to the worker and its virtual function. The
 instruction table gives the size of that addition.
 
-Blocking work of a dispatcher with `max-threads` set runs on smartasync's
-own pool (`sa-pool.c`), whose threads hand work over without waking a
-thread per call: a push wakes at most one idle thread, the most recently
-idle first, and only when no thread is already on its way to the queue;
-a thread that finishes a job spins briefly, yielding the processor, before
-it sleeps, so that sequential round trips are served by one thread that
-needs no wake-up. The rows "SaPool alone" push the raw case's `GTask` and
-thread function to that pool, with the elastic policy of a dispatcher
-without `max-threads`. A `GTask` still completes through an idle source on
-the caller's context, one per call, as in every row here.
+A dispatcher runs blocking work on smartasync's own pool (`sa-pool.c`):
+the default one with an elastic policy (`MAX (10, 2 * nproc)` threads, the
+size of GTask's pool, plus one for each thread that waits in a nested
+call), one with `max-threads` set on that many threads. Its threads hand
+work over without waking a thread per call: a push wakes at most one idle
+thread, the most recently idle first, and only when no thread is already
+on its way to the queue; a thread that finishes a job spins briefly,
+yielding the processor, before it sleeps, so that sequential round trips
+can be served by one thread that needs no wake-up. The "gtask-pool" rows
+are the same dispatcher running blocking work with
+`g_task_run_in_thread()` instead: beside them, the dispatcher's own work
+cancels out. The rows "SaPool alone" push the raw case's `GTask` and
+thread function to the pool, with the elastic policy: the pool without
+the dispatcher. A `GTask` still completes through an idle source on the
+caller's context, one per call, as in every row here.
 
 Case 7 runs N blocking bodies at once, each doing nested work: blocking in
 blocking (1 ms of blocking work, called through the dispatcher, which runs
