@@ -119,11 +119,14 @@ def sh(cmd):
 
 
 cpu = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
+load_average = re.search(r"^load-average (\S+ \S+ \S+)", text, re.M)
 machine = [
     "- command: `%s`" % command,
     "- nproc: %s; CPU: %s" % (sh("nproc"), cpu or "?"),
     "- CPU time taken by the host for others during the run (steal): %s%%"
     % ("%.1f" % figures["steal-percent"] if "steal-percent" in figures else "?"),
+    "- load average (1, 5, 15 min) of the machine as the timed part ended, other"
+    " work included: %s" % (load_average.group(1) if load_average else "?"),
     "- GLib %s, %s %s, Python %s" % (sh("pkg-config --modversion glib-2.0"), platform.system(),
                                     platform.release(), sh("/usr/bin/python3 -c 'import sys; print(sys.version.split()[0])'")),
     "- libdex: %s" % ("1.0.0, built by `bench/run` (see below)" if have_libdex
