@@ -138,10 +138,13 @@ machine = [
 timed, counted = [], []
 current = timed
 for line in text.splitlines():
-    if line.startswith("| case") and "smartasync" in line:
+    header = re.match(r"\| case +\|", line)
+    if header and "smartasync" in line:
         current = counted
-    elif line.startswith("| case"):
+    elif header:
         current = timed
+    elif line.startswith("| target"):
+        current = []   # a report's own table, in the output of an earlier one
     if line.startswith("|"):
         current.append(line)
 tables = "\n".join(timed)
@@ -171,6 +174,7 @@ def bar_chart(path, title, unit, bars, log=False):
         return None
     import matplotlib
     matplotlib.use("Agg")
+    matplotlib.rcParams["svg.hashsalt"] = "smartasync"   # the same figures, the same file
     import matplotlib.pyplot as plt
 
     colours = {"sa": "#3584e4", "raw": "#9a9996", "dex": "#e66100", "py": "#2ec27e"}
