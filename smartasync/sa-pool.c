@@ -18,15 +18,11 @@
  * - an *idle* thread sleeps on its own condition on a stack: the last to
  *   go idle is the first woken, and an idle thread that is not woken for
  *   the idle time exits.
- * Every count and the queue are guarded by the pool's lock; n_queued is
- * also read without it by a searching thread that spins before it sleeps.
+ * Every count and the queue are guarded by the pool's lock.
  */
 
 #define CHUNK_JOBS      126
 #define DEFAULT_IDLE_MS 15000
-/* A searching thread spins this long before it sleeps: about one wake-up
- * of the caller's loop, the time until the next round trip's push. */
-#define SPIN_US         50
 
 typedef struct
 {
@@ -61,7 +57,7 @@ struct _SaPool
   Chunk   *head;                /* the queue: jobs are taken from here */
   Chunk   *tail;                /* and pushed here */
   Chunk   *spare;               /* one emptied chunk kept for reuse */
-  gint     n_queued;            /* atomic reads; written under the lock */
+  guint    n_queued;
 
   Worker  *idle;                /* the idle stack, last idle on top */
   guint    max_threads;         /* 0: the elastic policy */
@@ -122,7 +118,7 @@ queue_push (SaPool          *pool,
       pool->tail = tail = chunk;
     }
   tail->jobs[tail->tail++] = (Job) { task, func };
-  g_atomic_int_set (&pool->n_queued, pool->n_queued + 1);
+  pool->n_queued++;
 }
 
 static Job
@@ -131,7 +127,7 @@ queue_pop (SaPool *pool)
   Chunk *head = pool->head;
   Job job = head->jobs[head->head++];
 
-  g_atomic_int_set (&pool->n_queued, pool->n_queued - 1);
+  pool->n_queued--;
   if (head->head == head->tail)
     {
       if (head->next == NULL)
@@ -232,18 +228,6 @@ run_job (Job *job)
   g_object_unref (task);
 }
 
-/* Spins until work is queued or SPIN_US have passed, without the lock,
- * yielding the processor at each turn: a caller that shares it runs at
- * once, and pushes the next job to a thread that needs no wake-up. */
-static void
-spin (SaPool *pool)
-{
-  gint64 end = g_get_monotonic_time () + SPIN_US;
-
-  while (g_atomic_int_get (&pool->n_queued) == 0 && g_get_monotonic_time () < end)
-    g_thread_yield ();
-}
-
 static void
 remove_idle (SaPool *pool,
              Worker *worker)
@@ -292,7 +276,6 @@ worker_main (gpointer data)
 {
   Worker *worker = data;
   SaPool *pool = worker->pool;
-  gboolean spun = FALSE;
 
   g_private_set (&current_worker, worker);
   g_mutex_lock (&pool->lock);
@@ -309,7 +292,6 @@ worker_main (gpointer data)
           g_mutex_lock (&pool->lock);
           pool->n_active--;
           pool->n_searching++;
-          spun = FALSE;
           continue;
         }
 
@@ -319,18 +301,8 @@ worker_main (gpointer data)
           break;
         }
 
-      if (!spun && pool->n_active < pool->limit)
-        {
-          g_mutex_unlock (&pool->lock);
-          spin (pool);
-          g_mutex_lock (&pool->lock);
-          spun = TRUE;
-          continue;
-        }
-
       if (!sleep_idle (pool, worker))
         break;
-      spun = FALSE;
     }
 
   pool->n_threads--;
