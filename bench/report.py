@@ -312,8 +312,9 @@ if (faster("4 the same, max-threads 4", "4 libdex fiber on its thread pool") or
         instr = "A round trip is two thread wake-ups, "
     ahead_notes.append("""- **The round trip, in this run.** %swhose cost depends on where the
   scheduler puts the threads: libdex's worker sleeps in its own main
-  context; a smartasync pool thread spins briefly, yielding the processor,
-  then sleeps on a condition variable.""" % instr)
+  context and is woken through it; a smartasync pool thread sleeps on a
+  condition variable of its own, and the last to go idle is woken
+  first.""" % instr)
 if faster("9 two GIO steps: smartasync non-blocking operation", "9 two GIO steps: libdex fiber"):
     ahead_notes.append("""- **The two GIO steps, in this run**: the fiber's steps complete on the
   loop's thread without a task per step.""")
@@ -415,9 +416,9 @@ size of GTask's pool, plus one for each thread that waits in a nested
 call), one with `max-threads` set on that many threads. Its threads hand
 work over without waking a thread per call: a push wakes at most one idle
 thread, the most recently idle first, and only when no thread is already
-on its way to the queue; a thread that finishes a job spins briefly,
-yielding the processor, before it sleeps, so that sequential round trips
-can be served by one thread that needs no wake-up. The "gtask-pool" rows
+on its way to the queue, so sequential round trips are served by one
+thread, and a burst wakes threads one after another instead of one per
+call. The "gtask-pool" rows
 are the same dispatcher running blocking work with
 `g_task_run_in_thread()` instead: beside them, the dispatcher's own work
 cancels out. The rows "SaPool alone" push the raw case's `GTask` and
