@@ -369,6 +369,16 @@ libdex was not built in this run (its release source,
 so its rows are left out.
 """
 
+# Sections that other benchmarks write into the page, between their own
+# markers (bench_http.py's), are kept as they are.
+kept = []
+try:
+    old = open(doc_path, encoding="utf-8").read()
+except OSError:
+    old = ""
+for m in re.finditer(r"<!-- (\S+): begin -->.*?<!-- \1: end -->", old, re.S):
+    kept.append(m.group(0))
+
 with open(doc_path, "w", encoding="utf-8") as doc:
     doc.write("""Title: Performance
 Slug: performance
@@ -439,6 +449,8 @@ machine, and a round trip by more (it is two thread wake-ups, whose cost
 depends on where the scheduler puts the threads); the instruction counts
 do not move.
 """ % ("\n".join(machine), chart_md, tables, "\n".join(lines), libdex_section))
+    for section in kept:
+        doc.write("\n" + section + "\n")
 
 for line in extra:
     print(line)
