@@ -230,8 +230,8 @@ if have_matplotlib:
         charts.append(("Burst", c))
     # The binding's paths in green, the stdlib mechanisms they stand beside
     # in grey.
-    py = [(title[len("Python "):], row[0], "py" if "Sa." in title else "raw")
-          for title, row in rows.items() if title.startswith("Python ")]
+    py = [(re.sub(r"^Python:? ", "", title), row[0], "py" if re.search(r"\bSa\b", title) else "raw")
+          for title, row in rows.items() if title.startswith("Python")]
     if py:
         c_rows = [
             ("C: case 2, sync call, non-blocking", median_of("2 sync caller, non-blocking: sa_dispatcher_call"), "sa"),
