@@ -730,6 +730,62 @@ pool_func (GTask        *relay,
   worker_run (relay);
 }
 
+/* The plain offload, on the dispatcher's pool with no guard: the call's
+ * task is the operation's, and the body runs on it directly. A body that
+ * completed it had GTask queue the completion on the caller's context
+ * before it returned; the check queued after the body, at the same
+ * priority, runs behind it and finds the task complete. Otherwise the
+ * check completes it with NO_RESULT. */
+typedef struct
+{
+  GTask       *task;
+  SaOperation *operation;
+} OffloadCheck;
+
+static gboolean
+offload_check_cb (gpointer data)
+{
+  OffloadCheck *check = data;
+
+  if (!g_task_get_completed (check->task))
+    g_task_return_error (check->task, no_result_error (check->operation));
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+offload_check_free (gpointer data)
+{
+  OffloadCheck *check = data;
+
+  g_object_unref (check->task);
+  g_object_unref (check->operation);
+  g_free (check);
+}
+
+static void
+offload_func (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
+{
+  OffloadCheck *check = g_new (OffloadCheck, 1);
+  GSource *source;
+
+  /* The task data is the body's to use: the operation leaves it first. */
+  check->operation = g_object_ref (task_data);
+  check->task = g_object_ref (task);
+  g_task_set_task_data (task, NULL, NULL);
+  run_blocking (check->operation, task, NULL);
+
+  source = g_idle_source_new ();
+  g_source_set_priority (source, g_task_get_priority (task));
+  g_source_set_static_name (source, "[smartasync] offload check");
+  g_source_set_callback (source, offload_check_cb, check, offload_check_free);
+  g_source_attach (source, g_task_get_context (task));
+  g_source_unref (source);
+}
+
 /* The dispatcher's own pool, made on first use; NULL for GTask's. */
 static SaPool *
 get_pool (SaDispatcher *self)
@@ -759,6 +815,13 @@ uses_gtask_pool (SaDispatcher *self)
   return g_atomic_int_get (&self->gtask_pool) && g_atomic_int_get (&self->max_threads) == 0;
 }
 
+static GTask *call_async_blocking_relayed (SaDispatcher        *self,
+                                           SaOperation         *operation,
+                                           GCancellable        *cancellable,
+                                           guint                timeout_ms,
+                                           GAsyncReadyCallback  callback,
+                                           gpointer             user_data);
+
 /* Async caller, blocking operation: the body runs on a worker. */
 static GTask *
 call_async_blocking (SaDispatcher        *self,
@@ -767,6 +830,29 @@ call_async_blocking (SaDispatcher        *self,
                      guint                timeout_ms,
                      GAsyncReadyCallback  callback,
                      gpointer             user_data)
+{
+  GTask *task;
+
+  if (!_sa_guard_needed (cancellable, TRUE, timeout_ms) && !uses_gtask_pool (self))
+    {
+      /* The common case: one task, straight to the pool. */
+      task = new_task (self, NULL, callback, user_data, sa_dispatcher_call);
+      g_task_set_task_data (task, g_object_ref (operation), g_object_unref);
+      _sa_pool_push (get_pool (self), g_object_ref (task), offload_func);
+      return task;
+    }
+
+  return call_async_blocking_relayed (self, operation, cancellable, timeout_ms, callback, user_data);
+}
+
+/* With a guard, or on GTask's pool: through a relay (see the top). */
+static GTask *
+call_async_blocking_relayed (SaDispatcher        *self,
+                             SaOperation         *operation,
+                             GCancellable        *cancellable,
+                             guint                timeout_ms,
+                             GAsyncReadyCallback  callback,
+                             gpointer             user_data)
 {
   GTask *relay = relay_new (self, operation, cancellable, timeout_ms, callback, user_data);
   SaPool *pool;
