@@ -89,9 +89,9 @@
  * [method@Sa.Dispatcher.call_finish_boolean] or
  * [method@Sa.Dispatcher.call_finish_int]. Reading one form as another is
  * a programmer error. Do not use `g_task_propagate_*()` on the call's
- * task: where the body ran on a worker, or the call has a timeout or a
- * cancellable, the call's task carries the operation's task rather than
- * its result, and only the finish functions read through it.
+ * task: where an async call has a timeout or a cancellable, or its body
+ * ran on GTask's pool, the call's task carries the operation's task
+ * rather than its result, and only the finish functions read through it.
  *
  * ## Sources left behind
  *
@@ -189,11 +189,12 @@ static const char * const cell_names[SA_N_CELLS] = {
 /* Words used below. The *call's task* is the GTask a caller gets: the one
  * returned and the one handed to its callback, always the same. The
  * *operation's task* is the one handed to the body. They are one task
- * unless the call needs them apart: a call whose body runs on a worker
- * (the operation's task is made there, so that the worker sees at once
- * whether the body completed it), and an async call with a guard (a
- * timeout or the caller's cancellable, which must be able to end the call
- * before the body does). The call's task is then a *relay*: it completes
+ * unless the call needs them apart: an async call with a guard (a timeout
+ * or the caller's cancellable, which must be able to end the call before
+ * the body does), and a body run by g_task_run_in_thread(), which calls
+ * back whether or not the body completed its task (the operation's task
+ * is made on the worker, so that the worker sees at once whether the body
+ * completed it). The call's task is then a *relay*: it completes
  * with an error of its own, or carries the operation's task, from which
  * the finish functions read the result in the form the body gave it. */
 static void relay_tag (void) { }
