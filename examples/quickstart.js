@@ -1,11 +1,10 @@
 import GLib from 'gi://GLib';
 import Gio from 'gi://Gio';
 import Sa from 'gi://Sa';
-import * as smartasync from '../bindings/gjs/smartasync.js';
 
 Gio._promisify(Gio.File.prototype, 'load_contents_async', 'load_contents_finish');
 
-const firstLine = path => smartasync.nonBlocking('first-line', async cancellable => {
+const firstLine = path => Sa.nonBlocking('first-line', async cancellable => {
     const [data] = await Gio.File.new_for_path(path).load_contents_async(cancellable);
     return new TextDecoder().decode(data).split('\n')[0];
 });

@@ -6,8 +6,6 @@ import GLib from 'gi://GLib';
 import Gio from 'gi://Gio';
 import Sa from 'gi://Sa';
 
-import * as smartasync from '../bindings/gjs/smartasync.js';
-
 Gio._promisify(Gio.File.prototype, 'load_contents_async', 'load_contents_finish');
 Gio._promisify(Gio.Resolver.prototype, 'lookup_by_name_async', 'lookup_by_name_finish');
 
@@ -15,15 +13,15 @@ const [tmp, stream] = Gio.File.new_tmp('smartasync-tour-XXXXXX');
 stream.get_output_stream().write_all(new TextEncoder().encode('Write an operation once; call it from any caller.\n'), null);
 stream.close(null);
 
-const checksum = smartasync.blocking('sha256 of file', () => {
+const checksum = Sa.blocking('sha256 of file', () => {
     const [, data] = tmp.load_contents(null);
     return GLib.compute_checksum_for_data(GLib.ChecksumType.SHA256, data).slice(0, 16);
 });
-const loadFile = smartasync.nonBlocking('load file', async cancellable => {
+const loadFile = Sa.nonBlocking('load file', async cancellable => {
     const [data] = await tmp.load_contents_async(cancellable);
     return `${data.length} bytes`;
 });
-const resolve = smartasync.nonBlocking('resolve localhost', async cancellable => {
+const resolve = Sa.nonBlocking('resolve localhost', async cancellable => {
     const [address] = await Gio.Resolver.get_default().lookup_by_name_async('localhost', cancellable);
     return address.to_string();
 });

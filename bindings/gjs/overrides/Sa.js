@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: LGPL-2.1-or-later
+//
+// The gjs override of Sa: gjs runs it when a program imports Sa
+// (`import Sa from 'gi://Sa'`), as it does its own overrides of GLib and
+// Gio. Installed as <datadir>/gjs-1.0/overrides/Sa.js, which gjs searches
+// for every directory of XDG_DATA_DIRS (so /usr and /usr/local need
+// nothing) and of GJS_PATH (set GJS_PATH=<prefix>/share/gjs-1.0 for any
+// other prefix).
+//
+// It adds:
+// - Sa.Dispatcher and Sa.Lock call_async() return a promise when given no
+//   callback (Gio._promisify);
+// - Sa.nonBlocking(name, fn) and Sa.blocking(name, fn): operations made of
+//   JavaScript functions, which return their value or fail at once with a
+//   GLib.Error naming the reason, for every caller;
+// - a JavaScript exception thrown by such an operation reaches a
+//   JavaScript caller as itself (same type, message and stack), and any
+//   other caller as Sa.Error.FAILED with the message "TypeName: message".
+//
+// gjs runs JavaScript on the main thread only, and settles promises only
+// while the global default main context is iterated. Hence the two rules
+// below; docs/gjs.md explains them.
+
+const {GLib, GObject, Gio} = imports.gi;
+
+// A JavaScript error, by the message of the GError that carries it, for
+// the JavaScript callers that read that GError. Bounded: the oldest go.
+const thrown = new Map();
+const MAX_THROWN = 64;
+
+function errorName(e) {
+    if (e !== null && typeof e === 'object' && typeof e.name === 'string')
+        return e.name;
+    return typeof e;
+}
+
+function errorMessage(e) {
+    if (e !== null && typeof e === 'object' && 'message' in e)
+        return `${e.message}`;
+    return `${e}`;
+}
+
+function returnError(Sa, task, e) {
+    if (e instanceof GLib.Error) {
+        task.return_error(e);
+        return;
+    }
+    const message = `${errorName(e)}: ${errorMessage(e)}`;
+    thrown.delete(message);
+    thrown.set(message, e);
+    if (thrown.size > MAX_THROWN)
+        thrown.delete(thrown.keys().next().value);
+    task.return_error(new GLib.Error(Sa.error_quark(), Sa.Error.FAILED, message));
+}
+
+function unwrap(Sa, e) {
+    if (e instanceof GLib.Error && e.matches(Sa.error_quark(), Sa.Error.FAILED) &&
+        thrown.has(e.message))
+        return thrown.get(e.message);
+    return e;
+}
+
+/**
+ * What Gio.Task.return_value() is handed for a JavaScript result: gjs
+ * turns strings, numbers, booleans, GObjects and plain objects into a
+ * GValue that comes back unchanged on the JavaScript side; null and
+ * undefined come back as null. Arrays, which gjs cannot put in a GValue,
+ * are refused: wrap them in an object.
+ *
+ * @param {*} v the result
+ * @returns {*} something Gio.Task.return_value() accepts
+ */
+function toValue(v) {
+    if (Array.isArray(v))
+        throw new TypeError('Sa: return an object, not an array: gjs cannot put an array in a GValue');
+    if (v === null || v === undefined) {
+        const value = new GObject.Value();
+        value.init(GObject.TYPE_STRING);
+        value.set_string(null);
+        return value;
+    }
+    return v;
+}
+
+function isThenable(v) {
+    return v !== null && (typeof v === 'object' || typeof v === 'function') &&
+        typeof v.then === 'function';
+}
+
+function isAsyncFunction(fn) {
+    const name = Object.getPrototypeOf(fn)?.constructor?.name;
+    return name === 'AsyncFunction' || name === 'AsyncGeneratorFunction';
+}
+
+// Promise jobs run from the global default main context only; an operation
+// started with another thread-default context (a sync caller's private
+// one) would wait for them for ever.
+function promisesSettleHere() {
+    return GLib.MainContext.get_thread_default() === null;
+}
+
+function _init() {
+    const Sa = this;
+
+    // call_sync() and call_finish() (and typed forms) throw a JavaScript
+    // operation's own exception to a JavaScript caller.
+    for (const klass of [Sa.Dispatcher, Sa.Lock]) {
+        const proto = klass.prototype;
+        for (const name of Object.getOwnPropertyNames(proto)) {
+            if (!/^call_(sync|finish)/.test(name) || typeof proto[name] !== 'function')
+                continue;
+            const original = proto[name];
+            proto[name] = function (...args) {
+                try {
+                    return original.apply(this, args);
+                } catch (e) {
+                    throw unwrap(Sa, e);
+                }
+            };
+        }
+        Gio._promisify(proto, 'call_async', 'call_finish');
+    }
+
+    // SaLock runs an execution that a sync caller starts on its executor
+    // thread, where JavaScript cannot run (gjs would block the call and the
+    // caller would wait for ever): refuse a JavaScript operation there.
+    const isJsOperation = op => op instanceof Sa.Operation &&
+        Object.getPrototypeOf(op) !== Sa.Operation.prototype;
+    const syncCaller = mode => mode === Sa.CallMode.SYNC ||
+        (mode === Sa.CallMode.AUTO && !Sa.caller_is_async());
+    const noExecutor = op => new GLib.Error(Gio.IOErrorEnum, Gio.IOErrorEnum.NOT_SUPPORTED,
+        `operation '${op.name}' is written in JavaScript, and Sa.Lock runs the execution ` +
+        'that a sync caller starts on its executor thread, where gjs cannot run ' +
+        'JavaScript: call the lock from a running GLib.MainLoop (call_async()).');
+    const lockProto = Sa.Lock.prototype;
+    const lockCallSync = lockProto.call_sync;
+    lockProto.call_sync = function (key, op, ...rest) {
+        if (isJsOperation(op))
+            throw noExecutor(op);
+        return lockCallSync.call(this, key, op, ...rest);
+    };
+    const lockCall = lockProto.call;
+    lockProto.call = function (key, op, mode, ...rest) {
+        if (isJsOperation(op) && syncCaller(mode))
+            throw noExecutor(op);
+        return lockCall.call(this, key, op, mode, ...rest);
+    };
+
+    const notHere = name => new GLib.Error(Gio.IOErrorEnum, Gio.IOErrorEnum.NOT_SUPPORTED,
+        `operation '${name}' returns a promise, and a sync caller cannot wait for one: ` +
+        'gjs settles promises only from the default main context, which a sync call ' +
+        'never iterates. Call it with call_async() from a running GLib.MainLoop, or ' +
+        'complete it from GIO callbacks without promises.');
+
+    const JsNonBlocking = GObject.registerClass({
+        GTypeName: 'SaJsNonBlocking',
+    }, class JsNonBlocking extends Sa.Operation {
+        _init(name, fn) {
+            super._init({kind: Sa.OperationKind.NON_BLOCKING, name});
+            this._fn = fn;
+        }
+
+        vfunc_start(task, cancellable) {
+            const settles = promisesSettleHere();
+            if (!settles && isAsyncFunction(this._fn)) {
+                task.return_error(notHere(this.name));
+                return;
+            }
+            let result;
+            try {
+                result = this._fn(cancellable);
+            } catch (e) {
+                returnError(Sa, task, e);
+                return;
+            }
+            if (!isThenable(result)) {
+                task.return_value(toValue(result));
+            } else if (settles) {
+                result.then(v => task.return_value(toValue(v)))
+                    .catch(e => returnError(Sa, task, e));
+            } else {
+                result.then(null, () => {});
+                task.return_error(notHere(this.name));
+            }
+        }
+    });
+
+    // JavaScript cannot run on a worker thread, where the dispatcher runs a
+    // blocking operation for an async caller: this one tells the
+    // dispatcher it is non-blocking, and runs the function to its end on
+    // the calling thread for every caller.
+    const JsBlocking = GObject.registerClass({
+        GTypeName: 'SaJsBlocking',
+    }, class JsBlocking extends Sa.Operation {
+        _init(name, fn) {
+            super._init({kind: Sa.OperationKind.NON_BLOCKING, name});
+            this._fn = fn;
+        }
+
+        vfunc_start(task, cancellable) {
+            let result;
+            try {
+                result = this._fn(cancellable);
+            } catch (e) {
+                returnError(Sa, task, e);
+                return;
+            }
+            if (isThenable(result)) {
+                result.then(null, () => {});
+                returnError(Sa, task, new TypeError(
+                    `operation '${this.name}': Sa.blocking() was given a function that returns ` +
+                    'a promise: use Sa.nonBlocking()'));
+                return;
+            }
+            task.return_value(toValue(result));
+        }
+    });
+
+    /**
+     * A non-blocking operation from a function, called with the call's
+     * Gio.Cancellable (or null). A function that returns its value (or
+     * completes from GIO callbacks) serves every caller; one that returns
+     * a promise serves callers inside a running GLib.MainLoop on the
+     * default context, and fails at once with G_IO_ERROR_NOT_SUPPORTED
+     * for a sync caller.
+     *
+     * @param {string} name the operation's name, for traces and errors
+     * @param {Function} fn the function
+     * @returns {Sa.Operation} the operation
+     */
+    Sa.nonBlocking = (name, fn) => new JsNonBlocking(name, fn);
+
+    /**
+     * A blocking operation from a plain function: it runs to its end on
+     * the calling thread (the only one that runs JavaScript) for every
+     * caller, blocking a loop caller's loop while it runs.
+     *
+     * @param {string} name the operation's name, for traces and errors
+     * @param {Function} fn called with the call's Gio.Cancellable (or null)
+     * @returns {Sa.Operation} the operation
+     */
+    Sa.blocking = (name, fn) => new JsBlocking(name, fn);
+
+    Sa.toValue = toValue;
+}
