@@ -1,14 +1,18 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Adds up the meson test logs given as arguments: every TAP subtest, every
-pytest test, and every other test as one, into one closing line."""
+"""Adds up meson test logs: every TAP subtest, every pytest test, and every
+other test as one. Arguments: a label, then the logs of that label, and so
+on (an argument that is not a file is a label). Prints one line per label,
+then the closing total line."""
 
 import json
+import os
 import re
 import sys
 
-passed = failed = 0
-for path in sys.argv[1:]:
+
+def count(path):
+    passed = failed = 0
     with open(path, encoding="utf-8") as log:
         for line in log:
             test = json.loads(line)
@@ -26,5 +30,23 @@ for path in sys.argv[1:]:
                     passed += 1
             elif not not_oks:
                 failed += 1
+    return passed, failed
 
-print(f"summary: {passed} passed, {failed} failed")
+
+groups = []
+for arg in sys.argv[1:]:
+    if os.path.isfile(arg):
+        if not groups:
+            groups.append(["", 0, 0])
+        p, f = count(arg)
+        groups[-1][1] += p
+        groups[-1][2] += f
+    else:
+        groups.append([arg, 0, 0])
+
+for label, p, f in groups:
+    if label:
+        print(f"summary ({label}): {p} passed, {f} failed")
+total_passed = sum(g[1] for g in groups)
+total_failed = sum(g[2] for g in groups)
+print(f"summary: {total_passed} passed, {total_failed} failed")
