@@ -16,7 +16,7 @@
 /**
  * SaLock:
  *
- * Singleflight: concurrent callers of the same work share one execution
+ * A singleflight lock: concurrent callers of the same work share one execution
  * and all receive its result, the `SmartLock` of the Python library.
  *
  * Callers name a key (a string; %NULL is the one default key). The first
