@@ -14,9 +14,9 @@
 #   and the Python quick start runs;
 # - gjs: with GJS_PATH=<prefix>/share/gjs-1.0 the override loads, and the
 #   gjs quick start runs;
-# - for the prefix /usr/local, the Python overrides and the gjs override
-#   are planned into directories that /usr/bin/python3 and gjs search
-#   with no variable set;
+# - for the prefixes /usr/local and /usr, the Python overrides and the gjs
+#   override are planned into directories that /usr/bin/python3 and gjs
+#   search with no variable set, and setup asks for no PYTHONPATH;
 # without introspection (disabled, with -Ddocumentation=true, which must
 # not fail at setup): nothing of the bindings is installed.
 set -euo pipefail
@@ -102,27 +102,31 @@ ok "gjs: the override loads with GJS_PATH=$prefix/share/gjs-1.0"
 GJS_PATH=$prefix/share/gjs-1.0 gjs -m "$source/examples/quickstart.js" >/dev/null || fail "gjs quick start runs"
 ok "gjs quick start runs from the prefix"
 
-# /usr/local: planned where /usr/bin/python3 and gjs look with no variable.
-if meson setup "$tmp/build-local" "$source" --prefix=/usr/local "${opts[@]}" >"$tmp/setup-local.log" 2>&1; then
-  meson introspect "$tmp/build-local" --installed > "$tmp/installed.json"
+# /usr/local and /usr: planned where /usr/bin/python3 and gjs look with
+# no variable set.
+for std in /usr/local /usr; do
+  if ! meson setup "$tmp/build$std" "$source" --prefix=$std "${opts[@]}" >"$tmp/setup-std.log" 2>&1; then
+    sed 's/^/# /' "$tmp/setup-std.log"; fail "meson setup --prefix=$std"
+  fi
+  meson introspect "$tmp/build$std" --installed > "$tmp/installed.json"
   planned () { /usr/bin/python3 -c 'import json, sys
 for src, dst in json.load(open(sys.argv[1])).items():
     if dst.endswith(sys.argv[2]):
         print(dst)' "$tmp/installed.json" "$1"; }
   sa_py=$(planned /gi/overrides/Sa.py)
   sa_js=$(planned /overrides/Sa.js)
-  if /usr/bin/python3 -c 'import os, sys; sys.exit(os.path.dirname(os.path.dirname(os.path.dirname(sys.argv[1]))) not in sys.path)' "$sa_py"; then
-    ok "prefix /usr/local: Sa.py goes to $sa_py, on /usr/bin/python3's path"
+  if [ -n "$sa_py" ] && /usr/bin/python3 -c 'import os, sys
+sys.exit(os.path.dirname(os.path.dirname(os.path.dirname(sys.argv[1]))) not in sys.path)' "$sa_py"; then
+    ok "prefix $std: Sa.py goes to $sa_py, on /usr/bin/python3's path"
   else
-    fail "prefix /usr/local: Sa.py goes to $sa_py, not on /usr/bin/python3's path"
+    fail "prefix $std: Sa.py goes to '$sa_py', not on /usr/bin/python3's path"
   fi
-  if env -u XDG_DATA_DIRS -u GJS_PATH gjs -c 'print(imports.searchPath.join("\n"))' | \
+  if [ -n "$sa_js" ] && env -u XDG_DATA_DIRS -u GJS_PATH gjs -c 'print(imports.searchPath.join("\n"))' | \
        grep -qx "$(dirname "$(dirname "$sa_js")")/*"; then
-    ok "prefix /usr/local: Sa.js goes to $sa_js, on gjs's default search path"
+    ok "prefix $std: Sa.js goes to $sa_js, on gjs's default search path"
   else
-    fail "prefix /usr/local: Sa.js goes to $sa_js, not on gjs's default search path"
+    fail "prefix $std: Sa.js goes to '$sa_js', not on gjs's default search path"
   fi
-else
-  sed 's/^/# /' "$tmp/setup-local.log"; fail "meson setup --prefix=/usr/local"
-fi
+  ! grep -q 'set PYTHONPATH' "$tmp/setup-std.log" || fail "prefix $std: setup asks for no PYTHONPATH"
+done
 echo "1..$n"

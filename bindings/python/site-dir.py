@@ -17,6 +17,11 @@ for entry in paths:
     real = os.path.realpath(entry)
     if os.path.basename(real) not in ("site-packages", "dist-packages"):
         continue
-    if os.path.commonpath([real, prefix]) == prefix:
-        print(os.path.normpath(entry), end="")
-        break
+    if os.path.commonpath([real, prefix]) != prefix:
+        continue
+    # lib/, lib64/, lib/x86_64-linux-gnu/ of this prefix: not local/lib/
+    # of another one nested in it (/usr/local inside /usr).
+    if not os.path.relpath(real, prefix).startswith("lib"):
+        continue
+    print(os.path.normpath(entry), end="")
+    break
