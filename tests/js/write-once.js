@@ -9,6 +9,7 @@
 
 import GLib from 'gi://GLib';
 import Gio from 'gi://Gio';
+import GObject from 'gi://GObject';
 import Sa from 'gi://Sa';
 
 Gio._promisify(Gio.File.prototype, 'load_contents_async', 'load_contents_finish');
@@ -51,6 +52,24 @@ const throwing = {
 const expectedType = {
     'blocking': TypeError, 'non-blocking, plain': RangeError, 'non-blocking, promise': SyntaxError,
 };
+
+// Blocking operations whose body is JavaScript, made without the override's
+// helpers: a subclass, and the C constructor given a JavaScript function.
+const RawBlocking = GObject.registerClass(class RawBlocking extends Sa.Operation {
+    _init() {
+        super._init({kind: Sa.OperationKind.BLOCKING, name: 'raw'});
+    }
+
+    vfunc_run(task, _cancellable) {
+        task.return_value(7);
+    }
+});
+const raw = {
+    'subclass': () => new RawBlocking(),
+    'new_blocking()': () => Sa.Operation.new_blocking((op, task) => task.return_value(7)),
+};
+const isOnWorker = e => e instanceof GLib.Error &&
+    e.matches(Gio.IOErrorEnum, Gio.IOErrorEnum.NOT_SUPPORTED) && e.message.includes('worker thread');
 
 const dispatcher = Sa.Dispatcher.get_default();
 const isNotSupported = e => e instanceof GLib.Error &&
@@ -116,11 +135,51 @@ try {
         e.message === 'made in GLib', 'a GLib.Error thrown by a JS operation reaches the caller as a GLib.Error');
 }
 
+for (const [how, make] of Object.entries(raw))
+    check(dispatcher.call_sync(make(), null) === 7, `script, call_sync, raw blocking ${how}: the value`);
+
 // A running loop: an async caller.
 const loop = new GLib.MainLoop(null, false);
 let done = false;
 async function inLoop() {
     check(Sa.caller_is_async(), 'inside the loop, an async caller');
+    for (const [how, make] of Object.entries(raw)) {
+        try {
+            await dispatcher.call_async(make(), null);
+            check(false, `loop, call_async, raw blocking ${how}`);
+        } catch (e) {
+            check(isOnWorker(e), `loop, call_async, raw blocking ${how}: fails at once, NOT_SUPPORTED naming the reason`);
+        }
+        const viaCallback = await new Promise(resolve => {
+            let inside = true;
+            const task = dispatcher.call(make(), Sa.CallMode.AUTO, null, (source, result) => {
+                try {
+                    resolve({inside, v: source.call_finish(result)});
+                } catch (e) {
+                    resolve({inside, e, same: result === task});
+                }
+            });
+            inside = false;
+        });
+        check(!viaCallback.inside && isOnWorker(viaCallback.e) && viaCallback.same,
+            `loop, smart call, raw blocking ${how}: the callback, once, after the call, with NOT_SUPPORTED`);
+        try {
+            await Sa.Lock.new(null).call_async('k', make(), null);
+            check(false, `loop, lock call_async, raw blocking ${how}`);
+        } catch (e) {
+            check(isOnWorker(e), `loop, lock call_async, raw blocking ${how}: fails at once, NOT_SUPPORTED`);
+        }
+    }
+    const fromThread = await new Promise(resolve => {
+        dispatcher.run_in_thread(() => 7, null, (source, result) => {
+            try {
+                resolve(source.call_finish(result));
+            } catch (e) {
+                resolve(e);
+            }
+        });
+    });
+    check(isOnWorker(fromThread), 'loop, run_in_thread() of a JS function: fails at once, NOT_SUPPORTED');
     for (const [kind, make] of Object.entries(ops)) {
         const v = await dispatcher.call_async(make(), null);
         check(v !== null && v.n === 7, `loop, call_async, ${kind}: the value`);

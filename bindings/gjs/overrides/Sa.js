@@ -118,7 +118,6 @@ function _init() {
                 }
             };
         }
-        Gio._promisify(proto, 'call_async', 'call_finish');
     }
 
     // SaLock runs an execution that a sync caller starts on its executor
@@ -146,11 +145,84 @@ function _init() {
         return lockCall.call(this, key, op, mode, ...rest);
     };
 
+    // A blocking operation whose body is JavaScript (a subclass overriding
+    // run, or Sa.Operation.new_blocking() given a JavaScript function) runs
+    // on a worker thread for an async caller, where gjs refuses to run it:
+    // such a call fails at once, through a task of its own.
+    const jsBodies = new WeakSet();
+    const newBlocking = Sa.Operation.new_blocking;
+    Sa.Operation.new_blocking = function (...args) {
+        const op = newBlocking.apply(this, args);
+        jsBodies.add(op);
+        return op;
+    };
+    const isJsBlocking = op => op instanceof Sa.Operation &&
+        op.kind === Sa.OperationKind.BLOCKING &&
+        (jsBodies.has(op) || Object.getPrototypeOf(op) !== Sa.Operation.prototype);
+    const onWorker = (owner, op, mode) => {
+        if (!isJsBlocking(op))
+            return null;
+        const dispatcher = owner instanceof Sa.Dispatcher ? owner
+            : owner.dispatcher ?? Sa.Dispatcher.get_default();
+        if (dispatcher.choose_cell(op, mode) !== Sa.Cell.ASYNC_BLOCKING)
+            return null;
+        return new GLib.Error(Gio.IOErrorEnum, Gio.IOErrorEnum.NOT_SUPPORTED,
+            `operation '${op.name}' is a blocking operation written in JavaScript, and ` +
+            'an async caller\'s call runs it on a worker thread, where gjs cannot run ' +
+            'JavaScript: make it with Sa.blocking(), which runs it on the calling thread.');
+    };
+    // Tasks made here to fail a call at once, and their errors.
+    const refused = new WeakMap();
+    const refuse = (owner, error, cancellable, callback) => {
+        const task = Gio.Task.new(owner, cancellable, callback ?? null);
+        refused.set(task, error);
+        task.return_error(error);
+        return task;
+    };
+    for (const klass of [Sa.Dispatcher, Sa.Lock]) {
+        const proto = klass.prototype;
+        const keyed = klass === Sa.Lock;
+        const callAsync = proto.call_async;
+        proto.call_async = function (...args) {
+            const op = args[keyed ? 1 : 0];
+            const error = onWorker(this, op, Sa.CallMode.ASYNC);
+            if (error === null)
+                return callAsync.apply(this, args);
+            const [cancellable, callback] = args.slice(keyed ? 2 : 1);
+            refuse(this, error, cancellable, callback);
+            return undefined;
+        };
+        const call = proto.call;
+        proto.call = function (...args) {
+            const [op, mode, cancellable, callback] = args.slice(keyed ? 1 : 0);
+            const error = onWorker(this, op, mode);
+            if (error === null)
+                return call.apply(this, args);
+            return refuse(this, error, cancellable, callback);
+        };
+        const finish = proto.call_finish;
+        proto.call_finish = function (result, ...rest) {
+            if (refused.has(result))
+                throw refused.get(result);
+            return finish.call(this, result, ...rest);
+        };
+    }
+    // A JavaScript function given to run_in_thread() would run on a worker.
+    Sa.Dispatcher.prototype.run_in_thread = function (func, cancellable, callback) {
+        refuse(this, new GLib.Error(Gio.IOErrorEnum, Gio.IOErrorEnum.NOT_SUPPORTED,
+            'run_in_thread() runs its function on a worker thread, where gjs cannot run ' +
+            'JavaScript: make an operation with Sa.blocking() and call it instead.'),
+        cancellable, callback);
+    };
+
     const notHere = name => new GLib.Error(Gio.IOErrorEnum, Gio.IOErrorEnum.NOT_SUPPORTED,
         `operation '${name}' returns a promise, and a sync caller cannot wait for one: ` +
         'gjs settles promises only from the default main context, which a sync call ' +
         'never iterates. Call it with call_async() from a running GLib.MainLoop, or ' +
         'complete it from GIO callbacks without promises.');
+
+    for (const klass of [Sa.Dispatcher, Sa.Lock])
+        Gio._promisify(klass.prototype, 'call_async', 'call_finish');
 
     const JsNonBlocking = GObject.registerClass({
         GTypeName: 'SaJsNonBlocking',
