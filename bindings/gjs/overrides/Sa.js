@@ -13,6 +13,10 @@
 // - Sa.nonBlocking(name, fn) and Sa.blocking(name, fn): operations made of
 //   JavaScript functions, which return their value or fail at once with a
 //   GLib.Error naming the reason, for every caller;
+// - calls that would run JavaScript on a worker thread (a JavaScript
+//   blocking body for an async caller, run_in_thread(), an SaLock
+//   execution started by a sync caller) fail at once with
+//   G_IO_ERROR_NOT_SUPPORTED, naming the reason;
 // - a JavaScript exception thrown by such an operation reaches a
 //   JavaScript caller as itself (same type, message and stack), and any
 //   other caller as Sa.Error.FAILED with the message "TypeName: message".
