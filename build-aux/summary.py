@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Adds up meson test logs: every TAP subtest, every pytest test, and every
 other test as one. Arguments: a label, then the logs of that label, and so
-on (an argument that is not a file is a label). Prints one line per label,
+on (an argument that is not a file is a label; a .json log that is
+missing counts as one failure). Prints one line per label,
 then the closing total line."""
 
 import json
@@ -35,7 +36,12 @@ def count(path):
 
 groups = []
 for arg in sys.argv[1:]:
-    if os.path.isfile(arg):
+    if arg.endswith(".json") and not os.path.isfile(arg):
+        print(f"summary: no log {arg}")
+        if not groups:
+            groups.append(["", 0, 0])
+        groups[-1][2] += 1
+    elif os.path.isfile(arg):
         if not groups:
             groups.append(["", 0, 0])
         p, f = count(arg)
