@@ -325,6 +325,14 @@ no_result_error (SaOperation *operation)
 }
 
 static void
+return_no_result (gpointer data)
+{
+  StartArgs *args = data;
+
+  g_task_return_error (args->task, no_result_error (args->operation));
+}
+
+static void
 blocking_done (GObject      *source_object,
                GAsyncResult *result,
                gpointer      user_data)
@@ -358,12 +366,20 @@ run_blocking_here (SaDispatcher *self,
   _sa_context_kick (kick, run_from_kick, &args);
   while (done == NULL && g_main_context_iteration (context, FALSE))
     ;
+  if (done == NULL)
+    {
+      /* The body left its task unreturned: the library returns it, on this
+       * context, so that GLib 2.76 and later see no task finalized without
+       * a result. */
+      _sa_context_kick (kick, return_no_result, &args);
+      while (done == NULL && g_main_context_iteration (context, FALSE))
+        ;
+      g_clear_object (&done);
+      g_propagate_error (error, no_result_error (operation));
+    }
   _sa_context_unkick (kick);
   _sa_context_leave_popped (context, kick);
   g_object_unref (task);
-
-  if (done == NULL)
-    g_propagate_error (error, no_result_error (operation));
 
   return done;
 }
