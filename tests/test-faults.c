@@ -14,6 +14,24 @@ typedef struct
   guint delay_us;
 } Work;
 
+/* Operations' tasks not yet finalized: a caller answered CANCELLED at once
+ * may still have its operation running, which reads its Work. */
+static gint tasks_alive;
+
+static void
+task_finalized (gpointer  data,
+                GObject  *where_the_object_was)
+{
+  g_atomic_int_add (&tasks_alive, -1);
+}
+
+static void
+track_task (GTask *task)
+{
+  g_atomic_int_inc (&tasks_alive);
+  g_object_weak_ref (G_OBJECT (task), task_finalized, NULL);
+}
+
 /* Non-blocking: completes from a timer of 0-3 ms on the thread-default
  * context, or with CANCELLED if cancelled by then. */
 static gboolean
@@ -36,6 +54,7 @@ work_start (SaOperation  *op,
 {
   GSource *timer = g_timeout_source_new (((Work *) user_data)->delay_us / 1000);
 
+  track_task (task);
   g_task_set_task_data (task, user_data, NULL);
   g_source_set_callback (timer, work_timer_cb, g_object_ref (task), g_object_unref);
   g_source_attach (timer, g_main_context_get_thread_default ());
@@ -51,6 +70,7 @@ work_run (SaOperation  *op,
 {
   Work *work = user_data;
 
+  track_task (task);
   for (guint spent = 0; spent < work->delay_us; spent += 100)
     {
       if (g_task_return_error_if_cancelled (task))
@@ -283,6 +303,16 @@ test_random_cancellations (void)
         g_usleep (1000);
   }
   g_assert_cmpint (g_atomic_int_get (&alive), ==, 0);
+
+  /* Every operation is done with its Work before it goes. */
+  {
+    gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+    while (g_atomic_int_get (&tasks_alive) > 0 && g_get_monotonic_time () < deadline)
+      if (!g_main_context_iteration (NULL, FALSE))
+        g_usleep (1000);
+  }
+  g_assert_cmpint (g_atomic_int_get (&tasks_alive), ==, 0);
 
   g_main_context_release (NULL);
   g_rand_free (rand);

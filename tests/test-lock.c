@@ -664,12 +664,14 @@ body_run (SaOperation  *op,
   while (!g_atomic_int_get (&body->open) &&
          (body->ignore_cancel || !g_cancellable_is_cancelled (cancellable)))
     g_usleep (1000);
-  g_atomic_int_add (&body->running, -1);
 
   if (g_cancellable_is_cancelled (cancellable))
     g_atomic_int_set (&body->saw_cancel, TRUE);
   if (!body->ignore_cancel && g_task_return_error_if_cancelled (task))
-    return;
+    {
+      g_atomic_int_add (&body->running, -1);
+      return;
+    }
 
   switch (body->result)
     {
@@ -706,6 +708,8 @@ body_run (SaOperation  *op,
     default:
       g_assert_not_reached ();
     }
+  /* Last: once no body is running, the test may let @body go. */
+  g_atomic_int_add (&body->running, -1);
 }
 
 static SaOperation *

@@ -366,17 +366,19 @@ test_clean_shutdown (void)
       }
   fixture_teardown (&f);
 
+  /* At most as many as before: a worker of an earlier case that expires
+   * meanwhile takes its private context and descriptor with it. */
   count_settled (fds0, contexts0, &fds1, &contexts1);
-  if (fds1 != fds0)
+  if (fds1 > fds0)
     {
       g_autofree char *now = describe_fds ();
 
       g_test_message ("before (%u contexts):%s", contexts0, before);
       g_test_message ("after (%u contexts):%s", contexts1, now);
     }
-  g_assert_cmpuint (fds1, ==, fds0);
-  g_assert_cmpuint (contexts1, ==, contexts0);
-  g_test_message ("fds %u, private contexts %u: as before", fds0, contexts0);
+  g_assert_cmpuint (fds1, <=, fds0);
+  g_assert_cmpuint (contexts1, <=, contexts0);
+  g_test_message ("fds %u then %u, private contexts %u then %u", fds0, fds1, contexts0, contexts1);
 }
 
 static void
