@@ -32,6 +32,18 @@ track_task (GTask *task)
   g_object_weak_ref (G_OBJECT (task), task_finalized, NULL);
 }
 
+/* Iterates this thread's default context, up to 10 s, until *@counter is 0:
+ * work still running elsewhere may hold what it counts. */
+static void
+wait_for_zero (const gint *counter)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (g_atomic_int_get (counter) > 0 && g_get_monotonic_time () < deadline)
+    if (!g_main_context_iteration (NULL, FALSE))
+      g_usleep (1000);
+}
+
 /* Non-blocking: completes from a timer of 0-3 ms on the thread-default
  * context, or with CANCELLED if cancelled by then. */
 static gboolean
@@ -295,23 +307,11 @@ test_random_cancellations (void)
   /* Every lock caller's task and cancellable, and the lock, are freed once
    * the executions still running (forgotten ones) have returned. */
   g_object_unref (lock);
-  {
-    gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-
-    while (g_atomic_int_get (&alive) > 0 && g_get_monotonic_time () < deadline)
-      if (!g_main_context_iteration (NULL, FALSE))
-        g_usleep (1000);
-  }
+  wait_for_zero (&alive);
   g_assert_cmpint (g_atomic_int_get (&alive), ==, 0);
 
   /* Every operation is done with its Work before it goes. */
-  {
-    gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
-
-    while (g_atomic_int_get (&tasks_alive) > 0 && g_get_monotonic_time () < deadline)
-      if (!g_main_context_iteration (NULL, FALSE))
-        g_usleep (1000);
-  }
+  wait_for_zero (&tasks_alive);
   g_assert_cmpint (g_atomic_int_get (&tasks_alive), ==, 0);
 
   g_main_context_release (NULL);
