@@ -29,6 +29,13 @@
 
 static guint rounds = 15;
 static double scale = 1.0;   /* --quick and --tiny shrink the work */
+static guint only;           /* --only N,M: a mask of the cases to run; 0 runs all */
+
+static gboolean
+want (guint c)
+{
+  return only == 0 || (only & (1u << c)) != 0;
+}
 
 /* --- statistics --------------------------------------------------------- */
 
@@ -146,6 +153,17 @@ heap_in_flight (gint64 *t0)
   *t0 += g_get_monotonic_time () - start;
 
   return bytes;
+}
+
+/* Runs what the calls of a case left on the loop's context after their
+ * callbacks, such as the release of their tasks, so that it counts in the
+ * case's time and instructions: each case is measured up to the same
+ * point, its work all done. */
+static void
+settle (void)
+{
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
 }
 
 /* --- operations -------------------------------------------------------- */
@@ -385,6 +403,7 @@ time_async_nb_sa (guint n)
     g_object_unref (sa_dispatcher_call (d, op, SA_CALL_MODE_AUTO, NULL, count_cb, &done));
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
+  settle ();
 
   return (double) (g_get_monotonic_time () - t0) / n;
 }
@@ -405,6 +424,7 @@ time_async_nb_raw (guint n)
     }
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
+  settle ();
 
   return (double) (g_get_monotonic_time () - t0) / n;
 }
@@ -426,6 +446,7 @@ time_async_b_sa (SaDispatcher *d,
       while (!done)
         g_main_context_iteration (NULL, TRUE);
     }
+  settle ();
 
   return (double) (g_get_monotonic_time () - t0) / n;
 }
@@ -446,6 +467,7 @@ time_async_b_raw (guint n)
       while (!done)
         g_main_context_iteration (NULL, TRUE);
     }
+  settle ();
 
   return (double) (g_get_monotonic_time () - t0) / n;
 }
@@ -486,6 +508,7 @@ time_async_b_bare_pool (guint n)
       while (!done)
         g_main_context_iteration (NULL, TRUE);
     }
+  settle ();
 
   return (double) (g_get_monotonic_time () - t0) / n;
 }
@@ -551,6 +574,7 @@ time_async_b_dex (guint n)
       while (!done)
         g_main_context_iteration (NULL, TRUE);
     }
+  settle ();
 
   return (double) (g_get_monotonic_time () - t0) / n;
 }
@@ -568,6 +592,7 @@ time_async_b_dex_push (guint n)
       while (!done)
         g_main_context_iteration (NULL, TRUE);
     }
+  settle ();
 
   return (double) (g_get_monotonic_time () - t0) / n;
 }
@@ -648,6 +673,7 @@ burst_sa_on (SaDispatcher *d,
   gate_set (FALSE);
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
+  settle ();
   b.ops_per_s = n / ((g_get_monotonic_time () - t0) / 1e6);
   b.bytes_per_call = (double) MAX (0, rss1 - rss0) / n;
 
@@ -677,6 +703,7 @@ burst_raw_gated (guint    n,
   gate_set (FALSE);
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
+  settle ();
   b.ops_per_s = n / ((g_get_monotonic_time () - t0) / 1e6);
   b.bytes_per_call = (double) MAX (0, rss1 - rss0) / n;
 
@@ -703,6 +730,7 @@ burst_bare_pool (guint    n,
   gate_set (FALSE);
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
+  settle ();
   b.ops_per_s = n / ((g_get_monotonic_time () - t0) / 1e6);
   b.bytes_per_call = (double) MAX (0, rss1 - rss0) / n;
 
@@ -751,6 +779,7 @@ burst_dex (guint    n,
   gate_set (FALSE);
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
+  settle ();
   b.ops_per_s = n / ((g_get_monotonic_time () - t0) / 1e6);
   b.bytes_per_call = (double) MAX (0, rss1 - rss0) / n;
 
@@ -794,6 +823,7 @@ lock_sa (guint n)
   rss1 = heap_in_flight (&t0);
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
+  settle ();
   r.us_per_waiter = (double) (g_get_monotonic_time () - t0) / n;
   r.bytes_per_waiter = (double) MAX (0, rss1 - rss0) / n;
   r.executions = sa_lock_get_n_executions (lock);
@@ -823,6 +853,7 @@ lock_raw (guint n)
   rss1 = heap_in_flight (&t0);
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
+  settle ();
   r.us_per_waiter = (double) (g_get_monotonic_time () - t0) / n;
   r.bytes_per_waiter = (double) MAX (0, rss1 - rss0) / n;
   r.executions = n;
@@ -890,6 +921,7 @@ lock_singleflight (guint n)
   rss1 = heap_in_flight (&t0);
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
+  settle ();
   r.us_per_waiter = (double) (g_get_monotonic_time () - t0) / n;
   r.bytes_per_waiter = (double) MAX (0, rss1 - rss0) / n;
   r.executions = 1;
@@ -995,6 +1027,7 @@ nested_sa (SaDispatcher *d,
     g_object_unref (sa_dispatcher_call (d, outer, SA_CALL_MODE_AUTO, NULL, check_cb, &done));
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
+  settle ();
 
   return (g_get_monotonic_time () - t0) / 1000.0;   /* ms per batch */
 }
@@ -1054,6 +1087,7 @@ nested_raw (GTaskThreadFunc func,
     }
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
+  settle ();
 
   return (g_get_monotonic_time () - t0) / 1000.0;
 }
@@ -1090,6 +1124,7 @@ nested_dex (guint n)
     dex_offload (dex_outer_fiber, &done);
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
+  settle ();
 
   return (g_get_monotonic_time () - t0) / 1000.0;
 }
@@ -1231,6 +1266,7 @@ two_step_sa (guint n)
     g_object_unref (sa_dispatcher_call (d, op, SA_CALL_MODE_AUTO, NULL, check_cb, &done));
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
+  settle ();
 
   return (double) (g_get_monotonic_time () - t0) / n;
 }
@@ -1267,6 +1303,7 @@ two_step_dex (guint n)
                                            dex_count_cb, &done, NULL));
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
+  settle ();
 
   return (double) (g_get_monotonic_time () - t0) / n;
 }
@@ -1567,10 +1604,11 @@ async_round (gpointer data,
   guint r = GPOINTER_TO_UINT (data);
 
   g_assert_true (sa_caller_is_async ());
-  async_nb_slices (&s_anb_sa, &s_anb_raw);
-  for (guint k = 0; k < N_SLICES / 2; k++)
+  if (want (3))
+    async_nb_slices (&s_anb_sa, &s_anb_raw);
+  for (guint k = 0; k < N_SLICES / 2 && want (4); k++)
     round_trip_slice (k);
-  for (guint k = 0; k < 4; k++)
+  for (guint k = 0; k < 4 && want (6); k++)
     {
       LockRun la, lb, lc;
 
@@ -1595,8 +1633,9 @@ async_round (gpointer data,
       add (&s_lock_raw_mem, lb.bytes_per_waiter);
       lock_executions = MAX (lock_executions, la.executions);
     }
-  bursts (r);
-  for (guint k = 0; k < N_SLICES / 2; k++)
+  if (want (5))
+    bursts (r);
+  for (guint k = 0; k < N_SLICES / 2 && want (9); k++)
     {
       guint slice = n_of (200);
 
@@ -1615,7 +1654,7 @@ async_round (gpointer data,
           add (&s_two_step_sa, two_step_sa (slice));
         }
     }
-  if (r < MIN (rounds, scale < 1.0 ? 3u : 5u))   /* case 7 is long: fewer rounds */
+  if (want (7) && r < MIN (rounds, scale < 1.0 ? 3u : 5u))   /* case 7 is long: fewer rounds */
     for (guint k = 0; k < N_NESTED_N; k++)
       for (guint i = 0; i < N_NESTED; i++)
         {
@@ -1633,8 +1672,11 @@ async_outside_round (guint r)
 
   g_assert_null (g_main_current_source ());
   g_assert_true (sa_caller_is_async ());
-  async_nb_slices (&s_anb_top_sa, &s_anb_top_raw);
+  if (want (3))
+    async_nb_slices (&s_anb_top_sa, &s_anb_top_raw);
 
+  if (!want (5))
+    return;
   if (r % 2 == 0)
     {
       x = burst_sa (burst_n);
@@ -1802,6 +1844,13 @@ main (int   argc,
         scale = 0.25, rounds = 9;
       else if (g_str_equal (argv[i], "--tiny"))
         scale = 0.002, rounds = 1;
+      else if (g_str_has_prefix (argv[i], "--only="))
+        {
+          g_auto(GStrv) cases = g_strsplit (argv[i] + strlen ("--only="), ",", -1);
+
+          for (guint k = 0; cases[k] != NULL; k++)
+            only |= 1u << MIN (31u, (guint) g_ascii_strtoull (cases[k], NULL, 10));
+        }
     }
 
   /* The file that case 7's GIO in blocking and case 9 read. */
@@ -1832,9 +1881,12 @@ main (int   argc,
   for (guint r = 0; r < rounds; r++)
     {
       /* Sync-caller cases: this thread owns nothing. */
-      add (&s_detect_sa, time_detect_sa (n_of (2000000)));
-      add (&s_detect_raw, time_detect_raw (n_of (2000000)));
-      for (guint k = 0; k < N_SLICES; k++)
+      if (want (1))
+        {
+          add (&s_detect_sa, time_detect_sa (n_of (2000000)));
+          add (&s_detect_raw, time_detect_raw (n_of (2000000)));
+        }
+      for (guint k = 0; k < N_SLICES && want (2); k++)
         {
           guint slice = n_of (2500);
 
@@ -1855,7 +1907,8 @@ main (int   argc,
               add (&s_sync_sa, time_sync_sa (slice));
             }
         }
-      thread_round ();
+      if (want (8))
+        thread_round ();
 
       /* Async-caller cases, from a callback of the default context's
        * loop, where an application's calls are made. */
