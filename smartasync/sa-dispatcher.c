@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "sa-bridge-private.h"
+#include "sa-collector-private.h"
 #include "sa-context.h"
 #include "sa-context-private.h"
 #include "sa-dispatcher.h"
@@ -316,20 +317,12 @@ run_from_kick (gpointer data)
   run_blocking (args->operation, args->task, args->cancellable);
 }
 
-static GError *
-no_result_error (SaOperation *operation)
-{
-  return g_error_new (SA_ERROR, SA_ERROR_NO_RESULT,
-                      "Blocking operation “%s” returned without completing its task",
-                      sa_operation_get_name (operation));
-}
-
 static void
 return_no_result (gpointer data)
 {
   StartArgs *args = data;
 
-  g_task_return_error (args->task, no_result_error (args->operation));
+  g_task_return_error (args->task, _sa_operation_new_no_result_error (args->operation));
 }
 
 static void
@@ -375,7 +368,7 @@ run_blocking_here (SaDispatcher *self,
       while (done == NULL && g_main_context_iteration (context, FALSE))
         ;
       g_clear_object (&done);
-      g_propagate_error (error, no_result_error (operation));
+      g_propagate_error (error, _sa_operation_new_no_result_error (operation));
     }
   _sa_context_unkick (kick);
   _sa_context_leave_popped (context, kick);
@@ -748,59 +741,21 @@ pool_func (GTask        *relay,
 }
 
 /* The plain offload, on the dispatcher's pool with no guard: the call's
- * task is the operation's, and the body runs on it directly. A body that
- * completed it had GTask queue the completion on the caller's context
- * before it returned; the check queued after the body, at the same
- * priority, runs behind it and finds the task complete. Otherwise the
- * check completes it with NO_RESULT. */
-typedef struct
-{
-  GTask       *task;
-  SaOperation *operation;
-} OffloadCheck;
-
-static gboolean
-offload_check_cb (gpointer data)
-{
-  OffloadCheck *check = data;
-
-  if (!g_task_get_completed (check->task))
-    g_task_return_error (check->task, no_result_error (check->operation));
-
-  return G_SOURCE_REMOVE;
-}
-
-static void
-offload_check_free (gpointer data)
-{
-  OffloadCheck *check = data;
-
-  g_object_unref (check->task);
-  g_object_unref (check->operation);
-  g_free (check);
-}
-
+ * task is the operation's, and the body runs on it directly. The task
+ * data is the operation until the body runs, held by the job, not by the
+ * task; then the collector of the caller's context answers the caller if
+ * the body did not. */
 static void
 offload_func (GTask        *task,
               gpointer      source_object,
               gpointer      task_data,
               GCancellable *cancellable)
 {
-  OffloadCheck *check = g_new (OffloadCheck, 1);
-  GSource *source;
+  SaOperation *operation = task_data;
 
-  /* The task data is the body's to use: the operation leaves it first. */
-  check->operation = g_object_ref (task_data);
-  check->task = g_object_ref (task);
   g_task_set_task_data (task, NULL, NULL);
-  run_blocking (check->operation, task, NULL);
-
-  source = g_idle_source_new ();
-  g_source_set_priority (source, g_task_get_priority (task));
-  g_source_set_static_name (source, "[smartasync] offload check");
-  g_source_set_callback (source, offload_check_cb, check, offload_check_free);
-  g_source_attach (source, g_task_get_context (task));
-  g_source_unref (source);
+  run_blocking (operation, task, NULL);
+  _sa_collector_add (g_object_ref (task), operation);
 }
 
 /* The dispatcher's own pool, made on first use; NULL for GTask's. */
@@ -854,7 +809,7 @@ call_async_blocking (SaDispatcher        *self,
     {
       /* The common case: one task, straight to the pool. */
       task = new_task (self, NULL, callback, user_data, sa_dispatcher_call);
-      g_task_set_task_data (task, g_object_ref (operation), g_object_unref);
+      g_task_set_task_data (task, g_object_ref (operation), NULL);
       _sa_pool_push (get_pool (self), g_object_ref (task), offload_func);
       return task;
     }

@@ -13,4 +13,7 @@ G_BEGIN_DECLS
  * a call that has made it already. */
 SaOperationKind _sa_operation_get_kind (SaOperation *self);
 
+/* The error of a blocking body that returned without completing its task. */
+GError         *_sa_operation_new_no_result_error (SaOperation *self);
+
 G_END_DECLS

@@ -301,6 +301,14 @@ _sa_operation_get_kind (SaOperation *self)
   return priv->kind;
 }
 
+GError *
+_sa_operation_new_no_result_error (SaOperation *self)
+{
+  return g_error_new (SA_ERROR, SA_ERROR_NO_RESULT,
+                      "Blocking operation “%s” returned without completing its task",
+                      sa_operation_get_name (self));
+}
+
 /**
  * sa_operation_get_kind:
  * @self: a [class@Sa.Operation]

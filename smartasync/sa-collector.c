@@ -1,0 +1,273 @@
+/* sa-collector.c: answers the callers of bodies that left their tasks incomplete
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "sa-collector-private.h"
+#include "sa-operation-private.h"
+
+/* Words used below:
+ * - a task is *answered* once its callback has run (g_task_get_completed());
+ * - a task's completion is *queued* while its context has a source whose
+ *   user data is the task: GTask completes a task returned from another
+ *   thread with g_task_attach_source(), which documents the task as the
+ *   source's user data;
+ * - a *sweep* is the collector's prepare: it runs on every pass of the
+ *   context that reaches the collector's priority, below the tasks'.
+ * Invariants:
+ * - a task reaches the collector after its body returned, so a completion
+ *   the body queued was queued before;
+ * - a task is completed with NO_RESULT only after two sweeps found it
+ *   neither answered nor queued;
+ * - asleep: the last sweep left nothing to do and no task came since, so
+ *   the context may block; the first task that comes wakes it;
+ * - the incoming list, asleep and dead are under the collector's lock;
+ *   every other field belongs to the thread that iterates the context.
+ */
+
+#define COLLECTOR_PRIORITY (G_PRIORITY_DEFAULT + 1)
+
+typedef struct
+{
+  GTask       *task;
+  SaOperation *operation;
+  gboolean     seen;            /* neither answered nor queued at a sweep */
+} Item;
+
+typedef struct
+{
+  GSource       source;
+  GMainContext *context;        /* attached to; not a reference */
+  GMutex        lock;
+  GArray       *incoming;       /* (element-type Item) */
+  gboolean      asleep;
+  gboolean      dead;           /* destroyed: takes no more tasks */
+  GArray       *batch;          /* the incoming list, taken by a sweep */
+  GArray       *pending;        /* neither answered nor failed yet */
+  GArray       *spare;          /* empty, swapped with pending by a sweep */
+  GArray       *failed;         /* to complete with NO_RESULT */
+} Collector;
+
+static GMutex      collectors_lock;
+static GHashTable *collectors;  /* GMainContext → its live Collector, a reference each */
+static GPrivate    cached = G_PRIVATE_INIT ((GDestroyNotify) g_source_unref);
+
+static GArray *
+items_new (void)
+{
+  return g_array_new (FALSE, FALSE, sizeof (Item));
+}
+
+static void
+item_drop (Item *item)
+{
+  g_object_unref (item->task);
+  g_object_unref (item->operation);
+}
+
+/* Drops @item, keeps it in pending or fails it; TRUE if it needs another
+ * sweep soon. */
+static gboolean
+sweep_item (Collector *self,
+            Item      *item)
+{
+  if (g_task_get_completed (item->task))
+    {
+      item_drop (item);
+      return FALSE;
+    }
+
+  if (g_main_context_find_source_by_user_data (self->context, item->task) != NULL)
+    {
+      g_array_append_val (self->pending, *item);   /* answered when its source runs */
+      return FALSE;
+    }
+
+  if (item->seen)
+    {
+      g_array_append_val (self->failed, *item);
+      return FALSE;
+    }
+
+  item->seen = TRUE;
+  g_array_append_val (self->pending, *item);
+  return TRUE;
+}
+
+static gboolean
+collector_prepare (GSource *source,
+                   gint    *timeout)
+{
+  Collector *self = (Collector *) source;
+  GArray *old_pending = self->pending;
+  GArray *batch = self->batch;
+  gboolean soon = FALSE;
+
+  g_mutex_lock (&self->lock);
+  self->batch = self->incoming;
+  self->incoming = batch;
+  g_mutex_unlock (&self->lock);
+  batch = self->batch;
+
+  self->pending = self->spare;
+  for (guint i = 0; i < old_pending->len; i++)
+    soon |= sweep_item (self, &g_array_index (old_pending, Item, i));
+  g_array_set_size (old_pending, 0);
+  self->spare = old_pending;
+
+  for (guint i = 0; i < batch->len; i++)
+    soon |= sweep_item (self, &g_array_index (batch, Item, i));
+  g_array_set_size (batch, 0);
+
+  g_mutex_lock (&self->lock);
+  self->asleep = !soon && self->incoming->len == 0 && self->failed->len == 0;
+  g_mutex_unlock (&self->lock);
+
+  *timeout = self->asleep ? -1 : 0;
+  return self->failed->len > 0;
+}
+
+static gboolean
+collector_check (GSource *source)
+{
+  return ((Collector *) source)->failed->len > 0;
+}
+
+static gboolean
+collector_dispatch (GSource     *source,
+                    GSourceFunc  callback,
+                    gpointer     user_data)
+{
+  Collector *self = (Collector *) source;
+  GArray *failed = self->failed;
+
+  /* A callback may iterate the context again, and sweep. */
+  self->failed = items_new ();
+  for (guint i = 0; i < failed->len; i++)
+    {
+      Item *item = &g_array_index (failed, Item, i);
+
+      g_task_return_error (item->task, _sa_operation_new_no_result_error (item->operation));
+      item_drop (item);
+    }
+  g_array_unref (failed);
+
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+drop_all (GArray *items)
+{
+  for (guint i = 0; i < items->len; i++)
+    item_drop (&g_array_index (items, Item, i));
+  g_array_unref (items);
+}
+
+static void
+collector_finalize (GSource *source)
+{
+  Collector *self = (Collector *) source;
+
+  /* Each task holds its context, so a collector is never finalized with
+   * tasks to look at; what is left is empty. */
+  drop_all (self->incoming);
+  drop_all (self->batch);
+  drop_all (self->pending);
+  drop_all (self->spare);
+  drop_all (self->failed);
+  g_mutex_clear (&self->lock);
+}
+
+static GSourceFuncs collector_funcs = {
+  collector_prepare,
+  collector_check,
+  collector_dispatch,
+  collector_finalize,
+  NULL, NULL,
+};
+
+/* The callback data's notify: runs when the collector is destroyed, with
+ * its context or by itself. */
+static void
+collector_destroyed (gpointer data)
+{
+  Collector *self = data;
+
+  g_mutex_lock (&collectors_lock);
+  g_mutex_lock (&self->lock);
+  self->dead = TRUE;
+  g_mutex_unlock (&self->lock);
+  if (collectors != NULL && g_hash_table_lookup (collectors, self->context) == self)
+    g_hash_table_remove (collectors, self->context);
+  g_mutex_unlock (&collectors_lock);
+}
+
+/* The live collector of @context, made and attached on first use: a new
+ * reference. */
+static Collector *
+collector_lookup (GMainContext *context)
+{
+  Collector *self;
+
+  g_mutex_lock (&collectors_lock);
+  if (collectors == NULL)
+    collectors = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_source_unref);
+
+  self = g_hash_table_lookup (collectors, context);
+  if (self == NULL)
+    {
+      GSource *source = g_source_new (&collector_funcs, sizeof (Collector));
+
+      self = (Collector *) source;
+      self->context = context;
+      g_mutex_init (&self->lock);
+      self->incoming = items_new ();
+      self->batch = items_new ();
+      self->pending = items_new ();
+      self->spare = items_new ();
+      self->failed = items_new ();
+      g_source_set_priority (source, COLLECTOR_PRIORITY);
+      g_source_set_static_name (source, "[smartasync] collector");
+      g_source_set_callback (source, NULL, self, collector_destroyed);
+      g_hash_table_insert (collectors, context, self);   /* the reference of g_source_new() */
+      g_source_attach (source, context);
+    }
+  g_source_ref (&self->source);
+  g_mutex_unlock (&collectors_lock);
+
+  return self;
+}
+
+void
+_sa_collector_add (GTask       *task,
+                   SaOperation *operation)
+{
+  GMainContext *context = g_task_get_context (task);
+  Item item = { task, operation, FALSE };
+  Collector *self = g_private_get (&cached);
+  gboolean wake;
+
+  /* The task holds its context, so a collector found dead is another's. */
+  for (;;)
+    {
+      if (self != NULL && self->context == context)
+        {
+          g_mutex_lock (&self->lock);
+          if (!self->dead)
+            break;
+          g_mutex_unlock (&self->lock);
+        }
+      self = collector_lookup (context);
+      g_private_replace (&cached, self);
+    }
+
+  g_array_append_val (self->incoming, item);
+  wake = self->asleep;
+  self->asleep = FALSE;
+  g_mutex_unlock (&self->lock);
+
+  if (wake)
+    g_main_context_wakeup (context);
+}
