@@ -104,6 +104,7 @@ collector_prepare (GSource *source,
   GArray *old_pending = self->pending;
   GArray *batch = self->batch;
   gboolean soon = FALSE;
+  gboolean asleep;
 
   g_mutex_lock (&self->lock);
   self->batch = self->incoming;
@@ -122,10 +123,10 @@ collector_prepare (GSource *source,
   g_array_set_size (batch, 0);
 
   g_mutex_lock (&self->lock);
-  self->asleep = !soon && self->incoming->len == 0 && self->failed->len == 0;
+  asleep = self->asleep = !soon && self->incoming->len == 0 && self->failed->len == 0;
   g_mutex_unlock (&self->lock);
 
-  *timeout = self->asleep ? -1 : 0;
+  *timeout = asleep ? -1 : 0;
   return self->failed->len > 0;
 }
 
