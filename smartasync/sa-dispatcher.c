@@ -137,6 +137,11 @@
  * blocking operations with `g_task_run_in_thread()` for those who want
  * them there.
  *
+ * An async caller's context takes back the tasks of its blocking calls on
+ * a later pass than their callbacks, from one source per context, at a
+ * priority just below `G_PRIORITY_DEFAULT`; the same source answers a body
+ * that returned without completing its task.
+ *
  * ## Debugging
  *
  * With [property@Sa.Dispatcher:debug] set, or the environment variable
