@@ -432,8 +432,9 @@ time_async_nb_raw (guint n)
 /* --- 4. async caller, blocking op, round trip --------------------------- */
 
 static double
-time_async_b_sa (SaDispatcher *d,
-                 guint         n)
+time_async_b_sa_with (SaDispatcher *d,
+                      GCancellable *cancellable,
+                      guint         n)
 {
   g_autoptr(SaOperation) op = sa_operation_new_blocking (immediate_start, NULL, NULL);
   gint64 t0 = g_get_monotonic_time ();
@@ -442,7 +443,46 @@ time_async_b_sa (SaDispatcher *d,
     {
       guint done = 0;
 
-      g_object_unref (sa_dispatcher_call (d, op, SA_CALL_MODE_AUTO, NULL, count_cb, &done));
+      g_object_unref (sa_dispatcher_call (d, op, SA_CALL_MODE_AUTO, cancellable, count_cb, &done));
+      while (!done)
+        g_main_context_iteration (NULL, TRUE);
+    }
+  settle ();
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
+static double
+time_async_b_sa (SaDispatcher *d,
+                 guint         n)
+{
+  return time_async_b_sa_with (d, NULL, n);
+}
+
+/* With a cancellable that is never cancelled, as most calls of an
+ * application pass one. */
+static double
+time_async_b_sa_cancellable (guint n)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+
+  return time_async_b_sa_with (sa_dispatcher_get_default (), cancellable, n);
+}
+
+static double
+time_async_b_raw_with (GCancellable *cancellable,
+                       guint         n)
+{
+  gint64 t0 = g_get_monotonic_time ();
+
+  /* Baseline: g_task_run_in_thread() with a callback, one at a time. */
+  for (guint i = 0; i < n; i++)
+    {
+      guint done = 0;
+      GTask *task = g_task_new (NULL, cancellable, count_cb, &done);
+
+      g_task_run_in_thread (task, raw_thread_func);
+      g_object_unref (task);
       while (!done)
         g_main_context_iteration (NULL, TRUE);
     }
@@ -454,22 +494,15 @@ time_async_b_sa (SaDispatcher *d,
 static double
 time_async_b_raw (guint n)
 {
-  gint64 t0 = g_get_monotonic_time ();
+  return time_async_b_raw_with (NULL, n);
+}
 
-  /* Baseline: g_task_run_in_thread() with a callback, one at a time. */
-  for (guint i = 0; i < n; i++)
-    {
-      guint done = 0;
-      GTask *task = g_task_new (NULL, NULL, count_cb, &done);
+static double
+time_async_b_raw_cancellable (guint n)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
 
-      g_task_run_in_thread (task, raw_thread_func);
-      g_object_unref (task);
-      while (!done)
-        g_main_context_iteration (NULL, TRUE);
-    }
-  settle ();
-
-  return (double) (g_get_monotonic_time () - t0) / n;
+  return time_async_b_raw_with (cancellable, n);
 }
 
 static double
@@ -1325,6 +1358,8 @@ static Series s_anb_top_raw = { "3 raw GTask, outside any callback", "us" };
 static Series s_ab_sa = { "4 async caller, blocking, round trip", "us" };
 static Series s_ab_sa_pool = { "4 the same, max-threads 4", "us" };
 static Series s_ab_sa_gtask = { "4 the same, gtask-pool (g_task_run_in_thread)", "us" };
+static Series s_ab_sa_cancel = { "4 round trip with a GCancellable", "us" };
+static Series s_ab_raw_cancel = { "4 raw g_task_run_in_thread with a GCancellable", "us" };
 static Series s_ab_bare = { "4 SaPool alone (elastic), GTask pushed to it", "us" };
 static Series s_ab_raw = { "4 raw g_task_run_in_thread + callback", "us" };
 static Series s_ab_raw_sync = { "4 raw g_task_run_in_thread_sync", "us" };
@@ -1458,10 +1493,12 @@ static void
 round_trip_slice (guint k)
 {
   guint slice = n_of (1000);
-  Series *order[8];
+  Series *order[10];
   guint n = 0;
 
   order[n++] = &s_ab_sa;
+  order[n++] = &s_ab_sa_cancel;
+  order[n++] = &s_ab_raw_cancel;
   order[n++] = &s_ab_sa_pool;
   order[n++] = &s_ab_sa_gtask;
   order[n++] = &s_ab_bare;
@@ -1480,6 +1517,10 @@ round_trip_slice (guint k)
 
       if (s == &s_ab_sa)
         v = time_async_b_sa (sa_dispatcher_get_default (), slice);
+      else if (s == &s_ab_sa_cancel)
+        v = time_async_b_sa_cancellable (slice);
+      else if (s == &s_ab_raw_cancel)
+        v = time_async_b_raw_cancellable (slice);
       else if (s == &s_ab_sa_pool)
         v = time_async_b_sa (bounded, slice);
       else if (s == &s_ab_sa_gtask)
@@ -1755,6 +1796,10 @@ profile_case (gpointer data,
     v = time_async_b_bare_pool (p->n);
   else if (g_str_equal (p->name, "rt-raw"))
     v = time_async_b_raw (p->n);
+  else if (g_str_equal (p->name, "rt-cancel-sa"))
+    v = time_async_b_sa_cancellable (p->n);
+  else if (g_str_equal (p->name, "rt-cancel-raw"))
+    v = time_async_b_raw_cancellable (p->n);
 #ifdef SA_BENCH_LIBDEX
   else if (g_str_equal (p->name, "rt-dex"))
     v = time_async_b_dex (p->n);
@@ -1928,6 +1973,7 @@ main (int   argc,
       &s_detect_sa, &s_detect_raw, &s_sync_sa, &s_sync_dispatched, &s_sync_reused, &s_sync_new, &s_sync_loop,
       &s_anb_sa, &s_anb_raw, &s_anb_top_sa, &s_anb_top_raw,
       &s_ab_sa, &s_ab_sa_pool, &s_ab_sa_gtask, &s_ab_bare, &s_ab_raw, &s_ab_raw_sync, &s_ab_dex, &s_ab_dex_push,
+      &s_ab_sa_cancel, &s_ab_raw_cancel,
       &s_burst_sa, &s_burst_raw, &s_burst_pool_sa, &s_burst_gtask_sa, &s_burst_bare, &s_burst_dex, &s_burst_dex_push,
       &s_burst_sa_mem, &s_burst_raw_mem, &s_burst_pool_mem, &s_burst_bare_mem, &s_burst_dex_mem,
       &s_burst_dex_push_mem,
@@ -1974,6 +2020,7 @@ main (int   argc,
   ratio ("async-b-vs-raw-run-in-thread-sync", median (&s_ab_sa) / median (&s_ab_raw_sync));
   ratio ("rt-speedup-default-vs-gtask", speedup (&s_ab_raw, &s_ab_sa));
   ratio ("rt-speedup-pool-vs-gtask", speedup (&s_ab_raw, &s_ab_sa_pool));
+  ratio ("rt-cancellable-speedup-vs-gtask", speedup (&s_ab_raw_cancel, &s_ab_sa_cancel));
   ratio ("rt-speedup-bare-pool-vs-gtask", speedup (&s_ab_raw, &s_ab_bare));
   ratio ("rt-speedup-default-vs-gtask-pool", speedup (&s_ab_sa_gtask, &s_ab_sa));
   ratio ("burst-throughput-vs-raw", median (&s_burst_sa) / median (&s_burst_raw));
