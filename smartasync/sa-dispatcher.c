@@ -199,8 +199,8 @@ static const char * const cell_names[SA_N_CELLS] = {
  * or the caller's cancellable, which must be able to end the call before
  * the body does), and a body run by g_task_run_in_thread(), which calls
  * back whether or not the body completed its task (the operation's task
- * is made on the worker, so that the worker sees at once whether the body
- * completed it). The call's task is then a *relay*: it completes
+ * is then made on the worker, so that the worker sees at once whether the
+ * body completed it). The call's task is then a *relay*: it completes
  * with an error of its own, or carries the operation's task, from which
  * the finish functions read the result in the form the body gave it. */
 static void relay_tag (void) { }
@@ -647,13 +647,13 @@ relay_answered (GTask *relay)
          _sa_guard_get_state (relay_get_call (relay)->guard) != SA_GUARD_ARMED;
 }
 
-/* Async caller, non-blocking operation, with a guard: the operation's task
- * completes on the caller's context, and is relayed unless the guard
+/* An async caller's call with a guard: the operation's task, made on the
+ * caller's context, completes there, and is relayed unless the guard
  * answered first. */
 static void
-non_blocking_done (GObject      *source_object,
-                   GAsyncResult *result,
-                   gpointer      user_data)
+op_task_done (GObject      *source_object,
+              GAsyncResult *result,
+              gpointer      user_data)
 {
   g_autoptr(GTask) relay = user_data;
 
@@ -689,8 +689,7 @@ call_async_non_blocking (SaDispatcher        *self,
       return relay;
     }
   op_cancellable = relay_get_op_cancellable (relay);
-  task = new_task (self, op_cancellable, non_blocking_done, g_object_ref (relay),
-                   sa_dispatcher_call);
+  task = new_task (self, op_cancellable, op_task_done, g_object_ref (relay), sa_dispatcher_call);
   start_non_blocking (operation, task, op_cancellable);
 
   return relay;
@@ -736,20 +735,13 @@ thread_func (GTask        *task,
     worker_run (task_data);
 }
 
-static void
-pool_func (GTask        *relay,
-           gpointer      source_object,
-           gpointer      task_data,
-           GCancellable *cancellable)
-{
-  worker_run (relay);
-}
-
-/* The plain offload, on the dispatcher's pool with no guard: the call's
- * task is the operation's, and the body runs on it directly. The task
- * data is the operation until the body runs, held by the job, not by the
- * task; then the collector of the caller's context answers the caller if
- * the body did not. */
+/* A body on the dispatcher's pool runs on an operation's task made on the
+ * caller's context: the call's task itself, or the one relayed to it when
+ * the call has a guard. The task data is the operation until the body
+ * runs, held by the job, not by the task; then the collector of the
+ * caller's context answers the task if the body did not. A task whose
+ * cancellable was cancelled while it was queued is answered so, without
+ * running the body. */
 static void
 offload_func (GTask        *task,
               gpointer      source_object,
@@ -759,7 +751,8 @@ offload_func (GTask        *task,
   SaOperation *operation = task_data;
 
   g_task_set_task_data (task, NULL, NULL);
-  run_blocking (operation, task, NULL);
+  if (cancellable == NULL || !g_task_return_error_if_cancelled (task))
+    run_blocking (operation, task, cancellable);
   _sa_collector_add (g_object_ref (task), operation);
 }
 
@@ -842,7 +835,12 @@ call_async_blocking_relayed (SaDispatcher        *self,
 
   if (!uses_gtask_pool (self) && (pool = get_pool (self)) != NULL)
     {
-      _sa_pool_push (pool, g_object_ref (relay), pool_func);
+      GCancellable *op_cancellable = relay_get_op_cancellable (relay);
+      GTask *task = new_task (self, op_cancellable, op_task_done, g_object_ref (relay),
+                              sa_dispatcher_call);
+
+      g_task_set_task_data (task, g_object_ref (operation), NULL);
+      _sa_pool_push (pool, task, offload_func);   /* the job's reference */
     }
   else if (!relay_has_call (relay))
     {
