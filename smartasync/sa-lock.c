@@ -117,12 +117,12 @@
  *              there gets the outcome
  *   FORGOTTEN -> DONE     its task completed: the outcome is dropped
  *
- * A caller is a slot in its execution's array of waiters, holding its
- * task; whoever empties the slot, under the lock's mutex, finishes the
- * caller, exactly once. The cancellation handler of a caller with a
- * cancellable is disconnected where its task is delivered: in the task's
- * callback (async caller) or after the wait (sync caller), never inside
- * the handler.
+ * A caller is a link in its execution's list of waiters, holding its
+ * task; whoever takes it out of the list, under the lock's mutex,
+ * finishes the caller, exactly once. The cancellation handler of a caller
+ * with a cancellable is disconnected where its task is delivered: in the
+ * task's callback (async caller) or after the wait (sync caller), never
+ * inside the handler.
  */
 
 typedef enum
@@ -133,6 +133,10 @@ typedef enum
 } ExecutionState;
 
 typedef struct _Execution Execution;
+
+/* A caller in its execution's list: its GTask, or its Waiter with the low
+ * bit set (see caller_next()). Never dereferenced as such. */
+typedef struct _Caller Caller;
 
 struct _SaLock
 {
@@ -177,20 +181,24 @@ struct _Execution
   /* Guarded by lock->mutex. */
   ExecutionState   state;
   gboolean         listed;      /* in lock->executions */
-  GPtrArray       *waiters;     /* (element-type GTask) (nullable elements):
-                                 * a slot per caller, emptied when it is
-                                 * finished; NULL once DONE or reset */
-  guint            n_waiting;   /* slots not yet emptied */
+  Caller          *head;        /* (nullable) the callers waiting, first
+                                 * in, first out; empty once closed */
+  Caller          *tail;
+  guint            n_waiting;   /* callers in the list */
 };
 
-/* A caller with a cancellable: what its handler needs to find its slot,
- * and what its delivery needs to disconnect it. Held by join() until the
- * handler is connected and by the delivery. */
+/* A caller with a cancellable: its place in the list, which its handler
+ * takes it out of, and what its delivery needs to disconnect it. Held by
+ * join() until the handler is connected and by the delivery. */
 typedef struct
 {
   gatomicrefcount      ref_count;
   Execution           *execution;   /* (nullable) until joined */
-  guint                slot;
+  /* Guarded by lock->mutex while the execution runs. */
+  GTask               *task;        /* (owned) (nullable) the caller's task
+                                     * while it is in the list */
+  Caller              *prev;
+  Caller              *next;
   GCancellable        *cancellable;
   gulong               cancelled_id; /* guarded by lock->mutex */
   gboolean             delivered;    /* guarded by lock->mutex */
@@ -220,7 +228,8 @@ static const char * const form_names[] = {
 
 typedef struct
 {
-  gatomicrefcount  ref_count;
+  gint             ref_count;   /* atomic: one per caller it was returned to
+                                 * and not yet read by */
   GMutex           mutex;
   GTask           *task;        /* the operation's, completed */
   guint            n_reached;   /* callers it was delivered to */
@@ -232,24 +241,20 @@ typedef struct
 
 /* --- outcome ------------------------------------------------------------ */
 
+/* With a reference for each of the @n_reached callers, given as it is
+ * returned to them. */
 static Outcome *
 outcome_new (GTask *task,
              guint  n_reached)
 {
   Outcome *self = g_new0 (Outcome, 1);
 
-  g_atomic_ref_count_init (&self->ref_count);
+  g_assert (n_reached > 0);
+  self->ref_count = n_reached;
   g_mutex_init (&self->mutex);
   self->task = g_object_ref (task);
   self->n_reached = n_reached;
 
-  return self;
-}
-
-static Outcome *
-outcome_ref (Outcome *self)
-{
-  g_atomic_ref_count_inc (&self->ref_count);
   return self;
 }
 
@@ -258,7 +263,7 @@ outcome_unref (gpointer data)
 {
   Outcome *self = data;
 
-  if (!g_atomic_ref_count_dec (&self->ref_count))
+  if (!g_atomic_int_dec_and_test (&self->ref_count))
     return;
 
   if (G_IS_VALUE (&self->value))
@@ -399,7 +404,6 @@ execution_new (SaLock      *lock,
   else
     exec->driver = g_thread_self ();
   exec->state = EXECUTION_RUNNING;
-  exec->waiters = g_ptr_array_new ();
 
   return exec;
 }
@@ -418,9 +422,7 @@ execution_unref (Execution *exec)
     return;
 
   g_assert (!exec->listed);
-  g_assert (exec->n_waiting == 0);
-  if (exec->waiters != NULL)
-    g_ptr_array_unref (exec->waiters);   /* empty slots only */
+  g_assert (exec->n_waiting == 0 && exec->head == NULL);
   g_clear_pointer (&exec->context, g_main_context_unref);
   g_object_unref (exec->cancellable);
   g_free (exec->key);
@@ -459,47 +461,112 @@ execution_unlist (Execution *exec)
     exec->lock->recent = NULL;
 }
 
-/* Under the mutex: RUNNING -> FORGOTTEN or DONE. Returns the waiters'
- * array, whose tasks are the caller's to finish and drop. */
-static GPtrArray *
+/* --- the list of callers ------------------------------------------------ */
+
+/* A caller with no cancellable cannot leave early: it is its task alone,
+ * linked to the next caller by the task's data, which the lock that made
+ * the task owns; a waiter then weighs its GTask and nothing more. A caller
+ * with a cancellable is its Waiter, linked both ways, so that its handler
+ * takes it out from the middle of the list. */
+#define CALLER_IS_WAITER(c) (((guintptr) (c) & 1) != 0)
+#define CALLER_WAITER(c)    ((Waiter *) ((guintptr) (c) & ~(guintptr) 1))
+#define WAITER_CALLER(w)    ((Caller *) ((guintptr) (w) | 1))
+
+static inline Caller *
+caller_next (Caller *caller)
+{
+  if (CALLER_IS_WAITER (caller))
+    return CALLER_WAITER (caller)->next;
+  return g_task_get_task_data ((GTask *) caller);
+}
+
+static inline void
+caller_set_next (Caller *caller,
+                 Caller *next)
+{
+  if (CALLER_IS_WAITER (caller))
+    CALLER_WAITER (caller)->next = next;
+  else
+    g_task_set_task_data ((GTask *) caller, next, NULL);
+}
+
+/* Takes the caller's task out of @caller, for the one that finishes it. */
+static inline GTask *
+caller_steal_task (Caller *caller)
+{
+  if (CALLER_IS_WAITER (caller))
+    return g_steal_pointer (&CALLER_WAITER (caller)->task);
+  return (GTask *) caller;
+}
+
+/* Under the mutex: appends a caller whose task the list holds a
+ * reference to (a waiter's, in the waiter). */
+static void
+execution_push (Execution *exec,
+                Caller    *caller)
+{
+  if (CALLER_IS_WAITER (caller))
+    CALLER_WAITER (caller)->prev = exec->tail;
+  if (exec->tail != NULL)
+    caller_set_next (exec->tail, caller);
+  else
+    exec->head = caller;
+  exec->tail = caller;
+  exec->n_waiting++;
+}
+
+/* Under the mutex: RUNNING -> FORGOTTEN or DONE. Returns the head of the
+ * list of waiters, whose tasks are the caller's to finish and drop. */
+static Caller *
 execution_close (Execution      *exec,
                  ExecutionState  state)
 {
-  GPtrArray *waiters = exec->waiters;
+  Caller *head = exec->head;
 
   g_assert (exec->state == EXECUTION_RUNNING);
   exec->state = state;
   execution_unlist (exec);
-  exec->waiters = NULL;
+  exec->head = exec->tail = NULL;
   exec->n_waiting = 0;
 
-  return waiters;
+  return head;
 }
 
-/* Under the mutex: empties @slot; returns its task, or NULL if it was
- * finished already. Sets *@forgotten when that was the last caller. */
+/* Under the mutex: takes @waiter out of the list; returns its task, or
+ * NULL if it was finished already. Sets *@forgotten when that was the
+ * last caller. */
 static GTask *
 execution_leave (Execution *exec,
-                 guint      slot,
+                 Waiter    *waiter,
                  gboolean  *forgotten)
 {
-  GTask *task;
+  Caller *prev, *next;
 
   *forgotten = FALSE;
-  if (exec->state != EXECUTION_RUNNING || exec->waiters->pdata[slot] == NULL)
+  if (exec->state != EXECUTION_RUNNING || waiter->task == NULL)
     return NULL;
 
-  task = exec->waiters->pdata[slot];
-  exec->waiters->pdata[slot] = NULL;
+  prev = waiter->prev;
+  next = waiter->next;
+  if (prev != NULL)
+    caller_set_next (prev, next);
+  else
+    exec->head = next;
+  if (next == NULL)
+    exec->tail = prev;
+  else if (CALLER_IS_WAITER (next))
+    CALLER_WAITER (next)->prev = prev;
+  waiter->prev = waiter->next = NULL;
+
   if (--exec->n_waiting == 0)
     {
-      /* Nobody is left to want the result: only empty slots remain. */
+      /* Nobody is left to want the result. */
       exec->state = EXECUTION_FORGOTTEN;
       execution_unlist (exec);
       *forgotten = TRUE;
     }
 
-  return task;
+  return g_steal_pointer (&waiter->task);
 }
 
 static void
@@ -520,7 +587,7 @@ execution_done (GObject      *source_object,
   SaLock *self = exec->lock;
   g_autoptr(GError) error = NULL;
   Outcome *outcome = NULL;
-  GPtrArray *waiters = NULL;
+  Caller *waiters = NULL;
   guint n_reached = 0;
 
   g_mutex_lock (&self->mutex);
@@ -546,22 +613,22 @@ execution_done (GObject      *source_object,
         outcome = outcome_new (holder, n_reached);
     }
 
-  /* Taken out under the mutex, each caller is ours alone to finish. */
-  for (guint i = 0; waiters != NULL && i < waiters->len; i++)
+  /* Taken out under the mutex, each caller is ours alone to finish. Its
+   * link is read first: delivered, a waiter may be freed. */
+  while (waiters != NULL)
     {
-      GTask *task = waiters->pdata[i];
+      GTask *task = caller_steal_task (waiters);
 
-      if (task == NULL)
-        continue;
+      waiters = caller_next (waiters);
+      n_reached--;
       if (outcome != NULL)
-        g_task_return_pointer (task, outcome_ref (outcome), outcome_unref);
+        g_task_return_pointer (task, outcome, outcome_unref);
       else
         g_task_return_error (task, g_error_copy (error));
       g_object_unref (task);
     }
+  g_assert (n_reached == 0);
 
-  g_clear_pointer (&waiters, g_ptr_array_unref);
-  g_clear_pointer (&outcome, outcome_unref);
   execution_unref (exec);   /* its run's reference */
 }
 
@@ -590,7 +657,7 @@ waiter_unref (Waiter *waiter)
   if (!g_atomic_ref_count_dec (&waiter->ref_count))
     return;
 
-  g_assert (waiter->cancelled_id == 0);
+  g_assert (waiter->cancelled_id == 0 && waiter->task == NULL);
   g_clear_pointer (&waiter->execution, execution_unref);
   g_object_unref (waiter->cancellable);
   g_free (waiter);
@@ -606,7 +673,7 @@ waiter_cancelled_cb (GCancellable *cancellable,
   GTask *task;
 
   g_mutex_lock (&exec->lock->mutex);
-  task = execution_leave (exec, waiter->slot, &forgotten);
+  task = execution_leave (exec, waiter, &forgotten);
   g_mutex_unlock (&exec->lock->mutex);
 
   if (forgotten)
@@ -616,7 +683,7 @@ waiter_cancelled_cb (GCancellable *cancellable,
     return_cancelled (task, "Operation was cancelled");
 }
 
-/* After join() put @waiter in its slot. The handler runs at once if the
+/* After join() put @waiter in the list. The handler runs at once if the
  * cancellable is cancelled already. */
 static void
 waiter_connect (Waiter *waiter)
@@ -728,10 +795,13 @@ join (SaLock      *self,
   if (waiter != NULL)
     {
       waiter->execution = execution_ref (exec);
-      waiter->slot = exec->waiters->len;
+      waiter->task = g_object_ref (task);
+      execution_push (exec, WAITER_CALLER (waiter));
     }
-  g_ptr_array_add (exec->waiters, g_object_ref (task));
-  exec->n_waiting++;
+  else
+    {
+      execution_push (exec, (Caller *) g_object_ref (task));
+    }
   g_mutex_unlock (&self->mutex);
 
   if (waiter != NULL)
@@ -1566,15 +1636,11 @@ sa_lock_reset (SaLock *self)
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
       Execution *exec = value;
-      GPtrArray *waiters;
 
       g_hash_table_iter_steal (&iter);
       exec->listed = FALSE;
-      waiters = execution_close (exec, EXECUTION_FORGOTTEN);
-      for (guint i = 0; i < waiters->len; i++)
-        if (waiters->pdata[i] != NULL)
-          g_ptr_array_add (tasks, waiters->pdata[i]);
-      g_ptr_array_unref (waiters);
+      for (Caller *c = execution_close (exec, EXECUTION_FORGOTTEN); c != NULL; c = caller_next (c))
+        g_ptr_array_add (tasks, caller_steal_task (c));
       g_ptr_array_add (executions, execution_ref (exec));
     }
   g_mutex_unlock (&self->mutex);
