@@ -5,6 +5,8 @@
 
 #include "config.h"
 
+#include <string.h>
+
 #include "sa-bridge-private.h"
 #include "sa-context-private.h"
 #include "sa-dispatcher-private.h"
@@ -750,23 +752,26 @@ key_hash (gconstpointer key)
   return key != NULL ? g_str_hash (key) : 0;
 }
 
-static gboolean
+static inline gboolean
 key_equal (gconstpointer a,
            gconstpointer b)
 {
-  return g_strcmp0 (a, b) == 0;
+  return a == b || (a != NULL && b != NULL && strcmp (a, b) == 0);
 }
 
 /* Puts the caller whose task is @task in the execution for @key that can
- * serve it, or in a new one. Returns the new execution, with its run's
- * reference, for the caller to start; NULL when it joined one. */
+ * serve it, or in a new one; the list takes a reference to @task, or the
+ * caller's when it does not @keep its own (and may then be delivered and
+ * gone as soon as this returns). Returns the new execution, with its
+ * run's reference, for the caller to start; NULL when it joined one. */
 static Execution *
 join (SaLock      *self,
       const char  *key,
       SaOperation *operation,
       GTask       *task,
       Waiter      *waiter,
-      gboolean     async_caller)
+      gboolean     async_caller,
+      gboolean     keep)
 {
   Execution *exec;
   Execution *start = NULL;
@@ -792,15 +797,17 @@ join (SaLock      *self,
         }
       __atomic_store_n (&self->n_executions, self->n_executions + 1, __ATOMIC_RELAXED);
     }
+  if (keep)
+    g_object_ref (task);
   if (waiter != NULL)
     {
       waiter->execution = execution_ref (exec);
-      waiter->task = g_object_ref (task);
+      waiter->task = task;
       execution_push (exec, WAITER_CALLER (waiter));
     }
   else
     {
-      execution_push (exec, (Caller *) g_object_ref (task));
+      execution_push (exec, (Caller *) task);
     }
   g_mutex_unlock (&self->mutex);
 
@@ -828,13 +835,15 @@ execution_run_sync (Execution   *exec,
                                       exec->cancellable, execution_done, exec));
 }
 
+/* Returns the caller's task if it would @keep it, else NULL. */
 static GTask *
 call_async (SaLock              *self,
             const char          *key,
             SaOperation         *operation,
             GCancellable        *cancellable,
             GAsyncReadyCallback  callback,
-            gpointer             user_data)
+            gpointer             user_data,
+            gboolean             keep)
 {
   Waiter *waiter = NULL;
   Execution *start;
@@ -854,16 +863,18 @@ call_async (SaLock              *self,
   if (waiter != NULL && g_task_return_error_if_cancelled (task))
     {
       waiter_unref (waiter);   /* join()'s */
+      if (!keep)
+        g_clear_object (&task);
       return task;
     }
 
-  start = join (self, key, operation, task, waiter, TRUE);
+  start = join (self, key, operation, task, waiter, TRUE, keep);
   if (waiter != NULL)
     waiter_unref (waiter);
   if (start != NULL)
     execution_start_async (start, operation);
 
-  return task;
+  return keep ? task : NULL;
 }
 
 static GTask *
@@ -894,7 +905,7 @@ call_sync (SaLock              *self,
     {
       if (cancellable != NULL)
         waiter = waiter_new (cancellable, NULL, NULL);
-      start = join (self, key, operation, task, waiter, FALSE);
+      start = join (self, key, operation, task, waiter, FALSE, TRUE);
     }
   if (start != NULL)
     execution_run_sync (start, operation);
@@ -1229,7 +1240,7 @@ sa_lock_call (SaLock              *self,
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
 
   if (_sa_dispatcher_caller_is_async (self->dispatcher, mode))
-    return call_async (self, key, operation, cancellable, callback, user_data);
+    return call_async (self, key, operation, cancellable, callback, user_data, TRUE);
   else
     return call_sync (self, key, operation, cancellable, callback, user_data);
 }
@@ -1263,7 +1274,7 @@ sa_lock_call_async (SaLock              *self,
   g_return_if_fail (SA_IS_OPERATION (operation));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  g_object_unref (call_async (self, key, operation, cancellable, callback, user_data));
+  call_async (self, key, operation, cancellable, callback, user_data, FALSE);
 }
 
 /**
