@@ -1383,8 +1383,10 @@ static Series s_burst_top_raw = { "5 raw burst outside any callback: per second"
 static Series s_lock_sa = { "6 SaLock: time per waiter", "us" };
 static Series s_lock_raw = { "6 raw independent tasks: time per task", "us" };
 static Series s_lock_sf = { "6 hand-written singleflight: time per waiter", "us" };
+static Series s_lock_sfc = { "6 chained singleflight: time per waiter", "us" };
 static Series s_lock_sa_mem = { "6 SaLock: heap bytes per waiter", "B" };
 static Series s_lock_sf_mem = { "6 hand-written singleflight: heap bytes per waiter", "B" };
+static Series s_lock_sfc_mem = { "6 chained singleflight: heap bytes per waiter", "B" };
 static Series s_lock_raw_mem = { "6 raw independent tasks: heap bytes per task", "B" };
 static Series s_wait[N_WAITS] = {
   { "8 plain thread: sync call, blocking operation", "us" },
@@ -1429,6 +1431,85 @@ static Series s_nested[N_NESTED][N_NESTED_N];
 static char *nested_names[N_NESTED][N_NESTED_N];
 static SaDispatcher *bounded;
 static SaDispatcher *on_gtask;   /* gtask-pool: g_task_run_in_thread() */
+/* Baseline: the same singleflight with the one trick SaLock uses for its
+ * waiters: no array, each waiter's task linked to the next through its
+ * task data, which the singleflight owns since it made the task. */
+typedef struct
+{
+  GTask *head;
+  GTask *tail;
+} Chain;
+
+static void
+singleflight_chained_done (GObject      *source,
+                           GAsyncResult *result,
+                           gpointer      user_data)
+{
+  GHashTable *flights = user_data;
+  const char *key = g_task_get_task_data (G_TASK (result));
+  Chain *chain = NULL;
+  gssize value = g_task_propagate_int (G_TASK (result), NULL);
+
+  g_hash_table_steal_extended (flights, key, NULL, (gpointer *) &chain);
+  for (GTask *task = chain->head, *next; task != NULL; task = next)
+    {
+      next = g_task_get_task_data (task);
+      g_task_return_int (task, value);
+      g_object_unref (task);
+    }
+  g_free (chain);
+}
+
+static void
+singleflight_chained_call (GHashTable          *flights,
+                           const char          *key,
+                           GAsyncReadyCallback  callback,
+                           gpointer             user_data)
+{
+  Chain *chain = g_hash_table_lookup (flights, key);
+  GTask *task;
+
+  if (chain == NULL)
+    {
+      GTask *work = g_task_new (NULL, NULL, singleflight_chained_done, flights);
+
+      chain = g_new0 (Chain, 1);
+      g_hash_table_insert (flights, (gpointer) key, chain);
+      g_task_set_task_data (work, (gpointer) key, NULL);
+      g_task_return_int (work, 42);
+      g_object_unref (work);
+    }
+  task = g_task_new (NULL, NULL, callback, user_data);
+  if (chain->tail != NULL)
+    g_task_set_task_data (chain->tail, task, NULL);
+  else
+    chain->head = task;
+  chain->tail = task;
+}
+
+static LockRun
+lock_singleflight_chained (guint n)
+{
+  GHashTable *flights = g_hash_table_new (g_str_hash, g_str_equal);
+  guint done = 0;
+  long rss0 = rss_bytes (), rss1;
+  gint64 t0 = g_get_monotonic_time ();
+  LockRun r;
+
+  for (guint i = 0; i < n; i++)
+    singleflight_chained_call (flights, "one-key", count_cb, &done);
+  rss1 = heap_in_flight (&t0);
+  while (done < n)
+    g_main_context_iteration (NULL, TRUE);
+  settle ();
+  r.us_per_waiter = (double) (g_get_monotonic_time () - t0) / n;
+  r.bytes_per_waiter = (double) MAX (0, rss1 - rss0) / n;
+  r.executions = 1;
+  g_hash_table_unref (flights);
+
+  return r;
+}
+
 static guint64 lock_executions;
 static guint burst_n;
 static gboolean have_libdex;
@@ -1651,23 +1732,27 @@ async_round (gpointer data,
     round_trip_slice (k);
   for (guint k = 0; k < 4 && want (6); k++)
     {
-      LockRun la, lb, lc;
+      LockRun la, lb, lc, ld;
 
       /* 10,000 waiters on one key each time, four times a round. */
       if (k % 2 == 0)
         {
           la = lock_sa (n_of (10000));
           lc = lock_singleflight (n_of (10000));
+          ld = lock_singleflight_chained (n_of (10000));
           lb = lock_raw (n_of (10000));
         }
       else
         {
           lb = lock_raw (n_of (10000));
+          ld = lock_singleflight_chained (n_of (10000));
           lc = lock_singleflight (n_of (10000));
           la = lock_sa (n_of (10000));
         }
       add (&s_lock_sf, lc.us_per_waiter);
       add (&s_lock_sf_mem, lc.bytes_per_waiter);
+      add (&s_lock_sfc, ld.us_per_waiter);
+      add (&s_lock_sfc_mem, ld.bytes_per_waiter);
       add (&s_lock_sa, la.us_per_waiter);
       add (&s_lock_sa_mem, la.bytes_per_waiter);
       add (&s_lock_raw, lb.us_per_waiter);
@@ -1816,6 +1901,8 @@ profile_case (gpointer data,
     v = lock_raw (p->n).us_per_waiter;
   else if (g_str_equal (p->name, "lock-singleflight"))
     v = lock_singleflight (p->n).us_per_waiter;
+  else if (g_str_equal (p->name, "lock-singleflight-chained"))
+    v = lock_singleflight_chained (p->n).us_per_waiter;
   else
     {
       g_printerr ("bench: no case named %s to profile\n", p->name);
@@ -1978,7 +2065,8 @@ main (int   argc,
       &s_burst_sa_mem, &s_burst_raw_mem, &s_burst_pool_mem, &s_burst_bare_mem, &s_burst_dex_mem,
       &s_burst_dex_push_mem,
       &s_burst_top_sa, &s_burst_top_raw,
-      &s_lock_sa, &s_lock_sf, &s_lock_raw, &s_lock_sa_mem, &s_lock_sf_mem, &s_lock_raw_mem,
+      &s_lock_sa, &s_lock_sf, &s_lock_sfc, &s_lock_raw, &s_lock_sa_mem, &s_lock_sf_mem, &s_lock_sfc_mem,
+      &s_lock_raw_mem,
       &s_wait[0], &s_wait[1], &s_wait[2], &s_wait[3],
       &s_two_step_sa, &s_two_step_dex,
     };
@@ -2031,6 +2119,8 @@ main (int   argc,
   ratio ("burst-bytes-vs-raw", median (&s_burst_sa_mem) / MAX (1.0, median (&s_burst_raw_mem)));
   ratio ("lock-time-vs-singleflight", median (&s_lock_sa) / median (&s_lock_sf));
   ratio ("lock-bytes-vs-singleflight", median (&s_lock_sa_mem) / MAX (1.0, median (&s_lock_sf_mem)));
+  ratio ("lock-time-vs-singleflight-chained", median (&s_lock_sa) / median (&s_lock_sfc));
+  ratio ("lock-bytes-vs-singleflight-chained", median (&s_lock_sa_mem) / MAX (1.0, median (&s_lock_sfc_mem)));
   ratio ("burst-pool-bytes-vs-raw", median (&s_burst_pool_mem) / MAX (1.0, median (&s_burst_raw_mem)));
   ratio ("burst-bare-pool-bytes-vs-raw", median (&s_burst_bare_mem) / MAX (1.0, median (&s_burst_raw_mem)));
   if (have_libdex)
