@@ -1082,6 +1082,117 @@ test_cancelled_waiters_freed (void)
   release_default_context ();
 }
 
+/* Callers leave the list of their execution's waiters from its head, its
+ * middle (beside callers with and without a cancellable) and its tail,
+ * and a caller joins after the tail left: every caller still there gets
+ * the value once, in the order of the calls, every one that left gets
+ * CANCELLED once, and nothing stays alive. */
+typedef struct
+{
+  guint   *next;       /* the order of the next callback */
+  guint    order;
+  Waiting  waiting;
+} Ordered;
+
+static void
+ordered_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  Ordered *o = user_data;
+
+  o->order = (*o->next)++;
+  waiting_cb (source, result, &o->waiting);
+}
+
+static void
+test_waiters_leave_anywhere (void)
+{
+  static const struct
+  {
+    gboolean cancellable;
+    gboolean leaves;
+  } callers[] = {
+    { TRUE, TRUE },     /* 0: the head, the caller that started it */
+    { FALSE, FALSE },   /* 1 */
+    { TRUE, TRUE },     /* 2: between two callers with no cancellable */
+    { FALSE, FALSE },   /* 3 */
+    { TRUE, TRUE },     /* 4, 5: side by side, the first leaves first */
+    { TRUE, TRUE },
+    { TRUE, FALSE },    /* 6: stays */
+    { TRUE, TRUE },     /* 7, 8: the tail, which leaves first */
+    { TRUE, TRUE },
+    { FALSE, FALSE },   /* 9: joins after 7 and 8 left */
+  };
+  /* 8 and 7 leave before 9 joins. */
+  const guint leave_order[] = { 8, 7, 0, 4, 5, 2 };
+  Body body = { BODY_VALUE };
+  g_autoptr(SaOperation) op = body_op (&body);
+  GCancellable *cancellables[G_N_ELEMENTS (callers)] = { NULL };
+  Ordered o[G_N_ELEMENTS (callers)];
+  guint next = 0, last_order = 0;
+  gint alive = 0;
+  SaLock *lock;
+
+  own_default_context ();
+  lock = track (sa_lock_new (NULL), &alive);
+  for (guint i = 0; i < G_N_ELEMENTS (callers); i++)
+    {
+      o[i] = (Ordered) { &next, G_MAXUINT, { 0 } };
+      if (callers[i].cancellable)
+        cancellables[i] = track (g_cancellable_new (), &alive);
+      if (i == G_N_ELEMENTS (callers) - 1)
+        {
+          /* The tail leaves, then the one before it: the last caller is
+           * linked after 6. */
+          g_cancellable_cancel (cancellables[leave_order[0]]);
+          g_cancellable_cancel (cancellables[leave_order[1]]);
+        }
+      g_object_unref (track (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, cancellables[i],
+                                           ordered_cb, &o[i]), &alive));
+    }
+  for (guint k = 2; k < G_N_ELEMENTS (leave_order); k++)
+    g_cancellable_cancel (cancellables[leave_order[k]]);
+  for (guint k = 0; k < G_N_ELEMENTS (leave_order); k++)
+    wait_all (&o[leave_order[k]].waiting, 1);
+  g_assert_cmpuint (sa_lock_get_n_executions (lock), ==, 1);
+  g_assert_cmpuint (sa_lock_get_n_in_flight (lock), ==, 1);
+
+  body_open (&body);
+  for (guint i = 0; i < G_N_ELEMENTS (callers); i++)
+    if (!callers[i].leaves)
+      wait_all (&o[i].waiting, 1);
+  for (guint i = 0; i < G_N_ELEMENTS (callers); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      GValue value = G_VALUE_INIT;
+
+      g_assert_cmpint (o[i].waiting.n_callbacks, ==, 1);
+      if (callers[i].leaves)
+        {
+          g_assert_false (sa_lock_call_finish_value (lock, o[i].waiting.result, &value, &error));
+          g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+        }
+      else
+        {
+          g_assert_true (sa_lock_call_finish_value (lock, o[i].waiting.result, &value, &error));
+          g_assert_no_error (error);
+          g_assert_cmpint (g_value_get_int (&value), ==, 7);
+          g_value_unset (&value);
+          /* Served in the order of the calls, after every one that left. */
+          g_assert_cmpuint (o[i].order, >=, G_N_ELEMENTS (leave_order));
+          g_assert_cmpuint (o[i].order, >, last_order);
+          last_order = o[i].order;
+        }
+      waiting_clear (&o[i].waiting);
+      g_clear_object (&cancellables[i]);
+    }
+  g_assert_cmpuint (sa_lock_get_n_in_flight (lock), ==, 0);
+  g_object_unref (lock);
+  wait_none_alive (&alive);
+  release_default_context ();
+}
+
 /* 2: every caller cancelled; a caller who comes later, with no
  * cancellable, starts a new execution and gets its value, while the
  * cancelled one (whose body ignores cancellation) runs on. */
@@ -1503,6 +1614,7 @@ main (int   argc,
   g_test_add_func ("/lock/many-keys", test_many_keys);
   g_test_add_func ("/lock/bad-input", test_bad_input);
   g_test_add_func ("/lock/bug/1-cancelled-waiters-freed", test_cancelled_waiters_freed);
+  g_test_add_func ("/lock/waiters-leave-anywhere", test_waiters_leave_anywhere);
   g_test_add_func ("/lock/bug/2-late-caller-after-all-cancelled", test_late_caller_after_all_cancelled);
   g_test_add_func ("/lock/bug/3-nested-bounded-pool", test_nested_bounded_pool);
   g_test_add_func ("/lock/bug/4-sync-caller-on-driving-thread", test_sync_caller_on_driving_thread);
