@@ -68,6 +68,7 @@
  * `_pointer`. The `_sync` forms read the same way. Read a caller's task
  * only with these functions, in a continuation ([func@Sa.continue]) too:
  * `g_task_propagate_*()` on it gets the lock's own record of the result.
+ * Its task data is the lock's too: do not set it.
  *
  * - A [struct@GObject.Value], a boolean and an int are copied to every
  *   caller (`g_value_copy()`: a new reference for an object, a copy for a
@@ -1220,6 +1221,7 @@ sa_lock_get_n_in_flight (SaLock *self)
  * completes on the caller's thread-default context. Either way it is
  * this caller's own task, the one @callback gets: read it once, with the
  * [method@Sa.Lock.call_finish] form that matches the operation's result.
+ * Its task data is the lock's: do not set it.
  *
  * Returns: (transfer full): this caller's task
  *
