@@ -17,6 +17,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 #include <unistd.h>
 #include <malloc.h>
@@ -61,6 +62,8 @@ median (const Series *s)
 {
   double sorted[G_N_ELEMENTS (s->values)];
 
+  if (s->n == 0)
+    return NAN;   /* a case that --only left out */
   memcpy (sorted, s->values, s->n * sizeof (double));
   qsort (sorted, s->n, sizeof (double), cmp_double);
 
