@@ -504,7 +504,7 @@ caller_steal_task (Caller *caller)
 
 /* Under the mutex: appends a caller whose task the list holds a
  * reference to (a waiter's, in the waiter). */
-static void
+static inline void
 execution_push (Execution *exec,
                 Caller    *caller)
 {
