@@ -690,6 +690,23 @@ test_wait_for_count (const gint *counter,
   return g_atomic_int_get (counter);
 }
 
+gint
+test_iterate_for_count (GMainContext *context,
+                        const gint   *counter,
+                        gint          n)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (g_atomic_int_get (counter) < n && g_get_monotonic_time () < deadline)
+    {
+      while (g_main_context_iteration (context, FALSE))
+        ;
+      g_usleep (1000);
+    }
+
+  return g_atomic_int_get (counter);
+}
+
 gboolean
 test_call_sync_bool (SaDispatcher  *dispatcher,
                      SaOperation   *operation,

@@ -76,6 +76,12 @@ guint        test_wait_for_n_contexts (guint       n);
 gint         test_wait_for_count      (const gint *counter,
                                        gint        n);
 
+/* The same, iterating @context meanwhile: for effects that happen on a
+ * later pass of it, such as the release of an async call's task. */
+gint         test_iterate_for_count   (GMainContext *context,
+                                       const gint   *counter,
+                                       gint          n);
+
 /* A SYNC call of an operation that completes with g_task_return_boolean(). */
 gboolean     test_call_sync_bool      (SaDispatcher *dispatcher,
                                        SaOperation  *operation,
