@@ -5,8 +5,6 @@
 
 #include "config.h"
 
-#include <string.h>
-
 #include "sa-bridge-private.h"
 #include "sa-context-private.h"
 #include "sa-dispatcher-private.h"
@@ -68,7 +66,6 @@
  * `_pointer`. The `_sync` forms read the same way. Read a caller's task
  * only with these functions, in a continuation ([func@Sa.continue]) too:
  * `g_task_propagate_*()` on it gets the lock's own record of the result.
- * Its task data is the lock's too: do not set it.
  *
  * - A [struct@GObject.Value], a boolean and an int are copied to every
  *   caller (`g_value_copy()`: a new reference for an object, a copy for a
@@ -120,12 +117,12 @@
  *              there gets the outcome
  *   FORGOTTEN -> DONE     its task completed: the outcome is dropped
  *
- * A caller is a link in its execution's list of waiters, holding its
- * task; whoever takes it out of the list, under the lock's mutex,
- * finishes the caller, exactly once. The cancellation handler of a caller
- * with a cancellable is disconnected where its task is delivered: in the
- * task's callback (async caller) or after the wait (sync caller), never
- * inside the handler.
+ * A caller is a slot in its execution's array of waiters, holding its
+ * task; whoever empties the slot, under the lock's mutex, finishes the
+ * caller, exactly once. The cancellation handler of a caller with a
+ * cancellable is disconnected where its task is delivered: in the task's
+ * callback (async caller) or after the wait (sync caller), never inside
+ * the handler.
  */
 
 typedef enum
@@ -136,10 +133,6 @@ typedef enum
 } ExecutionState;
 
 typedef struct _Execution Execution;
-
-/* A caller in its execution's list: its GTask, or its Waiter with the low
- * bit set (see caller_next()). Never dereferenced as such. */
-typedef struct _Caller Caller;
 
 struct _SaLock
 {
@@ -184,24 +177,20 @@ struct _Execution
   /* Guarded by lock->mutex. */
   ExecutionState   state;
   gboolean         listed;      /* in lock->executions */
-  Caller          *head;        /* (nullable) the callers waiting, first
-                                 * in, first out; empty once closed */
-  Caller          *tail;
-  guint            n_waiting;   /* callers in the list */
+  GPtrArray       *waiters;     /* (element-type GTask) (nullable elements):
+                                 * a slot per caller, emptied when it is
+                                 * finished; NULL once DONE or reset */
+  guint            n_waiting;   /* slots not yet emptied */
 };
 
-/* A caller with a cancellable: its place in the list, which its handler
- * takes it out of, and what its delivery needs to disconnect it. Held by
- * join() until the handler is connected and by the delivery. */
+/* A caller with a cancellable: what its handler needs to find its slot,
+ * and what its delivery needs to disconnect it. Held by join() until the
+ * handler is connected and by the delivery. */
 typedef struct
 {
   gatomicrefcount      ref_count;
   Execution           *execution;   /* (nullable) until joined */
-  /* Guarded by lock->mutex while the execution runs. */
-  GTask               *task;        /* (owned) (nullable) the caller's task
-                                     * while it is in the list */
-  Caller              *prev;
-  Caller              *next;
+  guint                slot;
   GCancellable        *cancellable;
   gulong               cancelled_id; /* guarded by lock->mutex */
   gboolean             delivered;    /* guarded by lock->mutex */
@@ -231,8 +220,7 @@ static const char * const form_names[] = {
 
 typedef struct
 {
-  gint             ref_count;   /* atomic: one per caller it was returned to
-                                 * and not yet read by */
+  gatomicrefcount  ref_count;
   GMutex           mutex;
   GTask           *task;        /* the operation's, completed */
   guint            n_reached;   /* callers it was delivered to */
@@ -244,20 +232,24 @@ typedef struct
 
 /* --- outcome ------------------------------------------------------------ */
 
-/* With a reference for each of the @n_reached callers, given as it is
- * returned to them. */
 static Outcome *
 outcome_new (GTask *task,
              guint  n_reached)
 {
   Outcome *self = g_new0 (Outcome, 1);
 
-  g_assert (n_reached > 0);
-  self->ref_count = n_reached;
+  g_atomic_ref_count_init (&self->ref_count);
   g_mutex_init (&self->mutex);
   self->task = g_object_ref (task);
   self->n_reached = n_reached;
 
+  return self;
+}
+
+static Outcome *
+outcome_ref (Outcome *self)
+{
+  g_atomic_ref_count_inc (&self->ref_count);
   return self;
 }
 
@@ -266,7 +258,7 @@ outcome_unref (gpointer data)
 {
   Outcome *self = data;
 
-  if (!g_atomic_int_dec_and_test (&self->ref_count))
+  if (!g_atomic_ref_count_dec (&self->ref_count))
     return;
 
   if (G_IS_VALUE (&self->value))
@@ -407,6 +399,7 @@ execution_new (SaLock      *lock,
   else
     exec->driver = g_thread_self ();
   exec->state = EXECUTION_RUNNING;
+  exec->waiters = g_ptr_array_new ();
 
   return exec;
 }
@@ -425,7 +418,9 @@ execution_unref (Execution *exec)
     return;
 
   g_assert (!exec->listed);
-  g_assert (exec->n_waiting == 0 && exec->head == NULL);
+  g_assert (exec->n_waiting == 0);
+  if (exec->waiters != NULL)
+    g_ptr_array_unref (exec->waiters);   /* empty slots only */
   g_clear_pointer (&exec->context, g_main_context_unref);
   g_object_unref (exec->cancellable);
   g_free (exec->key);
@@ -464,112 +459,47 @@ execution_unlist (Execution *exec)
     exec->lock->recent = NULL;
 }
 
-/* --- the list of callers ------------------------------------------------ */
-
-/* A caller with no cancellable cannot leave early: it is its task alone,
- * linked to the next caller by the task's data, which the lock that made
- * the task owns; a waiter then weighs its GTask and nothing more. A caller
- * with a cancellable is its Waiter, linked both ways, so that its handler
- * takes it out from the middle of the list. */
-#define CALLER_IS_WAITER(c) (((guintptr) (c) & 1) != 0)
-#define CALLER_WAITER(c)    ((Waiter *) ((guintptr) (c) & ~(guintptr) 1))
-#define WAITER_CALLER(w)    ((Caller *) ((guintptr) (w) | 1))
-
-static inline Caller *
-caller_next (Caller *caller)
-{
-  if (CALLER_IS_WAITER (caller))
-    return CALLER_WAITER (caller)->next;
-  return g_task_get_task_data ((GTask *) caller);
-}
-
-static inline void
-caller_set_next (Caller *caller,
-                 Caller *next)
-{
-  if (CALLER_IS_WAITER (caller))
-    CALLER_WAITER (caller)->next = next;
-  else
-    g_task_set_task_data ((GTask *) caller, next, NULL);
-}
-
-/* Takes the caller's task out of @caller, for the one that finishes it. */
-static inline GTask *
-caller_steal_task (Caller *caller)
-{
-  if (CALLER_IS_WAITER (caller))
-    return g_steal_pointer (&CALLER_WAITER (caller)->task);
-  return (GTask *) caller;
-}
-
-/* Under the mutex: appends a caller whose task the list holds a
- * reference to (a waiter's, in the waiter). */
-static inline void
-execution_push (Execution *exec,
-                Caller    *caller)
-{
-  if (CALLER_IS_WAITER (caller))
-    CALLER_WAITER (caller)->prev = exec->tail;
-  if (exec->tail != NULL)
-    caller_set_next (exec->tail, caller);
-  else
-    exec->head = caller;
-  exec->tail = caller;
-  exec->n_waiting++;
-}
-
-/* Under the mutex: RUNNING -> FORGOTTEN or DONE. Returns the head of the
- * list of waiters, whose tasks are the caller's to finish and drop. */
-static Caller *
+/* Under the mutex: RUNNING -> FORGOTTEN or DONE. Returns the waiters'
+ * array, whose tasks are the caller's to finish and drop. */
+static GPtrArray *
 execution_close (Execution      *exec,
                  ExecutionState  state)
 {
-  Caller *head = exec->head;
+  GPtrArray *waiters = exec->waiters;
 
   g_assert (exec->state == EXECUTION_RUNNING);
   exec->state = state;
   execution_unlist (exec);
-  exec->head = exec->tail = NULL;
+  exec->waiters = NULL;
   exec->n_waiting = 0;
 
-  return head;
+  return waiters;
 }
 
-/* Under the mutex: takes @waiter out of the list; returns its task, or
- * NULL if it was finished already. Sets *@forgotten when that was the
- * last caller. */
+/* Under the mutex: empties @slot; returns its task, or NULL if it was
+ * finished already. Sets *@forgotten when that was the last caller. */
 static GTask *
 execution_leave (Execution *exec,
-                 Waiter    *waiter,
+                 guint      slot,
                  gboolean  *forgotten)
 {
-  Caller *prev, *next;
+  GTask *task;
 
   *forgotten = FALSE;
-  if (exec->state != EXECUTION_RUNNING || waiter->task == NULL)
+  if (exec->state != EXECUTION_RUNNING || exec->waiters->pdata[slot] == NULL)
     return NULL;
 
-  prev = waiter->prev;
-  next = waiter->next;
-  if (prev != NULL)
-    caller_set_next (prev, next);
-  else
-    exec->head = next;
-  if (next == NULL)
-    exec->tail = prev;
-  else if (CALLER_IS_WAITER (next))
-    CALLER_WAITER (next)->prev = prev;
-  waiter->prev = waiter->next = NULL;
-
+  task = exec->waiters->pdata[slot];
+  exec->waiters->pdata[slot] = NULL;
   if (--exec->n_waiting == 0)
     {
-      /* Nobody is left to want the result. */
+      /* Nobody is left to want the result: only empty slots remain. */
       exec->state = EXECUTION_FORGOTTEN;
       execution_unlist (exec);
       *forgotten = TRUE;
     }
 
-  return g_steal_pointer (&waiter->task);
+  return task;
 }
 
 static void
@@ -590,7 +520,7 @@ execution_done (GObject      *source_object,
   SaLock *self = exec->lock;
   g_autoptr(GError) error = NULL;
   Outcome *outcome = NULL;
-  Caller *waiters = NULL;
+  GPtrArray *waiters = NULL;
   guint n_reached = 0;
 
   g_mutex_lock (&self->mutex);
@@ -616,22 +546,22 @@ execution_done (GObject      *source_object,
         outcome = outcome_new (holder, n_reached);
     }
 
-  /* Taken out under the mutex, each caller is ours alone to finish. Its
-   * link is read first: delivered, a waiter may be freed. */
-  while (waiters != NULL)
+  /* Taken out under the mutex, each caller is ours alone to finish. */
+  for (guint i = 0; waiters != NULL && i < waiters->len; i++)
     {
-      GTask *task = caller_steal_task (waiters);
+      GTask *task = waiters->pdata[i];
 
-      waiters = caller_next (waiters);
-      n_reached--;
+      if (task == NULL)
+        continue;
       if (outcome != NULL)
-        g_task_return_pointer (task, outcome, outcome_unref);
+        g_task_return_pointer (task, outcome_ref (outcome), outcome_unref);
       else
         g_task_return_error (task, g_error_copy (error));
       g_object_unref (task);
     }
-  g_assert (n_reached == 0);
 
+  g_clear_pointer (&waiters, g_ptr_array_unref);
+  g_clear_pointer (&outcome, outcome_unref);
   execution_unref (exec);   /* its run's reference */
 }
 
@@ -660,7 +590,7 @@ waiter_unref (Waiter *waiter)
   if (!g_atomic_ref_count_dec (&waiter->ref_count))
     return;
 
-  g_assert (waiter->cancelled_id == 0 && waiter->task == NULL);
+  g_assert (waiter->cancelled_id == 0);
   g_clear_pointer (&waiter->execution, execution_unref);
   g_object_unref (waiter->cancellable);
   g_free (waiter);
@@ -676,7 +606,7 @@ waiter_cancelled_cb (GCancellable *cancellable,
   GTask *task;
 
   g_mutex_lock (&exec->lock->mutex);
-  task = execution_leave (exec, waiter, &forgotten);
+  task = execution_leave (exec, waiter->slot, &forgotten);
   g_mutex_unlock (&exec->lock->mutex);
 
   if (forgotten)
@@ -686,7 +616,7 @@ waiter_cancelled_cb (GCancellable *cancellable,
     return_cancelled (task, "Operation was cancelled");
 }
 
-/* After join() put @waiter in the list. The handler runs at once if the
+/* After join() put @waiter in its slot. The handler runs at once if the
  * cancellable is cancelled already. */
 static void
 waiter_connect (Waiter *waiter)
@@ -753,26 +683,23 @@ key_hash (gconstpointer key)
   return key != NULL ? g_str_hash (key) : 0;
 }
 
-static inline gboolean
+static gboolean
 key_equal (gconstpointer a,
            gconstpointer b)
 {
-  return a == b || (a != NULL && b != NULL && strcmp (a, b) == 0);
+  return g_strcmp0 (a, b) == 0;
 }
 
 /* Puts the caller whose task is @task in the execution for @key that can
- * serve it, or in a new one; the list takes a reference to @task, or the
- * caller's when it does not @keep its own (and may then be delivered and
- * gone as soon as this returns). Returns the new execution, with its
- * run's reference, for the caller to start; NULL when it joined one. */
+ * serve it, or in a new one. Returns the new execution, with its run's
+ * reference, for the caller to start; NULL when it joined one. */
 static Execution *
 join (SaLock      *self,
       const char  *key,
       SaOperation *operation,
       GTask       *task,
       Waiter      *waiter,
-      gboolean     async_caller,
-      gboolean     keep)
+      gboolean     async_caller)
 {
   Execution *exec;
   Execution *start = NULL;
@@ -798,18 +725,13 @@ join (SaLock      *self,
         }
       __atomic_store_n (&self->n_executions, self->n_executions + 1, __ATOMIC_RELAXED);
     }
-  if (keep)
-    g_object_ref (task);
   if (waiter != NULL)
     {
       waiter->execution = execution_ref (exec);
-      waiter->task = task;
-      execution_push (exec, WAITER_CALLER (waiter));
+      waiter->slot = exec->waiters->len;
     }
-  else
-    {
-      execution_push (exec, (Caller *) task);
-    }
+  g_ptr_array_add (exec->waiters, g_object_ref (task));
+  exec->n_waiting++;
   g_mutex_unlock (&self->mutex);
 
   if (waiter != NULL)
@@ -836,15 +758,13 @@ execution_run_sync (Execution   *exec,
                                       exec->cancellable, execution_done, exec));
 }
 
-/* Returns the caller's task if it would @keep it, else NULL. */
 static GTask *
 call_async (SaLock              *self,
             const char          *key,
             SaOperation         *operation,
             GCancellable        *cancellable,
             GAsyncReadyCallback  callback,
-            gpointer             user_data,
-            gboolean             keep)
+            gpointer             user_data)
 {
   Waiter *waiter = NULL;
   Execution *start;
@@ -864,18 +784,16 @@ call_async (SaLock              *self,
   if (waiter != NULL && g_task_return_error_if_cancelled (task))
     {
       waiter_unref (waiter);   /* join()'s */
-      if (!keep)
-        g_clear_object (&task);
       return task;
     }
 
-  start = join (self, key, operation, task, waiter, TRUE, keep);
+  start = join (self, key, operation, task, waiter, TRUE);
   if (waiter != NULL)
     waiter_unref (waiter);
   if (start != NULL)
     execution_start_async (start, operation);
 
-  return keep ? task : NULL;
+  return task;
 }
 
 static GTask *
@@ -906,7 +824,7 @@ call_sync (SaLock              *self,
     {
       if (cancellable != NULL)
         waiter = waiter_new (cancellable, NULL, NULL);
-      start = join (self, key, operation, task, waiter, FALSE, TRUE);
+      start = join (self, key, operation, task, waiter, FALSE);
     }
   if (start != NULL)
     execution_run_sync (start, operation);
@@ -1221,7 +1139,6 @@ sa_lock_get_n_in_flight (SaLock *self)
  * completes on the caller's thread-default context. Either way it is
  * this caller's own task, the one @callback gets: read it once, with the
  * [method@Sa.Lock.call_finish] form that matches the operation's result.
- * Its task data is the lock's: do not set it.
  *
  * Returns: (transfer full): this caller's task
  *
@@ -1242,7 +1159,7 @@ sa_lock_call (SaLock              *self,
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
 
   if (_sa_dispatcher_caller_is_async (self->dispatcher, mode))
-    return call_async (self, key, operation, cancellable, callback, user_data, TRUE);
+    return call_async (self, key, operation, cancellable, callback, user_data);
   else
     return call_sync (self, key, operation, cancellable, callback, user_data);
 }
@@ -1276,7 +1193,7 @@ sa_lock_call_async (SaLock              *self,
   g_return_if_fail (SA_IS_OPERATION (operation));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  call_async (self, key, operation, cancellable, callback, user_data, FALSE);
+  g_object_unref (call_async (self, key, operation, cancellable, callback, user_data));
 }
 
 /**
@@ -1649,11 +1566,15 @@ sa_lock_reset (SaLock *self)
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
       Execution *exec = value;
+      GPtrArray *waiters;
 
       g_hash_table_iter_steal (&iter);
       exec->listed = FALSE;
-      for (Caller *c = execution_close (exec, EXECUTION_FORGOTTEN); c != NULL; c = caller_next (c))
-        g_ptr_array_add (tasks, caller_steal_task (c));
+      waiters = execution_close (exec, EXECUTION_FORGOTTEN);
+      for (guint i = 0; i < waiters->len; i++)
+        if (waiters->pdata[i] != NULL)
+          g_ptr_array_add (tasks, waiters->pdata[i]);
+      g_ptr_array_unref (waiters);
       g_ptr_array_add (executions, execution_ref (exec));
     }
   g_mutex_unlock (&self->mutex);
