@@ -753,6 +753,7 @@ offload_func (GTask        *task,
   g_task_set_task_data (task, NULL, NULL);
   if (cancellable == NULL || !g_task_return_error_if_cancelled (task))
     run_blocking (operation, task, cancellable);
+  _sa_pool_job_finishing ();
   _sa_collector_add (g_object_ref (task), operation);
 }
 

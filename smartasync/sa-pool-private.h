@@ -50,6 +50,12 @@ void     _sa_pool_free            (SaPool          *pool);
 gboolean _sa_pool_begin_wait      (void);
 void     _sa_pool_end_wait        (gboolean         was_pool_thread);
 
+/* In a job's function on a pool thread, once what is left of the job is
+ * short and never waits: the thread counts as on its way to the queue
+ * from then on, so that a push meanwhile wakes no other thread; it takes
+ * the next job when it is done. Does nothing elsewhere. */
+void     _sa_pool_job_finishing   (void);
+
 /* For tests: the idle time after which a thread exits, the threads of
  * @pool, and the pool threads of the whole process (dropping when they
  * have exited, after _sa_pool_free()). */

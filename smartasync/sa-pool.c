@@ -17,8 +17,14 @@
  *   next, so one push costs at most one wake;
  * - an *idle* thread sleeps on its own condition on a stack: the last to
  *   go idle is the first woken, and an idle thread that is not woken for
- *   the idle time exits.
- * Every count and the queue are guarded by the pool's lock.
+ *   the idle time exits;
+ * - a thread is woken *after* the lock is released: woken under it, it
+ *   would wake only to wait for the lock;
+ * - the Worker of a thread that exited is *retired*: kept for the next
+ *   thread, and freed with the pool, so that a late signal never reaches
+ *   freed memory.
+ * Every count, the queue and the retired list are guarded by the pool's
+ * lock.
  */
 
 #define CHUNK_JOBS      126
@@ -46,6 +52,7 @@ struct _Worker
   GCond   cond;                 /* signalled when woken */
   Worker *next_idle;            /* the idle stack's link */
   gboolean woken;               /* taken off the idle stack by a waker */
+  gboolean finishing;           /* its job said it is finishing: searching */
   guint    wait_depth;          /* nested _sa_pool_begin_wait() calls */
 };
 
@@ -60,6 +67,7 @@ struct _SaPool
   guint    n_queued;
 
   Worker  *idle;                /* the idle stack, last idle on top */
+  Worker  *retired;             /* linked by next_idle */
   guint    max_threads;         /* 0: the elastic policy */
   guint    limit;               /* active threads allowed at once */
   guint    idle_ms;
@@ -91,6 +99,14 @@ pool_unref (SaPool *pool)
 
   /* Threads drain the queue before they drop their references. */
   g_assert (pool->n_queued == 0);
+  while (pool->retired != NULL)
+    {
+      Worker *worker = pool->retired;
+
+      pool->retired = worker->next_idle;
+      g_cond_clear (&worker->cond);
+      g_free (worker);
+    }
   g_free (pool->head);
   g_free (pool->spare);
   g_mutex_clear (&pool->lock);
@@ -153,11 +169,22 @@ static void
 spawn (SaPool *pool)
 {
   g_autoptr(GError) error = NULL;
-  Worker *worker = g_new0 (Worker, 1);
+  Worker *worker = pool->retired;
   GThread *thread;
 
+  if (worker != NULL)
+    {
+      pool->retired = worker->next_idle;
+      worker->next_idle = NULL;
+      worker->woken = FALSE;
+      worker->wait_depth = 0;
+    }
+  else
+    {
+      worker = g_new0 (Worker, 1);
+      g_cond_init (&worker->cond);
+    }
   worker->pool = pool;
-  g_cond_init (&worker->cond);
   g_atomic_int_inc (&pool->ref_count);
   g_atomic_int_inc (&all_threads);
   pool->n_threads++;
@@ -176,36 +203,51 @@ spawn (SaPool *pool)
   pool->n_searching--;
   g_atomic_int_add (&all_threads, -1);
   g_atomic_int_add (&pool->ref_count, -1);   /* never the last: the caller holds one */
-  g_cond_clear (&worker->cond);
-  g_free (worker);
+  worker->next_idle = pool->retired;
+  pool->retired = worker;
 }
 
 /* Makes sure a thread is on its way to queued work that an active slot is
- * free for: the last idle thread, else a new one. */
-static void
+ * free for: the last idle thread, else a new one. Returns the idle thread
+ * to signal once the lock is released, if any. */
+static Worker *
 wake_one (SaPool *pool)
 {
   Worker *worker;
 
   if (pool->n_queued == 0 || pool->n_searching > 0 || pool->n_active >= pool->limit)
-    return;
+    return NULL;
 
   if ((worker = pool->idle) == NULL)
     {
       spawn (pool);
-      return;
+      return NULL;
     }
 
   pool->idle = worker->next_idle;
   pool->n_idle--;
   pool->n_searching++;
   worker->woken = TRUE;
-  g_cond_signal (&worker->cond);
+
+  return worker;
 }
 
+/* Releases the lock, then signals what wake_one() returned. */
+static void
+unlock_and_signal (SaPool *pool,
+                   Worker *woken)
+{
+  g_mutex_unlock (&pool->lock);
+  if (woken != NULL)
+    g_cond_signal (&woken->cond);
+}
+
+/* Takes the next job, if an active slot is free for it; @woken is the
+ * thread to signal, for the jobs left, once the lock is released. */
 static gboolean
-take_job (SaPool *pool,
-          Job    *job)
+take_job (SaPool  *pool,
+          Job     *job,
+          Worker **woken)
 {
   if (pool->n_queued == 0 || pool->n_active >= pool->limit)
     return FALSE;
@@ -213,7 +255,7 @@ take_job (SaPool *pool,
   *job = queue_pop (pool);
   pool->n_active++;
   pool->n_searching--;
-  wake_one (pool);
+  *woken = wake_one (pool);
 
   return TRUE;
 }
@@ -284,14 +326,19 @@ worker_main (gpointer data)
   for (;;)
     {
       Job job;
+      Worker *woken;
 
-      if (take_job (pool, &job))
+      if (take_job (pool, &job, &woken))
         {
-          g_mutex_unlock (&pool->lock);
+          unlock_and_signal (pool, woken);
           run_job (&job);
           g_mutex_lock (&pool->lock);
-          pool->n_active--;
-          pool->n_searching++;
+          if (!worker->finishing)
+            {
+              pool->n_active--;
+              pool->n_searching++;
+            }
+          worker->finishing = FALSE;
           continue;
         }
 
@@ -306,11 +353,11 @@ worker_main (gpointer data)
     }
 
   pool->n_threads--;
+  worker->next_idle = pool->retired;
+  pool->retired = worker;
   g_mutex_unlock (&pool->lock);
 
   g_private_set (&current_worker, NULL);
-  g_cond_clear (&worker->cond);
-  g_free (worker);
   pool_unref (pool);
   g_atomic_int_add (&all_threads, -1);
 
@@ -343,8 +390,7 @@ _sa_pool_set_max_threads (SaPool *pool,
   g_mutex_lock (&pool->lock);
   pool->max_threads = max_threads;
   pool->limit = limit_for (max_threads);
-  wake_one (pool);
-  g_mutex_unlock (&pool->lock);
+  unlock_and_signal (pool, wake_one (pool));
 }
 
 guint
@@ -378,8 +424,7 @@ _sa_pool_push (SaPool          *pool,
       return;
     }
   queue_push (pool, task, func);
-  wake_one (pool);
-  g_mutex_unlock (&pool->lock);
+  unlock_and_signal (pool, wake_one (pool));
 }
 
 void
@@ -420,8 +465,7 @@ _sa_pool_begin_wait (void)
   g_mutex_lock (&pool->lock);
   pool->n_active--;
   pool->n_waiting++;
-  wake_one (pool);
-  g_mutex_unlock (&pool->lock);
+  unlock_and_signal (pool, wake_one (pool));
 
   return TRUE;
 }
@@ -447,6 +491,23 @@ _sa_pool_end_wait (gboolean was_pool_thread)
   g_mutex_lock (&pool->lock);
   pool->n_waiting--;
   pool->n_active++;
+  g_mutex_unlock (&pool->lock);
+}
+
+void
+_sa_pool_job_finishing (void)
+{
+  Worker *worker = g_private_get (&current_worker);
+  SaPool *pool;
+
+  if (worker == NULL || worker->finishing || worker->wait_depth > 0)
+    return;
+
+  pool = worker->pool;
+  g_mutex_lock (&pool->lock);
+  pool->n_active--;
+  pool->n_searching++;
+  worker->finishing = TRUE;
   g_mutex_unlock (&pool->lock);
 }
 

@@ -123,6 +123,50 @@ wait_for_threads (SaPool *pool,
     g_usleep (1000);
 }
 
+/* Says it is finishing, then waits at the gate: the rest of a job that a
+ * push may overlap. */
+static void
+finishing_func (GTask        *task,
+                gpointer      source_object,
+                gpointer      task_data,
+                GCancellable *cancellable)
+{
+  _sa_pool_job_finishing ();
+  gated_func (task, source_object, task_data, cancellable);
+}
+
+/* A push while a job is finishing is left to its thread; while a job is
+ * still running it starts another. */
+static void
+test_finishing (void)
+{
+  GTaskThreadFunc funcs[] = { finishing_func, gated_func };
+
+  for (guint i = 0; i < G_N_ELEMENTS (funcs); i++)
+    {
+      SaPool *pool = _sa_pool_new (0);
+      Results results = { 0, 0, g_thread_self () };
+
+      gate_reset ();
+      push_value (pool, funcs[i], 1, &results);
+      gate_wait_inside (1);
+      push_value (pool, gated_func, 2, &results);
+      if (funcs[i] == finishing_func)
+        {
+          /* Nothing starts for it: it waits for the finishing thread. */
+          g_usleep (50 * 1000);
+          g_assert_cmpuint (_sa_pool_get_n_threads (pool), ==, 1);
+        }
+      else
+        gate_wait_inside (2);
+      gate_open ();
+      wait_results (&results, 2);
+      g_assert_cmpint (results.sum, ==, 3);
+      _sa_pool_free (pool);
+    }
+  wait_for_threads (NULL, 0);
+}
+
 static void
 test_bound (void)
 {
@@ -397,6 +441,7 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/pool/bound", test_bound);
+  g_test_add_func ("/pool/finishing", test_finishing);
   g_test_add_func ("/pool/elastic", test_elastic);
   g_test_add_func ("/pool/nested-wait", test_nested_wait);
   g_test_add_func ("/pool/free-from-pool-thread", test_free_from_pool_thread);
