@@ -943,8 +943,15 @@ singleflight_call (GHashTable          *flights,
   g_ptr_array_add (waiters, g_task_new (NULL, NULL, callback, user_data));
 }
 
+typedef void (*SingleflightCall) (GHashTable          *flights,
+                                  const char          *key,
+                                  GAsyncReadyCallback  callback,
+                                  gpointer             user_data);
+
+/* Case 6's measure of a hand-written singleflight, made by @call. */
 static LockRun
-lock_singleflight (guint n)
+lock_singleflight_with (SingleflightCall call,
+                        guint            n)
 {
   GHashTable *flights = g_hash_table_new (g_str_hash, g_str_equal);
   guint done = 0;
@@ -953,7 +960,7 @@ lock_singleflight (guint n)
   LockRun r;
 
   for (guint i = 0; i < n; i++)
-    singleflight_call (flights, "one-key", count_cb, &done);
+    call (flights, "one-key", count_cb, &done);
   rss1 = heap_in_flight (&t0);
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
@@ -964,6 +971,12 @@ lock_singleflight (guint n)
   g_hash_table_unref (flights);
 
   return r;
+}
+
+static LockRun
+lock_singleflight (guint n)
+{
+  return lock_singleflight_with (singleflight_call, n);
 }
 
 /* --- 7. nested work inside blocking bodies ------------------------------ */
@@ -1493,24 +1506,7 @@ singleflight_chained_call (GHashTable          *flights,
 static LockRun
 lock_singleflight_chained (guint n)
 {
-  GHashTable *flights = g_hash_table_new (g_str_hash, g_str_equal);
-  guint done = 0;
-  long rss0 = rss_bytes (), rss1;
-  gint64 t0 = g_get_monotonic_time ();
-  LockRun r;
-
-  for (guint i = 0; i < n; i++)
-    singleflight_chained_call (flights, "one-key", count_cb, &done);
-  rss1 = heap_in_flight (&t0);
-  while (done < n)
-    g_main_context_iteration (NULL, TRUE);
-  settle ();
-  r.us_per_waiter = (double) (g_get_monotonic_time () - t0) / n;
-  r.bytes_per_waiter = (double) MAX (0, rss1 - rss0) / n;
-  r.executions = 1;
-  g_hash_table_unref (flights);
-
-  return r;
+  return lock_singleflight_with (singleflight_chained_call, n);
 }
 
 static guint64 lock_executions;
