@@ -1447,9 +1447,10 @@ static Series s_nested[N_NESTED][N_NESTED_N];
 static char *nested_names[N_NESTED][N_NESTED_N];
 static SaDispatcher *bounded;
 static SaDispatcher *on_gtask;   /* gtask-pool: g_task_run_in_thread() */
-/* Baseline: the same singleflight with the one trick SaLock uses for its
- * waiters: no array, each waiter's task linked to the next through its
- * task data, which the singleflight owns since it made the task. */
+/* An extra baseline: the same singleflight with no array, each waiter's
+ * task linked to the next through its task data, which the singleflight
+ * owns since it made the task. SaLock keeps its waiters in a list of
+ * their own instead; this row shows what that list costs. */
 typedef struct
 {
   GTask *head;
