@@ -74,7 +74,14 @@ if all(title in rows for _, title in rt_rows):
     raw_min = rows[rt_rows[2][1]][1]
     round_trip_floor = (
         "\n\nThe fastest round of each round trip, the one that no other guest\n"
-        "of the host delayed: %s." % "; ".join(
+        "of the host delayed: %s. On this machine (two virtual processors,\n"
+        "cpuidle `haltpoll` with guest polling off) a round trip whose two\n"
+        "threads run on the two processors wakes a halted one twice, which the\n"
+        "host may take tens of microseconds to do; pinned to one processor\n"
+        "(`taskset -c 0`), where each wake-up is a switch on that processor,\n"
+        "case 4's loop took 3.4 to 3.5 us a round trip on the default\n"
+        "dispatcher, and 6.7 to 6.8 us with `g_task_run_in_thread()`, in every\n"
+        "one of several runs (a small program of its own, outside this bench)." % "; ".join(
             "%s %.2f us%s" % (name, rows[title][1],
                               "" if title == rt_rows[2][1] else " (%.2fx faster than `g_task_run_in_thread()`)"
                               % (raw_min / rows[title][1]))
