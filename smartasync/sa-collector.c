@@ -15,19 +15,23 @@
  *   thread with g_task_attach_source(), which documents the task as the
  *   source's user data;
  * - a *sweep* is the collector's prepare: it runs on every pass of the
- *   context that reaches the collector's priority, below the tasks'.
+ *   context that reaches the tasks' priority, before their completions,
+ *   so that a task is released on the pass after its callback.
  * Invariants:
  * - a task reaches the collector after its body returned, so a completion
  *   the body queued was queued before;
  * - a task is completed with NO_RESULT only after two sweeps found it
- *   neither answered nor queued;
+ *   unanswered and the second found it not queued either: a completion
+ *   queued before the first sweep ran in the pass between them, unless
+ *   its callback is still running (a nested iteration) or something
+ *   outranks it, which the second sweep sees;
  * - asleep: the last sweep left nothing to do and no task came since, so
  *   the context may block; the first task that comes wakes it;
  * - the incoming list, asleep and dead are under the collector's lock;
  *   every other field belongs to the thread that iterates the context.
  */
 
-#define COLLECTOR_PRIORITY (G_PRIORITY_DEFAULT + 1)
+#define COLLECTOR_PRIORITY G_PRIORITY_DEFAULT
 
 typedef struct
 {
@@ -79,21 +83,21 @@ sweep_item (Collector *self,
       return FALSE;
     }
 
+  if (!item->seen)
+    {
+      item->seen = TRUE;
+      g_array_append_val (self->pending, *item);
+      return TRUE;
+    }
+
   if (g_main_context_find_source_by_user_data (self->context, item->task) != NULL)
     {
       g_array_append_val (self->pending, *item);   /* answered when its source runs */
       return FALSE;
     }
 
-  if (item->seen)
-    {
-      g_array_append_val (self->failed, *item);
-      return FALSE;
-    }
-
-  item->seen = TRUE;
-  g_array_append_val (self->pending, *item);
-  return TRUE;
+  g_array_append_val (self->failed, *item);
+  return FALSE;
 }
 
 static gboolean

@@ -139,7 +139,7 @@
  *
  * An async caller's context takes back the tasks of its blocking calls on
  * a later pass than their callbacks, from one source per context, at a
- * priority just below `G_PRIORITY_DEFAULT`; the same source answers a body
+ * priority of `G_PRIORITY_DEFAULT`; the same source answers a body
  * that returned without completing its task.
  *
  * ## Debugging
