@@ -40,9 +40,12 @@ typedef struct
   gboolean     seen;            /* neither answered nor queued at a sweep */
 } Item;
 
+/* The collector's state, apart from its source: pool threads keep a
+ * reference to it in a cache, and a GSource must not be held by another
+ * thread while its context is finalized. */
 typedef struct
 {
-  GSource       source;
+  gatomicrefcount ref_count;    /* its source's, the table's, each cache's */
   GMainContext *context;        /* attached to; not a reference */
   GMutex        lock;
   GArray       *incoming;       /* (element-type Item) */
@@ -54,9 +57,17 @@ typedef struct
   GArray       *failed;         /* to complete with NO_RESULT */
 } Collector;
 
+typedef struct
+{
+  GSource    source;
+  Collector *collector;
+} CollectorSource;
+
+static void collector_unref (gpointer data);
+
 static GMutex      collectors_lock;
 static GHashTable *collectors;  /* GMainContext → its live Collector, a reference each */
-static GPrivate    cached = G_PRIVATE_INIT ((GDestroyNotify) g_source_unref);
+static GPrivate    cached = G_PRIVATE_INIT (collector_unref);
 
 static GArray *
 items_new (void)
@@ -104,7 +115,7 @@ static gboolean
 collector_prepare (GSource *source,
                    gint    *timeout)
 {
-  Collector *self = (Collector *) source;
+  Collector *self = ((CollectorSource *) source)->collector;
   GArray *old_pending = self->pending;
   GArray *batch = self->batch;
   gboolean soon = FALSE;
@@ -137,7 +148,7 @@ collector_prepare (GSource *source,
 static gboolean
 collector_check (GSource *source)
 {
-  return ((Collector *) source)->failed->len > 0;
+  return ((CollectorSource *) source)->collector->failed->len > 0;
 }
 
 static gboolean
@@ -145,7 +156,7 @@ collector_dispatch (GSource     *source,
                     GSourceFunc  callback,
                     gpointer     user_data)
 {
-  Collector *self = (Collector *) source;
+  Collector *self = ((CollectorSource *) source)->collector;
   GArray *failed = self->failed;
 
   /* A callback may iterate the context again, and sweep. */
@@ -171,18 +182,28 @@ drop_all (GArray *items)
 }
 
 static void
-collector_finalize (GSource *source)
+collector_unref (gpointer data)
 {
-  Collector *self = (Collector *) source;
+  Collector *self = data;
 
-  /* Each task holds its context, so a collector is never finalized with
-   * tasks to look at; what is left is empty. */
+  if (!g_atomic_ref_count_dec (&self->ref_count))
+    return;
+
+  /* Each task holds its context, so a collector outlives the tasks it
+   * takes; what is left is empty. */
   drop_all (self->incoming);
   drop_all (self->batch);
   drop_all (self->pending);
   drop_all (self->spare);
   drop_all (self->failed);
   g_mutex_clear (&self->lock);
+  g_free (self);
+}
+
+static void
+collector_finalize (GSource *source)
+{
+  collector_unref (((CollectorSource *) source)->collector);
 }
 
 static GSourceFuncs collector_funcs = {
@@ -218,14 +239,17 @@ collector_lookup (GMainContext *context)
 
   g_mutex_lock (&collectors_lock);
   if (collectors == NULL)
-    collectors = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify) g_source_unref);
+    collectors = g_hash_table_new_full (NULL, NULL, NULL, collector_unref);
 
   self = g_hash_table_lookup (collectors, context);
   if (self == NULL)
     {
-      GSource *source = g_source_new (&collector_funcs, sizeof (Collector));
+      GSource *source = g_source_new (&collector_funcs, sizeof (CollectorSource));
 
-      self = (Collector *) source;
+      self = g_new0 (Collector, 1);
+      g_atomic_ref_count_init (&self->ref_count);          /* the table's */
+      ((CollectorSource *) source)->collector = self;
+      g_atomic_ref_count_inc (&self->ref_count);           /* the source's */
       self->context = context;
       g_mutex_init (&self->lock);
       self->incoming = items_new ();
@@ -236,10 +260,11 @@ collector_lookup (GMainContext *context)
       g_source_set_priority (source, COLLECTOR_PRIORITY);
       g_source_set_static_name (source, "[smartasync] collector");
       g_source_set_callback (source, NULL, self, collector_destroyed);
-      g_hash_table_insert (collectors, context, self);   /* the reference of g_source_new() */
+      g_hash_table_insert (collectors, context, self);
       g_source_attach (source, context);
+      g_source_unref (source);   /* the context's from now on */
     }
-  g_source_ref (&self->source);
+  g_atomic_ref_count_inc (&self->ref_count);
   g_mutex_unlock (&collectors_lock);
 
   return self;
