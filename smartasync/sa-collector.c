@@ -51,9 +51,7 @@ typedef struct
   GArray       *incoming;       /* (element-type Item) */
   gboolean      asleep;
   gboolean      dead;           /* destroyed: takes no more tasks */
-  GArray       *batch;          /* the incoming list, taken by a sweep */
-  GArray       *pending;        /* neither answered nor failed yet */
-  GArray       *spare;          /* empty, swapped with pending by a sweep */
+  GArray       *pending;        /* taken from incoming, neither answered nor failed */
   GArray       *failed;         /* to complete with NO_RESULT */
 } Collector;
 
@@ -82,11 +80,12 @@ item_drop (Item *item)
   g_object_unref (item->operation);
 }
 
-/* Drops @item, keeps it in pending or fails it; TRUE if it needs another
- * sweep soon. */
+/* Drops @item (FALSE), keeps it (TRUE) or moves it to failed (FALSE);
+ * @soon is set when it needs another sweep soon. */
 static gboolean
 sweep_item (Collector *self,
-            Item      *item)
+            Item      *item,
+            gboolean  *soon)
 {
   if (g_task_get_completed (item->task))
     {
@@ -97,15 +96,12 @@ sweep_item (Collector *self,
   if (!item->seen)
     {
       item->seen = TRUE;
-      g_array_append_val (self->pending, *item);
+      *soon = TRUE;
       return TRUE;
     }
 
   if (g_main_context_find_source_by_user_data (self->context, item->task) != NULL)
-    {
-      g_array_append_val (self->pending, *item);   /* answered when its source runs */
-      return FALSE;
-    }
+    return TRUE;   /* answered when its source runs */
 
   g_array_append_val (self->failed, *item);
   return FALSE;
@@ -116,26 +112,34 @@ collector_prepare (GSource *source,
                    gint    *timeout)
 {
   Collector *self = ((CollectorSource *) source)->collector;
-  GArray *old_pending = self->pending;
-  GArray *batch = self->batch;
+  GArray *pending = self->pending;
   gboolean soon = FALSE;
   gboolean asleep;
+  guint kept = 0;
 
   g_mutex_lock (&self->lock);
-  self->batch = self->incoming;
-  self->incoming = batch;
+  if (pending->len == 0)
+    {
+      /* Most sweeps keep nothing: take the incoming list whole. */
+      self->pending = self->incoming;
+      self->incoming = pending;
+      pending = self->pending;
+    }
+  else
+    {
+      g_array_append_vals (pending, self->incoming->data, self->incoming->len);
+      g_array_set_size (self->incoming, 0);
+    }
   g_mutex_unlock (&self->lock);
-  batch = self->batch;
 
-  self->pending = self->spare;
-  for (guint i = 0; i < old_pending->len; i++)
-    soon |= sweep_item (self, &g_array_index (old_pending, Item, i));
-  g_array_set_size (old_pending, 0);
-  self->spare = old_pending;
+  for (guint i = 0; i < pending->len; i++)
+    {
+      Item *item = &g_array_index (pending, Item, i);
 
-  for (guint i = 0; i < batch->len; i++)
-    soon |= sweep_item (self, &g_array_index (batch, Item, i));
-  g_array_set_size (batch, 0);
+      if (sweep_item (self, item, &soon))
+        g_array_index (pending, Item, kept++) = *item;
+    }
+  g_array_set_size (pending, kept);
 
   g_mutex_lock (&self->lock);
   asleep = self->asleep = !soon && self->incoming->len == 0 && self->failed->len == 0;
@@ -192,9 +196,7 @@ collector_unref (gpointer data)
   /* Each task holds its context, so a collector outlives the tasks it
    * takes; what is left is empty. */
   drop_all (self->incoming);
-  drop_all (self->batch);
   drop_all (self->pending);
-  drop_all (self->spare);
   drop_all (self->failed);
   g_mutex_clear (&self->lock);
   g_free (self);
@@ -253,9 +255,7 @@ collector_lookup (GMainContext *context)
       self->context = context;
       g_mutex_init (&self->lock);
       self->incoming = items_new ();
-      self->batch = items_new ();
       self->pending = items_new ();
-      self->spare = items_new ();
       self->failed = items_new ();
       g_source_set_priority (source, COLLECTOR_PRIORITY);
       g_source_set_static_name (source, "[smartasync] collector");
