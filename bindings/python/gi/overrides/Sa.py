@@ -102,6 +102,12 @@ _forced_get = _forced.get
 _CALL_KEYWORDS = frozenset(("_sa_mode", "_sa_cancellable"))
 
 
+def _pop_call_keywords(kwargs, call_mode):
+    """Takes the call's own keywords out of kwargs: (call mode, cancellable)."""
+    call_mode = _MODE_NAMES[kwargs.pop("_sa_mode", Sa.CallMode.AUTO)] or call_mode
+    return call_mode, kwargs.pop("_sa_cancellable", None)
+
+
 def _cancelled_error():
     return GLib.Error.new_literal(Gio.io_error_quark(), "Operation was cancelled",
                                   Gio.IOErrorEnum.CANCELLED)
@@ -614,8 +620,7 @@ class _CallFuture(asyncio.Future):
 def _call_blocking(func, args, kwargs, call_mode, settings):
     cancellable = None
     if kwargs and not _CALL_KEYWORDS.isdisjoint(kwargs):
-        call_mode = _MODE_NAMES[kwargs.pop("_sa_mode", Sa.CallMode.AUTO)] or call_mode
-        cancellable = kwargs.pop("_sa_cancellable", None)
+        call_mode, cancellable = _pop_call_keywords(kwargs, call_mode)
     where = _decide(call_mode, settings)
 
     if where is None:
@@ -847,8 +852,7 @@ def _drive(coroutine, pending):
 def _call_coroutine(func, args, kwargs, call_mode, settings):
     cancellable = None
     if kwargs and not _CALL_KEYWORDS.isdisjoint(kwargs):
-        call_mode = _MODE_NAMES[kwargs.pop("_sa_mode", Sa.CallMode.AUTO)] or call_mode
-        cancellable = kwargs.pop("_sa_cancellable", None)
+        call_mode, cancellable = _pop_call_keywords(kwargs, call_mode)
     where = _decide(call_mode, settings)
 
     timeout = settings.timeout
