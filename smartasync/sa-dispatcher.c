@@ -695,8 +695,9 @@ call_async_non_blocking (SaDispatcher        *self,
   return relay;
 }
 
-/* The body of an async caller's blocking operation, on a worker thread:
- * run on an operation's task of the worker's, then relayed. */
+/* The body of an async caller's blocking operation on GTask's pool
+ * (gtask-pool): run on an operation's task of the worker's, then relayed.
+ * On the dispatcher's own pool, offload_func() runs it instead. */
 static void
 worker_run (GTask *relay)
 {
