@@ -263,16 +263,12 @@ function _init() {
 
     // JavaScript cannot run on a worker thread, where the dispatcher runs a
     // blocking operation for an async caller: this one tells the
-    // dispatcher it is non-blocking, and runs the function to its end on
-    // the calling thread for every caller.
+    // dispatcher it is non-blocking (the construction it shares with
+    // JsNonBlocking), and runs the function to its end on the calling
+    // thread for every caller.
     const JsBlocking = GObject.registerClass({
         GTypeName: 'SaJsBlocking',
-    }, class JsBlocking extends Sa.Operation {
-        _init(name, fn) {
-            super._init({kind: Sa.OperationKind.NON_BLOCKING, name});
-            this._fn = fn;
-        }
-
+    }, class JsBlocking extends JsNonBlocking {
         vfunc_start(task, cancellable) {
             let result;
             try {
