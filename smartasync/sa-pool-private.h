@@ -56,6 +56,12 @@ void     _sa_pool_end_wait        (gboolean         was_pool_thread);
  * the next job when it is done. Does nothing elsewhere. */
 void     _sa_pool_job_finishing   (void);
 
+/* In a job's function on a pool thread: the job's caller was idle, waiting
+ * for it, so its next push is likely soon. If the queue is then empty, the
+ * thread spins a while for that push before it sleeps. Does nothing
+ * elsewhere. */
+void     _sa_pool_job_caller_idle (void);
+
 /* For tests: the idle time after which a thread exits, the threads of
  * @pool, and the pool threads of the whole process (dropping when they
  * have exited, after _sa_pool_free()). */
@@ -63,5 +69,8 @@ void     _sa_pool_set_idle_time   (SaPool          *pool,
                                    guint            idle_ms);
 guint    _sa_pool_get_n_threads   (SaPool          *pool);
 guint    _sa_pool_count_all_threads (void);
+
+/* For tests: the spins of @pool's threads so far. */
+guint    _sa_pool_get_n_spins     (SaPool          *pool);
 
 G_END_DECLS

@@ -3,9 +3,15 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#define _GNU_SOURCE
 #include "config.h"
 
 #include "sa-pool-private.h"
+#include "sa-spin-private.h"
+
+#ifdef HAVE_SCHED_GETCPU
+# include <sched.h>
+#endif
 
 /* Words used below:
  * - a *job* is a task and the function to run for it, queued in order;
@@ -15,6 +21,11 @@
  *   it takes a job or goes idle; while one searches, a push wakes no other
  *   thread, and a thread that takes a job and sees more queued wakes the
  *   next, so one push costs at most one wake;
+ * - a searching thread that finds no job *spins* first if its last job's
+ *   caller was idle, waiting for it, the last push came from another
+ *   processor and no other thread spins: it watches the queue for
+ *   SA_SPIN_US, without the lock, so that the next job of a round trip
+ *   needs no wake-up (fewer spins after spins in vain, see SaSpinBackoff);
  * - an *idle* thread sleeps on its own condition on a stack: the last to
  *   go idle is the first woken, and an idle thread that is not woken for
  *   the idle time exits;
@@ -24,7 +35,7 @@
  *   thread, and freed with the pool, so that a late signal never reaches
  *   freed memory.
  * Every count, the queue and the retired list are guarded by the pool's
- * lock.
+ * lock; n_queued is also read without it, by a spinning thread.
  */
 
 #define CHUNK_JOBS      126
@@ -53,6 +64,7 @@ struct _Worker
   Worker *next_idle;            /* the idle stack's link */
   gboolean woken;               /* taken off the idle stack by a waker */
   gboolean finishing;           /* its job said it is finishing: searching */
+  gboolean expect_push;         /* its job's caller was idle: spin for the next */
   guint    wait_depth;          /* nested _sa_pool_begin_wait() calls */
 };
 
@@ -64,7 +76,8 @@ struct _SaPool
   Chunk   *head;                /* the queue: jobs are taken from here */
   Chunk   *tail;                /* and pushed here */
   Chunk   *spare;               /* one emptied chunk kept for reuse */
-  guint    n_queued;
+  guint    n_queued;            /* written under the lock, read atomically */
+  gint     push_cpu;            /* the processor of the last push */
 
   Worker  *idle;                /* the idle stack, last idle on top */
   Worker  *retired;             /* linked by next_idle */
@@ -76,6 +89,9 @@ struct _SaPool
   guint    n_active;
   guint    n_searching;
   guint    n_waiting;
+  gboolean spinning;            /* a thread spins: no other does */
+  SaSpinBackoff spin_backoff;
+  guint    n_spins;
   gboolean freed;
 };
 
@@ -134,7 +150,7 @@ queue_push (SaPool          *pool,
       pool->tail = tail = chunk;
     }
   tail->jobs[tail->tail++] = (Job) { task, func };
-  pool->n_queued++;
+  __atomic_store_n (&pool->n_queued, pool->n_queued + 1, __ATOMIC_RELAXED);
 }
 
 static Job
@@ -143,7 +159,7 @@ queue_pop (SaPool *pool)
   Chunk *head = pool->head;
   Job job = head->jobs[head->head++];
 
-  pool->n_queued--;
+  __atomic_store_n (&pool->n_queued, pool->n_queued - 1, __ATOMIC_RELAXED);
   if (head->head == head->tail)
     {
       if (head->next == NULL)
@@ -270,6 +286,33 @@ run_job (Job *job)
   g_object_unref (task);
 }
 
+/* Under the lock, for a thread whose job's caller was idle: spins for the
+ * next push, unless another thread spins, spins have been in vain lately,
+ * or the last push came from this thread's own processor. Returns whether
+ * it let the lock go. */
+static gboolean
+spin_for_push (SaPool *pool)
+{
+  gboolean caught;
+
+  if (pool->spinning || !_sa_spin_backoff_allows (&pool->spin_backoff))
+    return FALSE;
+#ifdef HAVE_SCHED_GETCPU
+  if (sched_getcpu () == pool->push_cpu)
+    return FALSE;
+#endif
+
+  pool->spinning = TRUE;
+  pool->n_spins++;
+  g_mutex_unlock (&pool->lock);
+  caught = _sa_spin_while (&pool->n_queued, 0);
+  g_mutex_lock (&pool->lock);
+  pool->spinning = FALSE;
+  _sa_spin_backoff_record (&pool->spin_backoff, caught);
+
+  return TRUE;
+}
+
 static void
 remove_idle (SaPool *pool,
              Worker *worker)
@@ -348,6 +391,12 @@ worker_main (gpointer data)
           break;
         }
 
+      if (worker->expect_push)
+        {
+          worker->expect_push = FALSE;
+          if (spin_for_push (pool))
+            continue;
+        }
       if (!sleep_idle (pool, worker))
         break;
     }
@@ -424,6 +473,9 @@ _sa_pool_push (SaPool          *pool,
       return;
     }
   queue_push (pool, task, func);
+#ifdef HAVE_SCHED_GETCPU
+  pool->push_cpu = sched_getcpu ();
+#endif
   unlock_and_signal (pool, wake_one (pool));
 }
 
@@ -512,6 +564,15 @@ _sa_pool_job_finishing (void)
 }
 
 void
+_sa_pool_job_caller_idle (void)
+{
+  Worker *worker = g_private_get (&current_worker);
+
+  if (worker != NULL && worker->wait_depth == 0)
+    worker->expect_push = TRUE;
+}
+
+void
 _sa_pool_set_idle_time (SaPool *pool,
                         guint   idle_ms)
 {
@@ -533,6 +594,20 @@ _sa_pool_get_n_threads (SaPool *pool)
 
   g_mutex_lock (&pool->lock);
   n = pool->n_threads;
+  g_mutex_unlock (&pool->lock);
+
+  return n;
+}
+
+guint
+_sa_pool_get_n_spins (SaPool *pool)
+{
+  guint n;
+
+  g_return_val_if_fail (pool != NULL, 0);
+
+  g_mutex_lock (&pool->lock);
+  n = pool->n_spins;
   g_mutex_unlock (&pool->lock);
 
   return n;

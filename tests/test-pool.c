@@ -3,9 +3,15 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
+#define _GNU_SOURCE
 #include "config.h"
 
 #include "sa-pool-private.h"
+#include "sa-spin-private.h"
+
+#ifdef HAVE_SCHED_GETCPU
+# include <sched.h>
+#endif
 
 /* A gate that jobs wait at, with a count of the jobs inside it. */
 typedef struct
@@ -434,6 +440,110 @@ test_many_pushers (void)
   wait_for_threads (NULL, 0);
 }
 
+/* The back-off of spins in vain: after the first, one chance is passed,
+ * then 2, 4, ... 64, and a spin that catches what it waits for ends it. */
+static void
+test_spin_backoff (void)
+{
+  SaSpinBackoff backoff = { 0, 0 };
+  const guint expected[] = { 0, 2, 5, 10, 19, 36, 69, 134, 199 };
+  guint n_allowed = 0;
+
+  for (guint chance = 0; chance < 200; chance++)
+    if (_sa_spin_backoff_allows (&backoff))
+      {
+        g_assert_cmpuint (n_allowed, <, G_N_ELEMENTS (expected));
+        g_assert_cmpuint (chance, ==, expected[n_allowed]);
+        n_allowed++;
+        _sa_spin_backoff_record (&backoff, FALSE);
+      }
+  g_assert_cmpuint (n_allowed, ==, G_N_ELEMENTS (expected));
+
+  /* A spin that catches starts the count again. */
+  while (!_sa_spin_backoff_allows (&backoff))
+    ;
+  _sa_spin_backoff_record (&backoff, TRUE);
+  g_assert_true (_sa_spin_backoff_allows (&backoff));
+  _sa_spin_backoff_record (&backoff, FALSE);
+  g_assert_false (_sa_spin_backoff_allows (&backoff));
+  g_assert_true (_sa_spin_backoff_allows (&backoff));
+}
+
+#ifdef HAVE_SCHED_GETCPU
+static void
+pin_to (guint cpu)
+{
+  cpu_set_t set;
+
+  CPU_ZERO (&set);
+  CPU_SET (cpu, &set);
+  g_assert_cmpint (sched_setaffinity (0, sizeof set, &set), ==, 0);
+}
+
+/* Runs on processor 1 and says that its caller waits for it. */
+static void
+caller_idle_func (GTask        *task,
+                  gpointer      source_object,
+                  gpointer      task_data,
+                  GCancellable *cancellable)
+{
+  pin_to (1);
+  _sa_pool_job_caller_idle ();
+  g_task_return_int (task, GPOINTER_TO_INT (task_data));
+}
+#endif
+
+/* A thread whose job's caller was idle spins for the next push; when the
+ * caller is slow to push again, it spins less and less. The caller runs on
+ * processor 0 and the pool thread on processor 1, where a spin is allowed. */
+static void
+test_spin (void)
+{
+#ifdef HAVE_SCHED_GETCPU
+  g_autoptr(GThread) thread = NULL;
+  cpu_set_t saved;
+  SaPool *pool;
+  Results results = { 0, 0, g_thread_self () };
+  guint spins;
+
+  if (g_get_num_processors () < 2)
+    {
+      g_test_skip ("needs two processors");
+      return;
+    }
+  g_assert_cmpint (sched_getaffinity (0, sizeof saved, &saved), ==, 0);
+  pin_to (0);
+  pool = _sa_pool_new (1);
+
+  /* Pushed as soon as each answer comes: no thread but the first. */
+  for (guint i = 0; i < 50; i++)
+    {
+      push_value (pool, caller_idle_func, 1, &results);
+      wait_results (&results, i + 1);
+    }
+  g_assert_cmpuint (_sa_pool_get_n_threads (pool), ==, 1);
+  spins = _sa_pool_get_n_spins (pool);
+  g_assert_cmpuint (spins, >, 0);
+
+  /* Pushed 5 ms after each answer: every spin is in vain, and the thread
+   * spins at only 6 of the next 50 chances (see test_spin_backoff). */
+  for (guint i = 0; i < 50; i++)
+    {
+      push_value (pool, caller_idle_func, 1, &results);
+      wait_results (&results, 51 + i);
+      g_usleep (5000);
+    }
+  g_assert_cmpint (results.sum, ==, 100);
+  g_assert_cmpuint (_sa_pool_get_n_spins (pool) - spins, <=, 6);
+
+  _sa_pool_free (pool);
+  wait_for_threads (NULL, 0);
+  g_assert_cmpint (sched_setaffinity (0, sizeof saved, &saved), ==, 0);
+#else
+  g_test_skip ("sched_getcpu() is not available: a pool thread never spins");
+#endif
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -447,6 +557,8 @@ main (int   argc,
   g_test_add_func ("/pool/free-from-pool-thread", test_free_from_pool_thread);
   g_test_add_func ("/pool/idle-expiry", test_idle_expiry);
   g_test_add_func ("/pool/many-pushers", test_many_pushers);
+  g_test_add_func ("/pool/spin-backoff", test_spin_backoff);
+  g_test_add_func ("/pool/spin", test_spin);
 
   return g_test_run ();
 }
