@@ -18,8 +18,14 @@ G_BEGIN_DECLS
  * reference to each, taken over) to the collector of the task's context:
  * one source per context that, on the context's own thread, drops each
  * task that has called back, and completes with SA_ERROR_NO_RESULT each
- * one that did not and has no completion queued. Safe from any thread. */
-void _sa_collector_add (GTask       *task,
-                        SaOperation *operation);
+ * one that did not and has no completion queued. Safe from any thread.
+ * Returns whether the context was idle, with nothing left to collect: its
+ * thread was waiting, for this task or for nothing. */
+gboolean _sa_collector_add (GTask       *task,
+                            SaOperation *operation);
+
+/* Before a job is pushed whose task completes on @context and will reach
+ * the collector: the context polls a while for it before it blocks. */
+void     _sa_collector_expect (GMainContext *context);
 
 G_END_DECLS

@@ -7,6 +7,7 @@
 
 #include "sa-collector-private.h"
 #include "sa-operation-private.h"
+#include "sa-spin-private.h"
 
 /* Words used below:
  * - a task is *answered* once its callback has run (g_task_get_completed());
@@ -25,9 +26,18 @@
  *   queued before the first sweep ran in the pass between them, unless
  *   its callback is still running (a nested iteration) or something
  *   outranks it, which the second sweep sees;
- * - asleep: the last sweep left nothing to do and no task came since, so
- *   the context may block; the first task that comes wakes it;
- * - the incoming list, asleep and dead are under the collector's lock;
+ * - idle: the last sweep left nothing to do and no task came since;
+ * - *expected*: about to be pushed or pushed by a caller of the context
+ *   (counted before the push), not yet handed to the collector; a count
+ *   made on a collector that died meanwhile is lost, never negative;
+ * - an idle sweep *polls* while a task is expected: it spins up to
+ *   SA_SPIN_US, without any lock, for one to come, so that the reply of a
+ *   short job needs no wake-up (fewer polls after polls in vain, see
+ *   SaSpinBackoff);
+ * - asleep: idle after its poll, so the context may block; the first task
+ *   that comes wakes it;
+ * - the incoming list, idle, asleep, dead and n_arrived are under the
+ *   collector's lock, n_pushed is atomic, and both are read atomically;
  *   every other field belongs to the thread that iterates the context.
  */
 
@@ -49,10 +59,16 @@ typedef struct
   GMainContext *context;        /* attached to; not a reference */
   GMutex        lock;
   GArray       *incoming;       /* (element-type Item) */
+  gboolean      idle;
   gboolean      asleep;
-  gboolean      dead;           /* destroyed: takes no more tasks */
+  guint         n_arrived;      /* expected tasks handed over */
+  SaSpinBackoff poll_backoff;
+  gint          dead;           /* destroyed: takes no more tasks; atomic reads */
   GArray       *pending;        /* taken from incoming, neither answered nor failed */
   GArray       *failed;         /* to complete with NO_RESULT */
+
+  /* Written by the callers, apart from what pool threads write. */
+  _Alignas (64) guint n_pushed; /* expected tasks counted */
 } Collector;
 
 typedef struct
@@ -107,6 +123,24 @@ sweep_item (Collector *self,
   return FALSE;
 }
 
+/* In an idle sweep, without the lock: waits for an expected task to come,
+ * as long as a spin (sa-spin-private.h) allows. Returns whether one came. */
+static gboolean
+poll_for_task (Collector *self)
+{
+  guint n_arrived = (guint) g_atomic_int_get (&self->n_arrived);
+  gboolean caught;
+
+  if ((guint) g_atomic_int_get (&self->n_pushed) == n_arrived ||
+      !_sa_spin_backoff_allows (&self->poll_backoff))
+    return FALSE;
+
+  caught = _sa_spin_while (&self->n_arrived, n_arrived);
+  _sa_spin_backoff_record (&self->poll_backoff, caught);
+
+  return caught;
+}
+
 static gboolean
 collector_prepare (GSource *source,
                    gint    *timeout)
@@ -114,7 +148,7 @@ collector_prepare (GSource *source,
   Collector *self = ((CollectorSource *) source)->collector;
   GArray *pending = self->pending;
   gboolean soon = FALSE;
-  gboolean asleep;
+  gboolean idle, asleep;
   guint kept = 0;
 
   g_mutex_lock (&self->lock);
@@ -142,7 +176,14 @@ collector_prepare (GSource *source,
   g_array_set_size (pending, kept);
 
   g_mutex_lock (&self->lock);
-  asleep = self->asleep = !soon && self->incoming->len == 0 && self->failed->len == 0;
+  idle = self->idle = !soon && self->incoming->len == 0 && self->failed->len == 0;
+  g_mutex_unlock (&self->lock);
+
+  if (idle && poll_for_task (self))
+    idle = FALSE;
+
+  g_mutex_lock (&self->lock);
+  asleep = self->asleep = idle && self->incoming->len == 0;
   g_mutex_unlock (&self->lock);
 
   *timeout = asleep ? -1 : 0;
@@ -199,7 +240,7 @@ collector_unref (gpointer data)
   drop_all (self->pending);
   drop_all (self->failed);
   g_mutex_clear (&self->lock);
-  g_free (self);
+  g_aligned_free (self);
 }
 
 static void
@@ -225,7 +266,7 @@ collector_destroyed (gpointer data)
 
   g_mutex_lock (&collectors_lock);
   g_mutex_lock (&self->lock);
-  self->dead = TRUE;
+  g_atomic_int_set (&self->dead, TRUE);
   g_mutex_unlock (&self->lock);
   if (collectors != NULL && g_hash_table_lookup (collectors, self->context) == self)
     g_hash_table_remove (collectors, self->context);
@@ -248,7 +289,7 @@ collector_lookup (GMainContext *context)
     {
       GSource *source = g_source_new (&collector_funcs, sizeof (CollectorSource));
 
-      self = g_new0 (Collector, 1);
+      self = g_aligned_alloc0 (1, sizeof (Collector), G_ALIGNOF (Collector));
       g_atomic_ref_count_init (&self->ref_count);          /* the table's */
       ((CollectorSource *) source)->collector = self;
       g_atomic_ref_count_inc (&self->ref_count);           /* the source's */
@@ -270,34 +311,58 @@ collector_lookup (GMainContext *context)
   return self;
 }
 
-void
-_sa_collector_add (GTask       *task,
-                   SaOperation *operation)
+/* The live collector of @context, through this thread's cache: locked. */
+static Collector *
+lock_collector (GMainContext *context)
 {
-  GMainContext *context = g_task_get_context (task);
-  Item item = { task, operation, FALSE };
   Collector *self = g_private_get (&cached);
-  gboolean wake;
 
-  /* The task holds its context, so a collector found dead is another's. */
+  /* The caller holds the context, so a collector found dead is another's. */
   for (;;)
     {
       if (self != NULL && self->context == context)
         {
           g_mutex_lock (&self->lock);
           if (!self->dead)
-            break;
+            return self;
           g_mutex_unlock (&self->lock);
         }
       self = collector_lookup (context);
       g_private_replace (&cached, self);
     }
+}
+
+gboolean
+_sa_collector_add (GTask       *task,
+                   SaOperation *operation)
+{
+  Item item = { task, operation, FALSE };
+  Collector *self = lock_collector (g_task_get_context (task));
+  gboolean idle, wake;
 
   g_array_append_val (self->incoming, item);
+  if (self->n_arrived != (guint) g_atomic_int_get (&self->n_pushed))
+    g_atomic_int_set (&self->n_arrived, self->n_arrived + 1);
+  idle = self->idle;
   wake = self->asleep;
-  self->asleep = FALSE;
+  self->idle = self->asleep = FALSE;
   g_mutex_unlock (&self->lock);
 
   if (wake)
-    g_main_context_wakeup (context);
+    g_main_context_wakeup (self->context);
+
+  return idle;
+}
+
+void
+_sa_collector_expect (GMainContext *context)
+{
+  Collector *self = g_private_get (&cached);
+
+  if (self == NULL || self->context != context || g_atomic_int_get (&self->dead))
+    {
+      self = lock_collector (context);
+      g_mutex_unlock (&self->lock);
+    }
+  g_atomic_int_inc (&self->n_pushed);
 }

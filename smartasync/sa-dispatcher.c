@@ -755,7 +755,8 @@ offload_func (GTask        *task,
   if (cancellable == NULL || !g_task_return_error_if_cancelled (task))
     run_blocking (operation, task, cancellable);
   _sa_pool_job_finishing ();
-  _sa_collector_add (g_object_ref (task), operation);
+  if (_sa_collector_add (g_object_ref (task), operation))
+    _sa_pool_job_caller_idle ();
 }
 
 /* The dispatcher's own pool, made on first use; NULL for GTask's. */
@@ -810,6 +811,7 @@ call_async_blocking (SaDispatcher        *self,
       /* The common case: one task, straight to the pool. */
       task = new_task (self, NULL, callback, user_data, sa_dispatcher_call);
       g_task_set_task_data (task, g_object_ref (operation), NULL);
+      _sa_collector_expect (g_task_get_context (task));
       _sa_pool_push (get_pool (self), g_object_ref (task), offload_func);
       return task;
     }
@@ -842,6 +844,7 @@ call_async_blocking_relayed (SaDispatcher        *self,
                               sa_dispatcher_call);
 
       g_task_set_task_data (task, g_object_ref (operation), NULL);
+      _sa_collector_expect (g_task_get_context (task));
       _sa_pool_push (pool, task, offload_func);   /* the job's reference */
     }
   else if (!relay_has_call (relay))
