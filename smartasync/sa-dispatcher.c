@@ -121,7 +121,7 @@
  *
  * ## Threads
  *
- All methods are safe from any thread. Blocking operations of async
+ * All methods are safe from any thread. Blocking operations of async
  * callers run on a pool of the dispatcher's own, bounded by
  * [property@Sa.Dispatcher:max-threads]. A blocking operation that calls a
  * blocking operation runs it directly on its worker; one that calls a
@@ -141,6 +141,14 @@
  * a later pass than their callbacks, from one source per context, at a
  * priority of `G_PRIORITY_DEFAULT`; the same source answers a body
  * that returned without completing its task.
+ *
+ * Short bodies are served without waking threads: a context that has
+ * nothing else to do while it waits for the reply of a call it made spins
+ * for up to 50 µs for it before it blocks, and the pool thread that
+ * replied to a waiting context spins as long for its next call. Either
+ * side that waits in vain spins less for a while, down to one chance in
+ * 64, so callers of long bodies pay at most 50 µs of processor time per
+ * side every 64 calls.
  *
  * ## Debugging
  *
