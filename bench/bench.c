@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <malloc.h>
+#include <sys/resource.h>
 
 #include "sa-pool-private.h"
 
@@ -156,6 +157,18 @@ heap_in_flight (gint64 *t0)
   *t0 += g_get_monotonic_time () - start;
 
   return bytes;
+}
+
+/* The processor time of every thread of the process so far, user and
+ * system: what spinning costs beside the time it saves. */
+static double
+process_cpu_us (void)
+{
+  struct rusage usage;
+
+  getrusage (RUSAGE_SELF, &usage);
+  return (usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1e6 +
+         usage.ru_utime.tv_usec + usage.ru_stime.tv_usec;
 }
 
 /* Runs what the calls of a case left on the loop's context after their
@@ -1378,6 +1391,8 @@ static Series s_ab_sa_cancel = { "4 round trip with a GCancellable", "us" };
 static Series s_ab_raw_cancel = { "4 raw g_task_run_in_thread with a GCancellable", "us" };
 static Series s_ab_bare = { "4 SaPool alone (elastic), GTask pushed to it", "us" };
 static Series s_ab_raw = { "4 raw g_task_run_in_thread + callback", "us" };
+static Series s_ab_sa_cpu = { "4 processor time per round trip, all threads", "us" };
+static Series s_ab_raw_cpu = { "4 the same, raw g_task_run_in_thread", "us" };
 static Series s_ab_raw_sync = { "4 raw g_task_run_in_thread_sync", "us" };
 static Series s_ab_dex = { "4 libdex fiber on its thread pool", "us" };
 static Series s_ab_dex_push = { "4 libdex work item resolving a promise", "us" };
@@ -1594,6 +1609,7 @@ round_trip_slice (guint k)
   for (guint i = 0; i < n; i++)
     {
       Series *s = order[k % 2 == 0 ? i : n - 1 - i];
+      double cpu0 = process_cpu_us ();
       double v;
 
       if (s == &s_ab_sa)
@@ -1621,6 +1637,10 @@ round_trip_slice (guint k)
       else
         g_assert_not_reached ();
       add (s, v);
+      if (s == &s_ab_sa)
+        add (&s_ab_sa_cpu, (process_cpu_us () - cpu0) / slice);
+      else if (s == &s_ab_raw)
+        add (&s_ab_raw_cpu, (process_cpu_us () - cpu0) / slice);
     }
 }
 
@@ -2060,7 +2080,7 @@ main (int   argc,
       &s_detect_sa, &s_detect_raw, &s_sync_sa, &s_sync_dispatched, &s_sync_reused, &s_sync_new, &s_sync_loop,
       &s_anb_sa, &s_anb_raw, &s_anb_top_sa, &s_anb_top_raw,
       &s_ab_sa, &s_ab_sa_pool, &s_ab_sa_gtask, &s_ab_bare, &s_ab_raw, &s_ab_raw_sync, &s_ab_dex, &s_ab_dex_push,
-      &s_ab_sa_cancel, &s_ab_raw_cancel,
+      &s_ab_sa_cancel, &s_ab_raw_cancel, &s_ab_sa_cpu, &s_ab_raw_cpu,
       &s_burst_sa, &s_burst_raw, &s_burst_pool_sa, &s_burst_gtask_sa, &s_burst_bare, &s_burst_dex, &s_burst_dex_push,
       &s_burst_sa_mem, &s_burst_raw_mem, &s_burst_pool_mem, &s_burst_bare_mem, &s_burst_dex_mem,
       &s_burst_dex_push_mem,

@@ -64,28 +64,33 @@ nested_worst_key = max(nested_sa, key=lambda k: figures[k]) if nested_sa else No
 if nested_worst is not None:
     extra.append("figure nested-sa-worst %.3f ms (%s)" % (nested_worst, nested_worst_key))
 
-# A round trip's fastest round: its cost when no other guest of the host
-# delays the two wake-ups, which the median on a busy host often is not.
+# A round trip's fastest round, and the processor time that spinning
+# spends beside the wake-ups it saves.
 round_trip_floor = ""
 rt_rows = [("the default dispatcher", "4 async caller, blocking, round trip"),
            ("`max-threads` 4", "4 the same, max-threads 4"),
            ("`g_task_run_in_thread()`", "4 raw g_task_run_in_thread + callback")]
+cpu_rows = [("the default dispatcher", "4 processor time per round trip, all threads"),
+            ("`g_task_run_in_thread()`", "4 the same, raw g_task_run_in_thread")]
 if all(title in rows for _, title in rt_rows):
     raw_min = rows[rt_rows[2][1]][1]
     round_trip_floor = (
-        "\n\nThe fastest round of each round trip, the one that no other guest\n"
-        "of the host delayed: %s. On this machine (two virtual processors,\n"
-        "cpuidle `haltpoll` with guest polling off) a round trip whose two\n"
-        "threads run on the two processors wakes a halted one twice, which the\n"
-        "host may take tens of microseconds to do; pinned to one processor\n"
-        "(`taskset -c 0`), where each wake-up is a switch on that processor,\n"
-        "case 4's loop took 3.4 to 3.5 us a round trip on the default\n"
-        "dispatcher, and 6.7 to 6.8 us with `g_task_run_in_thread()`, in every\n"
-        "one of several runs (a small program of its own, outside this bench)." % "; ".join(
+        "\n\nA round trip of a short body on smartasync's pool wakes no thread:\n"
+        "the caller's context spins up to 50 us for the reply before it\n"
+        "blocks, and the pool thread as long for the next call (see\n"
+        "[threading](threading.md)). `g_task_run_in_thread()` wakes a sleeping\n"
+        "thread twice a round trip, which on this machine (two virtual\n"
+        "processors, cpuidle `haltpoll` with guest polling off) the host may\n"
+        "take tens of microseconds to do. The fastest round of each: %s." % "; ".join(
             "%s %.2f us%s" % (name, rows[title][1],
                               "" if title == rt_rows[2][1] else " (%.2fx faster than `g_task_run_in_thread()`)"
                               % (raw_min / rows[title][1]))
             for name, title in rt_rows))
+    if all(title in rows for _, title in cpu_rows):
+        round_trip_floor += (
+            " Processor time per round trip, every thread of the process,\n"
+            "user and system, median of the rounds: %s." % "; ".join(
+                "%s %.2f us" % (name, rows[title][0]) for name, title in cpu_rows))
 
 T = []
 
