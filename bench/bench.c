@@ -182,6 +182,26 @@ settle (void)
     ;
 }
 
+/* Hands the heap's free memory back, then waits until no thread of the
+ * process has run for a while (at most a second): what a case left behind,
+ * freed memory or work for other threads, is not the next case's to pay
+ * for. */
+static void
+quiesce (void)
+{
+  gint64 deadline = g_get_monotonic_time () + G_USEC_PER_SEC;
+
+  malloc_trim (0);
+  for (;;)
+    {
+      double cpu0 = process_cpu_us ();
+
+      g_usleep (5000);
+      if (process_cpu_us () - cpu0 < 500 || g_get_monotonic_time () > deadline)
+        return;
+    }
+}
+
 /* --- operations -------------------------------------------------------- */
 
 static void
@@ -1697,6 +1717,7 @@ bursts (guint r)
     {
       BurstKind kind = (i + r) % n;
 
+      quiesce ();
       add (speed[kind], burst_of (kind, FALSE).ops_per_s);
     }
   /* The bytes: the same bursts, held at the gate while the heap is read. */

@@ -423,7 +423,10 @@ figures of the same run. The baselines are written out in
 7, 9) call from a callback of the default context's loop, where an
 application's calls are made; cases 3 and 5 are also timed from a thread
 that acquired the context outside any callback, where the detection has
-to ask the context.
+to ask the context. Before each burst of case 5, the bench waits until no
+thread of the process runs and hands the heap's free memory back to the
+system (`malloc_trim()`), so that no burst starts in a heap that another
+left behind.
 
 %s
 
