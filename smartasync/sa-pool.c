@@ -21,6 +21,10 @@
  *   it takes a job or goes idle; while one searches, a push wakes no other
  *   thread, and a thread that takes a job and sees more queued wakes the
  *   next, so one push costs at most one wake;
+ * - a thread is *finishing* while it is active but its job said that what
+ *   is left of it is short (_sa_pool_job_finishing()): it takes the next
+ *   job when it is done, so while one is finishing a push wakes no other
+ *   thread either; counted atomically, so that saying so takes no lock;
  * - a searching thread that finds no job *spins* first if its last job's
  *   caller was idle, waiting for it, the last push came from another
  *   processor and no other thread spins: it watches the queue for
@@ -34,8 +38,9 @@
  * - the Worker of a thread that exited is *retired*: kept for the next
  *   thread, and freed with the pool, so that a late signal never reaches
  *   freed memory.
- * Every count, the queue and the retired list are guarded by the pool's
- * lock; n_queued is also read without it, by a spinning thread.
+ * Every count but n_finishing, the queue and the retired list are guarded
+ * by the pool's lock; n_queued is also read without it, by a spinning
+ * thread.
  */
 
 #define CHUNK_JOBS      126
@@ -63,7 +68,7 @@ struct _Worker
   GCond   cond;                 /* signalled when woken */
   Worker *next_idle;            /* the idle stack's link */
   gboolean woken;               /* taken off the idle stack by a waker */
-  gboolean finishing;           /* its job said it is finishing: searching */
+  gboolean finishing;           /* its job said it is finishing */
   gboolean expect_push;         /* its job's caller was idle: spin for the next */
   guint    wait_depth;          /* nested _sa_pool_begin_wait() calls */
 };
@@ -88,6 +93,7 @@ struct _SaPool
   guint    n_idle;
   guint    n_active;
   guint    n_searching;
+  gint     n_finishing;         /* atomic: active threads whose job is finishing */
   guint    n_waiting;
   gboolean spinning;            /* a thread spins: no other does */
   SaSpinBackoff spin_backoff;
@@ -231,7 +237,8 @@ wake_one (SaPool *pool)
 {
   Worker *worker;
 
-  if (pool->n_queued == 0 || pool->n_searching > 0 || pool->n_active >= pool->limit)
+  if (pool->n_queued == 0 || pool->n_searching > 0 || g_atomic_int_get (&pool->n_finishing) > 0 ||
+      pool->n_active >= pool->limit)
     return NULL;
 
   if ((worker = pool->idle) == NULL)
@@ -376,11 +383,10 @@ worker_main (gpointer data)
           unlock_and_signal (pool, woken);
           run_job (&job);
           g_mutex_lock (&pool->lock);
-          if (!worker->finishing)
-            {
-              pool->n_active--;
-              pool->n_searching++;
-            }
+          if (worker->finishing)
+            g_atomic_int_add (&pool->n_finishing, -1);
+          pool->n_active--;
+          pool->n_searching++;
           worker->finishing = FALSE;
           continue;
         }
@@ -550,17 +556,12 @@ void
 _sa_pool_job_finishing (void)
 {
   Worker *worker = g_private_get (&current_worker);
-  SaPool *pool;
 
   if (worker == NULL || worker->finishing || worker->wait_depth > 0)
     return;
 
-  pool = worker->pool;
-  g_mutex_lock (&pool->lock);
-  pool->n_active--;
-  pool->n_searching++;
   worker->finishing = TRUE;
-  g_mutex_unlock (&pool->lock);
+  g_atomic_int_inc (&worker->pool->n_finishing);
 }
 
 void
