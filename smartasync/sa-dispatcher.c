@@ -142,13 +142,14 @@
  * priority of `G_PRIORITY_DEFAULT`; the same source answers a body
  * that returned without completing its task.
  *
- * Short bodies are served without waking threads: a context that has
- * nothing else to do while it waits for the reply of a call it made spins
- * for up to 50 µs for it before it blocks, and the pool thread that
- * replied to a waiting context spins as long for its next call. Either
- * side that waits in vain spins less for a while, down to one chance in
- * 64, so callers of long bodies pay at most 50 µs of processor time per
- * side every 64 calls.
+ * Short bodies are served without waking threads: a context whose source
+ * has nothing to release while it waits for the reply of a call it made
+ * spins for up to 50 µs for it before the context polls, and the pool
+ * thread that replied to a waiting context spins as long for its next
+ * call. Either side that waits in vain spins less for a while, down to one
+ * chance in 64, so callers of long bodies pay at most 50 µs of processor
+ * time per side every 64 calls, and the context's other sources wait as
+ * long at most.
  *
  * ## Debugging
  *
