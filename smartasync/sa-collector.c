@@ -21,6 +21,10 @@
  * Invariants:
  * - a task reaches the collector after its body returned, so a completion
  *   the body queued was queued before;
+ * - a task that reaches it answered is released at once, by the pool
+ *   thread: its callback ran, and the sweep after it, which may be the
+ *   last pass of the context, ran before the hand-over (the collector's
+ *   lock orders them) or finds it;
  * - a task is completed with NO_RESULT only after two sweeps found it
  *   unanswered and the second found it not queued either: a completion
  *   queued before the first sweep ran in the pass between them, unless
@@ -299,6 +303,8 @@ collector_lookup (GMainContext *context)
       self->pending = items_new ();
       self->failed = items_new ();
       g_source_set_priority (source, COLLECTOR_PRIORITY);
+      /* A callback it runs may wait in a loop of its own on the context. */
+      g_source_set_can_recurse (source, TRUE);
       g_source_set_static_name (source, "[smartasync] collector");
       g_source_set_callback (source, NULL, self, collector_destroyed);
       g_hash_table_insert (collectors, context, self);
@@ -338,17 +344,25 @@ _sa_collector_add (GTask       *task,
 {
   Item item = { task, operation, FALSE };
   Collector *self = lock_collector (g_task_get_context (task));
-  gboolean idle, wake;
+  gboolean answered, idle, wake = FALSE;
 
-  g_array_append_val (self->incoming, item);
   if (self->n_arrived != (guint) g_atomic_int_get (&self->n_pushed))
     g_atomic_int_set (&self->n_arrived, self->n_arrived + 1);
   idle = self->idle;
-  wake = self->asleep;
-  self->idle = self->asleep = FALSE;
+  /* Answered before a sweep that followed its callback, which may be the
+   * context's last: released here. */
+  answered = g_task_get_completed (task);
+  if (!answered)
+    {
+      g_array_append_val (self->incoming, item);
+      wake = self->asleep;
+      self->idle = self->asleep = FALSE;
+    }
   g_mutex_unlock (&self->lock);
 
-  if (wake)
+  if (answered)
+    item_drop (&item);
+  else if (wake)
     g_main_context_wakeup (self->context);
 
   return idle;

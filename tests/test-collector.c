@@ -230,6 +230,160 @@ test_thread_contexts (void)
   g_assert_cmpuint (test_count_fds (), ==, fds);
 }
 
+/* Returns its value, then goes on a while: the task reaches the collector
+ * after its callback ran. */
+static void
+late_run (SaOperation  *operation,
+          GTask        *task,
+          GCancellable *cancellable,
+          gpointer      user_data)
+{
+  g_task_return_int (task, 42);
+  g_usleep (20 * 1000);
+}
+
+static void
+int_done (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  *(gssize *) user_data = sa_dispatcher_call_finish_int (SA_DISPATCHER (source), result, &error);
+  g_assert_no_error (error);
+}
+
+static gboolean
+never (gpointer data)
+{
+  g_assert_not_reached ();
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+mark_gone (gpointer data)
+{
+  g_atomic_int_set ((gint *) data, TRUE);
+}
+
+/* A caller that iterates its context once after its callback, then drops
+ * it, before the body is done: the context is freed all the same, by the
+ * pool thread, with its file descriptor. */
+static void
+test_late_hand_over (void)
+{
+  g_autoptr(SaOperation) op = sa_operation_new_blocking (late_run, NULL, NULL);
+  guint fds = test_count_fds ();
+
+  for (guint round = 0; round < 3; round++)
+    {
+      GMainContext *context = g_main_context_new ();
+      g_autoptr(GSource) sentinel = g_timeout_source_new_seconds (3600);
+      gint gone = FALSE;
+      gssize value = 0;
+      gint64 deadline;
+
+      /* Never dispatched: destroyed, and so notified, when the context is
+       * freed. */
+      g_source_set_callback (sentinel, never, &gone, mark_gone);
+      g_source_attach (sentinel, context);
+      g_clear_pointer (&sentinel, g_source_unref);
+
+      g_main_context_push_thread_default (context);
+      g_object_unref (sa_dispatcher_call (sa_dispatcher_get_default (), op, SA_CALL_MODE_AUTO,
+                                          NULL, int_done, &value));
+      while (value == 0)
+        g_main_context_iteration (context, TRUE);
+      g_assert_cmpint (value, ==, 42);
+      g_main_context_iteration (context, FALSE);
+      g_main_context_pop_thread_default (context);
+      g_main_context_unref (context);
+
+      deadline = g_get_monotonic_time () + 30 * G_USEC_PER_SEC;
+      while (!g_atomic_int_get (&gone) && g_get_monotonic_time () < deadline)
+        g_usleep (1000);
+      g_assert_true (g_atomic_int_get (&gone));
+    }
+
+  g_assert_cmpuint (test_count_fds (), ==, fds);
+}
+
+static void
+no_result_run (SaOperation  *operation,
+               GTask        *task,
+               GCancellable *cancellable,
+               gpointer      user_data)
+{
+}
+
+typedef struct
+{
+  GMainLoop *inner;
+  guint      answers;
+} Nest;
+
+static void
+inner_no_result_done (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  Nest *nest = user_data;
+  g_autoptr(GError) error = NULL;
+
+  sa_dispatcher_call_finish_int (SA_DISPATCHER (source), result, &error);
+  g_assert_error (error, SA_ERROR, SA_ERROR_NO_RESULT);
+  nest->answers++;
+  g_main_loop_quit (nest->inner);
+}
+
+static gboolean
+quit_loop (gpointer data)
+{
+  g_main_loop_quit (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Answered NO_RESULT, it makes another call that will be, and waits for
+ * it in a loop of its own, as a modal dialog would. */
+static void
+outer_no_result_done (GObject      *source,
+                      GAsyncResult *result,
+                      gpointer      user_data)
+{
+  Nest *nest = user_data;
+  g_autoptr(SaOperation) op = sa_operation_new_blocking (no_result_run, NULL, NULL);
+  g_autoptr(GError) error = NULL;
+  guint give_up;
+
+  sa_dispatcher_call_finish_int (SA_DISPATCHER (source), result, &error);
+  g_assert_error (error, SA_ERROR, SA_ERROR_NO_RESULT);
+  nest->answers++;
+
+  g_object_unref (sa_dispatcher_call (SA_DISPATCHER (source), op, SA_CALL_MODE_AUTO, NULL,
+                                      inner_no_result_done, nest));
+  nest->inner = g_main_loop_new (NULL, FALSE);
+  give_up = g_timeout_add_seconds (30, quit_loop, nest->inner);
+  g_main_loop_run (nest->inner);
+  g_assert_cmpuint (nest->answers, ==, 2);
+  g_source_remove (give_up);
+  g_clear_pointer (&nest->inner, g_main_loop_unref);
+}
+
+/* A callback of a NO_RESULT answer that runs a loop of its own gets the
+ * next NO_RESULT answers inside it. */
+static void
+test_no_result_nested_loop (void)
+{
+  g_autoptr(SaOperation) op = sa_operation_new_blocking (no_result_run, NULL, NULL);
+  Nest nest = { NULL, 0 };
+
+  g_object_unref (sa_dispatcher_call (sa_dispatcher_get_default (), op, SA_CALL_MODE_ASYNC, NULL,
+                                      outer_no_result_done, &nest));
+  while (nest.answers < 2)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (nest.answers, ==, 2);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -239,6 +393,8 @@ main (int   argc,
   g_test_add_func ("/collector/mixed", test_mixed);
   g_test_add_func ("/collector/nested-iteration", test_nested_iteration);
   g_test_add_func ("/collector/thread-contexts", test_thread_contexts);
+  g_test_add_func ("/collector/late-hand-over", test_late_hand_over);
+  g_test_add_func ("/collector/no-result-nested-loop", test_no_result_nested_loop);
 
   return g_test_run ();
 }
