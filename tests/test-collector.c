@@ -23,8 +23,8 @@ typedef struct
   gboolean no_result;
   gint     value;
   guint    nested;              /* iterations the callback runs inside itself */
-  gpointer task;                /* weak */
-  gpointer operation;           /* weak */
+  gint     n_freed;             /* atomic: of its task and operation,
+                                 * finalized on whichever thread */
 } Call;
 
 /* Completes with its call's index, except every third call, which returns
@@ -73,6 +73,13 @@ call_done (GObject      *source,
 }
 
 static void
+count_freed (gpointer  data,
+             GObject  *where_the_object_was)
+{
+  g_atomic_int_inc (&((Call *) data)->n_freed);
+}
+
+static void
 start_calls (SaDispatcher *dispatcher,
              Call         *calls,
              guint         n,
@@ -85,11 +92,9 @@ start_calls (SaDispatcher *dispatcher,
 
       calls[i].index = i;
       calls[i].nested = nested;
-      calls[i].operation = operation;
-      g_object_add_weak_pointer (G_OBJECT (operation), &calls[i].operation);
+      g_object_weak_ref (G_OBJECT (operation), count_freed, &calls[i]);
       task = sa_dispatcher_call (dispatcher, operation, SA_CALL_MODE_ASYNC, NULL, call_done, &calls[i]);
-      calls[i].task = task;
-      g_object_add_weak_pointer (G_OBJECT (task), &calls[i].task);
+      g_object_weak_ref (G_OBJECT (task), count_freed, &calls[i]);
       g_object_unref (task);
       g_object_unref (operation);
     }
@@ -123,7 +128,8 @@ check_calls (GMainContext *context,
     }
 
   /* Tasks are released once their callbacks have run, on a later pass of
-   * the context that nothing of higher priority holds up. */
+   * the context that nothing of higher priority holds up, or by the pool
+   * thread of a body that was still running then. */
   while (!freed)
     {
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
@@ -132,7 +138,7 @@ check_calls (GMainContext *context,
 
       freed = TRUE;
       for (guint i = 0; i < n; i++)
-        if (calls[i].task != NULL || calls[i].operation != NULL)
+        if (g_atomic_int_get (&calls[i].n_freed) != 2)
           freed = FALSE;
     }
 

@@ -818,7 +818,7 @@ ended_while_running (const Cell *cell,
   gboolean caller_runs_body = cell->id == CELL_SYNC_BLOCKING || cell->id == CELL_LOCK_SYNC_BLOCKING;
   guint n_contexts, n_fds;
   gint64 start;
-  gpointer op_alive;
+  gint op_finalized;
   CallArgs a;
 
   /* Counted once this thread has its private context. */
@@ -884,8 +884,7 @@ ended_while_running (const Cell *cell,
    * long as it lives, which its pool decides. */
   behaviour_open (&b);
   outcome_clear (&o);
-  op_alive = op;
-  g_object_add_weak_pointer (G_OBJECT (op), &op_alive);
+  test_watch_finalize (op, &op_finalized);
   g_clear_object (&op);
   if (cell->async)
     assert_nothing_kept (&b, G_MAXUINT, G_MAXUINT);
@@ -894,7 +893,7 @@ ended_while_running (const Cell *cell,
   g_assert_cmpint (g_atomic_int_get (&o.n_callbacks), ==, 1);
 
   /* The operation goes once every call of it is over, the body's too. */
-  while (op_alive != NULL)
+  while (!g_atomic_int_get (&op_finalized))
     {
       g_assert_cmpint (g_get_monotonic_time () - start, <, 30 * G_USEC_PER_SEC);
       while (g_main_context_iteration (NULL, FALSE))

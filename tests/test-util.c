@@ -909,6 +909,21 @@ test_return_int (GTask *task,
   g_task_return_value (task, &value);
 }
 
+static void
+mark_finalized (gpointer  data,
+                GObject  *where_the_object_was)
+{
+  g_atomic_int_set ((gint *) data, TRUE);
+}
+
+void
+test_watch_finalize (gpointer  object,
+                     gint     *finalized)
+{
+  g_atomic_int_set (finalized, FALSE);
+  g_object_weak_ref (G_OBJECT (object), mark_finalized, finalized);
+}
+
 guint
 test_count_fds (void)
 {

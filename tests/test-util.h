@@ -119,6 +119,12 @@ SaOperation *test_op_immediate        (const char *value,
 /* The number of descriptors open in the process. */
 guint        test_count_fds           (void);
 
+/* Sets the atomic *@finalized when @object is finalized, on whichever
+ * thread drops its last reference: a pool thread may, where a weak pointer
+ * read by another thread would race. */
+void         test_watch_finalize      (gpointer    object,
+                                       gint       *finalized);
+
 /* The typed finish functions of the dispatcher that made @task. */
 #define test_finish_boolean(task, error) \
   sa_dispatcher_call_finish_boolean (g_task_get_source_object (G_TASK (task)), G_ASYNC_RESULT (task), (error))
