@@ -25,10 +25,6 @@
  *   thread: its callback ran, and the sweep after it, which may be the
  *   last pass of the context, ran before the hand-over (the collector's
  *   lock orders them) or finds it;
- * - so is the first task handed to an idle context since its last sweep,
- *   if its completion is queued: the completion answers it, in a pass
- *   that may be the context's last; the tasks of a busy context, and those
- *   that follow the first, wait for its sweeps;
  * - a task is completed with NO_RESULT only after two sweeps found it
  *   unanswered and the second found it not queued either: a completion
  *   queued before the first sweep ran in the pass between them, unless
@@ -304,7 +300,6 @@ collector_lookup (GMainContext *context)
       self->context = context;
       g_mutex_init (&self->lock);
       self->incoming = items_new ();
-      self->idle = TRUE;   /* nothing to do yet */
       self->pending = items_new ();
       self->failed = items_new ();
       g_source_set_priority (source, COLLECTOR_PRIORITY);
@@ -343,68 +338,33 @@ lock_collector (GMainContext *context)
     }
 }
 
-/* Under the collector's lock, which it releases: takes @item, and wakes
- * the context if it may be blocked. */
-static void
-take_item_unlock (Collector *self,
-                  Item      *item)
-{
-  gboolean wake;
-
-  g_array_append_val (self->incoming, *item);
-  wake = self->asleep;
-  self->idle = self->asleep = FALSE;
-  g_mutex_unlock (&self->lock);
-
-  if (wake)
-    g_main_context_wakeup (self->context);
-}
-
 gboolean
 _sa_collector_add (GTask       *task,
                    SaOperation *operation)
 {
   Item item = { task, operation, FALSE };
   Collector *self = lock_collector (g_task_get_context (task));
-  gboolean idle;
+  gboolean answered, idle, wake = FALSE;
 
   if (self->n_arrived != (guint) g_atomic_int_get (&self->n_pushed))
     g_atomic_int_set (&self->n_arrived, self->n_arrived + 1);
   idle = self->idle;
-
   /* Answered before a sweep that followed its callback, which may be the
    * context's last: released here. */
-  if (g_task_get_completed (task))
+  answered = g_task_get_completed (task);
+  if (!answered)
     {
-      g_mutex_unlock (&self->lock);
-      item_drop (&item);
-      return idle;
+      g_array_append_val (self->incoming, item);
+      wake = self->asleep;
+      self->idle = self->asleep = FALSE;
     }
-
-  /* A busy context, a burst's, has passes to come: its sweeps see to it. */
-  if (!idle)
-    {
-      take_item_unlock (self, &item);
-      return idle;
-    }
-
-  /* An idle context's pass that answers this task may be its last. A
-   * queued completion answers it: released here. Not found queued, it was
-   * either never queued or answered meanwhile, which the context's lock,
-   * taken by the search, makes visible. The search scans the context's
-   * sources: the tasks that follow until the next sweep take the busy
-   * way. */
-  self->idle = FALSE;
   g_mutex_unlock (&self->lock);
-  if (g_main_context_find_source_by_user_data (self->context, task) != NULL ||
-      g_task_get_completed (task))
-    {
-      item_drop (&item);
-      return idle;
-    }
 
-  g_mutex_lock (&self->lock);
-  take_item_unlock (self, &item);
+  if (answered)
+    item_drop (&item);
+  else if (wake)
+    g_main_context_wakeup (self->context);
+
   return idle;
 }
 
