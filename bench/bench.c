@@ -936,6 +936,22 @@ lock_raw (guint n)
  * thread-default context, as the library's operation is; its completion
  * takes the key's list out of the table and returns the value to every
  * waiter, which is called back there and then. */
+/* Lists @waiters under @key and starts the work for it: a task completed
+ * at once, whose @done takes the list back out. */
+static void
+start_flight (GHashTable          *flights,
+              const char          *key,
+              gpointer             waiters,
+              GAsyncReadyCallback  done)
+{
+  GTask *work = g_task_new (NULL, NULL, done, flights);
+
+  g_hash_table_insert (flights, (gpointer) key, waiters);
+  g_task_set_task_data (work, (gpointer) key, NULL);
+  g_task_return_int (work, 42);
+  g_object_unref (work);
+}
+
 static void
 singleflight_done (GObject      *source,
                    GAsyncResult *result,
@@ -965,13 +981,8 @@ singleflight_call (GHashTable          *flights,
 
   if (waiters == NULL)
     {
-      GTask *work = g_task_new (NULL, NULL, singleflight_done, flights);
-
       waiters = g_ptr_array_new ();
-      g_hash_table_insert (flights, (gpointer) key, waiters);
-      g_task_set_task_data (work, (gpointer) key, NULL);
-      g_task_return_int (work, 42);
-      g_object_unref (work);
+      start_flight (flights, key, waiters, singleflight_done);
     }
   g_ptr_array_add (waiters, g_task_new (NULL, NULL, callback, user_data));
 }
@@ -1010,6 +1021,64 @@ static LockRun
 lock_singleflight (guint n)
 {
   return lock_singleflight_with (singleflight_call, n);
+}
+
+/* An extra baseline: the same singleflight with no array, each waiter's
+ * task linked to the next through its task data, which the singleflight
+ * owns since it made the task. SaLock keeps its waiters in a list of
+ * their own instead; this row shows what that list costs. */
+typedef struct
+{
+  GTask *head;
+  GTask *tail;
+} Chain;
+
+static void
+singleflight_chained_done (GObject      *source,
+                           GAsyncResult *result,
+                           gpointer      user_data)
+{
+  GHashTable *flights = user_data;
+  const char *key = g_task_get_task_data (G_TASK (result));
+  Chain *chain = NULL;
+  gssize value = g_task_propagate_int (G_TASK (result), NULL);
+
+  g_hash_table_steal_extended (flights, key, NULL, (gpointer *) &chain);
+  for (GTask *task = chain->head, *next; task != NULL; task = next)
+    {
+      next = g_task_get_task_data (task);
+      g_task_return_int (task, value);
+      g_object_unref (task);
+    }
+  g_free (chain);
+}
+
+static void
+singleflight_chained_call (GHashTable          *flights,
+                           const char          *key,
+                           GAsyncReadyCallback  callback,
+                           gpointer             user_data)
+{
+  Chain *chain = g_hash_table_lookup (flights, key);
+  GTask *task;
+
+  if (chain == NULL)
+    {
+      chain = g_new0 (Chain, 1);
+      start_flight (flights, key, chain, singleflight_chained_done);
+    }
+  task = g_task_new (NULL, NULL, callback, user_data);
+  if (chain->tail != NULL)
+    g_task_set_task_data (chain->tail, task, NULL);
+  else
+    chain->head = task;
+  chain->tail = task;
+}
+
+static LockRun
+lock_singleflight_chained (guint n)
+{
+  return lock_singleflight_with (singleflight_chained_call, n);
 }
 
 /* --- 7. nested work inside blocking bodies ------------------------------ */
@@ -1482,69 +1551,6 @@ static Series s_nested[N_NESTED][N_NESTED_N];
 static char *nested_names[N_NESTED][N_NESTED_N];
 static SaDispatcher *bounded;
 static SaDispatcher *on_gtask;   /* gtask-pool: g_task_run_in_thread() */
-/* An extra baseline: the same singleflight with no array, each waiter's
- * task linked to the next through its task data, which the singleflight
- * owns since it made the task. SaLock keeps its waiters in a list of
- * their own instead; this row shows what that list costs. */
-typedef struct
-{
-  GTask *head;
-  GTask *tail;
-} Chain;
-
-static void
-singleflight_chained_done (GObject      *source,
-                           GAsyncResult *result,
-                           gpointer      user_data)
-{
-  GHashTable *flights = user_data;
-  const char *key = g_task_get_task_data (G_TASK (result));
-  Chain *chain = NULL;
-  gssize value = g_task_propagate_int (G_TASK (result), NULL);
-
-  g_hash_table_steal_extended (flights, key, NULL, (gpointer *) &chain);
-  for (GTask *task = chain->head, *next; task != NULL; task = next)
-    {
-      next = g_task_get_task_data (task);
-      g_task_return_int (task, value);
-      g_object_unref (task);
-    }
-  g_free (chain);
-}
-
-static void
-singleflight_chained_call (GHashTable          *flights,
-                           const char          *key,
-                           GAsyncReadyCallback  callback,
-                           gpointer             user_data)
-{
-  Chain *chain = g_hash_table_lookup (flights, key);
-  GTask *task;
-
-  if (chain == NULL)
-    {
-      GTask *work = g_task_new (NULL, NULL, singleflight_chained_done, flights);
-
-      chain = g_new0 (Chain, 1);
-      g_hash_table_insert (flights, (gpointer) key, chain);
-      g_task_set_task_data (work, (gpointer) key, NULL);
-      g_task_return_int (work, 42);
-      g_object_unref (work);
-    }
-  task = g_task_new (NULL, NULL, callback, user_data);
-  if (chain->tail != NULL)
-    g_task_set_task_data (chain->tail, task, NULL);
-  else
-    chain->head = task;
-  chain->tail = task;
-}
-
-static LockRun
-lock_singleflight_chained (guint n)
-{
-  return lock_singleflight_with (singleflight_chained_call, n);
-}
-
 static guint64 lock_executions;
 static guint burst_n;
 static gboolean have_libdex;

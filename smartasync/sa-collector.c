@@ -127,19 +127,22 @@ sweep_item (Collector *self,
   return FALSE;
 }
 
-/* In an idle sweep, without the lock: waits for an expected task to come,
- * as long as a spin (sa-spin-private.h) allows. Returns whether one came. */
+/* In an idle sweep, under the lock, which it lets go while it spins: waits
+ * for an expected task to come, as long as a spin (sa-spin-private.h)
+ * allows. Returns whether one came. */
 static gboolean
 poll_for_task (Collector *self)
 {
-  guint n_arrived = (guint) g_atomic_int_get (&self->n_arrived);
+  guint n_arrived = self->n_arrived;
   gboolean caught;
 
   if ((guint) g_atomic_int_get (&self->n_pushed) == n_arrived ||
       !_sa_spin_backoff_allows (&self->poll_backoff))
     return FALSE;
 
+  g_mutex_unlock (&self->lock);
   caught = _sa_spin_while (&self->n_arrived, n_arrived);
+  g_mutex_lock (&self->lock);
   _sa_spin_backoff_record (&self->poll_backoff, caught);
 
   return caught;
@@ -181,12 +184,8 @@ collector_prepare (GSource *source,
 
   g_mutex_lock (&self->lock);
   idle = self->idle = !soon && self->incoming->len == 0 && self->failed->len == 0;
-  g_mutex_unlock (&self->lock);
-
   if (idle && poll_for_task (self))
     idle = FALSE;
-
-  g_mutex_lock (&self->lock);
   asleep = self->asleep = idle && self->incoming->len == 0;
   g_mutex_unlock (&self->lock);
 

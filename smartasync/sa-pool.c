@@ -448,18 +448,26 @@ _sa_pool_set_max_threads (SaPool *pool,
   unlock_and_signal (pool, wake_one (pool));
 }
 
+/* Reads one of @pool's counts under its lock. */
+static guint
+read_count (SaPool      *pool,
+            const guint *count)
+{
+  guint value;
+
+  g_mutex_lock (&pool->lock);
+  value = *count;
+  g_mutex_unlock (&pool->lock);
+
+  return value;
+}
+
 guint
 _sa_pool_get_max_threads (SaPool *pool)
 {
-  guint max_threads;
-
   g_return_val_if_fail (pool != NULL, 0);
 
-  g_mutex_lock (&pool->lock);
-  max_threads = pool->max_threads;
-  g_mutex_unlock (&pool->lock);
-
-  return max_threads;
+  return read_count (pool, &pool->max_threads);
 }
 
 void
@@ -589,29 +597,17 @@ _sa_pool_set_idle_time (SaPool *pool,
 guint
 _sa_pool_get_n_threads (SaPool *pool)
 {
-  guint n;
-
   g_return_val_if_fail (pool != NULL, 0);
 
-  g_mutex_lock (&pool->lock);
-  n = pool->n_threads;
-  g_mutex_unlock (&pool->lock);
-
-  return n;
+  return read_count (pool, &pool->n_threads);
 }
 
 guint
 _sa_pool_get_n_spins (SaPool *pool)
 {
-  guint n;
-
   g_return_val_if_fail (pool != NULL, 0);
 
-  g_mutex_lock (&pool->lock);
-  n = pool->n_spins;
-  g_mutex_unlock (&pool->lock);
-
-  return n;
+  return read_count (pool, &pool->n_spins);
 }
 
 guint

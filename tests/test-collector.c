@@ -259,19 +259,6 @@ int_done (GObject      *source,
   g_assert_no_error (error);
 }
 
-static gboolean
-never (gpointer data)
-{
-  g_assert_not_reached ();
-  return G_SOURCE_CONTINUE;
-}
-
-static void
-mark_gone (gpointer data)
-{
-  g_atomic_int_set ((gint *) data, TRUE);
-}
-
 /* A caller that iterates its context once after its callback, then drops
  * it, before the body is done: the context is freed all the same, by the
  * pool thread, with its file descriptor. */
@@ -284,17 +271,11 @@ test_late_hand_over (void)
   for (guint round = 0; round < 3; round++)
     {
       GMainContext *context = g_main_context_new ();
-      g_autoptr(GSource) sentinel = g_timeout_source_new_seconds (3600);
-      gint gone = FALSE;
+      gint gone;
       gssize value = 0;
       gint64 deadline;
 
-      /* Never dispatched: destroyed, and so notified, when the context is
-       * freed. */
-      g_source_set_callback (sentinel, never, &gone, mark_gone);
-      g_source_attach (sentinel, context);
-      g_clear_pointer (&sentinel, g_source_unref);
-
+      test_watch_context_free (context, &gone);
       g_main_context_push_thread_default (context);
       g_object_unref (sa_dispatcher_call (sa_dispatcher_get_default (), op, SA_CALL_MODE_AUTO,
                                           NULL, int_done, &value));

@@ -924,6 +924,31 @@ test_watch_finalize (gpointer  object,
   g_object_weak_ref (G_OBJECT (object), mark_finalized, finalized);
 }
 
+static gboolean
+never_dispatched (gpointer data)
+{
+  g_assert_not_reached ();
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+mark_freed (gpointer data)
+{
+  g_atomic_int_set ((gint *) data, TRUE);
+}
+
+void
+test_watch_context_free (GMainContext *context,
+                         gint         *freed)
+{
+  g_autoptr(GSource) sentinel = g_timeout_source_new_seconds (3600);
+
+  g_atomic_int_set (freed, FALSE);
+  /* Destroyed, and so notified, when the context is freed. */
+  g_source_set_callback (sentinel, never_dispatched, freed, mark_freed);
+  g_source_attach (sentinel, context);
+}
+
 guint
 test_count_fds (void)
 {

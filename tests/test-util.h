@@ -125,6 +125,11 @@ guint        test_count_fds           (void);
 void         test_watch_finalize      (gpointer    object,
                                        gint       *finalized);
 
+/* Sets the atomic *@freed when @context is freed, on whichever thread
+ * drops its last reference, by a source of it that never runs. */
+void         test_watch_context_free  (GMainContext *context,
+                                       gint         *freed);
+
 /* The typed finish functions of the dispatcher that made @task. */
 #define test_finish_boolean(task, error) \
   sa_dispatcher_call_finish_boolean (g_task_get_source_object (G_TASK (task)), G_ASYNC_RESULT (task), (error))
