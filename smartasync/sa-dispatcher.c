@@ -768,6 +768,18 @@ offload_func (GTask        *task,
     _sa_pool_job_caller_idle ();
 }
 
+/* Queues @operation's body on @pool, to run on @task (the job's reference,
+ * taken over), whose context is told to expect its hand-over. */
+static void
+push_offload (SaPool      *pool,
+              GTask       *task,
+              SaOperation *operation)
+{
+  g_task_set_task_data (task, g_object_ref (operation), NULL);
+  _sa_collector_expect (g_task_get_context (task));
+  _sa_pool_push (pool, task, offload_func);
+}
+
 /* The dispatcher's own pool, made on first use; NULL for GTask's. */
 static SaPool *
 get_pool (SaDispatcher *self)
@@ -819,9 +831,7 @@ call_async_blocking (SaDispatcher        *self,
     {
       /* The common case: one task, straight to the pool. */
       task = new_task (self, NULL, callback, user_data, sa_dispatcher_call);
-      g_task_set_task_data (task, g_object_ref (operation), NULL);
-      _sa_collector_expect (g_task_get_context (task));
-      _sa_pool_push (get_pool (self), g_object_ref (task), offload_func);
+      push_offload (get_pool (self), g_object_ref (task), operation);
       return task;
     }
 
@@ -852,9 +862,7 @@ call_async_blocking_relayed (SaDispatcher        *self,
       GTask *task = new_task (self, op_cancellable, op_task_done, g_object_ref (relay),
                               sa_dispatcher_call);
 
-      g_task_set_task_data (task, g_object_ref (operation), NULL);
-      _sa_collector_expect (g_task_get_context (task));
-      _sa_pool_push (pool, task, offload_func);   /* the job's reference */
+      push_offload (pool, task, operation);
     }
   else if (!relay_has_call (relay))
     {
