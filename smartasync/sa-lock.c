@@ -220,7 +220,8 @@ static const char * const form_names[] = {
 
 typedef struct
 {
-  gatomicrefcount  ref_count;
+  gint             ref_count;   /* atomic: one per caller it reached, and
+                                 * the delivery's */
   GMutex           mutex;
   GTask           *task;        /* the operation's, completed */
   guint            n_reached;   /* callers it was delivered to */
@@ -232,24 +233,19 @@ typedef struct
 
 /* --- outcome ------------------------------------------------------------ */
 
+/* Returns the outcome with a reference for each of the @n_reached callers,
+ * taken at once before it is shared, and one for the delivery. */
 static Outcome *
 outcome_new (GTask *task,
              guint  n_reached)
 {
   Outcome *self = g_new0 (Outcome, 1);
 
-  g_atomic_ref_count_init (&self->ref_count);
+  self->ref_count = (gint) n_reached + 1;
   g_mutex_init (&self->mutex);
   self->task = g_object_ref (task);
   self->n_reached = n_reached;
 
-  return self;
-}
-
-static Outcome *
-outcome_ref (Outcome *self)
-{
-  g_atomic_ref_count_inc (&self->ref_count);
   return self;
 }
 
@@ -258,7 +254,7 @@ outcome_unref (gpointer data)
 {
   Outcome *self = data;
 
-  if (!g_atomic_ref_count_dec (&self->ref_count))
+  if (!g_atomic_int_dec_and_test (&self->ref_count))
     return;
 
   if (G_IS_VALUE (&self->value))
@@ -554,7 +550,7 @@ execution_done (GObject      *source_object,
       if (task == NULL)
         continue;
       if (outcome != NULL)
-        g_task_return_pointer (task, outcome_ref (outcome), outcome_unref);
+        g_task_return_pointer (task, outcome, outcome_unref);   /* its reference */
       else
         g_task_return_error (task, g_error_copy (error));
       g_object_unref (task);
