@@ -877,8 +877,11 @@ typedef struct
   guint64 executions;
 } LockRun;
 
+/* @gio_style: sa_lock_call_async(), which returns no task and detects no
+ * caller, rather than sa_lock_call() in SA_CALL_MODE_AUTO. */
 static LockRun
-lock_sa (guint n)
+lock_sa_with (gboolean gio_style,
+              guint    n)
 {
   g_autoptr(SaLock) lock = sa_lock_new (NULL);
   g_autoptr(SaOperation) op = sa_operation_new_non_blocking (immediate_value, NULL, NULL);
@@ -888,7 +891,12 @@ lock_sa (guint n)
   LockRun r;
 
   for (guint i = 0; i < n; i++)
-    g_object_unref (sa_lock_call (lock, "one-key", op, SA_CALL_MODE_AUTO, NULL, count_cb, &done));
+    {
+      if (gio_style)
+        sa_lock_call_async (lock, "one-key", op, NULL, count_cb, &done);
+      else
+        g_object_unref (sa_lock_call (lock, "one-key", op, SA_CALL_MODE_AUTO, NULL, count_cb, &done));
+    }
   rss1 = heap_in_flight (&t0);
   while (done < n)
     g_main_context_iteration (NULL, TRUE);
@@ -898,6 +906,18 @@ lock_sa (guint n)
   r.executions = sa_lock_get_n_executions (lock);
 
   return r;
+}
+
+static LockRun
+lock_sa (guint n)
+{
+  return lock_sa_with (FALSE, n);
+}
+
+static LockRun
+lock_sa_async (guint n)
+{
+  return lock_sa_with (TRUE, n);
 }
 
 static LockRun
@@ -1501,6 +1521,7 @@ static Series s_burst_dex_push_mem = { "5 libdex work items: heap bytes per queu
 static Series s_burst_top_sa = { "5 burst outside any callback: per second", "ops/s" };
 static Series s_burst_top_raw = { "5 raw burst outside any callback: per second", "ops/s" };
 static Series s_lock_sa = { "6 SaLock: time per waiter", "us" };
+static Series s_lock_sa_async = { "6 SaLock, sa_lock_call_async(): time per waiter", "us" };
 static Series s_lock_raw = { "6 raw independent tasks: time per task", "us" };
 static Series s_lock_sf = { "6 hand-written singleflight: time per waiter", "us" };
 static Series s_lock_sfc = { "6 chained singleflight: time per waiter", "us" };
@@ -1779,13 +1800,14 @@ async_round (gpointer data,
     round_trip_slice (k);
   for (guint k = 0; k < 4 && want (6); k++)
     {
-      LockRun la, lb, lc, ld;
+      LockRun la, lb, lc, ld, le;
 
       /* 10,000 waiters on one key each time, four times a round. */
       if (k % 2 == 0)
         {
           la = lock_sa (n_of (10000));
           lc = lock_singleflight (n_of (10000));
+          le = lock_sa_async (n_of (10000));
           ld = lock_singleflight_chained (n_of (10000));
           lb = lock_raw (n_of (10000));
         }
@@ -1793,9 +1815,11 @@ async_round (gpointer data,
         {
           lb = lock_raw (n_of (10000));
           ld = lock_singleflight_chained (n_of (10000));
+          le = lock_sa_async (n_of (10000));
           lc = lock_singleflight (n_of (10000));
           la = lock_sa (n_of (10000));
         }
+      add (&s_lock_sa_async, le.us_per_waiter);
       add (&s_lock_sf, lc.us_per_waiter);
       add (&s_lock_sf_mem, lc.bytes_per_waiter);
       add (&s_lock_sfc, ld.us_per_waiter);
@@ -1944,6 +1968,8 @@ profile_case (gpointer data,
 #endif
   else if (g_str_equal (p->name, "lock-sa"))
     v = lock_sa (p->n).us_per_waiter;
+  else if (g_str_equal (p->name, "lock-sa-async"))
+    v = lock_sa_async (p->n).us_per_waiter;
   else if (g_str_equal (p->name, "lock-raw"))
     v = lock_raw (p->n).us_per_waiter;
   else if (g_str_equal (p->name, "lock-singleflight"))
@@ -2112,7 +2138,7 @@ main (int   argc,
       &s_burst_sa_mem, &s_burst_raw_mem, &s_burst_pool_mem, &s_burst_bare_mem, &s_burst_dex_mem,
       &s_burst_dex_push_mem,
       &s_burst_top_sa, &s_burst_top_raw,
-      &s_lock_sa, &s_lock_sf, &s_lock_sfc, &s_lock_raw, &s_lock_sa_mem, &s_lock_sf_mem, &s_lock_sfc_mem,
+      &s_lock_sa, &s_lock_sa_async, &s_lock_sf, &s_lock_sfc, &s_lock_raw, &s_lock_sa_mem, &s_lock_sf_mem, &s_lock_sfc_mem,
       &s_lock_raw_mem,
       &s_wait[0], &s_wait[1], &s_wait[2], &s_wait[3],
       &s_two_step_sa, &s_two_step_dex,
@@ -2167,6 +2193,7 @@ main (int   argc,
   ratio ("lock-time-vs-singleflight", median (&s_lock_sa) / median (&s_lock_sf));
   ratio ("lock-bytes-vs-singleflight", median (&s_lock_sa_mem) / MAX (1.0, median (&s_lock_sf_mem)));
   ratio ("lock-time-vs-singleflight-chained", median (&s_lock_sa) / median (&s_lock_sfc));
+  ratio ("lock-async-time-vs-singleflight", median (&s_lock_sa_async) / median (&s_lock_sf));
   ratio ("lock-bytes-vs-singleflight-chained", median (&s_lock_sa_mem) / MAX (1.0, median (&s_lock_sfc_mem)));
   ratio ("burst-pool-bytes-vs-raw", median (&s_burst_pool_mem) / MAX (1.0, median (&s_burst_raw_mem)));
   ratio ("burst-bare-pool-bytes-vs-raw", median (&s_burst_bare_mem) / MAX (1.0, median (&s_burst_raw_mem)));

@@ -686,9 +686,10 @@ key_equal (gconstpointer a,
   return g_strcmp0 (a, b) == 0;
 }
 
-/* Puts the caller whose task is @task in the execution for @key that can
- * serve it, or in a new one. Returns the new execution, with its run's
- * reference, for the caller to start; NULL when it joined one. */
+/* Puts the caller whose task is @task (transfer full: the slot's) in the
+ * execution for @key that can serve it, or in a new one. Returns the new
+ * execution, with its run's reference, for the caller to start; NULL when
+ * it joined one. */
 static Execution *
 join (SaLock      *self,
       const char  *key,
@@ -726,7 +727,7 @@ join (SaLock      *self,
       waiter->execution = execution_ref (exec);
       waiter->slot = exec->waiters->len;
     }
-  g_ptr_array_add (exec->waiters, g_object_ref (task));
+  g_ptr_array_add (exec->waiters, task);
   exec->n_waiting++;
   g_mutex_unlock (&self->mutex);
 
@@ -754,13 +755,16 @@ execution_run_sync (Execution   *exec,
                                       exec->cancellable, execution_done, exec));
 }
 
+/* Returns the caller's task if @return_task; otherwise its only
+ * reference is its slot's. */
 static GTask *
 call_async (SaLock              *self,
             const char          *key,
             SaOperation         *operation,
             GCancellable        *cancellable,
             GAsyncReadyCallback  callback,
-            gpointer             user_data)
+            gpointer             user_data,
+            gboolean             return_task)
 {
   Waiter *waiter = NULL;
   Execution *start;
@@ -780,16 +784,20 @@ call_async (SaLock              *self,
   if (waiter != NULL && g_task_return_error_if_cancelled (task))
     {
       waiter_unref (waiter);   /* join()'s */
-      return task;
+      if (return_task)
+        return task;
+      g_object_unref (task);
+      return NULL;
     }
 
-  start = join (self, key, operation, task, waiter, TRUE);
+  /* Once joined, a task that is not returned is the delivery's alone. */
+  start = join (self, key, operation, return_task ? g_object_ref (task) : task, waiter, TRUE);
   if (waiter != NULL)
     waiter_unref (waiter);
   if (start != NULL)
     execution_start_async (start, operation);
 
-  return task;
+  return return_task ? task : NULL;
 }
 
 static GTask *
@@ -820,7 +828,7 @@ call_sync (SaLock              *self,
     {
       if (cancellable != NULL)
         waiter = waiter_new (cancellable, NULL, NULL);
-      start = join (self, key, operation, task, waiter, FALSE);
+      start = join (self, key, operation, g_object_ref (task), waiter, FALSE);
     }
   if (start != NULL)
     execution_run_sync (start, operation);
@@ -1155,7 +1163,7 @@ sa_lock_call (SaLock              *self,
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
 
   if (_sa_dispatcher_caller_is_async (self->dispatcher, mode))
-    return call_async (self, key, operation, cancellable, callback, user_data);
+    return call_async (self, key, operation, cancellable, callback, user_data, TRUE);
   else
     return call_sync (self, key, operation, cancellable, callback, user_data);
 }
@@ -1189,7 +1197,7 @@ sa_lock_call_async (SaLock              *self,
   g_return_if_fail (SA_IS_OPERATION (operation));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
 
-  g_object_unref (call_async (self, key, operation, cancellable, callback, user_data));
+  call_async (self, key, operation, cancellable, callback, user_data, FALSE);
 }
 
 /**
