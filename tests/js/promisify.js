@@ -51,6 +51,25 @@ async function main() {
         check(all.every(r => r.length === 12), 'await lock.call_async() from four callers');
         check(lock.get_n_executions() === 1 && lock.get_n_coalesced() === 3, 'one execution for the four');
 
+        // The plain GIO form, with a callback: no promise, one callback each.
+        for (const [name, start] of [
+            ['lock', cb => lock.call_async('len', op, null, cb)],
+            ['dispatcher', cb => dispatcher.call_async(op, null, cb)],
+        ]) {
+            let returned;
+            const length = await new Promise((resolve, reject) => {
+                returned = start((source, res) => {
+                    try {
+                        resolve(source.call_finish(res).length);
+                    } catch (e) {
+                        reject(e);
+                    }
+                });
+            });
+            check(length === 12 && returned === undefined,
+                `${name}.call_async() with a callback calls it and returns no promise`);
+        }
+
         try {
             await dispatcher.call_async(loadLength('/nonexistent/sa-js'), null);
             check(false, 'a GIO error reaches JS');

@@ -196,6 +196,8 @@ function _init() {
             refuse(this, error, cancellable, callback);
             return undefined;
         };
+        // Gio._promisify() tells the callback form by the argument count.
+        Object.defineProperty(proto.call_async, 'length', {value: callAsync.length});
         const call = proto.call;
         proto.call = function (...args) {
             const [op, mode, cancellable, callback] = args.slice(keyed ? 1 : 0);
