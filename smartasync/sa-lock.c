@@ -49,10 +49,11 @@
  * caller: before its call returns, from its private context), exactly
  * once. A caller never joins an execution that only its own thread can
  * carry forward: a sync caller does not join an execution that completes
- * on a context it owns, nor a blocking one while it is itself inside a
- * blocking body (the execution may wait for the pool thread it holds),
- * and no caller joins an execution that a sync caller runs on the same
- * thread. It starts an execution of its own instead, which nobody else
+ * on a context no other thread holds (iterates) at the time, such as one
+ * it owns or one left by an async call that nobody iterates yet, nor a
+ * blocking one while it is itself inside a blocking body (the execution
+ * may wait for the pool thread it holds), and no caller joins an
+ * execution that a sync caller runs on the same thread. It starts an execution of its own instead, which nobody else
  * joins. So every waiter can always be served.
  *
  * ## Results
@@ -424,6 +425,18 @@ execution_unref (Execution *exec)
   g_free (exec);
 }
 
+/* Whether another thread holds @context now: this one can acquire a
+ * context it holds itself, or one that nobody holds. */
+static gboolean
+held_by_another_thread (GMainContext *context)
+{
+  if (!g_main_context_acquire (context))
+    return TRUE;
+
+  g_main_context_release (context);
+  return FALSE;
+}
+
 /* Whether a caller on this thread can wait for @exec without carrying it
  * forward itself. */
 static gboolean
@@ -436,9 +449,10 @@ execution_can_serve (Execution *exec,
   if (async_caller)
     return TRUE;
 
-  /* A sync caller waits without iterating its contexts, and inside a
-   * blocking body it may hold the pool thread a blocking execution needs. */
-  return !g_main_context_is_owner (exec->context) &&
+  /* A sync caller waits without iterating its contexts, so the execution's
+   * must be held (iterated) by another thread; and inside a blocking body
+   * it may hold the pool thread a blocking execution needs. */
+  return held_by_another_thread (exec->context) &&
          !(exec->blocking && _sa_context_is_blocking ());
 }
 

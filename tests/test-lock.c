@@ -1301,10 +1301,13 @@ test_nested_bounded_pool (void)
 
 /* 4: a SYNC caller on the thread that drives an async execution (whose
  * completion needs that thread's context iterated) starts its own
- * execution instead of waiting for itself. */
+ * execution instead of waiting for itself: whether the thread owns that
+ * context, or an explicit async call left it on a context that nobody
+ * iterates while the sync caller waits. @data: whether it owns it. */
 static void
-test_sync_caller_on_driving_thread (void)
+test_sync_caller_on_driving_thread (gconstpointer data)
 {
+  gboolean owns = GPOINTER_TO_INT (data);
   g_autoptr(SaLock) lock = sa_lock_new (NULL);
   g_autoptr(SaOperation) op = test_op_fail (FALSE, NULL);
   Waiting w = { 0 };
@@ -1312,8 +1315,10 @@ test_sync_caller_on_driving_thread (void)
   g_autoptr(GError) async_error = NULL;
   guint watchdog = watchdog_arm ("/lock/bug/4-sync-caller-on-driving-thread");
 
-  own_default_context ();
-  g_object_unref (sa_lock_call (lock, "k", op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &w));
+  if (owns)
+    own_default_context ();
+  g_object_unref (sa_lock_call (lock, "k", op, owns ? SA_CALL_MODE_AUTO : SA_CALL_MODE_ASYNC,
+                                NULL, waiting_cb, &w));
   g_assert_null (sa_lock_call_sync (lock, "k", op, NULL, &error));
   g_assert_error (error, TEST_ERROR, 42);
   g_assert_cmpuint (sa_lock_get_n_executions (lock), ==, 2);
@@ -1322,7 +1327,8 @@ test_sync_caller_on_driving_thread (void)
   g_assert_null (sa_lock_call_finish (lock, w.result, &async_error));
   g_assert_error (async_error, TEST_ERROR, 42);
   waiting_clear (&w);
-  release_default_context ();
+  if (owns)
+    release_default_context ();
   watchdog_disarm (watchdog);
 }
 
@@ -1623,7 +1629,10 @@ main (int   argc,
   g_test_add_func ("/lock/waiters-leave-anywhere", test_waiters_leave_anywhere);
   g_test_add_func ("/lock/bug/2-late-caller-after-all-cancelled", test_late_caller_after_all_cancelled);
   g_test_add_func ("/lock/bug/3-nested-bounded-pool", test_nested_bounded_pool);
-  g_test_add_func ("/lock/bug/4-sync-caller-on-driving-thread", test_sync_caller_on_driving_thread);
+  g_test_add_data_func ("/lock/bug/4-sync-caller-on-driving-thread/owned", GINT_TO_POINTER (TRUE),
+                        test_sync_caller_on_driving_thread);
+  g_test_add_data_func ("/lock/bug/4-sync-caller-on-driving-thread/not-iterated", GINT_TO_POINTER (FALSE),
+                        test_sync_caller_on_driving_thread);
   g_test_add_func ("/lock/bug/5-pointer-result", test_pointer_result);
   g_test_add_func ("/lock/bug/6-no-result", test_no_result);
   g_test_add_func ("/lock/bug/7-no-executor-thread", test_no_executor_thread);
