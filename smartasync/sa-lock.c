@@ -9,6 +9,7 @@
 #include "sa-context-private.h"
 #include "sa-dispatcher-private.h"
 #include "sa-error.h"
+#include "sa-guard-private.h"
 #include "sa-lock.h"
 #include "sa-operation-private.h"
 #include "sa-task-private.h"
@@ -96,7 +97,9 @@
  * and fails each of their callers with `G_IO_ERROR_CANCELLED`. The
  * dispatcher's [property@Sa.Dispatcher:timeout] applies to each
  * execution: when it passes, every caller still waiting gets
- * `G_IO_ERROR_TIMED_OUT`. Each of these reaches each caller exactly once,
+ * `G_IO_ERROR_TIMED_OUT` (a sync caller that runs a blocking execution
+ * itself: when its body returns; the others on time, and a later caller
+ * starts a new execution). Each of these reaches each caller exactly once,
  * and never after its result. A forgotten execution runs on until its
  * operation returns; its result is then dropped and freed.
  *
@@ -760,13 +763,78 @@ execution_start_async (Execution   *exec,
                                       exec->cancellable, execution_done, exec));
 }
 
+/* The dispatcher's timeout for the joiners of a blocking execution that a
+ * sync caller runs on its own thread: the caller hears it when its body
+ * returns, they on time, from the timer thread. */
+typedef struct
+{
+  Execution *exec;
+  char      *name;   /* the operation's, for the error */
+} Deadline;
+
+static void
+deadline_free (gpointer data)
+{
+  Deadline *deadline = data;
+
+  execution_unref (deadline->exec);
+  g_free (deadline->name);
+  g_free (deadline);
+}
+
+/* Fails every caller but the starter, whose slot is the first, and
+ * unlists the execution: a later caller starts a new one. */
+static void
+deadline_passed (SaGuard  *guard,
+                 gpointer  data)
+{
+  Deadline *deadline = data;
+  Execution *exec = deadline->exec;
+  g_autoptr(GPtrArray) tasks = g_ptr_array_new ();
+  gboolean forgotten = FALSE;
+
+  g_mutex_lock (&exec->lock->mutex);
+  for (guint slot = 1; exec->state == EXECUTION_RUNNING && slot < exec->waiters->len; slot++)
+    {
+      gboolean last;
+      GTask *task = execution_leave (exec, slot, &last);
+
+      if (task != NULL)
+        g_ptr_array_add (tasks, task);
+      forgotten |= last;
+    }
+  execution_unlist (exec);
+  g_mutex_unlock (&exec->lock->mutex);
+
+  if (forgotten)
+    g_cancellable_cancel (exec->cancellable);
+  for (guint i = 0; i < tasks->len; i++)
+    {
+      g_task_return_error (tasks->pdata[i], _sa_guard_error (guard, deadline->name));
+      g_object_unref (tasks->pdata[i]);
+    }
+}
+
 /* Runs @exec to completion in the sync caller's own cell. */
 static void
 execution_run_sync (Execution   *exec,
                     SaOperation *operation)
 {
+  guint timeout_ms = sa_dispatcher_get_timeout (exec->lock->dispatcher);
+  SaGuard *guard = NULL;
+
+  if (exec->blocking && timeout_ms != 0)
+    {
+      Deadline *deadline = g_new (Deadline, 1);
+
+      deadline->exec = execution_ref (exec);
+      deadline->name = g_strdup (sa_operation_get_name (operation));
+      guard = _sa_guard_new (NULL, FALSE, timeout_ms, NULL, deadline_passed, deadline, deadline_free);
+    }
+
   g_object_unref (sa_dispatcher_call (exec->lock->dispatcher, operation, SA_CALL_MODE_SYNC,
                                       exec->cancellable, execution_done, exec));
+  g_clear_pointer (&guard, _sa_guard_close);
 }
 
 /* Returns the caller's task if @return_task; otherwise its only
