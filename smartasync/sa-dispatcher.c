@@ -1636,7 +1636,7 @@ sa_dispatcher_call_finish (SaDispatcher  *self,
  * Finishes a call of an operation that completes with
  * `g_task_return_value()`: the form for bindings, which own @value.
  * Reading a result given in another form is a programmer error, reported
- * with a critical by GLib.
+ * with a critical by GLib and an `SA_ERROR_FAILED` error.
  *
  * Returns: %TRUE with @value set; %FALSE with @error set if the
  *   operation failed, was cancelled or timed out
@@ -1659,7 +1659,7 @@ sa_dispatcher_call_finish_value (SaDispatcher  *self,
   if ((task = begin_read (self, result, error)) == NULL)
     return FALSE;
 
-  return g_task_propagate_value (task, value, error);
+  return _sa_task_propagate_value (task, value, error);
 }
 
 /**

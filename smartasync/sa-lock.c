@@ -287,10 +287,7 @@ outcome_take (Outcome  *self,
       break;
 
     case FORM_VALUE:
-      if (!g_task_propagate_value (self->task, &self->value, &local_error) && local_error == NULL)
-        g_set_error_literal (&local_error, SA_ERROR, SA_ERROR_FAILED,
-                             "The operation's result is not a GValue: read it in the form of "
-                             "the g_task_return_*() the operation uses");
+      _sa_task_propagate_value (self->task, &self->value, &local_error);
       break;
 
     case FORM_POINTER:

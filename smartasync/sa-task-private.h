@@ -7,6 +7,8 @@
 
 #include <gio/gio.h>
 
+#include "sa-error.h"
+
 G_BEGIN_DECLS
 
 /* G_DEFINE_QUARK's lazy static is written by whichever thread comes first,
@@ -29,15 +31,35 @@ q_n##_quark (void)                                                      \
  * to name the idle source): a fifth of the cost of a short call. */
 #define _sa_task_set_tag(task, tag) ((g_task_set_source_tag) ((task), (gpointer) (tag)))
 
-/* g_task_propagate_value() into a new GValue, for the _finish functions
- * that hand a value to bindings. */
+/* g_task_propagate_value(), with an error where GLib's critical for a
+ * result of another g_task_return_*() leaves none. */
+static inline gboolean
+_sa_task_propagate_value (GTask   *task,
+                          GValue  *value,
+                          GError **error)
+{
+  GError *local_error = NULL;
+
+  if (g_task_propagate_value (task, value, &local_error))
+    return TRUE;
+
+  if (local_error == NULL)
+    local_error = g_error_new_literal (SA_ERROR, SA_ERROR_FAILED,
+                                       "The operation's result is not a GValue: read it in the "
+                                       "form of the g_task_return_*() the operation uses");
+  g_propagate_error (error, local_error);
+  return FALSE;
+}
+
+/* The same into a new GValue, for the _finish functions that hand a value
+ * to bindings. */
 static inline GValue *
 _sa_task_propagate_new_value (GTask   *task,
                               GError **error)
 {
   GValue *value = g_new0 (GValue, 1);
 
-  if (!g_task_propagate_value (task, value, error))
+  if (!_sa_task_propagate_value (task, value, error))
     {
       g_free (value);
       return NULL;

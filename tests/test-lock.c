@@ -1485,6 +1485,31 @@ test_mismatched_form (void)
   release_default_context ();
 }
 
+/* Reading the value form of a result given with g_task_return_int() is a
+ * programmer error: GLib's critical, and an error, whether the call went
+ * through the dispatcher or the lock. @data: whether through the lock. */
+static void
+test_value_of_another_form (gconstpointer data)
+{
+  gboolean through_lock = GPOINTER_TO_INT (data);
+  Body body = { BODY_INT, .open = TRUE };
+  g_autoptr(SaOperation) op = body_op (&body);
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  GValue value = G_VALUE_INIT;
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  g_test_expect_message ("GLib-GIO", G_LOG_LEVEL_CRITICAL, "*g_task_propagate_value*");
+  if (through_lock)
+    ok = sa_lock_call_sync_value (lock, "k", op, NULL, &value, &error);
+  else
+    ok = sa_dispatcher_call_sync_value (sa_lock_get_dispatcher (lock), op, NULL, &value, &error);
+  g_test_assert_expected_messages ();
+  g_assert_false (ok);
+  g_assert_error (error, SA_ERROR, SA_ERROR_FAILED);
+  g_assert_false (G_IS_VALUE (&value));
+}
+
 /* 6: a blocking body that returns without completing its task:
  * SA_ERROR_NO_RESULT to every caller, sync and async. */
 static void
@@ -1650,6 +1675,10 @@ main (int   argc,
   g_test_add_func ("/lock/bug/7-no-executor-thread", test_no_executor_thread);
   g_test_add_func ("/lock/typed/copied", test_typed_results_copied);
   g_test_add_func ("/lock/typed/mismatched-form", test_mismatched_form);
+  g_test_add_data_func ("/lock/typed/value-of-another-form/dispatcher", GINT_TO_POINTER (FALSE),
+                        test_value_of_another_form);
+  g_test_add_data_func ("/lock/typed/value-of-another-form/lock", GINT_TO_POINTER (TRUE),
+                        test_value_of_another_form);
   for (guint k = 0; k < N_WAITER_KINDS; k++)
     for (guint s = 0; s < N_SITUATIONS; s++)
       {
