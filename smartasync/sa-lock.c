@@ -84,7 +84,11 @@
  *
  * The result is read from the operation once, in the form of the first
  * caller that reads it; a caller that then asks for another form gets an
- * `SA_ERROR_FAILED` error.
+ * `SA_ERROR_FAILED` error. A first read in a form that does not match the
+ * operation's `g_task_return_*()` is a programmer error, as it is with
+ * `GTask`: the value forms report it (GLib's critical and an
+ * `SA_ERROR_FAILED` error), the `_boolean`, `_int` and `_pointer` forms
+ * cannot tell, and read what is there.
  *
  * ## Cancellation, reset and timeout
  *
