@@ -580,6 +580,8 @@ relay_claim (GTask *relay)
     return TRUE;
 
   call = relay_get_call (relay);
+  if (call->guard == NULL)
+    return FALSE;   /* claimed before */
   claimed = _sa_guard_disarm (call->guard);
   g_clear_pointer (&call->guard, _sa_guard_close);
 
@@ -658,7 +660,8 @@ relay_answered (GTask *relay)
 
 /* An async caller's call with a guard: the operation's task, made on the
  * caller's context, completes there, and is relayed unless the guard
- * answered first. */
+ * answered first. @user_data: a reference to the relay, for a task that
+ * the pool always completes. */
 static void
 op_task_done (GObject      *source_object,
               GAsyncResult *result,
@@ -668,6 +671,56 @@ op_task_done (GObject      *source_object,
 
   if (relay_claim (relay))
     relay_complete (relay, G_TASK (result), NULL);
+}
+
+/* The same for a task handed to a non-blocking operation, which may drop
+ * it: the task holds its relay until it is freed (op_task_freed()). */
+static void
+started_task_done (GObject      *source_object,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  GTask *relay = user_data;
+
+  if (relay_claim (relay))
+    relay_complete (relay, G_TASK (result), NULL);
+}
+
+static SA_DEFINE_QUARK (sa-relay, relay)
+
+/* On the caller's context, never inside a cancellable's handler, where
+ * closing the guard would wait for itself. */
+static gboolean
+relay_dropped_task (gpointer data)
+{
+  GTask *relay = data;
+
+  if (relay_claim (relay))
+    g_task_return_error (relay, _sa_operation_new_no_result_error (relay_get_operation (relay)));
+
+  return G_SOURCE_REMOVE;
+}
+
+/* A non-blocking operation's task is freed, on any thread. One that was
+ * dropped without being completed reaches the caller as
+ * SA_ERROR_NO_RESULT, unless the guard answered first. */
+static void
+op_task_freed (gpointer data)
+{
+  GTask *relay = data;
+  GSource *source;
+
+  if (relay_get_call (relay)->guard == NULL)
+    {
+      g_object_unref (relay);   /* completed and claimed */
+      return;
+    }
+
+  source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, relay_dropped_task, relay, g_object_unref);
+  g_source_attach (source, g_task_get_context (relay));
+  g_source_unref (source);
 }
 
 static GTask *
@@ -698,7 +751,8 @@ call_async_non_blocking (SaDispatcher        *self,
       return relay;
     }
   op_cancellable = relay_get_op_cancellable (relay);
-  task = new_task (self, op_cancellable, op_task_done, g_object_ref (relay), sa_dispatcher_call);
+  task = new_task (self, op_cancellable, started_task_done, relay, sa_dispatcher_call);
+  g_object_set_qdata_full (G_OBJECT (task), relay_quark (), g_object_ref (relay), op_task_freed);
   start_non_blocking (operation, task, op_cancellable);
 
   return relay;

@@ -304,6 +304,11 @@ _sa_operation_get_kind (SaOperation *self)
 GError *
 _sa_operation_new_no_result_error (SaOperation *self)
 {
+  if (_sa_operation_get_kind (self) == SA_OPERATION_KIND_NON_BLOCKING)
+    return g_error_new (SA_ERROR, SA_ERROR_NO_RESULT,
+                        "Non-blocking operation “%s” dropped its task without completing it",
+                        sa_operation_get_name (self));
+
   return g_error_new (SA_ERROR, SA_ERROR_NO_RESULT,
                       "Blocking operation “%s” returned without completing its task",
                       sa_operation_get_name (self));

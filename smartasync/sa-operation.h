@@ -35,7 +35,12 @@ G_DECLARE_DERIVABLE_TYPE (SaOperation, sa_operation, SA, OPERATION, GObject)
  * starts its work and returns; the work completes @task later, from a
  * callback on the thread-default main context that was current when the
  * body ran. @task is not the body's to keep: take a reference
- * (`g_object_ref()`) to hold it across callbacks, as GIO code does.
+ * (`g_object_ref()`) to hold it across callbacks, as GIO code does. A
+ * non-blocking body that lets @task go without completing it leaves the
+ * call unanswered, as a `GTask` that nobody completes, until its timeout
+ * or cancellable ends it; where @task is the library's own (an async
+ * call with a timeout or a cancellable), the caller gets
+ * `SA_ERROR_NO_RESULT` as soon as @task is freed.
  *
  * Since: 1.0
  */

@@ -1113,6 +1113,56 @@ test_timeout_never_completes (void)
 }
 
 static void
+drop_start (SaOperation  *op,
+            GTask        *task,
+            GCancellable *cancellable,
+            gpointer      user_data)
+{
+  test_watch_finalize (task, user_data);   /* and lets the task go */
+}
+
+/* A non-blocking operation lets go of its task without completing it, in
+ * an async call with a guard (@data: a timeout, else a cancellable): the
+ * task is the library's, which answers SA_ERROR_NO_RESULT once, before
+ * the guard fires, and frees the call's task, the operation's and the
+ * dispatcher. */
+static void
+test_dropped_task (gconstpointer data)
+{
+  gboolean with_timeout = GPOINTER_TO_INT (data);
+  SaDispatcher *d = sa_dispatcher_new ();
+  gint op_task_freed = 0, call_freed = 0, dispatcher_freed = 0;
+  SaOperation *op = sa_operation_new_non_blocking (drop_start, &op_task_freed, NULL);
+  GCancellable *cancellable = with_timeout ? NULL : g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  CallbackProbe cp = { 0 };
+  GTask *task;
+
+  g_assert_true (g_main_context_acquire (NULL));
+  if (with_timeout)
+    sa_dispatcher_set_timeout (d, 600000);
+  task = call_probed (d, op, SA_CALL_MODE_ASYNC, cancellable, &cp);
+  test_watch_finalize (task, &call_freed);
+  test_watch_finalize (d, &dispatcher_freed);
+  g_object_unref (task);
+  g_object_unref (d);
+  test_iterate_until (NULL, &cp.n_callbacks);
+  g_assert_false (cp.during_call);
+  g_assert_false (test_finish_boolean (cp.result, &error));
+  g_assert_error (error, SA_ERROR, SA_ERROR_NO_RESULT);
+  callback_probe_clear (&cp);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpint (cp.n_callbacks, ==, 1);
+  g_assert_true (g_atomic_int_get (&op_task_freed));
+  g_assert_true (g_atomic_int_get (&call_freed));
+  g_assert_true (g_atomic_int_get (&dispatcher_freed));
+  g_clear_object (&cancellable);
+  g_object_unref (op);
+  g_main_context_release (NULL);
+}
+
+static void
 timeout_async_in_loop (gpointer loop,
                        gpointer data)
 {
@@ -1556,6 +1606,10 @@ main (int   argc,
   g_test_add_func ("/dispatcher/debug", test_debug_trace);
   g_test_add_func ("/dispatcher/counters", test_counters);
   g_test_add_func ("/dispatcher/operation/no-result", test_blocking_without_result);
+  g_test_add_data_func ("/dispatcher/operation/dropped-task/timeout", GINT_TO_POINTER (TRUE),
+                        test_dropped_task);
+  g_test_add_data_func ("/dispatcher/operation/dropped-task/cancellable", GINT_TO_POINTER (FALSE),
+                        test_dropped_task);
   g_test_add_func ("/dispatcher/operation/subclass", test_subclass);
   g_test_add_func ("/dispatcher/run-in-thread", test_run_in_thread);
   g_test_add_func ("/dispatcher/default", test_default);
