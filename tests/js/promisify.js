@@ -28,6 +28,17 @@ stream.close(null);
 const double = Sa.blocking('double', () => ({doubled: 21 * 2}));
 check(dispatcher.call_sync(double, null).doubled === 42, 'blocking JS operation, call_sync from a script');
 
+// A result that cannot be a GValue (an array) fails the call, which
+// never waits for it.
+for (const [name, make] of [['blocking', Sa.blocking], ['nonBlocking', Sa.nonBlocking]]) {
+    try {
+        dispatcher.call_sync(make('array', () => [1, 2]), null);
+        check(false, `Sa.${name}() returning an array, call_sync`);
+    } catch (e) {
+        check(e instanceof TypeError, `Sa.${name}() returning an array fails call_sync with a TypeError`);
+    }
+}
+
 const loadLength = path => Sa.nonBlocking('load-length', async cancellable => {
     const [data] = await Gio.File.new_for_path(path).load_contents_async(cancellable);
     return {length: data.length};
@@ -50,6 +61,15 @@ async function main() {
         const all = await Promise.all([1, 2, 3, 4].map(() => lock.call_async('len', op, null)));
         check(all.every(r => r.length === 12), 'await lock.call_async() from four callers');
         check(lock.get_n_executions() === 1 && lock.get_n_coalesced() === 3, 'one execution for the four');
+
+        for (const [name, make] of [['blocking', Sa.blocking], ['nonBlocking', Sa.nonBlocking]]) {
+            try {
+                await dispatcher.call_async(make('array', () => [1, 2]), null);
+                check(false, `Sa.${name}() returning an array, call_async`);
+            } catch (e) {
+                check(e instanceof TypeError, `Sa.${name}() returning an array rejects call_async with a TypeError`);
+            }
+        }
 
         // The plain GIO form, with a callback: no promise, one callback each.
         for (const [name, start] of [

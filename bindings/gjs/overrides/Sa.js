@@ -86,6 +86,16 @@ function toValue(v) {
     return v;
 }
 
+// Completes @task with the function's result @v, or with the error of a
+// result that cannot be a GValue: the caller hears of it either way.
+function returnResult(Sa, task, v) {
+    try {
+        task.return_value(toValue(v));
+    } catch (e) {
+        returnError(Sa, task, e);
+    }
+}
+
 function isThenable(v) {
     return v !== null && (typeof v === 'object' || typeof v === 'function') &&
         typeof v.then === 'function';
@@ -132,7 +142,7 @@ function _init() {
     const syncCaller = mode => mode === Sa.CallMode.SYNC ||
         (mode === Sa.CallMode.AUTO && !Sa.caller_is_async());
     const noExecutor = op => new GLib.Error(Gio.IOErrorEnum, Gio.IOErrorEnum.NOT_SUPPORTED,
-        `operation '${op.name}' is written in JavaScript, and Sa.Lock runs the execution ` +
+        `operation '${op.get_name()}' is written in JavaScript, and Sa.Lock runs the execution ` +
         'that a sync caller starts on its executor thread, where gjs cannot run ' +
         'JavaScript: call the lock from a running GLib.MainLoop (call_async()).');
     const lockProto = Sa.Lock.prototype;
@@ -171,7 +181,7 @@ function _init() {
         if (dispatcher.choose_cell(op, mode) !== Sa.Cell.ASYNC_BLOCKING)
             return null;
         return new GLib.Error(Gio.IOErrorEnum, Gio.IOErrorEnum.NOT_SUPPORTED,
-            `operation '${op.name}' is a blocking operation written in JavaScript, and ` +
+            `operation '${op.get_name()}' is a blocking operation written in JavaScript, and ` +
             'an async caller\'s call runs it on a worker thread, where gjs cannot run ' +
             'JavaScript: make it with Sa.blocking(), which runs it on the calling thread.');
     };
@@ -252,7 +262,7 @@ function _init() {
                 return;
             }
             if (!isThenable(result)) {
-                task.return_value(toValue(result));
+                returnResult(Sa, task, result);
             } else if (settles) {
                 result.then(v => task.return_value(toValue(v)))
                     .catch(e => returnError(Sa, task, e));
@@ -286,7 +296,7 @@ function _init() {
                     'a promise: use Sa.nonBlocking()'));
                 return;
             }
-            task.return_value(toValue(result));
+            returnResult(Sa, task, result);
         }
     });
 
