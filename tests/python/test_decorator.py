@@ -350,6 +350,32 @@ def test_mode_of_decorator_and_of_call():
     assert pending.result() == 2
 
 
+def test_body_run_in_sync_mode_calls_as_a_sync_caller():
+    # A plain function forced to SYNC on a loop's thread runs there, as a
+    # blocking body run by the library: its own calls are a sync caller's.
+    @Sa.smartasync
+    def outer(x):
+        assert not Sa.is_async_context()
+        return add(x, 1)
+
+    forced = Sa.smartasync(mode=Sa.CallMode.SYNC)(outer.__wrapped__)
+    results = []
+
+    def body(loop):
+        results.append(outer(1, _sa_mode=Sa.CallMode.SYNC))
+        results.append(forced(2))
+        assert Sa.is_async_context()
+        loop.quit()
+
+    in_glib_loop(body)
+
+    async def main():
+        return outer(3, _sa_mode=Sa.CallMode.SYNC)
+
+    results.append(asyncio.run(main()))
+    assert results == [2, 3, 4]
+
+
 def test_dispatcher_mode_is_followed():
     dispatcher = Sa.Dispatcher.new()
     func = Sa.smartasync(dispatcher=dispatcher)(lambda: 7)

@@ -624,11 +624,17 @@ def _call_blocking(func, args, kwargs, call_mode, settings):
     where = _decide(call_mode, settings)
 
     if where is None:
-        if cancellable is None and not settings.timeout:
-            return func(*args, **kwargs)
         if cancellable is not None and cancellable.is_cancelled():
             raise _cancelled_error()
-        return _call_here(func, args, kwargs, cancellable, settings.timeout)
+        # The body of a blocking call run here: its own calls are a sync
+        # caller's, even on a loop's thread (a call forced to SYNC there).
+        token = _forced.set(_SYNC)
+        try:
+            if cancellable is None and not settings.timeout:
+                return func(*args, **kwargs)
+            return _call_here(func, args, kwargs, cancellable, settings.timeout)
+        finally:
+            _forced.reset(token)
 
     if where is _GLIB:
         pending = Pending()
