@@ -278,6 +278,23 @@ def test_run_gio_from_asyncio(text_file):
     proc.wait(None)
 
 
+def test_run_gio_refuses_a_cancellable_among_the_arguments(text_file):
+    # run_gio() passes the cancellable itself: one given among the
+    # arguments would shift the callback, and the call would never end.
+    f = Gio.File.new_for_path(text_file)
+    for extra in (None, Gio.Cancellable()):
+        with pytest.raises(TypeError, match="cancellable="):
+            Sa.run_gio(f, "load_contents", extra)
+
+        async def main():
+            return Sa.run_gio(f, "load_contents", extra)
+
+        with pytest.raises(TypeError, match="cancellable="):
+            asyncio.run(main())
+    _, data, _ = Sa.run_gio(f, "load_contents", cancellable=Gio.Cancellable())
+    assert data == b"hello from a file"
+
+
 def test_glib_errors_reach_asyncio():
     async def main():
         with pytest.raises(GLib.Error) as info:

@@ -1085,6 +1085,17 @@ def _post(loop, func, *args):
         pass
 
 
+@functools.lru_cache(maxsize=256)
+def _n_args_before_cancellable(klass, name):
+    """How many arguments an introspected _async method of klass takes
+    before its cancellable, or None when that cannot be told."""
+    try:
+        names = [arg.get_name() for arg in getattr(klass, name + "_async").get_arguments()]
+    except AttributeError:
+        return None
+    return names.index("cancellable") if "cancellable" in names else None
+
+
 @_export
 def run_gio(source_object, name, *args, cancellable=None, mode=Sa.CallMode.AUTO):
     """Runs any GIO _async/_finish pair for the caller at hand.
@@ -1099,6 +1110,11 @@ def run_gio(source_object, name, *args, cancellable=None, mode=Sa.CallMode.AUTO)
     """
     async_method = getattr(source_object, name + "_async")
     finish = getattr(source_object, name + "_finish")
+    n_before = _n_args_before_cancellable(type(source_object), name)
+    if n_before is not None and len(args) > n_before:
+        raise TypeError("%s_async() takes %d argument(s) before its cancellable, %d given: "
+                        "run_gio() passes the cancellable itself (give yours as cancellable=)"
+                        % (name, n_before, len(args)))
     where = _decide(_MODE_NAMES[mode], _default_settings)
 
     if where is None:
