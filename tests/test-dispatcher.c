@@ -1141,7 +1141,11 @@ test_dropped_task (gconstpointer data)
   g_assert_true (g_main_context_acquire (NULL));
   if (with_timeout)
     sa_dispatcher_set_timeout (d, 600000);
+  /* GLib 2.76 and later say so of a task with a callback. */
+  if (glib_check_version (2, 76, 0) == NULL)
+    g_test_expect_message ("GLib-GIO", G_LOG_LEVEL_CRITICAL, "*finalized without ever returning*");
   task = call_probed (d, op, SA_CALL_MODE_ASYNC, cancellable, &cp);
+  g_test_assert_expected_messages ();
   test_watch_finalize (task, &call_freed);
   test_watch_finalize (d, &dispatcher_freed);
   g_object_unref (task);
