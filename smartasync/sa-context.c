@@ -438,7 +438,10 @@ sa_reset_contexts (void)
  * The number of private main contexts alive in the process. A context is
  * counted from its creation until it is really freed (at thread exit, or
  * at [func@Sa.reset_contexts] once no call uses it), so tests can check
- * that nothing is left behind.
+ * that nothing is left behind. A context that a sync call gave up on (a
+ * timeout, a cancellation) counts until its drain thread frees it, when
+ * the late completion has run; the thread's next sync call counts a new
+ * one meanwhile.
  *
  * Returns: the number of private contexts alive
  *
