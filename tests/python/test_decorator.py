@@ -376,6 +376,37 @@ def test_body_run_in_sync_mode_calls_as_a_sync_caller():
     assert results == [2, 3, 4]
 
 
+def test_coroutine_run_for_a_sync_caller_awaits_as_an_asyncio_caller():
+    # A sync caller's set_sync() scope, or a body run in SYNC mode, does not
+    # reach into a coroutine it runs on the thread's kept loop: the calls
+    # the coroutine awaits there are that loop's.
+    @Sa.smartasync
+    async def inner():
+        await asyncio.sleep(0.01)
+        return 42
+
+    @Sa.smartasync
+    async def middle():
+        return await inner()
+
+    @Sa.smartasync(mode=Sa.CallMode.SYNC)
+    def outer():
+        return middle()
+
+    assert outer() == 42
+    assert middle(_sa_mode=Sa.CallMode.SYNC) == 42
+    with Sa.set_sync():
+        assert middle() == 42
+    results = []
+
+    def body(loop):
+        results.append(outer())
+        loop.quit()
+
+    in_glib_loop(body)
+    assert results == [42]
+
+
 def test_dispatcher_mode_is_followed():
     dispatcher = Sa.Dispatcher.new()
     func = Sa.smartasync(dispatcher=dispatcher)(lambda: 7)

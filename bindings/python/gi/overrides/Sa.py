@@ -756,7 +756,14 @@ def _run_coroutine_sync(coroutine):
     loop."""
     outer = _get_running_loop()
     loop = _thread_loop()
-    task = loop.create_task(coroutine)
+    # The coroutine's own calls are made on the kept loop, which runs it:
+    # a set_sync() scope of the caller does not reach into it (the Task
+    # copies the context as it is made).
+    token = _forced.set(None)
+    try:
+        task = loop.create_task(coroutine)
+    finally:
+        _forced.reset(token)
     coroutine = None
     first_step = loop._ready.pop()  # scheduled last by the Task's creation
     _set_running_loop(loop)
