@@ -293,6 +293,12 @@ def test_run_gio_refuses_a_cancellable_among_the_arguments(text_file):
             asyncio.run(main())
     _, data, _ = Sa.run_gio(f, "load_contents", cancellable=Gio.Cancellable())
     assert data == b"hello from a file"
+    # Too few is refused the same way, before any call is made.
+    with pytest.raises(TypeError, match="3 argument"):
+        Sa.run_gio(f, "query_info", "standard::size")
+    info = Sa.run_gio(f, "query_info", "standard::size", Gio.FileQueryInfoFlags.NONE,
+                      GLib.PRIORITY_DEFAULT)
+    assert info.get_size() == len(data)
 
 
 def test_glib_errors_reach_asyncio():

@@ -1095,12 +1095,19 @@ def _post(loop, func, *args):
 @functools.lru_cache(maxsize=256)
 def _n_args_before_cancellable(klass, name):
     """How many arguments an introspected _async method of klass takes
-    before its cancellable, or None when that cannot be told."""
+    before its cancellable, (at least, at most): trailing ones that may be
+    None may be left out. None when that cannot be told."""
     try:
-        names = [arg.get_name() for arg in getattr(klass, name + "_async").get_arguments()]
+        arguments = getattr(klass, name + "_async").get_arguments()
     except AttributeError:
         return None
-    return names.index("cancellable") if "cancellable" in names else None
+    names = [arg.get_name() for arg in arguments]
+    if "cancellable" not in names:
+        return None
+    most = least = names.index("cancellable")
+    while least > 0 and arguments[least - 1].may_be_null():
+        least -= 1
+    return least, most
 
 
 @_export
@@ -1117,11 +1124,12 @@ def run_gio(source_object, name, *args, cancellable=None, mode=Sa.CallMode.AUTO)
     """
     async_method = getattr(source_object, name + "_async")
     finish = getattr(source_object, name + "_finish")
-    n_before = _n_args_before_cancellable(type(source_object), name)
-    if n_before is not None and len(args) > n_before:
-        raise TypeError("%s_async() takes %d argument(s) before its cancellable, %d given: "
+    counts = _n_args_before_cancellable(type(source_object), name)
+    if counts is not None and not counts[0] <= len(args) <= counts[1]:
+        raise TypeError("%s_async() takes %s argument(s) before its cancellable, %d given: "
                         "run_gio() passes the cancellable itself (give yours as cancellable=)"
-                        % (name, n_before, len(args)))
+                        % (name, counts[1] if counts[0] == counts[1] else "%d to %d" % counts,
+                           len(args)))
     where = _decide(_MODE_NAMES[mode], _default_settings)
 
     if where is None:
