@@ -86,16 +86,9 @@ for (const [kind, make] of Object.entries(ops)) {
     ]) {
         try {
             const v = call(make());
-            check(how !== 'lock call_sync' && kind !== 'non-blocking, promise' && v !== null && v.n === 7,
+            check(kind !== 'non-blocking, promise' && v !== null && v.n === 7,
                 `script, ${how}, ${kind}: the value`);
         } catch (e) {
-            if (how === 'lock call_sync') {
-                check(e instanceof GLib.Error &&
-                    e.matches(Gio.IOErrorEnum, Gio.IOErrorEnum.NOT_SUPPORTED) &&
-                    e.message.includes('executor thread'),
-                `script, ${how}, ${kind}: fails at once, NOT_SUPPORTED naming the reason`);
-                continue;
-            }
             check(kind === 'non-blocking, promise' && isNotSupported(e),
                 `script, ${how}, ${kind}: ${kind === 'non-blocking, promise'
                     ? 'fails at once, NOT_SUPPORTED naming the reason' : `unexpected ${e}`}`);

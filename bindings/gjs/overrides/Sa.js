@@ -134,31 +134,6 @@ function _init() {
         }
     }
 
-    // SaLock runs an execution that a sync caller starts on its executor
-    // thread, where JavaScript cannot run (gjs would block the call and the
-    // caller would wait for ever): refuse a JavaScript operation there.
-    const isJsOperation = op => op instanceof Sa.Operation &&
-        Object.getPrototypeOf(op) !== Sa.Operation.prototype;
-    const syncCaller = mode => mode === Sa.CallMode.SYNC ||
-        (mode === Sa.CallMode.AUTO && !Sa.caller_is_async());
-    const noExecutor = op => new GLib.Error(Gio.IOErrorEnum, Gio.IOErrorEnum.NOT_SUPPORTED,
-        `operation '${op.get_name()}' is written in JavaScript, and Sa.Lock runs the execution ` +
-        'that a sync caller starts on its executor thread, where gjs cannot run ' +
-        'JavaScript: call the lock from a running GLib.MainLoop (call_async()).');
-    const lockProto = Sa.Lock.prototype;
-    const lockCallSync = lockProto.call_sync;
-    lockProto.call_sync = function (key, op, ...rest) {
-        if (isJsOperation(op))
-            throw noExecutor(op);
-        return lockCallSync.call(this, key, op, ...rest);
-    };
-    const lockCall = lockProto.call;
-    lockProto.call = function (key, op, mode, ...rest) {
-        if (isJsOperation(op) && syncCaller(mode))
-            throw noExecutor(op);
-        return lockCall.call(this, key, op, mode, ...rest);
-    };
-
     // A blocking operation whose body is JavaScript (a subclass overriding
     // run, or Sa.Operation.new_blocking() given a JavaScript function) runs
     // on a worker thread for an async caller, where gjs refuses to run it:
