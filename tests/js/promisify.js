@@ -30,6 +30,14 @@ check(dispatcher.call_sync(double, null).doubled === 42, 'blocking JS operation,
 
 // A result that cannot be a GValue (an array) fails the call, which
 // never waits for it.
+check(dispatcher.call_sync(Sa.blocking('bigint', () => 2n ** 52n), null) === 2 ** 52,
+    'a BigInt within Number.MAX_SAFE_INTEGER comes back as that Number');
+try {
+    dispatcher.call_sync(Sa.blocking('bigint', () => 2n ** 53n + 1n), null);
+    check(false, 'a BigInt beyond Number.MAX_SAFE_INTEGER');
+} catch (e) {
+    check(e instanceof RangeError, 'a BigInt beyond Number.MAX_SAFE_INTEGER fails with a RangeError');
+}
 for (const [name, make] of [['blocking', Sa.blocking], ['nonBlocking', Sa.nonBlocking]]) {
     try {
         dispatcher.call_sync(make('array', () => [1, 2]), null);

@@ -69,7 +69,8 @@ function unwrap(Sa, e) {
  * turns strings, numbers, booleans, GObjects and plain objects into a
  * GValue that comes back unchanged on the JavaScript side; null and
  * undefined come back as null. Arrays, which gjs cannot put in a GValue,
- * are refused: wrap them in an object.
+ * are refused: wrap them in an object. A BigInt comes back as a Number,
+ * so one beyond Number.MAX_SAFE_INTEGER is refused (a RangeError).
  *
  * @param {*} v the result
  * @returns {*} something Gio.Task.return_value() accepts
@@ -77,6 +78,10 @@ function unwrap(Sa, e) {
 function toValue(v) {
     if (Array.isArray(v))
         throw new TypeError('Sa: return an object, not an array: gjs cannot put an array in a GValue');
+    if (typeof v === 'bigint' &&
+        (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)))
+        throw new RangeError('Sa: a BigInt beyond Number.MAX_SAFE_INTEGER would come back rounded: ' +
+            'return it as a string');
     if (v === null || v === undefined) {
         const value = new GObject.Value();
         value.init(GObject.TYPE_STRING);
