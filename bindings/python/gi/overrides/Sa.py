@@ -759,11 +759,14 @@ def _run_coroutine_sync(coroutine):
     # The coroutine's own calls are made on the kept loop, which runs it:
     # a set_sync() scope of the caller does not reach into it (the Task
     # copies the context as it is made).
-    token = _forced.set(None)
-    try:
+    if _forced_get() is None:
         task = loop.create_task(coroutine)
-    finally:
-        _forced.reset(token)
+    else:
+        token = _forced.set(None)
+        try:
+            task = loop.create_task(coroutine)
+        finally:
+            _forced.reset(token)
     coroutine = None
     first_step = loop._ready.pop()  # scheduled last by the Task's creation
     _set_running_loop(loop)
