@@ -877,6 +877,27 @@ typedef struct
   guint64 executions;
 } LockRun;
 
+/* Case 6's measure once @n calls are issued, from the heap in use @rss0
+ * and the time @t0 before them: the heap with every waiter in flight, and
+ * the time until *@done reaches @n and what the calls left is run. */
+static LockRun
+lock_run_measure (guint        n,
+                  const guint *done,
+                  long         rss0,
+                  gint64       t0)
+{
+  long rss1 = heap_in_flight (&t0);
+  LockRun r = { 0 };
+
+  while (*done < n)
+    g_main_context_iteration (NULL, TRUE);
+  settle ();
+  r.us_per_waiter = (double) (g_get_monotonic_time () - t0) / n;
+  r.bytes_per_waiter = (double) MAX (0, rss1 - rss0) / n;
+
+  return r;
+}
+
 /* @gio_style: sa_lock_call_async(), which returns no task and detects no
  * caller, rather than sa_lock_call() in SA_CALL_MODE_AUTO. */
 static LockRun
@@ -886,7 +907,7 @@ lock_sa_with (gboolean gio_style,
   g_autoptr(SaLock) lock = sa_lock_new (NULL);
   g_autoptr(SaOperation) op = sa_operation_new_non_blocking (immediate_value, NULL, NULL);
   guint done = 0;
-  long rss0 = rss_bytes (), rss1;
+  long rss0 = rss_bytes ();
   gint64 t0 = g_get_monotonic_time ();
   LockRun r;
 
@@ -897,12 +918,7 @@ lock_sa_with (gboolean gio_style,
       else
         g_object_unref (sa_lock_call (lock, "one-key", op, SA_CALL_MODE_AUTO, NULL, count_cb, &done));
     }
-  rss1 = heap_in_flight (&t0);
-  while (done < n)
-    g_main_context_iteration (NULL, TRUE);
-  settle ();
-  r.us_per_waiter = (double) (g_get_monotonic_time () - t0) / n;
-  r.bytes_per_waiter = (double) MAX (0, rss1 - rss0) / n;
+  r = lock_run_measure (n, &done, rss0, t0);
   r.executions = sa_lock_get_n_executions (lock);
 
   return r;
@@ -924,7 +940,7 @@ static LockRun
 lock_raw (guint n)
 {
   guint done = 0;
-  long rss0 = rss_bytes (), rss1;
+  long rss0 = rss_bytes ();
   gint64 t0 = g_get_monotonic_time ();
   LockRun r;
 
@@ -939,12 +955,7 @@ lock_raw (guint n)
       g_task_return_value (task, &value);
       g_object_unref (task);
     }
-  rss1 = heap_in_flight (&t0);
-  while (done < n)
-    g_main_context_iteration (NULL, TRUE);
-  settle ();
-  r.us_per_waiter = (double) (g_get_monotonic_time () - t0) / n;
-  r.bytes_per_waiter = (double) MAX (0, rss1 - rss0) / n;
+  r = lock_run_measure (n, &done, rss0, t0);
   r.executions = n;
 
   return r;
@@ -1019,18 +1030,13 @@ lock_singleflight_with (SingleflightCall call,
 {
   GHashTable *flights = g_hash_table_new (g_str_hash, g_str_equal);
   guint done = 0;
-  long rss0 = rss_bytes (), rss1;
+  long rss0 = rss_bytes ();
   gint64 t0 = g_get_monotonic_time ();
   LockRun r;
 
   for (guint i = 0; i < n; i++)
     call (flights, "one-key", count_cb, &done);
-  rss1 = heap_in_flight (&t0);
-  while (done < n)
-    g_main_context_iteration (NULL, TRUE);
-  settle ();
-  r.us_per_waiter = (double) (g_get_monotonic_time () - t0) / n;
-  r.bytes_per_waiter = (double) MAX (0, rss1 - rss0) / n;
+  r = lock_run_measure (n, &done, rss0, t0);
   r.executions = 1;
   g_hash_table_unref (flights);
 

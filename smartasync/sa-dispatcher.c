@@ -660,21 +660,9 @@ relay_answered (GTask *relay)
 
 /* An async caller's call with a guard: the operation's task, made on the
  * caller's context, completes there, and is relayed unless the guard
- * answered first. @user_data: a reference to the relay, for a task that
- * the pool always completes. */
-static void
-op_task_done (GObject      *source_object,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  g_autoptr(GTask) relay = user_data;
-
-  if (relay_claim (relay))
-    relay_complete (relay, G_TASK (result), NULL);
-}
-
-/* The same for a task handed to a non-blocking operation, which may drop
- * it: the task holds its relay until it is freed (op_task_freed()). */
+ * answered first. This one for a task handed to a non-blocking operation,
+ * which may drop it: the task holds its relay until it is freed
+ * (op_task_freed()). */
 static void
 started_task_done (GObject      *source_object,
                    GAsyncResult *result,
@@ -684,6 +672,17 @@ started_task_done (GObject      *source_object,
 
   if (relay_claim (relay))
     relay_complete (relay, G_TASK (result), NULL);
+}
+
+/* The same for a task that the pool always completes: @user_data is a
+ * reference to the relay. */
+static void
+op_task_done (GObject      *source_object,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  started_task_done (source_object, result, user_data);
+  g_object_unref (user_data);
 }
 
 static SA_DEFINE_QUARK (sa-relay, relay)

@@ -244,8 +244,7 @@ function _init() {
             if (!isThenable(result)) {
                 returnResult(Sa, task, result);
             } else if (settles) {
-                result.then(v => task.return_value(toValue(v)))
-                    .catch(e => returnError(Sa, task, e));
+                result.then(v => returnResult(Sa, task, v), e => returnError(Sa, task, e));
             } else {
                 result.then(null, () => {});
                 task.return_error(notHere(this.name));
