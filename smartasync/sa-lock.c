@@ -189,6 +189,8 @@ struct _Execution
                                  * a slot per caller, emptied when it is
                                  * finished; NULL once DONE or reset */
   guint            n_waiting;   /* slots not yet emptied */
+  GError          *timed_out;   /* (nullable) the deadline's error, once it
+                                 * passed: every caller's outcome */
 };
 
 /* A caller with a cancellable: what its handler needs to find its slot,
@@ -423,6 +425,7 @@ execution_unref (Execution *exec)
   if (exec->waiters != NULL)
     g_ptr_array_unref (exec->waiters);   /* empty slots only */
   g_clear_pointer (&exec->context, g_main_context_unref);
+  g_clear_error (&exec->timed_out);
   g_object_unref (exec->cancellable);
   g_free (exec->key);
   g_object_unref (exec->lock);
@@ -547,9 +550,11 @@ execution_done (GObject      *source_object,
     {
       exec->state = EXECUTION_DONE;
     }
+  if (exec->timed_out != NULL)
+    error = g_error_copy (exec->timed_out);
   g_mutex_unlock (&self->mutex);
 
-  if (n_reached > 0)
+  if (n_reached > 0 && error == NULL)
     {
       /* The call's task, or the operation's that it relays. */
       g_autoptr(GTask) holder = _sa_dispatcher_result_task (result, &error);
@@ -783,8 +788,8 @@ deadline_free (gpointer data)
   g_free (deadline);
 }
 
-/* Fails every caller but the starter, whose slot is the first, and
- * unlists the execution: a later caller starts a new one. */
+/* Fails every caller but the starter at once, and the starter when its
+ * body returns; unlists the execution: a later caller starts a new one. */
 static void
 deadline_passed (SaGuard  *guard,
                  gpointer  data)
@@ -792,9 +797,16 @@ deadline_passed (SaGuard  *guard,
   Deadline *deadline = data;
   Execution *exec = deadline->exec;
   g_autoptr(GPtrArray) tasks = g_ptr_array_new ();
+  gboolean timed_out = FALSE;
   gboolean forgotten = FALSE;
 
   g_mutex_lock (&exec->lock->mutex);
+  /* The starter hears it too, when its body returns. */
+  if (exec->state == EXECUTION_RUNNING)
+    {
+      exec->timed_out = _sa_guard_error (guard, deadline->name);
+      timed_out = TRUE;
+    }
   for (guint slot = 1; exec->state == EXECUTION_RUNNING && slot < exec->waiters->len; slot++)
     {
       gboolean last;
@@ -807,7 +819,8 @@ deadline_passed (SaGuard  *guard,
   execution_unlist (exec);
   g_mutex_unlock (&exec->lock->mutex);
 
-  if (forgotten)
+  /* The body's cancellable fires at the timeout, as in every cell. */
+  if (forgotten || timed_out)
     g_cancellable_cancel (exec->cancellable);
   for (guint i = 0; i < tasks->len; i++)
     {
