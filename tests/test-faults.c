@@ -37,7 +37,7 @@ track_task (GTask *task)
 static void
 wait_for_zero (const gint *counter)
 {
-  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
 
   while (g_atomic_int_get (counter) > 0 && g_get_monotonic_time () < deadline)
     if (!g_main_context_iteration (NULL, FALSE))
