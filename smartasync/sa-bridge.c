@@ -45,6 +45,15 @@
  * main loop is re-entered. A bridge opened while another is waiting on
  * the same thread (from inside its callbacks) gets a context of its own.
  *
+ * Once the call has reported, [method@Sa.Bridge.wait] dispatches what the
+ * call left ready on the context before it pops it, as a hand-written
+ * helper that empties its context does (GDBus, for one, frees a signal
+ * subscription's user data from an idle there): without blocking, while
+ * an iteration dispatches something, at most 100 iterations, so that a
+ * source that re-arms for ever cannot hold the caller. What is not ready,
+ * a timer not due yet say, stays on the context until a later wait of the
+ * thread at that depth dispatches it, or the context is freed.
+ *
  With a timeout, the wait gives up after that many milliseconds: the
  * cancellable from [method@Sa.Bridge.get_cancellable] is cancelled and
  * [method@Sa.Bridge.wait] fails with `G_IO_ERROR_TIMED_OUT`, even when
@@ -328,8 +337,10 @@ _sa_bridge_drain (SaBridge *self)
  * @error: return location for a [struct@GLib.Error]
  *
  * Iterates the bridge's private context until the call has reported its
- * result, then pops the context. Call it once, on the thread that created
- * the bridge. Only the bridge's own context is iterated.
+ * result, dispatches what the call left ready there (at most 100
+ * iterations more, without blocking), then pops the context. Call it
+ * once, on the thread that created the bridge. Only the bridge's own
+ * context is iterated.
  *
  * Returns: (transfer full): the call's result, for its `_finish` function,
  *   or %NULL with `G_IO_ERROR_TIMED_OUT` when the bridge's timeout passed

@@ -15,8 +15,14 @@ typedef void (*SaKickFunc) (gpointer data);
  * depth, pushes it as thread-default and returns a reference to it; @kick
  * is set to its kick source, valid while that reference is held. */
 GMainContext *_sa_context_enter        (GSource     **kick);
-/* Pops @context (pushed by _sa_context_enter()), withdraws a kick not yet
- * run and drops the reference. */
+/* The most iterations of its private context a sync wait spends, once its
+ * call has completed, dispatching what the call left ready there. */
+#define SA_CONTEXT_FLUSH_MAX 100
+
+/* Withdraws a kick not yet run, dispatches what is ready on @context (at
+ * most SA_CONTEXT_FLUSH_MAX iterations), pops it (pushed by
+ * _sa_context_enter()) and drops the reference: every sync wait ends
+ * here, so none leaves ready work behind. */
 void          _sa_context_leave        (GMainContext *context,
                                         GSource      *kick);
 /* _sa_context_leave() for a context its caller popped already. */

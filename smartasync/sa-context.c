@@ -228,17 +228,10 @@ _sa_context_enter (GSource **kick)
   return context;
 }
 
-void
-_sa_context_leave (GMainContext *context,
-                   GSource      *kick)
-{
-  g_main_context_pop_thread_default (context);
-  _sa_context_leave_popped (context, kick);
-}
-
-void
-_sa_context_leave_popped (GMainContext *context,
-                          GSource      *kick)
+/* The end of a wait: the thread is one depth out, and drops its
+ * reference to @context. */
+static void
+context_done (GMainContext *context)
 {
   SaThreadState *state = g_private_get (&thread_state_key);
 
@@ -249,8 +242,73 @@ _sa_context_leave_popped (GMainContext *context,
   state->depth--;
   g_mutex_unlock (&state->lock);
 
-  _sa_context_unkick (kick);
   g_main_context_unref (context);
+}
+
+/* g_main_context_iteration (@context, FALSE), but with no poll() when
+ * nothing is ready and the context's wakeup is its only descriptor: that
+ * one needs no polling here, since a source attached from another thread
+ * is seen by prepare() all the same. Returns whether it dispatched. */
+static gboolean
+context_dispatch_ready (GMainContext *context)
+{
+  GPollFD fds_on_stack[8];
+  g_autofree GPollFD *fds_on_heap = NULL;
+  GPollFD *fds = fds_on_stack;
+  gint max_priority, timeout, n_fds;
+  gboolean ready;
+
+  /* The thread that entered it: the acquisition cannot fail. */
+  if (!g_main_context_acquire (context))
+    g_assert_not_reached ();
+
+  ready = g_main_context_prepare (context, &max_priority);
+  n_fds = g_main_context_query (context, max_priority, &timeout, fds, G_N_ELEMENTS (fds_on_stack));
+  if (n_fds > (gint) G_N_ELEMENTS (fds_on_stack))
+    {
+      fds = fds_on_heap = g_new (GPollFD, n_fds);
+      n_fds = g_main_context_query (context, max_priority, &timeout, fds, n_fds);
+    }
+  /* With nothing ready, every descriptor is queried, the wakeup among them. */
+  if (ready || n_fds > 1)
+    (void) g_main_context_get_poll_func (context) (fds, (guint) n_fds, 0);
+  ready = g_main_context_check (context, max_priority, fds, n_fds);
+  if (ready)
+    g_main_context_dispatch (context);
+
+  g_main_context_release (context);
+
+  return ready;
+}
+
+/* Dispatches what the call left ready on @context, as a hand-written
+ * helper that empties its context before freeing it does, for at most
+ * SA_CONTEXT_FLUSH_MAX iterations: a source that re-arms for ever cannot
+ * hold the caller. A timer not due yet stays. */
+static void
+context_flush (GMainContext *context)
+{
+  for (guint i = 0; i < SA_CONTEXT_FLUSH_MAX && context_dispatch_ready (context); i++)
+    ;
+}
+
+void
+_sa_context_leave (GMainContext *context,
+                   GSource      *kick)
+{
+  _sa_context_unkick (kick);
+  context_flush (context);
+  g_main_context_pop_thread_default (context);
+  context_done (context);
+}
+
+void
+_sa_context_leave_popped (GMainContext *context,
+                          GSource      *kick)
+{
+  _sa_context_unkick (kick);
+  context_flush (context);
+  context_done (context);
 }
 
 struct _SaDrain
