@@ -62,9 +62,10 @@
  * same way, at once, with `G_IO_ERROR_CANCELLED`, whether or not the call
  * honours its cancellable. A call given up that way keeps the bridge alive
  * until its callback runs, if it ever does; its late result is dropped.
- * Its context is no longer the thread's: another thread iterates it until
- * that callback has run, so the late result is freed even when the
- * calling thread exits, and the thread's next wait gets a new context.
+ * Its context is no longer the thread's: the library's drain thread, one
+ * for every call given up in the process, iterates it until that callback
+ * has run, so the late result is freed even when the calling thread
+ * exits, and the thread's next wait gets a new context.
  *
  * A bridge is used by one thread, the one that created it, from
  * [ctor@Sa.Bridge.new] to [method@Sa.Bridge.wait]; exactly one call may

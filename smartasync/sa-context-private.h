@@ -29,12 +29,13 @@ void          _sa_context_leave        (GMainContext *context,
 void          _sa_context_leave_popped (GMainContext *context,
                                         GSource      *kick);
 /* A context given up by its thread while a call may still complete on it
- * (a wait abandoned at a timeout or a cancellation): a drain thread
- * iterates it until _sa_drain_finish(), then drops it. */
+ * (a wait abandoned at a timeout or a cancellation): the drain thread,
+ * one for every such context of the process, iterates it until
+ * _sa_drain_finish(), empties it of what is ready, then drops it. */
 typedef struct _SaDrain SaDrain;
 
 /* Like _sa_context_leave(), but the thread's slot gets a new context next
- * time and @context goes to a drain, which _sa_drain_start() hands to a
+ * time and @context goes to a drain, which _sa_drain_start() hands to the
  * drain thread once the late completion can find it. Returns the drain,
  * for the late completion to finish. */
 SaDrain      *_sa_context_retire       (GMainContext *context,

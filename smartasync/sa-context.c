@@ -659,9 +659,10 @@ sa_reset_contexts (void)
  * counted from its creation until it is really freed (at thread exit, or
  * at [func@Sa.reset_contexts] once no call uses it), so tests can check
  * that nothing is left behind. A context that a sync call gave up on (a
- * timeout, a cancellation) counts until its drain thread frees it, when
- * the late completion has run; the thread's next sync call counts a new
- * one meanwhile.
+ * timeout, a cancellation) counts until the library's drain thread frees
+ * it, when the late completion has run, or for ever if the operation
+ * never completes; the thread's next sync call counts a new one
+ * meanwhile. Every such context shares that one drain thread.
  *
  * Returns: the number of private contexts alive
  *
