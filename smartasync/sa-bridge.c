@@ -323,8 +323,10 @@ _sa_bridge_attach (SaBridge *self,
                            sa_bridge_ref (self), (GDestroyNotify) sa_bridge_unref);
 }
 
-gboolean
-_sa_bridge_drain (SaBridge *self)
+/* Dispatches what is ready on the bridge's context without blocking, until
+ * the result arrives; returns whether it has. */
+static gboolean
+bridge_dispatch_ready (SaBridge *self)
 {
   while (self->result == NULL && g_main_context_iteration (self->context, FALSE))
     ;
@@ -386,7 +388,7 @@ _sa_bridge_wait (SaBridge  *self,
 
   /* The guard fired. A call that honours its cancellable may answer at
    * once; anything else is abandoned to report later, or never. */
-  if (!_sa_bridge_drain (self))
+  if (!bridge_dispatch_ready (self))
     {
       self->abandoned = TRUE;
       if (self->keep_for_callback)
