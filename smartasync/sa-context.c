@@ -245,12 +245,16 @@ context_done (GMainContext *context)
   g_main_context_unref (context);
 }
 
-/* g_main_context_iteration (@context, FALSE), but with no poll() when
- * nothing is ready and the context's wakeup is its only descriptor: that
- * one needs no polling here, since a source attached from another thread
- * is seen by prepare() all the same. Returns whether it dispatched. */
+/* g_main_context_iteration (@context, FALSE), less what a context that has
+ * nothing ready needs not: with nothing ready after prepare() and no
+ * descriptor but the context's wakeup (a source attached from another
+ * thread is seen by prepare() all the same), neither poll() nor check(),
+ * whose only other find would be a timer fallen due since prepare(),
+ * which may stay. @owned: whether this thread holds @context already.
+ * Returns whether it dispatched. */
 static gboolean
-context_dispatch_ready (GMainContext *context)
+context_dispatch_ready (GMainContext *context,
+                        gboolean      owned)
 {
   GPollFD fds_on_stack[8];
   g_autofree GPollFD *fds_on_heap = NULL;
@@ -258,8 +262,8 @@ context_dispatch_ready (GMainContext *context)
   gint max_priority, timeout, n_fds;
   gboolean ready;
 
-  /* The thread that entered it: the acquisition cannot fail. */
-  if (!g_main_context_acquire (context))
+  /* Entered by this thread, or given up to it: nobody else holds it. */
+  if (!owned && !g_main_context_acquire (context))
     g_assert_not_reached ();
 
   ready = g_main_context_prepare (context, &max_priority);
@@ -271,12 +275,15 @@ context_dispatch_ready (GMainContext *context)
     }
   /* With nothing ready, every descriptor is queried, the wakeup among them. */
   if (ready || n_fds > 1)
-    (void) g_main_context_get_poll_func (context) (fds, (guint) n_fds, 0);
-  ready = g_main_context_check (context, max_priority, fds, n_fds);
-  if (ready)
-    g_main_context_dispatch (context);
+    {
+      (void) g_main_context_get_poll_func (context) (fds, (guint) n_fds, 0);
+      ready = g_main_context_check (context, max_priority, fds, n_fds);
+      if (ready)
+        g_main_context_dispatch (context);
+    }
 
-  g_main_context_release (context);
+  if (!owned)
+    g_main_context_release (context);
 
   return ready;
 }
@@ -286,9 +293,10 @@ context_dispatch_ready (GMainContext *context)
  * SA_CONTEXT_FLUSH_MAX iterations: a source that re-arms for ever cannot
  * hold the caller. A timer not due yet stays. */
 static void
-context_flush (GMainContext *context)
+context_flush (GMainContext *context,
+               gboolean      owned)
 {
-  for (guint i = 0; i < SA_CONTEXT_FLUSH_MAX && context_dispatch_ready (context); i++)
+  for (guint i = 0; i < SA_CONTEXT_FLUSH_MAX && context_dispatch_ready (context, owned); i++)
     ;
 }
 
@@ -297,7 +305,8 @@ _sa_context_leave (GMainContext *context,
                    GSource      *kick)
 {
   _sa_context_unkick (kick);
-  context_flush (context);
+  /* Pushed, so held by this thread. */
+  context_flush (context, TRUE);
   g_main_context_pop_thread_default (context);
   context_done (context);
 }
@@ -307,7 +316,7 @@ _sa_context_leave_popped (GMainContext *context,
                           GSource      *kick)
 {
   _sa_context_unkick (kick);
-  context_flush (context);
+  context_flush (context, FALSE);
   context_done (context);
 }
 
@@ -441,7 +450,7 @@ drains_update (GPtrArray *drains)
         }
       g_ptr_array_remove_index_fast (drains, i);
       g_main_context_push_thread_default (drain->context);
-      context_flush (drain->context);
+      context_flush (drain->context, TRUE);
       g_main_context_pop_thread_default (drain->context);
       g_main_context_release (drain->context);
       drain_unref (drain);

@@ -4,7 +4,8 @@
  * cell, a sync caller of SaLock) against what an operation may queue on
  * the thread-default context it started on: a GDBus signal subscription
  * that it drops when it ends (GDBus frees its user data from an idle),
- * a chain of idles, an idle that re-arms for ever, a timer not due yet.
+ * a chain of idles, a descriptor with data to read, an idle that re-arms
+ * for ever, a timer not due yet.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -12,6 +13,10 @@
 #include "config.h"
 
 #include "test-util.h"
+
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <unistd.h>
 
 /* The most iterations a wait spends on what its call left ready:
  * SA_CONTEXT_FLUSH_MAX of sa-context-private.h, as documented. */
@@ -31,13 +36,14 @@ typedef enum
 {
   LEFT_DBUS_SUBSCRIPTION,  /* subscribes, calls the bus, unsubscribes in the reply */
   LEFT_IDLE_CHAIN,         /* an idle that adds an idle that adds an idle */
+  LEFT_FD_READY,           /* a low-priority watch on a pipe with a byte to read */
   LEFT_REARMING_IDLE,      /* an idle that never removes itself */
   LEFT_TIMER_NOT_DUE,      /* a timeout of an hour */
   N_LEFTS
 } Left;
 
 static const char * const left_names[] = {
-  "dbus-subscription", "idle-chain", "rearming-idle", "timer-not-due",
+  "dbus-subscription", "idle-chain", "fd-ready", "rearming-idle", "timer-not-due",
 };
 
 typedef struct
@@ -102,6 +108,19 @@ chain_idle (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+/* Reads its byte, closes the pipe, and is done. */
+static gboolean
+fd_readable (gint         fd,
+             GIOCondition condition,
+             gpointer     data)
+{
+  char byte;
+
+  g_assert_cmpint (read (fd, &byte, 1), ==, 1);
+  g_assert_true (g_close (fd, NULL));
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 rearming_idle (gpointer data)
 {
@@ -161,6 +180,24 @@ leave_async (Case                *c,
 
     case LEFT_IDLE_CHAIN:
       g_source_unref (attach_here (g_idle_source_new (), chain_idle, NULL, TRUE, c));
+      break;
+
+    case LEFT_FD_READY:
+      {
+        gint fds[2];
+        GSource *watch;
+
+        g_assert_true (g_unix_open_pipe (fds, FD_CLOEXEC, NULL));
+        g_assert_cmpint (write (fds[1], "x", 1), ==, 1);
+        g_assert_true (g_close (fds[1], NULL));
+        watch = g_unix_fd_source_new (fds[0], G_IO_IN);
+        g_source_set_callback (watch, G_SOURCE_FUNC (fd_readable), g_object_ref (c->object), g_object_unref);
+        /* Below the call's completion: dispatched after it. */
+        g_source_set_priority (watch, G_PRIORITY_LOW);
+        g_source_attach (watch, g_main_context_get_thread_default ());
+        /* Ready only once a poll() has seen the byte. */
+        g_source_unref (watch);
+      }
       break;
 
     case LEFT_REARMING_IDLE:
@@ -272,6 +309,7 @@ test_leaves (gconstpointer data)
     {
     case LEFT_DBUS_SUBSCRIPTION:
     case LEFT_IDLE_CHAIN:
+    case LEFT_FD_READY:
       /* What the call queued has run: the caller's object is the
        * caller's alone again, with no later sync call. */
       g_object_unref (c.object);
