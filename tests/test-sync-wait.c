@@ -366,6 +366,45 @@ test_dbus_repeated (void)
     }
 }
 
+/* The dispatcher's sync blocking cell: the body sees its caller's own
+ * thread-default context, but what it attaches to its task's context
+ * (as g_task_attach_source() does) goes to the private one, and has run
+ * when the call returns. */
+static gboolean
+task_source_cb (gpointer data)
+{
+  return G_SOURCE_REMOVE;
+}
+
+static void
+attach_run (SaOperation  *op,
+            GTask        *task,
+            GCancellable *cancellable,
+            gpointer      user_data)
+{
+  g_autoptr(GSource) idle = g_idle_source_new ();
+
+  g_source_set_priority (idle, G_PRIORITY_LOW);
+  g_source_set_callback (idle, task_source_cb, g_object_ref (user_data), g_object_unref);
+  g_source_attach (idle, g_task_get_context (task));
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+test_blocking_body_task_source (void)
+{
+  GObject *object = g_object_new (G_TYPE_OBJECT, NULL);
+  g_autoptr(SaOperation) op = sa_operation_new_blocking (attach_run, object, NULL);
+  g_autoptr(GError) error = NULL;
+  gint finalized;
+
+  test_watch_finalize (object, &finalized);
+  g_assert_true (test_call_sync_bool (sa_dispatcher_get_default (), op, NULL, &error));
+  g_assert_no_error (error);
+  g_object_unref (object);
+  g_assert_true (g_atomic_int_get (&finalized));
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -391,6 +430,8 @@ main (int   argc,
         g_test_add_data_func (path, GUINT_TO_POINTER (cell * N_LEFTS + left), test_leaves);
       }
   g_test_add_func ("/sync-wait/leaves-nothing-ready/dbus-repeated", test_dbus_repeated);
+  g_test_add_func ("/sync-wait/leaves-nothing-ready/blocking-body-task-source",
+                   test_blocking_body_task_source);
 
   ret = g_test_run ();
 
