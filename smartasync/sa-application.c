@@ -106,6 +106,15 @@ task_completed (GTask      *task,
  * right after its callback has run, or when @task is finalized without
  * completing; a task that has already completed is not held for.
  *
+ * A hold keeps an application from quitting because it has nothing left
+ * to do: it does not stop [method@Gio.Application.quit], which ends
+ * `g_application_run()` at once, holds or not (GIO's rule). A call still
+ * pending then is not waited for, and its callback runs only if the
+ * application's context is iterated again. To quit once the calls have
+ * answered, release the application's own hold (or close its last window)
+ * rather than call `g_application_quit()`; to quit at once, cancel the
+ * calls first ([func@Sa.object_get_cancellable] does it for a window's).
+ *
  * Call this on the thread that runs @application.
  *
  * Since: 1.0

@@ -57,9 +57,6 @@ SaBridge *_sa_bridge_new_full (GCancellable *cancellable,
                                guint         timeout_ms,
                                gboolean      keep_for_callback,
                                const char   *what);
-/* Dispatches what is ready on the bridge's context without blocking;
- * returns whether the result has arrived. */
-gboolean  _sa_bridge_drain    (SaBridge     *self);
 
 /* Ties @bridge to @task: the task keeps it alive for as long as it may
  * call it back. Task data is left to the operation. */

@@ -45,6 +45,15 @@
  * main loop is re-entered. A bridge opened while another is waiting on
  * the same thread (from inside its callbacks) gets a context of its own.
  *
+ * Once the call has reported, [method@Sa.Bridge.wait] dispatches what the
+ * call left ready on the context before it pops it, as a hand-written
+ * helper that empties its context does (GDBus, for one, frees a signal
+ * subscription's user data from an idle there): without blocking, while
+ * an iteration dispatches something, at most 100 iterations, so that a
+ * source that re-arms for ever cannot hold the caller. What is not ready,
+ * a timer not due yet say, stays on the context until a later wait of the
+ * thread at that depth dispatches it, or the context is freed.
+ *
  With a timeout, the wait gives up after that many milliseconds: the
  * cancellable from [method@Sa.Bridge.get_cancellable] is cancelled and
  * [method@Sa.Bridge.wait] fails with `G_IO_ERROR_TIMED_OUT`, even when
@@ -53,9 +62,10 @@
  * same way, at once, with `G_IO_ERROR_CANCELLED`, whether or not the call
  * honours its cancellable. A call given up that way keeps the bridge alive
  * until its callback runs, if it ever does; its late result is dropped.
- * Its context is no longer the thread's: another thread iterates it until
- * that callback has run, so the late result is freed even when the
- * calling thread exits, and the thread's next wait gets a new context.
+ * Its context is no longer the thread's: the library's drain thread, one
+ * for every call given up in the process, iterates it until that callback
+ * has run, so the late result is freed even when the calling thread
+ * exits, and the thread's next wait gets a new context.
  *
  * A bridge is used by one thread, the one that created it, from
  * [ctor@Sa.Bridge.new] to [method@Sa.Bridge.wait]; exactly one call may
@@ -313,8 +323,10 @@ _sa_bridge_attach (SaBridge *self,
                            sa_bridge_ref (self), (GDestroyNotify) sa_bridge_unref);
 }
 
-gboolean
-_sa_bridge_drain (SaBridge *self)
+/* Dispatches what is ready on the bridge's context without blocking, until
+ * the result arrives; returns whether it has. */
+static gboolean
+bridge_dispatch_ready (SaBridge *self)
 {
   while (self->result == NULL && g_main_context_iteration (self->context, FALSE))
     ;
@@ -328,8 +340,10 @@ _sa_bridge_drain (SaBridge *self)
  * @error: return location for a [struct@GLib.Error]
  *
  * Iterates the bridge's private context until the call has reported its
- * result, then pops the context. Call it once, on the thread that created
- * the bridge. Only the bridge's own context is iterated.
+ * result, dispatches what the call left ready there (at most 100
+ * iterations more, without blocking), then pops the context. Call it
+ * once, on the thread that created the bridge. Only the bridge's own
+ * context is iterated.
  *
  * Returns: (transfer full): the call's result, for its `_finish` function,
  *   or %NULL with `G_IO_ERROR_TIMED_OUT` when the bridge's timeout passed
@@ -374,7 +388,7 @@ _sa_bridge_wait (SaBridge  *self,
 
   /* The guard fired. A call that honours its cancellable may answer at
    * once; anything else is abandoned to report later, or never. */
-  if (!_sa_bridge_drain (self))
+  if (!bridge_dispatch_ready (self))
     {
       self->abandoned = TRUE;
       if (self->keep_for_callback)

@@ -15,20 +15,27 @@ typedef void (*SaKickFunc) (gpointer data);
  * depth, pushes it as thread-default and returns a reference to it; @kick
  * is set to its kick source, valid while that reference is held. */
 GMainContext *_sa_context_enter        (GSource     **kick);
-/* Pops @context (pushed by _sa_context_enter()), withdraws a kick not yet
- * run and drops the reference. */
+/* The most iterations of its private context a sync wait spends, once its
+ * call has completed, dispatching what the call left ready there. */
+#define SA_CONTEXT_FLUSH_MAX 100
+
+/* Withdraws a kick not yet run, dispatches what is ready on @context (at
+ * most SA_CONTEXT_FLUSH_MAX iterations), pops it (pushed by
+ * _sa_context_enter()) and drops the reference: every sync wait ends
+ * here, so none leaves ready work behind. */
 void          _sa_context_leave        (GMainContext *context,
                                         GSource      *kick);
 /* _sa_context_leave() for a context its caller popped already. */
 void          _sa_context_leave_popped (GMainContext *context,
                                         GSource      *kick);
 /* A context given up by its thread while a call may still complete on it
- * (a wait abandoned at a timeout or a cancellation): a drain thread
- * iterates it until _sa_drain_finish(), then drops it. */
+ * (a wait abandoned at a timeout or a cancellation): the drain thread,
+ * one for every such context of the process, iterates it until
+ * _sa_drain_finish(), empties it of what is ready, then drops it. */
 typedef struct _SaDrain SaDrain;
 
 /* Like _sa_context_leave(), but the thread's slot gets a new context next
- * time and @context goes to a drain, which _sa_drain_start() hands to a
+ * time and @context goes to a drain, which _sa_drain_start() hands to the
  * drain thread once the late completion can find it. Returns the drain,
  * for the late completion to finish. */
 SaDrain      *_sa_context_retire       (GMainContext *context,

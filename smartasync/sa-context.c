@@ -228,17 +228,10 @@ _sa_context_enter (GSource **kick)
   return context;
 }
 
-void
-_sa_context_leave (GMainContext *context,
-                   GSource      *kick)
-{
-  g_main_context_pop_thread_default (context);
-  _sa_context_leave_popped (context, kick);
-}
-
-void
-_sa_context_leave_popped (GMainContext *context,
-                          GSource      *kick)
+/* The end of a wait: the thread is one depth out, and drops its
+ * reference to @context. */
+static void
+context_done (GMainContext *context)
 {
   SaThreadState *state = g_private_get (&thread_state_key);
 
@@ -249,16 +242,122 @@ _sa_context_leave_popped (GMainContext *context,
   state->depth--;
   g_mutex_unlock (&state->lock);
 
-  _sa_context_unkick (kick);
   g_main_context_unref (context);
 }
 
+/* g_main_context_iteration (@context, FALSE), less what a context that has
+ * nothing ready needs not: with nothing ready after prepare() and no
+ * descriptor but the context's wakeup (a source attached from another
+ * thread is seen by prepare() all the same), neither poll() nor check(),
+ * whose only other find would be a timer fallen due since prepare(),
+ * which may stay. @owned: whether this thread holds @context already.
+ * Returns whether it dispatched. */
+static gboolean
+context_dispatch_ready (GMainContext *context,
+                        gboolean      owned)
+{
+  GPollFD fds_on_stack[8];
+  g_autofree GPollFD *fds_on_heap = NULL;
+  GPollFD *fds = fds_on_stack;
+  gint max_priority, timeout, n_fds;
+  gboolean ready;
+
+  /* Entered by this thread, or given up to it: nobody else holds it. */
+  if (!owned && !g_main_context_acquire (context))
+    g_assert_not_reached ();
+
+  ready = g_main_context_prepare (context, &max_priority);
+  n_fds = g_main_context_query (context, max_priority, &timeout, fds, G_N_ELEMENTS (fds_on_stack));
+  if (n_fds > (gint) G_N_ELEMENTS (fds_on_stack))
+    {
+      fds = fds_on_heap = g_new (GPollFD, n_fds);
+      n_fds = g_main_context_query (context, max_priority, &timeout, fds, n_fds);
+    }
+  /* With nothing ready, every descriptor is queried, the wakeup among them. */
+  if (ready || n_fds > 1)
+    {
+      (void) g_main_context_get_poll_func (context) (fds, (guint) n_fds, 0);
+      ready = g_main_context_check (context, max_priority, fds, n_fds);
+      if (ready)
+        g_main_context_dispatch (context);
+    }
+
+  if (!owned)
+    g_main_context_release (context);
+
+  return ready;
+}
+
+/* Dispatches what the call left ready on @context, as a hand-written
+ * helper that empties its context before freeing it does, for at most
+ * SA_CONTEXT_FLUSH_MAX iterations: a source that re-arms for ever cannot
+ * hold the caller. A timer not due yet stays. */
+static void
+context_flush (GMainContext *context,
+               gboolean      owned)
+{
+  for (guint i = 0; i < SA_CONTEXT_FLUSH_MAX && context_dispatch_ready (context, owned); i++)
+    ;
+}
+
+void
+_sa_context_leave (GMainContext *context,
+                   GSource      *kick)
+{
+  _sa_context_unkick (kick);
+  /* Pushed, so held by this thread. */
+  context_flush (context, TRUE);
+  g_main_context_pop_thread_default (context);
+  context_done (context);
+}
+
+void
+_sa_context_leave_popped (GMainContext *context,
+                          GSource      *kick)
+{
+  _sa_context_unkick (kick);
+  context_flush (context, FALSE);
+  context_done (context);
+}
+
+/*
+ * Abandoned contexts. A context given up by its thread while a call may
+ * still complete on it (a wait abandoned at a timeout or a cancellation)
+ * is drained by the one drain thread of the process, shared by every such
+ * context: one thread however many calls are abandoned, where a thread
+ * each would be a thread per call that never completes. The thread
+ * multiplexes GLib's own iteration over them: it prepares and queries
+ * each context it holds, polls all their descriptors at once, then checks
+ * and dispatches each, with that context pushed as thread-default, as its
+ * own thread would have. A context whose call has completed (or never
+ * will: its bridge is gone) is emptied of what is ready, as any sync wait
+ * ends, then released and dropped.
+ *
+ * One thread for the process rather than one per pool: an abandoned
+ * context belongs to a sync caller's thread, not to a pool, and the drain
+ * thread runs no body, only late completions (the library's callback
+ * that drops a late result, and the finalizers it releases).
+ */
 struct _SaDrain
 {
-  gatomicrefcount  ref_count;   /* the drain thread's and the completer's */
+  gatomicrefcount  ref_count;    /* the drain thread's and the completer's */
   GMainContext    *context;
-  gint             done;        /* atomic */
+  gint             done;         /* atomic */
+
+  /* The drain thread's alone, for one pass. */
+  gint             max_priority;
+  guint            first_fd;     /* where its descriptors start in the pass's array */
+  guint            n_fds;
 };
+
+/* Guarded by drains_lock. The thread runs while it holds a context, and
+ * exits once it holds none: it costs nothing while no call is abandoned. */
+static GMutex        drains_lock;
+static GPtrArray    *drains_started;   /* (element-type SaDrain) (nullable)
+                                        * handed over, not yet taken by the thread */
+static GMainContext *drains_wakeup;    /* (nullable) the running thread's context
+                                        * with no source: its wakeup tells it of a
+                                        * new drain */
 
 static void
 drain_unref (SaDrain *drain)
@@ -270,30 +369,146 @@ drain_unref (SaDrain *drain)
   g_free (drain);
 }
 
+/* Prepares and queries @drain's context into @fds; lowers *@timeout to
+ * its own. */
 static void
-drain_func (gpointer data,
-            gpointer pool_data)
+drain_prepare (SaDrain *drain,
+               GArray  *fds,
+               gint    *timeout)
 {
-  SaDrain *drain = data;
+  gboolean ready = g_main_context_prepare (drain->context, &drain->max_priority);
+  gint room = 8;
+  gint n_fds;
+  gint context_timeout;
 
-  /* Nobody else uses the context any more, so the push cannot fail. */
-  g_main_context_push_thread_default (drain->context);
-  while (!g_atomic_int_get (&drain->done))
-    g_main_context_iteration (drain->context, TRUE);
-  g_main_context_pop_thread_default (drain->context);
-  drain_unref (drain);
+  drain->first_fd = fds->len;
+  for (;;)
+    {
+      g_array_set_size (fds, drain->first_fd + (guint) room);
+      n_fds = g_main_context_query (drain->context, drain->max_priority, &context_timeout,
+                                    &g_array_index (fds, GPollFD, drain->first_fd), room);
+      if (n_fds <= room)
+        break;
+      room = n_fds;
+    }
+  g_array_set_size (fds, drain->first_fd + (guint) n_fds);
+  drain->n_fds = (guint) n_fds;
+
+  if (ready)
+    context_timeout = 0;
+  if (context_timeout >= 0 && (*timeout < 0 || context_timeout < *timeout))
+    *timeout = context_timeout;
 }
 
-static GThreadPool *
-drain_pool (void)
+/* Checks @drain's context against the polled @fds, and dispatches it. */
+static void
+drain_dispatch (SaDrain *drain,
+                GArray  *fds)
 {
-  static GThreadPool *pool;
+  GPollFD *own = &g_array_index (fds, GPollFD, drain->first_fd);
 
-  /* Unbounded: each drain waits for one call that may never end. */
-  if (g_once_init_enter (&pool))
-    g_once_init_leave (&pool, g_thread_pool_new (drain_func, NULL, -1, FALSE, NULL));
+  if (!g_main_context_check (drain->context, drain->max_priority, own, (gint) drain->n_fds))
+    return;
 
-  return pool;
+  g_main_context_push_thread_default (drain->context);
+  g_main_context_dispatch (drain->context);
+  g_main_context_pop_thread_default (drain->context);
+}
+
+/* Takes the drains handed over since the last pass, and drops those done.
+ * Returns FALSE, with the thread no longer running, once it holds none. */
+static gboolean
+drains_update (GPtrArray *drains)
+{
+  gboolean running = TRUE;
+
+  g_mutex_lock (&drains_lock);
+  for (guint i = 0; i < drains_started->len; )
+    {
+      SaDrain *drain = drains_started->pdata[i];
+
+      /* Popped by its thread, so free; a foreign thread that iterates
+       * it meanwhile is waited for by a later pass. */
+      if (g_main_context_acquire (drain->context))
+        {
+          g_ptr_array_add (drains, drain);
+          g_ptr_array_remove_index_fast (drains_started, i);
+        }
+      else
+        i++;
+    }
+  g_mutex_unlock (&drains_lock);
+
+  for (guint i = 0; i < drains->len; )
+    {
+      SaDrain *drain = drains->pdata[i];
+
+      if (!g_atomic_int_get (&drain->done))
+        {
+          i++;
+          continue;
+        }
+      g_ptr_array_remove_index_fast (drains, i);
+      g_main_context_push_thread_default (drain->context);
+      context_flush (drain->context, TRUE);
+      g_main_context_pop_thread_default (drain->context);
+      g_main_context_release (drain->context);
+      drain_unref (drain);
+    }
+
+  g_mutex_lock (&drains_lock);
+  if (drains->len == 0 && drains_started->len == 0)
+    {
+      g_clear_pointer (&drains_started, g_ptr_array_unref);
+      drains_wakeup = NULL;
+      running = FALSE;
+    }
+  g_mutex_unlock (&drains_lock);
+
+  return running;
+}
+
+static gboolean
+drains_waiting_for_owner (void)
+{
+  gboolean waiting;
+
+  g_mutex_lock (&drains_lock);
+  waiting = drains_started->len > 0;
+  g_mutex_unlock (&drains_lock);
+
+  return waiting;
+}
+
+/* @data: (transfer full) the wakeup context of this run of the thread. */
+static gpointer
+drain_thread (gpointer data)
+{
+  g_autoptr(GMainContext) wakeup_context = data;
+  g_autoptr(GPtrArray) drains = g_ptr_array_new ();   /* (element-type SaDrain) */
+  g_autoptr(GArray) fds = g_array_new (FALSE, FALSE, sizeof (GPollFD));
+  SaDrain wakeup = { .context = wakeup_context };
+
+  if (!g_main_context_acquire (wakeup_context))
+    g_assert_not_reached ();
+
+  while (drains_update (drains))
+    {
+      gint timeout = drains_waiting_for_owner () ? 10 : -1;
+
+      g_array_set_size (fds, 0);
+      drain_prepare (&wakeup, fds, &timeout);
+      for (guint i = 0; i < drains->len; i++)
+        drain_prepare (drains->pdata[i], fds, &timeout);
+      (void) g_poll ((GPollFD *) fds->data, fds->len, timeout);
+      drain_dispatch (&wakeup, fds);
+      for (guint i = 0; i < drains->len; i++)
+        drain_dispatch (drains->pdata[i], fds);
+    }
+
+  g_main_context_release (wakeup_context);
+
+  return NULL;
 }
 
 SaDrain *
@@ -332,7 +547,21 @@ _sa_context_retire (GMainContext *context,
 void
 _sa_drain_start (SaDrain *drain)
 {
-  g_thread_pool_push (drain_pool (), drain, NULL);
+  g_mutex_lock (&drains_lock);
+  if (drains_started == NULL)
+    {
+      GMainContext *wakeup_context = g_main_context_new ();
+
+      drains_started = g_ptr_array_new ();
+      drains_wakeup = wakeup_context;
+      g_thread_unref (g_thread_new ("sa-drain", drain_thread, g_main_context_ref (wakeup_context)));
+      g_main_context_unref (wakeup_context);
+    }
+  g_ptr_array_add (drains_started, drain);
+  /* Under the lock: the thread exits, and frees its context, only under
+   * it. */
+  g_main_context_wakeup (drains_wakeup);
+  g_mutex_unlock (&drains_lock);
 }
 
 void
@@ -439,9 +668,10 @@ sa_reset_contexts (void)
  * counted from its creation until it is really freed (at thread exit, or
  * at [func@Sa.reset_contexts] once no call uses it), so tests can check
  * that nothing is left behind. A context that a sync call gave up on (a
- * timeout, a cancellation) counts until its drain thread frees it, when
- * the late completion has run; the thread's next sync call counts a new
- * one meanwhile.
+ * timeout, a cancellation) counts until the library's drain thread frees
+ * it, when the late completion has run, or for ever if the operation
+ * never completes; the thread's next sync call counts a new one
+ * meanwhile. Every such context shares that one drain thread.
  *
  * Returns: the number of private contexts alive
  *

@@ -97,8 +97,9 @@
  * itself: when it returns); the execution goes on while any caller
  * remains. When the last caller leaves, the execution is forgotten (a
  * later caller starts a new one) and its own cancellable is cancelled.
- * [method@Sa.Lock.reset] forgets and cancels every execution in flight
- * and fails each of their callers with `G_IO_ERROR_CANCELLED`. The
+ * [method@Sa.Lock.reset] forgets and cancels every execution that runs,
+ * joinable or not, and fails each of their callers still waiting with
+ * `G_IO_ERROR_CANCELLED`. The
  * dispatcher's [property@Sa.Dispatcher:timeout] applies to each
  * execution: when it passes, every caller still waiting gets
  * `G_IO_ERROR_TIMED_OUT` (a sync caller that runs a blocking execution
@@ -116,9 +117,10 @@
 /*
  * The state machine. An execution is one run of an operation for a key:
  *
- *   RUNNING    listed under its key (unless it was started beside a listed
- *              one that its caller could not join); callers join it, and
- *              leave it by cancellation
+ *   RUNNING    in the lock's running queue, which a reset empties, and
+ *              listed under its key (unless it was started beside a listed
+ *              one that its caller could not join, or a timeout unlisted
+ *              it); callers join it, and leave it by cancellation
  *   RUNNING -> FORGOTTEN  its last caller left, or reset: it is unlisted,
  *              its cancellable fires, reset fails the callers still there
  *   RUNNING -> DONE       its task completed: unlisted, every caller still
@@ -153,6 +155,9 @@ struct _SaLock
   Execution    *recent;       /* (nullable) (unowned) the listed execution last
                                * joined, guarded by mutex: callers of one key
                                * come in runs, which then skip the hash */
+  GQueue        running;      /* (element-type Execution) (unowned) every
+                               * RUNNING execution, listed or not, guarded by
+                               * mutex: what a reset reaches */
 
   guint64       n_executions; /* written under mutex, read atomically */
   guint64       n_coalesced;  /* written under mutex, read atomically */
@@ -185,6 +190,7 @@ struct _Execution
   /* Guarded by lock->mutex. */
   ExecutionState   state;
   gboolean         listed;      /* in lock->executions */
+  GList            running_link; /* in lock->running while RUNNING */
   GPtrArray       *waiters;     /* (element-type GTask) (nullable elements):
                                  * a slot per caller, emptied when it is
                                  * finished; NULL once DONE or reset */
@@ -402,6 +408,7 @@ execution_new (SaLock      *lock,
   else
     exec->driver = g_thread_self ();
   exec->state = EXECUTION_RUNNING;
+  exec->running_link.data = exec;
   exec->waiters = g_ptr_array_new ();
 
   return exec;
@@ -421,6 +428,7 @@ execution_unref (Execution *exec)
     return;
 
   g_assert (!exec->listed);
+  g_assert (exec->state != EXECUTION_RUNNING);
   g_assert (exec->n_waiting == 0);
   if (exec->waiters != NULL)
     g_ptr_array_unref (exec->waiters);   /* empty slots only */
@@ -476,6 +484,18 @@ execution_unlist (Execution *exec)
     exec->lock->recent = NULL;
 }
 
+/* Under the mutex: RUNNING -> FORGOTTEN or DONE, out of the lock's
+ * running executions and of its key table. */
+static void
+execution_stop_running (Execution      *exec,
+                        ExecutionState  state)
+{
+  g_assert (exec->state == EXECUTION_RUNNING);
+  exec->state = state;
+  g_queue_unlink (&exec->lock->running, &exec->running_link);
+  execution_unlist (exec);
+}
+
 /* Under the mutex: RUNNING -> FORGOTTEN or DONE. Returns the waiters'
  * array, whose tasks are the caller's to finish and drop. */
 static GPtrArray *
@@ -484,9 +504,7 @@ execution_close (Execution      *exec,
 {
   GPtrArray *waiters = exec->waiters;
 
-  g_assert (exec->state == EXECUTION_RUNNING);
-  exec->state = state;
-  execution_unlist (exec);
+  execution_stop_running (exec, state);
   exec->waiters = NULL;
   exec->n_waiting = 0;
 
@@ -511,8 +529,7 @@ execution_leave (Execution *exec,
   if (--exec->n_waiting == 0)
     {
       /* Nobody is left to want the result: only empty slots remain. */
-      exec->state = EXECUTION_FORGOTTEN;
-      execution_unlist (exec);
+      execution_stop_running (exec, EXECUTION_FORGOTTEN);
       *forgotten = TRUE;
     }
 
@@ -736,6 +753,7 @@ join (SaLock      *self,
   else
     {
       start = exec = execution_new (self, key, operation, async_caller);
+      g_queue_push_tail_link (&self->running, &exec->running_link);
       /* Beside one this caller cannot join, it is its own alone. */
       if (!g_hash_table_contains (self->executions, key))
         {
@@ -1000,6 +1018,7 @@ sa_lock_finalize (GObject *object)
 
   /* Executions hold the lock: none is in flight here. */
   g_assert (g_hash_table_size (self->executions) == 0);
+  g_assert (g_queue_is_empty (&self->running));
   g_clear_object (&self->dispatcher);
   g_hash_table_unref (self->executions);
   g_mutex_clear (&self->mutex);
@@ -1639,11 +1658,14 @@ sa_lock_call_sync_pointer (SaLock        *self,
  * sa_lock_reset:
  * @self: a [class@Sa.Lock]
  *
- * Forgets every execution in flight, cancels it, and fails each of its
- * callers still waiting with `G_IO_ERROR_CANCELLED`, exactly once. The
- * executions run on until their operations return, and their results are
- * dropped; a call made after this starts a new execution. Safe from any
- * thread, including from inside an operation or a callback.
+ * Forgets every execution that runs, cancels it, and fails each of its
+ * callers still waiting with `G_IO_ERROR_CANCELLED`, exactly once: those
+ * that callers can join, and those they cannot any more (one a caller
+ * started beside an execution it could not join, one whose timeout
+ * passed while its sync caller runs its body). The executions run on
+ * until their operations return, and their results are dropped; a call
+ * made after this starts a new execution. Safe from any thread, including
+ * from inside an operation or a callback.
  *
  * Since: 1.0
  */
@@ -1652,8 +1674,6 @@ sa_lock_reset (SaLock *self)
 {
   g_autoptr(GPtrArray) executions = NULL;
   g_autoptr(GPtrArray) tasks = NULL;
-  GHashTableIter iter;
-  gpointer value;
 
   g_return_if_fail (SA_IS_LOCK (self));
 
@@ -1661,22 +1681,22 @@ sa_lock_reset (SaLock *self)
   tasks = g_ptr_array_new ();
 
   g_mutex_lock (&self->mutex);
-  self->recent = NULL;
-  g_hash_table_iter_init (&iter, self->executions);
-  while (g_hash_table_iter_next (&iter, NULL, &value))
+  /* Every running execution, listed under its key or not (one started
+   * beside an execution its caller could not join, one a timeout
+   * unlisted): each is closed here, so the queue empties. */
+  while (self->running.head != NULL)
     {
-      Execution *exec = value;
-      GPtrArray *waiters;
+      Execution *exec = self->running.head->data;
+      GPtrArray *waiters = execution_close (exec, EXECUTION_FORGOTTEN);
 
-      g_hash_table_iter_steal (&iter);
-      exec->listed = FALSE;
-      waiters = execution_close (exec, EXECUTION_FORGOTTEN);
       for (guint i = 0; i < waiters->len; i++)
         if (waiters->pdata[i] != NULL)
           g_ptr_array_add (tasks, waiters->pdata[i]);
       g_ptr_array_unref (waiters);
       g_ptr_array_add (executions, execution_ref (exec));
     }
+  g_assert (g_hash_table_size (self->executions) == 0);
+  self->recent = NULL;
   g_mutex_unlock (&self->mutex);
 
   for (guint i = 0; i < executions->len; i++)

@@ -68,6 +68,7 @@ read_os_release (SaOperation  *operation,
 typedef struct
 {
   gboolean hold;
+  gboolean quit;               /* g_application_quit() right after the call */
   gint     callbacks;
   gboolean done_before_quit;
 } HoldTest;
@@ -100,6 +101,8 @@ activate (GApplication *application,
   g_assert_false (g_task_get_completed (task));
   if (test->hold)
     sa_application_hold_task (application, task);
+  if (test->quit)
+    g_application_quit (application);
 }
 
 static void
@@ -144,6 +147,72 @@ test_no_hold_quits (void)
 }
 
 static void
+test_quit_ignores_hold (void)
+{
+  HoldTest test = { .hold = TRUE, .quit = TRUE };
+
+  /* g_application_quit() ends the run whatever the holds, as documented:
+   * the call is still pending at shutdown, and answers only when the
+   * context is iterated again. */
+  run_application (&test);
+  g_assert_false (test.done_before_quit);
+  while (test.callbacks == 0)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+/* A chain started in main() before g_main_loop_run(): main() is a sync
+ * caller, so the call completes, callback and all, before it returns, and
+ * a g_main_loop_quit() in that callback comes before the loop runs. The
+ * chain started from a callback of the loop is an async caller's. */
+typedef struct
+{
+  GMainLoop *loop;
+  gint       callbacks;
+} Chain;
+
+static void
+chain_done (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  Chain *chain = user_data;
+  g_autofree char *contents = sa_dispatcher_call_finish_pointer (SA_DISPATCHER (source),
+                                                                result, NULL);
+
+  g_assert_nonnull (contents);
+  chain->callbacks++;
+  g_main_loop_quit (chain->loop);
+}
+
+static gboolean
+chain_start (gpointer data)
+{
+  g_autoptr(SaOperation) op = sa_operation_new_blocking (read_os_release, NULL, NULL);
+
+  g_object_unref (sa_dispatcher_call (sa_dispatcher_get_default (), op, SA_CALL_MODE_AUTO,
+                                      NULL, chain_done, data));
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_chain_before_loop_runs (void)
+{
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  Chain chain = { loop, 0 };
+
+  /* Started in main(): done before the loop runs, the quit spent. */
+  g_assert_false (sa_caller_is_async ());
+  chain_start (&chain);
+  g_assert_cmpint (chain.callbacks, ==, 1);
+  g_assert_false (g_main_loop_is_running (loop));
+
+  /* Started from the loop, as documented: the quit ends the run. */
+  g_idle_add (chain_start, &chain);
+  g_main_loop_run (loop);
+  g_assert_cmpint (chain.callbacks, ==, 2);
+}
+
+static void
 activate_nothing (GApplication *application,
                   gpointer      user_data)
 {
@@ -184,6 +253,8 @@ main (int   argc,
   g_test_add_func ("/application/hold-task", test_hold_task);
   g_test_add_func ("/application/no-hold-quits", test_no_hold_quits);
   g_test_add_func ("/application/hold-completed-task", test_hold_completed_task);
+  g_test_add_func ("/application/quit-ignores-hold", test_quit_ignores_hold);
+  g_test_add_func ("/application/chain-before-loop-runs", test_chain_before_loop_runs);
 
   return g_test_run ();
 }

@@ -322,6 +322,55 @@ test_fds_flat (void)
   g_assert_cmpuint (after, ==, before);
 }
 
+/* The threads of the process; with @name, those of that name only. */
+static guint
+count_threads (const char *name)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/task", 0, NULL);
+  const char *tid;
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while ((tid = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename ("/proc/self/task", tid, "comm", NULL);
+      g_autofree char *comm = NULL;
+
+      /* A thread that exits meanwhile has no name to read. */
+      if (name == NULL)
+        n++;
+      else if (g_file_get_contents (path, &comm, NULL, NULL) && g_str_equal (g_strchomp (comm), name))
+        n++;
+    }
+
+  return n;
+}
+
+/* Waits, up to 10 s, for the library's drain thread to exit, as it does
+ * once it has nothing to drain. Returns the threads of the process. */
+static guint
+wait_for_no_drain_thread (void)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (count_threads ("sa-drain") > 0 && g_get_monotonic_time () < deadline)
+    g_usleep (1000);
+  g_assert_cmpuint (count_threads ("sa-drain"), ==, 0);
+
+  return count_threads (NULL);
+}
+
+static guint
+wait_for_n_fds (guint n)
+{
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  while (test_count_fds () > n && g_get_monotonic_time () < deadline)
+    g_usleep (1000);
+
+  return test_count_fds ();
+}
+
 /* A sync call given up at its timeout, whose operation completes later
  * from another thread, on threads that then exit or whose contexts are
  * reset: the late results are freed, and with them every context and
@@ -371,11 +420,20 @@ late_result (gboolean reset)
   guint n_contexts, n_fds;
   GThread *threads[5];
 
-  sa_reset_contexts ();
-  n_contexts = test_wait_for_n_contexts (0);
-  n_fds = test_count_fds ();
   g_mutex_init (&late.lock);
   g_cond_init (&late.cond);
+
+  /* One call first, completed late: what stays for the process (the
+   * timer's thread and its context) is there before counting, whichever
+   * test runs first. */
+  g_thread_join (g_thread_new ("late", late_thread, &late));
+  g_task_return_boolean (g_ptr_array_index (late.tasks, 0), TRUE);
+  g_ptr_array_set_size (late.tasks, 0);
+
+  sa_reset_contexts ();
+  n_contexts = test_wait_for_n_contexts (0);
+  wait_for_no_drain_thread ();
+  n_fds = test_count_fds ();
 
   for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
     threads[i] = g_thread_new ("late", late_thread, &late);
@@ -412,6 +470,157 @@ test_late_result_reset (void)
   late_result (TRUE);
 }
 
+/* Abandoned calls: many calls given up at a timeout or a cancellation,
+ * whose operations complete late or never, share one drain thread; each
+ * context is freed once its late result has come, and one whose operation
+ * never completes stays, with no thread of its own. */
+
+typedef enum
+{
+  ABANDON_BRIDGE,       /* sa_bridge_wait () gives up */
+  ABANDON_DISPATCHER,   /* a sync call of the dispatcher gives up */
+  N_ABANDON_CELLS
+} AbandonCell;
+
+typedef enum
+{
+  ABANDON_AT_TIMEOUT,
+  ABANDON_AT_CANCEL,
+  N_ABANDON_WAYS
+} AbandonWay;
+
+static const char * const abandon_cell_names[] = { "bridge", "dispatcher" };
+static const char * const abandon_way_names[] = { "timeout", "cancel" };
+
+#define N_ABANDONED 300
+
+/* Keeps each task it is given, ignoring its cancellable: the test
+ * completes it, late, or not at all. Cancels @cancel_once_started, the
+ * caller's cancellable, once the call has started. */
+typedef struct
+{
+  GPtrArray    *kept;
+  GCancellable *cancel_once_started;
+} Keeper;
+
+static void
+keep (Keeper *keeper,
+      GTask  *task)
+{
+  g_ptr_array_add (keeper->kept, task);
+  if (keeper->cancel_once_started != NULL)
+    g_cancellable_cancel (keeper->cancel_once_started);
+}
+
+static void
+keep_start (SaOperation  *op,
+            GTask        *task,
+            GCancellable *cancellable,
+            gpointer      data)
+{
+  keep (data, g_object_ref (task));
+}
+
+static void
+keep_async (Keeper              *keeper,
+            GCancellable        *cancellable,
+            GAsyncReadyCallback  callback,
+            gpointer             user_data)
+{
+  keep (keeper, g_task_new (NULL, cancellable, callback, user_data));
+}
+
+static void
+abandon_one (AbandonCell   cell,
+             AbandonWay    way,
+             SaDispatcher *dispatcher,
+             SaOperation  *op,
+             Keeper       *keeper)
+{
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  guint timeout_ms = way == ABANDON_AT_TIMEOUT ? 1 : 0;
+
+  keeper->cancel_once_started = way == ABANDON_AT_CANCEL ? cancellable : NULL;
+  if (cell == ABANDON_BRIDGE)
+    {
+      g_autoptr(SaBridge) bridge = sa_bridge_new (cancellable, timeout_ms);
+
+      keep_async (keeper, sa_bridge_get_cancellable (bridge), sa_bridge_callback, bridge);
+      g_assert_null (sa_bridge_wait (bridge, &error));
+    }
+  else
+    {
+      sa_dispatcher_set_timeout (dispatcher, timeout_ms);
+      g_assert_false (test_call_sync_bool (dispatcher, op, cancellable, &error));
+    }
+  keeper->cancel_once_started = NULL;
+  if (way == ABANDON_AT_TIMEOUT)
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  else
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
+static void
+test_abandoned_share_a_thread (gconstpointer data)
+{
+  guint index = GPOINTER_TO_UINT (data);
+  AbandonCell cell = index / N_ABANDON_WAYS;
+  AbandonWay way = index % N_ABANDON_WAYS;
+  g_autoptr(GPtrArray) kept = g_ptr_array_new_with_free_func (g_object_unref);
+  Keeper keeper = { kept, NULL };
+  g_autoptr(SaDispatcher) dispatcher = sa_dispatcher_new ();
+  g_autoptr(SaOperation) op = sa_operation_new_non_blocking (keep_start, &keeper, NULL);
+  g_autoptr(SaOperation) immediate = sa_operation_new_non_blocking (immediate_start, NULL, NULL);
+  guint n_threads, n_contexts, n_fds, peak_threads = 0;
+
+  /* One call first, completed late: the library's threads that stay (the
+   * timer's) are there before counting. */
+  abandon_one (cell, way, dispatcher, op, &keeper);
+  g_task_return_boolean (kept->pdata[0], TRUE);
+  g_ptr_array_set_size (kept, 0);
+  sa_reset_contexts ();
+  n_contexts = test_wait_for_n_contexts (0);
+  n_threads = wait_for_no_drain_thread ();
+  n_fds = test_count_fds ();
+
+  for (guint i = 0; i < N_ABANDONED; i++)
+    {
+      abandon_one (cell, way, dispatcher, op, &keeper);
+      peak_threads = MAX (peak_threads, count_threads (NULL));
+    }
+  g_test_message ("threads: %u before %u abandoned calls, at most %u with them",
+                  n_threads, N_ABANDONED, peak_threads);
+  g_assert_cmpuint (kept->len, ==, N_ABANDONED);
+  /* One drain thread for them all. */
+  g_assert_cmpuint (peak_threads, <=, n_threads + 1);
+  /* Each abandoned context counts, beside the one the thread uses now. */
+  g_assert_true (test_call_sync_bool (dispatcher, immediate, NULL, NULL));
+  g_assert_cmpuint (sa_get_n_contexts (), ==, n_contexts + N_ABANDONED + 1);
+
+  /* Half of them complete late: their contexts are freed, with their fds. */
+  for (guint i = 0; i < N_ABANDONED / 2; i++)
+    g_task_return_boolean (kept->pdata[i], TRUE);
+  g_ptr_array_remove_range (kept, 0, N_ABANDONED / 2);
+  g_assert_cmpuint (test_wait_for_n_contexts (n_contexts + N_ABANDONED / 2 + 1), ==,
+                    n_contexts + N_ABANDONED / 2 + 1);
+
+  /* The others never complete: their contexts stay, still with no thread
+   * each. */
+  g_assert_cmpuint (count_threads (NULL), <=, n_threads + 1);
+  g_assert_cmpuint (count_threads ("sa-drain"), ==, 1);
+  g_assert_cmpuint (sa_get_n_contexts (), ==, n_contexts + N_ABANDONED / 2 + 1);
+
+  /* Until they do, at last: then nothing is left, not even the thread. */
+  for (guint i = 0; i < kept->len; i++)
+    g_task_return_boolean (kept->pdata[i], TRUE);
+  g_ptr_array_set_size (kept, 0);
+  sa_reset_contexts ();
+  g_assert_cmpuint (test_wait_for_n_contexts (n_contexts), ==, n_contexts);
+  g_assert_cmpuint (wait_for_no_drain_thread (), <=, n_threads);
+  g_assert_cmpuint (wait_for_n_fds (n_fds), <=, n_fds);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -426,6 +635,15 @@ main (int   argc,
   g_test_add_func ("/context/late-result/thread-exit", test_late_result_thread_exit);
   g_test_add_func ("/context/late-result/reset", test_late_result_reset);
   g_test_add_func ("/context/no-poll-at-once", test_no_poll_at_once);
+  for (guint cell = 0; cell < N_ABANDON_CELLS; cell++)
+    for (guint way = 0; way < N_ABANDON_WAYS; way++)
+      {
+        g_autofree char *path = g_strdup_printf ("/context/abandoned-share-a-thread/%s/%s",
+                                                 abandon_cell_names[cell], abandon_way_names[way]);
+
+        g_test_add_data_func (path, GUINT_TO_POINTER (cell * N_ABANDON_WAYS + way),
+                              test_abandoned_share_a_thread);
+      }
 
   return g_test_run ();
 }

@@ -1344,6 +1344,180 @@ test_sync_caller_on_driving_thread (gconstpointer data)
   watchdog_disarm (watchdog);
 }
 
+/* 8: sa_lock_reset() reaches every execution that runs, not only those
+ * listed under their key: one a sync caller started beside an execution
+ * it could not join (inside a blocking body on another thread, or on the
+ * thread that drives the listed one), and one a timeout unlisted. The
+ * steered body waits until the reset, then its gate opens: an execution
+ * the reset missed would complete with its value. */
+typedef enum
+{
+  UNLISTED_BESIDE_IN_BLOCKING_BODY,
+  UNLISTED_BESIDE_ON_DRIVING_THREAD,
+  UNLISTED_BY_TIMEOUT,
+  N_UNLISTED
+} Unlisted;
+
+static const char * const unlisted_names[] = {
+  "beside-in-blocking-body", "beside-on-driving-thread", "by-timeout",
+};
+
+typedef struct
+{
+  Unlisted      how;
+  SaLock       *lock;
+  SaOperation  *op;       /* the steered body */
+  Body         *body;
+  gint          done;     /* atomic: the sync caller returned */
+  GError       *error;    /* the sync caller's */
+  gint          value;
+} Unlister;
+
+static void
+unlister_call (Unlister *u)
+{
+  GValue value = G_VALUE_INIT;
+
+  if (sa_lock_call_sync_value (u->lock, "k", u->op, NULL, &value, &u->error))
+    {
+      u->value = g_value_get_int (&value);
+      g_value_unset (&value);
+    }
+  g_atomic_int_set (&u->done, TRUE);
+}
+
+/* The body of a blocking operation on another thread, where a sync
+ * caller does not join a blocking execution. */
+static void
+unlister_outer_run (SaOperation  *op,
+                    GTask        *task,
+                    GCancellable *cancellable,
+                    gpointer      user_data)
+{
+  unlister_call (user_data);
+  g_task_return_boolean (task, TRUE);
+}
+
+static gpointer
+unlister_thread (gpointer data)
+{
+  Unlister *u = data;
+
+  if (u->how == UNLISTED_BESIDE_IN_BLOCKING_BODY)
+    {
+      g_autoptr(SaOperation) outer = sa_operation_new_blocking (unlister_outer_run, u, NULL);
+
+      g_assert_true (test_call_sync_bool (sa_dispatcher_get_default (), outer, NULL, NULL));
+    }
+  else if (u->how == UNLISTED_BY_TIMEOUT)
+    {
+      unlister_call (u);
+    }
+  else
+    {
+      /* The driving thread runs its own execution: the reset comes from
+       * here, once both bodies run. */
+      while (g_atomic_int_get (&u->body->running) < 2)
+        g_usleep (1000);
+      sa_lock_reset (u->lock);
+      body_open (u->body);
+    }
+
+  return NULL;
+}
+
+static void
+test_reset_reaches_unlisted (gconstpointer data)
+{
+  Unlisted how = GPOINTER_TO_UINT (data);
+  g_autoptr(SaDispatcher) dispatcher = sa_dispatcher_new ();
+  Body body = { .result = BODY_VALUE };
+  Unlister u = { .how = how, .body = &body };
+  Waiting leader = { 0 };
+  g_autoptr(GError) leader_error = NULL;
+  GThread *thread = NULL;
+  guint watchdog = watchdog_arm ("/lock/bug/8-reset-reaches-unlisted");
+
+  if (how == UNLISTED_BY_TIMEOUT)
+    {
+      sa_dispatcher_set_timeout (dispatcher, 100);
+      body.ignore_cancel = TRUE;
+    }
+  u.lock = sa_lock_new (dispatcher);
+  u.op = body_op (&body);
+
+  switch (how)
+    {
+    case UNLISTED_BESIDE_IN_BLOCKING_BODY:
+      /* The leader's execution runs on a worker, listed; the other
+       * thread's, beside it, on that thread. */
+      own_default_context ();
+      g_object_unref (sa_lock_call (u.lock, "k", u.op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &leader));
+      thread = g_thread_new ("beside", unlister_thread, &u);
+      while (g_atomic_int_get (&body.running) < 2)
+        g_usleep (1000);
+      g_assert_cmpuint (sa_lock_get_n_executions (u.lock), ==, 2);
+      sa_lock_reset (u.lock);
+      body_open (&body);
+      break;
+
+    case UNLISTED_BESIDE_ON_DRIVING_THREAD:
+      /* An explicit async call leaves the leader's execution on the
+       * default context, which nobody holds: this thread's sync call
+       * runs one beside it, here, and the other thread resets. */
+      g_object_unref (sa_lock_call (u.lock, "k", u.op, SA_CALL_MODE_ASYNC, NULL, waiting_cb, &leader));
+      thread = g_thread_new ("resetter", unlister_thread, &u);
+      unlister_call (&u);
+      g_assert_cmpuint (sa_lock_get_n_executions (u.lock), ==, 2);
+      own_default_context ();
+      break;
+
+    case UNLISTED_BY_TIMEOUT:
+      /* The other thread starts and runs the execution; the leader joins
+       * it, and the timeout answers the leader and unlists it. */
+      own_default_context ();
+      thread = g_thread_new ("starter", unlister_thread, &u);
+      while (!g_atomic_int_get (&body.running))
+        g_usleep (1000);
+      g_object_unref (sa_lock_call (u.lock, "k", u.op, SA_CALL_MODE_AUTO, NULL, waiting_cb, &leader));
+      g_assert_cmpuint (sa_lock_get_n_coalesced (u.lock), ==, 1);
+      test_iterate_until (NULL, &leader.n_callbacks);
+      g_assert_cmpuint (sa_lock_get_n_in_flight (u.lock), ==, 0);
+      sa_lock_reset (u.lock);
+      body_open (&body);
+      break;
+
+    case N_UNLISTED:
+    default:
+      g_assert_not_reached ();
+    }
+
+  g_thread_join (thread);
+  g_assert_true (g_atomic_int_get (&u.done));
+  wait_all (&leader, 1);
+
+  /* The sync caller heard the reset, not its execution's value. */
+  g_test_message ("sync caller: %s", u.error != NULL ? u.error->message : "a value");
+  g_assert_error (u.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (u.value, ==, 0);
+  g_assert_null (sa_lock_call_finish (u.lock, leader.result, &leader_error));
+  if (how == UNLISTED_BY_TIMEOUT)
+    g_assert_error (leader_error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  else
+    g_assert_error (leader_error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  /* Every body saw its execution's cancellable fire. */
+  while (g_atomic_int_get (&body.running))
+    g_usleep (1000);
+  g_assert_true (g_atomic_int_get (&body.saw_cancel));
+
+  waiting_clear (&leader);
+  g_clear_error (&u.error);
+  g_object_unref (u.lock);
+  g_object_unref (u.op);
+  release_default_context ();
+  watchdog_disarm (watchdog);
+}
+
 /* 5: typed results. A pointer reaches the one caller of its execution, and
  * SA_ERROR_NOT_SHAREABLE each of several, then is freed once. */
 static void
@@ -1670,6 +1844,12 @@ main (int   argc,
                         test_sync_caller_on_driving_thread);
   g_test_add_data_func ("/lock/bug/4-sync-caller-on-driving-thread/not-iterated", GINT_TO_POINTER (FALSE),
                         test_sync_caller_on_driving_thread);
+  for (guint how = 0; how < N_UNLISTED; how++)
+    {
+      g_autofree char *path = g_strdup_printf ("/lock/bug/8-reset-reaches-unlisted/%s", unlisted_names[how]);
+
+      g_test_add_data_func (path, GUINT_TO_POINTER (how), test_reset_reaches_unlisted);
+    }
   g_test_add_func ("/lock/bug/5-pointer-result", test_pointer_result);
   g_test_add_func ("/lock/bug/6-no-result", test_no_result);
   g_test_add_func ("/lock/bug/7-no-executor-thread", test_no_executor_thread);
