@@ -14,6 +14,21 @@ from gi.repository import GLib, Sa  # noqa: E402
 
 import pytest  # noqa: E402
 
+# SA_TEST_GI_EVENTS=1: the whole run on gi.events' policy (PyGObject 3.50),
+# asyncio on the GLib main loop, as GNOME applications run it.
+GI_EVENTS = os.environ.get("SA_TEST_GI_EVENTS") == "1"
+if GI_EVENTS:
+    import asyncio  # noqa: E402
+
+    import gi.events  # noqa: E402
+
+    asyncio.set_event_loop_policy(gi.events.GLibEventLoopPolicy())
+
+
+def pytest_report_header(config):
+    return "PyGObject %s%s" % (gi.__version__,
+                               ", gi.events.GLibEventLoopPolicy" if GI_EVENTS else "")
+
 
 def in_glib_loop(body, timeout_s=20):
     """Runs body(loop) from a callback of a running GLib main loop on the
