@@ -24,6 +24,32 @@ if GI_EVENTS:
 
     asyncio.set_event_loop_policy(gi.events.GLibEventLoopPolicy())
 
+    def _run_as_gnome_apps_do(main, *, debug=None):
+        """asyncio.run() on the policy's loop of this thread's GLib context.
+        gi.events refuses asyncio.run() itself on the main thread (its
+        set_event_loop() finds the default context taken): applications run
+        the context's loop, e.g. run_until_complete() or GLib.MainLoop.run()."""
+        policy = asyncio.get_event_loop_policy()
+        try:
+            loop, made = policy.get_event_loop(), False
+        except RuntimeError:  # a thread without a GLib context: one of its own
+            loop, made = policy.new_event_loop(), True
+            policy.set_event_loop(loop)
+        try:
+            return loop.run_until_complete(main)
+        finally:
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            if made:
+                policy.set_event_loop(None)
+                loop.close()
+
+    asyncio.run = _run_as_gnome_apps_do
+
 
 def pytest_report_header(config):
     return "PyGObject %s%s" % (gi.__version__,

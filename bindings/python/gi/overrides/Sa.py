@@ -172,17 +172,49 @@ def _settings_of(dispatcher):
 
 
 
+# gi.events (PyGObject 3.50): asyncio loop classes that run on a GLib main
+# context, by class seen; True for gi.events.GLibEventLoop.
+_glib_loop_classes = {}
+_current_task = asyncio.current_task
+
+
+def _is_glib_loop(loop):
+    """Whether loop is gi.events' asyncio loop on a GLib main context."""
+    cls = loop.__class__
+    known = _glib_loop_classes.get(cls)
+    if known is None:
+        events = sys.modules.get("gi.events")
+        known = _glib_loop_classes[cls] = (events is not None
+                                           and issubclass(cls, events.GLibEventLoop))
+    return known
+
+
 def _decide(call_mode, settings):
-    """None for a sync caller, the running asyncio loop, or _GLIB."""
+    """None for a sync caller, the running asyncio loop, or _GLIB. On a
+    gi.events loop, a call made inside an asyncio task is an asyncio
+    caller's, any other (a GLib callback, a loop callback) a GLib
+    caller's: nobody awaits what it gets."""
     mode = _forced_get() or call_mode or settings.mode
-    loop = _get_running_loop()
-    if mode is None:
-        if loop is not None:
-            return loop
-        return _GLIB if _caller_is_async() else None
     if mode is _SYNC:
         return None
-    return loop if loop is not None else _GLIB
+    loop = _get_running_loop()
+    if loop is not None:
+        if _is_glib_loop(loop) and _current_task(loop) is None:
+            return _GLIB
+        return loop
+    if mode is None:
+        return _GLIB if _caller_is_async() else None
+    return _GLIB
+
+
+def _caller_context():
+    """The GLib context a GLib caller's results come back on: the one of
+    the running gi.events loop, or the thread-default one (None for the
+    global default context)."""
+    loop = _get_running_loop()
+    if loop is not None and _is_glib_loop(loop):
+        return loop._context
+    return GLib.MainContext.get_thread_default() if _has_thread_default() else None
 
 
 # --- one call of a function, as the workers see it ---------------------------
@@ -390,8 +422,11 @@ class Pending:
     G_IO_ERROR_CANCELLED at once and cancels the operation behind it.
     """
 
+    # _asyncio_future_blocking: asyncio's mark of a future, so that an
+    # asyncio task on gi.events' loop of the same context awaits a Pending.
     __slots__ = ("_state", "_value", "_callbacks", "_context", "_canceller",
-                 "_cancellable", "_cancelled", "_timer", "__weakref__")
+                 "_cancellable", "_cancelled", "_timer", "_asyncio_future_blocking",
+                 "__weakref__")
 
     def __init__(self, context=False):
         self._state = _PENDING
@@ -399,12 +434,23 @@ class Pending:
         self._callbacks = []
         # None stands for the global default context.
         if context is False:
-            context = GLib.MainContext.get_thread_default() if _has_thread_default() else None
+            context = _caller_context()
         self._context = context
         self._canceller = None
         self._cancellable = None
         self._cancelled = False
         self._timer = None
+        self._asyncio_future_blocking = False
+
+    def get_loop(self):
+        """The running gi.events loop on the Pending's context, for asyncio
+        tasks that await it there."""
+        loop = _get_running_loop()
+        if (loop is not None and _is_glib_loop(loop)
+                and (self._context or GLib.MainContext.default()) == loop._context):
+            return loop
+        raise RuntimeError("a Pending is awaited by asyncio only on gi.events' loop "
+                           "of its own context")
 
     def done(self):
         return self._state != _PENDING
@@ -433,7 +479,7 @@ class Pending:
                 self._cancellable.cancel()
         return self._cancellable
 
-    def cancel(self):
+    def cancel(self, msg=None):
         """Cancels the operation; the caller gets G_IO_ERROR_CANCELLED.
         Returns False if the result is there already."""
         if self._state != _PENDING:
@@ -447,8 +493,11 @@ class Pending:
             canceller()
         return True
 
-    def add_done_callback(self, callback):
-        """Calls callback(pending) on the Pending's context once it is done."""
+    def add_done_callback(self, callback, *, context=None):
+        """Calls callback(pending) on the Pending's context once it is done
+        (in the contextvars context given, if any)."""
+        if context is not None:
+            callback = functools.partial(context.run, callback)
         if self._state == _PENDING:
             self._callbacks.append(callback)
         else:
@@ -487,7 +536,17 @@ class Pending:
 
     def __await__(self):
         if self._state == _PENDING:
-            yield self
+            self._asyncio_future_blocking = True
+            try:
+                yield self
+            except GLib.Error:
+                # An asyncio task took it (it clears the mark) and was
+                # cancelled: as for an asyncio future, CancelledError.
+                if self._cancelled and not self._asyncio_future_blocking:
+                    raise asyncio.CancelledError() from None
+                raise
+            finally:
+                self._asyncio_future_blocking = False
         return self.result()
 
 
@@ -724,7 +783,9 @@ class _KeptLoop:
     __slots__ = ("loop", "generation")
 
     def __init__(self):
-        self.loop = asyncio.new_event_loop()
+        # asyncio's own loop, not the policy's: a sync caller's coroutine
+        # needs no GLib context (gi.events' policy would make one).
+        self.loop = asyncio.SelectorEventLoop()
         self.generation = _generation
 
     def close(self):
@@ -859,6 +920,24 @@ def _throw_later(driver, error):
     return GLib.SOURCE_REMOVE
 
 
+def _run_as_task(loop, coroutine, pending):
+    """Runs coroutine as a task of loop (gi.events' loop on the Pending's
+    context) and settles pending with its outcome; cancelling pending
+    cancels the task."""
+    task = loop.create_task(coroutine)
+    pending._canceller = task.cancel
+    task.add_done_callback(functools.partial(_settle_from_task, pending))
+
+
+def _settle_from_task(pending, task):
+    if task.cancelled():
+        pending._settle(False, _cancelled_error())
+    elif task.exception() is not None:
+        pending._settle(False, task.exception())
+    else:
+        pending._settle(True, task.result())
+
+
 def _drive(coroutine, pending):
     driver = _Driver(coroutine, pending)
     pending._canceller = driver.cancel
@@ -884,7 +963,13 @@ def _call_coroutine(func, args, kwargs, call_mode, settings):
         if timeout:
             _time_out_pending(pending, timeout)
         if pending._state == _PENDING:
-            _drive(func(*args, **kwargs), pending)
+            loop = _get_running_loop()
+            if loop is not None:
+                # gi.events: an asyncio loop runs on this context; the
+                # coroutine runs there as a task, awaiting what asyncio can.
+                _run_as_task(loop, func(*args, **kwargs), pending)
+            else:
+                _drive(func(*args, **kwargs), pending)
         return pending
     # An asyncio caller: the coroutine runs on its loop, awaited there.
     coroutine = func(*args, **kwargs)
@@ -1342,7 +1427,8 @@ class Lock(Sa.Lock):
             def done(source, result):
                 pending._settle(*_read_outcome(source, result))
 
-            operation = _LockOperation(func, args, kwargs, settings)
+            # On gi.events' loop a coroutine function runs as its task.
+            operation = _LockOperation(func, args, kwargs, settings, _get_running_loop())
             task = self.call(key, operation, Sa.CallMode.ASYNC, call_cancellable, done)
             del task
             return pending
