@@ -33,7 +33,6 @@ function returned or raised.
 
 import asyncio
 import collections
-import contextlib
 import contextvars
 import ctypes
 import functools
@@ -85,7 +84,16 @@ _has_thread_default = (_c_function("g_main_context_get_thread_default", ctypes.c
 # g_idle_add_full() itself, without the override's keyword handling.
 _idle_add = get_introspection_module("GLib").idle_add
 _PRIORITY_DEFAULT = GLib.PRIORITY_DEFAULT
-_iscoroutinefunction = inspect.iscoroutinefunction
+def _iscoroutinefunction(func):
+    """Whether calling func gives a coroutine: a coroutine function, or an
+    object whose __call__ is one (a class is called to make an object)."""
+    if inspect.iscoroutinefunction(func):
+        return True
+    if isinstance(func, type) or inspect.isroutine(func):
+        return False
+    return inspect.iscoroutinefunction(getattr(func, "__call__", None))
+
+
 _local = threading.local()
 
 # What a call decides, besides "sync" (None) and an asyncio loop.
@@ -402,6 +410,25 @@ class _Pool:
             call, worker.call = worker.call, None
 
 
+# --- the raw API: results read into a GValue PyGObject frees ------------------
+
+# PyGObject (3.42 to 3.50) never frees the transfer-full GValue that
+# call_sync() and call_finish() return: the overrides read the result with
+# the _value() variants, into an out GValue that PyGObject frees.
+
+class Dispatcher(Sa.Dispatcher):
+    def call_sync(self, operation, cancellable=None):
+        """Runs operation for a sync caller and returns its value."""
+        return Sa.Dispatcher.call_sync_value(self, operation, cancellable)[1]
+
+    def call_finish(self, result):
+        """The value of a call() or call_async() whose callback got result."""
+        return Sa.Dispatcher.call_finish_value(self, result)[1]
+
+
+Dispatcher = override(Dispatcher)
+__all__.append("Dispatcher")
+
 _default_settings = _settings_of(Sa.Dispatcher.get_default())
 
 
@@ -623,6 +650,12 @@ def _settle_future(future, ok, value):
     if not future.done():
         if ok:
             future.set_result(value)
+        elif isinstance(value, StopIteration):
+            # asyncio refuses it in a future; a coroutine that raises it
+            # raises this instead (PEP 479).
+            error = RuntimeError("the function raised StopIteration")
+            error.__cause__ = value
+            future.set_exception(error)
         else:
             future.set_exception(value)
 
@@ -647,9 +680,28 @@ def _settle_future_boxed(future, outcome):
 
 class _CallFuture(asyncio.Future):
     """The future an asyncio caller awaits: cancelling it cancels the call
-    at once, before the loop runs again."""
+    at once, before the loop runs again. It is a coroutine as well (send(),
+    throw(), close()), so that asyncio.create_task(f()) takes it, as it
+    takes the call of a coroutine function."""
 
-    __slots__ = ("_sa_call", "_sa_timer")
+    __slots__ = ("_sa_call", "_sa_timer", "_sa_steps")
+
+    def send(self, value):
+        steps = self._sa_steps
+        if steps is None:
+            steps = self._sa_steps = self.__await__()
+        return steps.send(value)
+
+    def throw(self, typ, value=None, traceback=None):
+        steps = self._sa_steps
+        if steps is None:
+            steps = self._sa_steps = self.__await__()
+        if value is None and traceback is None:
+            return steps.throw(typ)
+        return steps.throw(typ, value, traceback)
+
+    def close(self):
+        self._sa_steps = None
 
     def cancel(self, msg=None):
         if not super().cancel(msg):
@@ -707,6 +759,7 @@ def _call_blocking(func, args, kwargs, call_mode, settings):
         return pending
 
     future = _CallFuture(loop=where)
+    future._sa_steps = None
     call = future._sa_call = _Call(func, args, kwargs, _deliver_asyncio, future, where,
                                    cancellable)
     future._sa_timer = (where.call_later(settings.timeout, future._time_out)
@@ -1081,30 +1134,40 @@ def is_async_context():
     return _get_running_loop() is not None or _caller_is_async()
 
 
-@contextlib.contextmanager
-def _forcing(mode):
-    token = _forced.set(mode)
-    try:
-        yield
-    finally:
-        _forced.reset(token)
+class _Forcing:
+    """The override set by set_sync() / set_async() when called; as a with
+    block, the one before it comes back at the block's end."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self, mode):
+        self._token = _forced.set(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        _forced.reset(self._token)
 
 
 @_export
-def set_sync():
-    """A scope (a with block) whose smartasync calls behave as a sync
+def set_sync(active=True):
+    """The seed's set_sync(): from now on, in the current context (this
+    thread, or this asyncio task), smartasync calls behave as a sync
     caller's: the result comes back directly, even inside a running loop
     (which is not re-entered: a coroutine function runs on the thread's
-    kept loop, a plain function on this thread)."""
-    return _forcing(_SYNC)
+    kept loop, a plain function on this thread). set_sync(False) clears
+    any override. Also a with block: `with Sa.set_sync():`."""
+    return _Forcing(_SYNC if active else None)
 
 
 @_export
-def set_async():
-    """A scope (a with block) whose smartasync calls behave as an async
-    caller's: an awaitable for asyncio, a Pending otherwise (whose context
-    the caller must iterate)."""
-    return _forcing(_ASYNC)
+def set_async(active=True):
+    """The seed's set_async(): from now on, in the current context,
+    smartasync calls behave as an async caller's: an awaitable for
+    asyncio, a Pending otherwise (whose context the caller must iterate).
+    set_async(False) clears any override. Also a with block."""
+    return _Forcing(_ASYNC if active else None)
 
 
 @_export
@@ -1293,27 +1356,55 @@ def _return_outcome(task, outcome):
     task.return_value(_outcome_value(*_unbox(outcome)))
 
 
+def _deliver_group_task(call, outcome):
+    """On the worker, for an asyncio group's execution: the group closes on
+    its loop first, so that every caller that joined it has made its own
+    call on the lock (counted there) before the execution completes."""
+    task, group = call.target, call.where
+    call.target = call.where = None
+    _close_group(group, task, outcome)
+
+
+def _close_group(group, task, outcome):
+    try:
+        group.loop.call_soon_threadsafe(_closing, group, task, outcome)
+    except RuntimeError:  # the loop closed: nobody joins any more
+        _GLibThread.get().invoke(_return_outcome, task, outcome)
+
+
+def _closing(group, task, outcome):
+    """On the group's loop: callers from now on make a new group."""
+    group.close()
+    _GLibThread.get().invoke(_return_outcome, task, outcome)
+
+
 class _LockOperation(Sa.Operation):
     """A function run under a Sa.Lock. Non-blocking to the C side: a plain
     function goes to the Python workers, a coroutine function runs on the
     asyncio loop of the callers that started it, or else on the context
-    the lock starts it on; the task completes with (ok, value)."""
+    the lock starts it on; the task completes with (ok, value). With a
+    group (asyncio callers), it completes once the group has closed."""
 
-    def __init__(self, func, args, kwargs, settings, loop=None):
+    def __init__(self, func, args, kwargs, settings, loop=None, group=None):
         super().__init__(kind=Sa.OperationKind.NON_BLOCKING,
                          name=getattr(func, "__qualname__", None))
-        self._call = (func, args, kwargs, settings, loop)
+        self._call = (func, args, kwargs, settings, loop, group)
 
     def do_start(self, task, cancellable):
-        func, args, kwargs, settings, loop = self._call
+        func, args, kwargs, settings, loop, group = self._call
         self._call = None
         if not _iscoroutinefunction(func):
-            settings.pool.submit(_Call(func, args, kwargs, _deliver_task, task,
-                                       GLib.MainContext.get_thread_default(), cancellable))
+            if group is None:
+                call = _Call(func, args, kwargs, _deliver_task, task,
+                             GLib.MainContext.get_thread_default(), cancellable)
+            else:
+                call = _Call(func, args, kwargs, _deliver_group_task, task, group,
+                             cancellable)
+            settings.pool.submit(call)
         elif loop is not None:
             try:
                 loop.call_soon_threadsafe(_start_on_loop, loop, func, args, kwargs, task,
-                                          cancellable)
+                                          cancellable, group)
             except RuntimeError:
                 task.return_value(_outcome_value(False, _cancelled_error()))
         else:
@@ -1325,17 +1416,21 @@ class _LockOperation(Sa.Operation):
             _drive(func(*args, **kwargs), pending)
 
 
-def _start_on_loop(loop, func, args, kwargs, task, cancellable):
+def _start_on_loop(loop, func, args, kwargs, task, cancellable, group=None):
     """On the asyncio loop: the execution of a coroutine function."""
     execution = loop.create_task(func(*args, **kwargs))
 
     def done(execution):
         if execution.cancelled():
-            task.return_value(_outcome_value(False, _cancelled_error()))
+            outcome = [False, _cancelled_error()]
         elif execution.exception() is not None:
-            task.return_value(_outcome_value(False, execution.exception()))
+            outcome = [False, execution.exception()]
         else:
-            task.return_value(_outcome_value(True, execution.result()))
+            outcome = [True, execution.result()]
+        if group is None:
+            task.return_value(_outcome_value(*_unbox(outcome)))
+        else:
+            _closing(group, task, outcome)
 
     execution.add_done_callback(done)
     if cancellable is not None:
@@ -1346,14 +1441,24 @@ class _Group:
     """The asyncio callers of one key on one loop that wait for one lock
     call, made on the GLib thread for all of them."""
 
-    __slots__ = ("loop", "futures", "n_live", "cancellable", "done")
+    __slots__ = ("loop", "futures", "n_live", "cancellable", "done", "lock", "key")
 
-    def __init__(self, loop):
+    def __init__(self, loop, lock, key):
         self.loop = loop
         self.futures = []
         self.n_live = 0
         self.cancellable = Gio.Cancellable()
         self.done = False
+        self.lock = lock
+        self.key = key
+
+    def close(self):
+        """On the loop: the group takes no more callers."""
+        lock, self.lock = self.lock, None
+        if lock is not None:
+            with lock._sa_groups_lock:
+                if lock._sa_groups.get((self.loop, self.key)) is self:
+                    del lock._sa_groups[(self.loop, self.key)]
 
     def join(self, cancellable):
         future = self.loop.create_future()
@@ -1382,9 +1487,22 @@ class _Group:
             _settle_future(future, ok, value)
 
 
+def _ignore_outcome(source, result):
+    _read_outcome(source, result)
+
+
 class Lock(Sa.Lock):
     def __init__(self, dispatcher=None):
         Sa.Lock.__init__(self, dispatcher=dispatcher or Sa.Dispatcher.get_default())
+
+    def call_sync(self, key, operation, cancellable=None):
+        """Runs operation under key for a sync caller and returns its value
+        (read into a GValue PyGObject frees, as Dispatcher.call_sync())."""
+        return Sa.Lock.call_sync_value(self, key, operation, cancellable)[1]
+
+    def call_finish(self, result):
+        """The value of a call() or call_async() whose callback got result."""
+        return Sa.Lock.call_finish_value(self, result)[1]
 
     def _groups(self):
         try:
@@ -1443,15 +1561,25 @@ class Lock(Sa.Lock):
                 # dropped by the next one.
                 for stale in [k for k, g in groups.items() if g.loop.is_closed()]:
                     del groups[stale]
-                group = groups[(where, key)] = _Group(where)
+                group = groups[(where, key)] = _Group(where, self, key)
         future = group.join(cancellable)
-        if fresh:
-            operation = _LockOperation(func, args, kwargs, settings, where)
-            _GLibThread.get().invoke(self._call_for_group, key, operation, group)
+        # Every caller makes its own call on the lock (the first starts the
+        # execution, the others join it there and are counted), in order
+        # on the GLib thread; the execution completes after the group has
+        # closed, so none of them starts another.
+        operation = _LockOperation(func, args, kwargs, settings, where, group)
+        _GLibThread.get().invoke(self._call_for_group, key, operation, group, fresh)
         return future
 
-    def _call_for_group(self, key, operation, group):
-        """On the GLib thread: the lock call of an asyncio group."""
+    def _call_for_group(self, key, operation, group, first):
+        """On the GLib thread: the lock call of a caller of an asyncio
+        group; the first one's outcome resolves the group."""
+        if not first:
+            task = self.call(key, operation, Sa.CallMode.ASYNC, group.cancellable,
+                             _ignore_outcome)
+            del task
+            return
+
         def done(source, result):
             ok, value = _read_outcome(source, result)
             try:
