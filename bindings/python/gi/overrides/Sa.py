@@ -474,7 +474,8 @@ class Pending:
         tasks that await it there."""
         loop = _get_running_loop()
         if (loop is not None and _is_glib_loop(loop)
-                and (self._context or GLib.MainContext.default()) == loop._context):
+                # (hash() of a context is its address, as gi.events compares them)
+                and hash(self._context or GLib.MainContext.default()) == hash(loop._context)):
             return loop
         raise RuntimeError("a Pending is awaited by asyncio only on gi.events' loop "
                            "of its own context")
