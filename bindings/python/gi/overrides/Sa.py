@@ -317,8 +317,12 @@ def _unbox(outcome):
 
 # --- the workers --------------------------------------------------------------
 
-_DEFAULT_BOUND = min(32, (os.cpu_count() or 1) + 4)
-_IDLE_SECONDS = 60.0
+# The C pool's defaults (sa-pool.c): with max-threads 0, MAX (10, 2 x CPUs)
+# workers; a worker idle for 15 s exits.
+# (g_get_num_processors() counts the CPUs this process may run on.)
+_DEFAULT_BOUND = max(10, 2 * (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                              else os.cpu_count() or 1))
+_IDLE_SECONDS = 15.0
 
 
 class _Worker:
