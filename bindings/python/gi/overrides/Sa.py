@@ -221,8 +221,14 @@ def _caller_context():
     global default context)."""
     loop = _get_running_loop()
     if loop is not None and _is_glib_loop(loop):
-        return loop._context
+        context = loop._context
+        # The global default context is None: its results come back
+        # through g_idle_add(), the cheaper way.
+        return None if hash(context) == _default_context_address else context
     return GLib.MainContext.get_thread_default() if _has_thread_default() else None
+
+
+_default_context_address = hash(GLib.MainContext.default())
 
 
 # --- one call of a function, as the workers see it ---------------------------
