@@ -640,17 +640,20 @@ def _run_callbacks(callbacks, pending):
 
 
 def _deliver_glib(call, outcome):
-    """On the worker: hands the outcome to the caller's context."""
-    pending = call.target
+    """On the worker: hands the outcome to the caller's context. The
+    Pending travels in the box too: once handed over, the worker, which
+    may wait for the GIL before it returns, holds none of it."""
+    context = call.target._context
+    outcome.append(call.target)
     call.target = None
-    if pending._context is None:
-        _idle_add(_PRIORITY_DEFAULT, _settle_boxed, pending, outcome)
+    if context is None:
+        _idle_add(_PRIORITY_DEFAULT, _settle_boxed, outcome)
     else:
-        _later(pending._context, _settle_boxed, pending, outcome)
+        _later(context, _settle_boxed, outcome)
 
 
-def _settle_boxed(pending, outcome):
-    ok, value = outcome
+def _settle_boxed(outcome):
+    ok, value, pending = outcome
     outcome.clear()
     pending._settle(ok, value)
 
@@ -672,21 +675,25 @@ def _settle_future(future, ok, value):
 
 
 def _deliver_asyncio(call, outcome):
-    """On the worker: one call_soon_threadsafe() to the caller's loop."""
-    future, loop = call.target, call.where
+    """On the worker: one call_soon_threadsafe() to the caller's loop; the
+    future travels in the box, which the loop empties."""
+    loop = call.where
+    outcome.append(call.target)
     call.target = call.where = None
     try:
-        loop.call_soon_threadsafe(_settle_future_boxed, future, outcome)
+        loop.call_soon_threadsafe(_settle_future_boxed, outcome)
     except RuntimeError:
         outcome.clear()  # the loop closed first: nobody waits for this result
 
 
-def _settle_future_boxed(future, outcome):
+def _settle_future_boxed(outcome):
+    ok, value, future = outcome
+    outcome.clear()
     timer = future._sa_timer
     if timer is not None:
         future._sa_timer = None
         timer.cancel()
-    _settle_future(future, *_unbox(outcome))
+    _settle_future(future, ok, value)
 
 
 class _CallFuture(asyncio.Future):
