@@ -264,6 +264,7 @@ def test_cancel_during(cell, kind):
     assert behaviour.runs == 1
 
 
+# (A lock call times out in the C lock itself, which test-lock.c checks.)
 @pytest.mark.parametrize("cell,kind", [c for c in cases("timeout") if c.values[1] != "lock"])
 def test_timeout(cell, kind):
     dispatcher = Sa.Dispatcher.new()
@@ -357,12 +358,15 @@ def test_lock_join(cell):
     else:
         def start():
             calls = [lock.run_once("k", load) for _ in range(4)]
-            GLib.timeout_add(20, lambda: gate.set() and False)
             if isinstance(calls[0], Sa.Pending):
                 return smartgather(calls)
             return asyncio.gather(*calls)
 
-        assert cell.run(start) == ("ok", ["shared"] * 4)
+        def during():
+            wait_until(lambda: lock.props.n_coalesced == 3)
+            gate.set()
+
+        assert cell.run(start, during) == ("ok", ["shared"] * 4)
     assert len(runs) == 1 and lock.props.n_executions == 1
     assert lock.props.n_coalesced == 3
 
@@ -398,18 +402,16 @@ def test_lock_cancel_one(cell):
     def start():
         leaving = lock.run_once("k", load, _sa_cancellable=mine)
         staying = lock.run_once("k", load)
-
-        def later():
-            mine.cancel()
-            GLib.timeout_add(20, lambda: gate.set() and False)
-            return False
-
-        GLib.timeout_add(20, later)
         if isinstance(staying, Sa.Pending):
             return smartgather([staying, smartcatch(leaving)])
         return asyncio.gather(staying, leaving, return_exceptions=True)
 
-    kind, (value, left) = cell.run(start)
+    def during():
+        wait_until(lambda: lock.props.n_coalesced == 1)
+        mine.cancel()  # reaches the caller's context or loop before the result
+        gate.set()
+
+    kind, (value, left) = cell.run(start, during)
     assert (kind, value) == ("ok", "shared")
     assert cell.cancelled(("error", left))
     assert lock.props.n_executions == 1

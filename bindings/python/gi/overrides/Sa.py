@@ -783,6 +783,8 @@ def _call_blocking(func, args, kwargs, call_mode, settings):
     future._sa_timer = (where.call_later(settings.timeout, future._time_out)
                         if settings.timeout else None)
     if cancellable is not None:
+        if cancellable.is_cancelled():
+            call.cancel()  # never runs, even before the loop cancels the future
         _link_cancellable(cancellable, future, where)
     settings.pool.submit(call)
     return future
@@ -808,6 +810,8 @@ def _call_here(func, args, kwargs, cancellable, timeout):
             timer.cancel()
     if timer is not None and call._cancelled:
         raise _timed_out_error()
+    if cancellable is not None and cancellable.is_cancelled():
+        raise _cancelled_error()  # the caller cancelled: its result goes nowhere
     return result
 
 
@@ -1026,6 +1030,8 @@ def _call_coroutine(func, args, kwargs, call_mode, settings):
         if cancellable is not None and cancellable.is_cancelled():
             raise _cancelled_error()
         coroutine = func(*args, **kwargs)
+        if cancellable is not None:
+            coroutine = _cancellable_run(coroutine, cancellable, True)
         return _run_coroutine_sync(_timed(coroutine, timeout) if timeout else coroutine)
     if where is _GLIB:
         pending = Pending()
@@ -1044,7 +1050,30 @@ def _call_coroutine(func, args, kwargs, call_mode, settings):
         return pending
     # An asyncio caller: the coroutine runs on its loop, awaited there.
     coroutine = func(*args, **kwargs)
+    if cancellable is not None:
+        coroutine = _cancellable_run(coroutine, cancellable, False)
     return _timed(coroutine, timeout) if timeout else coroutine
+
+
+async def _cancellable_run(coroutine, cancellable, as_gerror):
+    """Awaits coroutine in the task that awaits this, which the caller's
+    cancellable cancels: CancelledError, or G_IO_ERROR_CANCELLED for a
+    sync caller (as_gerror)."""
+    if cancellable.is_cancelled():
+        coroutine.close()
+        raise _cancelled_error() if as_gerror else asyncio.CancelledError()
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    handler = cancellable.connect(lambda *_: _post(loop, task.cancel))
+    try:
+        return await coroutine
+    except asyncio.CancelledError:
+        if as_gerror and cancellable.is_cancelled():
+            raise _cancelled_error() from None
+        raise
+    finally:
+        cancellable.disconnect(handler)
+        task = None
 
 
 async def _timed(coroutine, seconds):
@@ -1570,6 +1599,10 @@ class Lock(Sa.Lock):
             return pending
 
         # asyncio: callers of one loop join one group, which makes one call.
+        if cancellable is not None and cancellable.is_cancelled():
+            future = where.create_future()
+            future.cancel()
+            return future
         groups = self._groups()
         with self._sa_groups_lock:
             group = groups.get((where, key))
