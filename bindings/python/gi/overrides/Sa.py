@@ -558,7 +558,7 @@ class Pending:
         self._value = value
         self._canceller = None
         if self._timer is not None:
-            self._timer.destroy()
+            self._timer.cancel()
             self._timer = None
         callbacks, self._callbacks = self._callbacks, None
         if not callbacks:
@@ -600,13 +600,44 @@ def _later(context, func, *data):
     source.attach(context)
 
 
+# --- the dispatcher's timeout: one helper for every cell -----------------------
+
+class _SourceTimer:
+    """A GLib timeout source, stopped by cancel()."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, seconds, fire, context):
+        self.source = GLib.timeout_source_new(max(1, int(seconds * 1000)))
+        self.source.set_callback(_dispatch_idle, (fire, ()))
+        self.source.attach(context)
+
+    def cancel(self):
+        source, self.source = self.source, None
+        if source is not None:
+            source.destroy()
+
+
+def _start_timeout(seconds, fire, where, context=None):
+    """Calls fire() after seconds where the caller gets its outcome: on its
+    asyncio loop (where), its GLib context (where is _GLIB), or a timer
+    thread for a sync caller (where is None). The result's cancel()
+    stops it."""
+    if where is None:
+        timer = threading.Timer(seconds, fire)
+        timer.daemon = True
+        timer.start()
+        return timer
+    if where is _GLIB:
+        return _SourceTimer(seconds, fire, context)
+    return where.call_later(seconds, fire)
+
+
 def _time_out_pending(pending, seconds):
     """Fails pending with G_IO_ERROR_TIMED_OUT after seconds, on its
     context, and cancels what it stands for."""
-    source = GLib.timeout_source_new(max(1, int(seconds * 1000)))
-    source.set_callback(_dispatch_idle, (_fire_pending_timeout, (pending,)))
-    source.attach(pending._context)
-    pending._timer = source
+    pending._timer = _start_timeout(seconds, functools.partial(_fire_pending_timeout, pending),
+                                    _GLIB, pending._context)
 
 
 def _fire_pending_timeout(pending):
@@ -780,7 +811,7 @@ def _call_blocking(func, args, kwargs, call_mode, settings):
     future._sa_steps = None
     call = future._sa_call = _Call(func, args, kwargs, _deliver_asyncio, future, where,
                                    cancellable)
-    future._sa_timer = (where.call_later(settings.timeout, future._time_out)
+    future._sa_timer = (_start_timeout(settings.timeout, future._time_out, where)
                         if settings.timeout else None)
     if cancellable is not None:
         if cancellable.is_cancelled():
@@ -797,9 +828,7 @@ def _call_here(func, args, kwargs, cancellable, timeout):
     call = _Call(None, None, None, None, None, None, cancellable)
     timer = None
     if timeout:
-        timer = threading.Timer(timeout, call.cancel)
-        timer.daemon = True
-        timer.start()
+        timer = _start_timeout(timeout, call.cancel, None)
     outer = getattr(_local, "call", None)
     _local.call = call
     try:
@@ -1077,16 +1106,25 @@ async def _cancellable_run(coroutine, cancellable, as_gerror):
 
 
 async def _timed(coroutine, seconds):
-    """Awaits coroutine; after seconds it is cancelled and the caller gets
-    G_IO_ERROR_TIMED_OUT."""
-    scope = asyncio.timeout(seconds)
+    """Awaits coroutine; after seconds the task is cancelled and the caller
+    gets G_IO_ERROR_TIMED_OUT."""
+    task = asyncio.current_task()
+    expired = []
+
+    def fire():
+        expired.append(True)
+        task.cancel()
+
+    timer = _start_timeout(seconds, fire, asyncio.get_running_loop())
     try:
-        async with scope:
-            return await coroutine
-    except TimeoutError:
-        if scope.expired():
+        return await coroutine
+    except asyncio.CancelledError:
+        if expired and task.uncancel() == 0:
             raise _timed_out_error() from None
         raise
+    finally:
+        timer.cancel()
+        task = None
 
 
 # --- the seed's API --------------------------------------------------------------
