@@ -338,3 +338,29 @@ def test_smartcontinuation():
         return collect(loop, [continued])
 
     assert in_glib_loop(body) == [30]
+
+
+def test_done_callback_in_a_context_is_removable():
+    """asyncio's future protocol: add_done_callback(context=) runs the
+    callback in that context, and remove_done_callback() finds it."""
+    import contextvars
+
+    var = contextvars.ContextVar("var", default="outside")
+    seen = []
+
+    def callback(p):
+        seen.append(var.get())
+
+    def body(loop):
+        p = add(1, 1)
+        context = contextvars.copy_context()
+        context.run(var.set, "inside")
+        p.add_done_callback(callback, context=context)
+        p.add_done_callback(lambda _: loop.quit())
+        q = add(2, 2)
+        q.add_done_callback(callback, context=context)
+        assert q.remove_done_callback(callback) == 1
+        return p
+
+    in_glib_loop(body)
+    assert seen == ["inside"]

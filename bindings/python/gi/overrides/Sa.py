@@ -535,7 +535,7 @@ class Pending:
         """Calls callback(pending) on the Pending's context once it is done
         (in the contextvars context given, if any)."""
         if context is not None:
-            callback = functools.partial(context.run, callback)
+            callback = _InContext(context, callback)
         if self._state == _PENDING:
             self._callbacks.append(callback)
         else:
@@ -586,6 +586,27 @@ class Pending:
             finally:
                 self._asyncio_future_blocking = False
         return self.result()
+
+
+class _InContext:
+    """A done callback run in a contextvars context; equal to the callback
+    itself, for remove_done_callback()."""
+
+    __slots__ = ("context", "callback")
+
+    def __init__(self, context, callback):
+        self.context = context
+        self.callback = callback
+
+    def __call__(self, pending):
+        self.context.run(self.callback, pending)
+
+    def __eq__(self, other):
+        if isinstance(other, _InContext):
+            other = other.callback
+        return self.callback == other
+
+    __hash__ = None
 
 
 def _later(context, func, *data):
