@@ -24,6 +24,10 @@ Who runs what, by caller (the thread that makes the call):
   context): the call returns an Sa.Pending, completed on that context; a
   plain function runs on a worker thread, a coroutine function on the
   context itself, awaiting other Pendings.
+- gi.events (PyGObject 3.50), asyncio on the GLib main loop: a call made
+  inside an asyncio task is an asyncio caller's; any other (a GLib
+  callback) a GLib caller's, whose coroutine function runs as a task of
+  the loop.
 
 Workers are Python threads, kept from call to call, at most
 Sa.Dispatcher:max-threads of them (a default bound when it is 0). Results
