@@ -17,6 +17,20 @@ import sys
 import time
 
 QUICK = "--quick" in sys.argv
+# --gi-events: every row on gi.events' policy (PyGObject 3.50): asyncio on
+# the GLib main loop, asyncio.run() replaced by the policy's loop of the
+# default context (gi.events refuses asyncio.run() on the main thread).
+GI_EVENTS = "--gi-events" in sys.argv
+if GI_EVENTS:
+    import gi.events
+
+    asyncio.set_event_loop_policy(gi.events.GLibEventLoopPolicy())
+
+    def _run_on_policy_loop(main):
+        loop = asyncio.get_event_loop_policy().get_event_loop()
+        return loop.run_until_complete(main)
+
+    asyncio.run = _run_on_policy_loop
 TINY = "--tiny" in sys.argv
 ROUNDS = 1 if TINY else (5 if QUICK else 15)
 SCALE = 0.01 if TINY else (0.25 if QUICK else 1.0)

@@ -3,8 +3,10 @@
 """Adds up meson test logs: every TAP subtest, every pytest test, and every
 other test as one. Arguments: a label, then the logs of that label, and so
 on (an argument that is not a file is a label; a .json log that is
-missing counts as one failure). Prints one line per label,
-then the closing total line."""
+missing counts as one failure). A log given as LOG::TEST counts the test
+TEST of LOG alone, under its label, and that test is then left out of
+LOG wherever LOG is given whole: each test counts once. Prints one line
+per label, then the closing total line."""
 
 import json
 import os
@@ -12,11 +14,15 @@ import re
 import sys
 
 
-def count(path):
+def count(path, only=None, leave_out=()):
     passed = failed = 0
     with open(path, encoding="utf-8") as log:
         for line in log:
             test = json.loads(line)
+            # meson names a test "project:suite / name".
+            name = test.get("name", "").rpartition(" / ")[2]
+            if (only is not None and name != only) or name in leave_out:
+                continue
             stdout = test.get("stdout") or ""
             oks = len(re.findall(r"^ok \d+", stdout, re.M))
             not_oks = len(re.findall(r"^not ok \d+", stdout, re.M))
@@ -34,17 +40,36 @@ def count(path):
     return passed, failed
 
 
+def split(arg):
+    """(path, test or None) of a log argument."""
+    path, sep, test = arg.rpartition("::")
+    if sep and path.endswith(".json"):
+        return path, test
+    return arg, None
+
+
+# The tests counted alone, left out of their log counted whole.
+alone = {}
+for arg in sys.argv[1:]:
+    path, test = split(arg)
+    if test is not None:
+        alone.setdefault(path, set()).add(test)
+
 groups = []
 for arg in sys.argv[1:]:
-    if arg.endswith(".json") and not os.path.isfile(arg):
-        print(f"summary: no log {arg}")
+    path, test = split(arg)
+    if path.endswith(".json") and not os.path.isfile(path):
+        print(f"summary: no log {path}")
         if not groups:
             groups.append(["", 0, 0])
         groups[-1][2] += 1
-    elif os.path.isfile(arg):
+    elif os.path.isfile(path):
         if not groups:
             groups.append(["", 0, 0])
-        p, f = count(arg)
+        if test is None:
+            p, f = count(path, leave_out=alone.get(path, ()))
+        else:
+            p, f = count(path, only=test)
         groups[-1][1] += p
         groups[-1][2] += f
     else:

@@ -14,6 +14,47 @@ from gi.repository import GLib, Sa  # noqa: E402
 
 import pytest  # noqa: E402
 
+# SA_TEST_GI_EVENTS=1: the whole run on gi.events' policy (PyGObject 3.50),
+# asyncio on the GLib main loop, as GNOME applications run it.
+GI_EVENTS = os.environ.get("SA_TEST_GI_EVENTS") == "1"
+if GI_EVENTS:
+    import asyncio  # noqa: E402
+
+    import gi.events  # noqa: E402
+
+    asyncio.set_event_loop_policy(gi.events.GLibEventLoopPolicy())
+
+    def _run_as_gnome_apps_do(main, *, debug=None):
+        """asyncio.run() on the policy's loop of this thread's GLib context.
+        gi.events refuses asyncio.run() itself on the main thread (its
+        set_event_loop() finds the default context taken): applications run
+        the context's loop, e.g. run_until_complete() or GLib.MainLoop.run()."""
+        policy = asyncio.get_event_loop_policy()
+        try:
+            loop, made = policy.get_event_loop(), False
+        except RuntimeError:  # a thread without a GLib context: one of its own
+            loop, made = policy.new_event_loop(), True
+            policy.set_event_loop(loop)
+        try:
+            return loop.run_until_complete(main)
+        finally:
+            tasks = asyncio.all_tasks(loop)
+            for task in tasks:
+                task.cancel()
+            loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.run_until_complete(loop.shutdown_default_executor())
+            if made:
+                policy.set_event_loop(None)
+                loop.close()
+
+    asyncio.run = _run_as_gnome_apps_do
+
+
+def pytest_report_header(config):
+    return "PyGObject %s%s" % (gi.__version__,
+                               ", gi.events.GLibEventLoopPolicy" if GI_EVENTS else "")
+
 
 def in_glib_loop(body, timeout_s=20):
     """Runs body(loop) from a callback of a running GLib main loop on the

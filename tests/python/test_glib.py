@@ -11,7 +11,7 @@ from gi.repository import Gio, GLib, Sa
 
 import pytest
 
-from conftest import collect, in_glib_loop, wait_until
+from conftest import GI_EVENTS, collect, in_glib_loop, wait_until
 
 
 @Sa.smartasync
@@ -151,7 +151,7 @@ def test_cancel_a_coroutine_cancels_what_it_awaits():
     async def wait_child():
         try:
             return await Sa.run_gio(proc, "wait_check")
-        except GLib.Error as error:
+        except (GLib.Error, asyncio.CancelledError) as error:
             seen["inner"] = error
             raise
 
@@ -165,7 +165,11 @@ def test_cancel_a_coroutine_cancels_what_it_awaits():
     p = in_glib_loop(body)
     assert time.monotonic() - start < 20
     assert p.cancelled()
-    assert seen["inner"].matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED)
+    if GI_EVENTS:
+        # The coroutine is an asyncio task there: cancelled as tasks are.
+        assert isinstance(seen["inner"], asyncio.CancelledError)
+    else:
+        assert seen["inner"].matches(Gio.io_error_quark(), Gio.IOErrorEnum.CANCELLED)
     proc.force_exit()
     proc.wait(None)
 
@@ -334,3 +338,29 @@ def test_smartcontinuation():
         return collect(loop, [continued])
 
     assert in_glib_loop(body) == [30]
+
+
+def test_done_callback_in_a_context_is_removable():
+    """asyncio's future protocol: add_done_callback(context=) runs the
+    callback in that context, and remove_done_callback() finds it."""
+    import contextvars
+
+    var = contextvars.ContextVar("var", default="outside")
+    seen = []
+
+    def callback(p):
+        seen.append(var.get())
+
+    def body(loop):
+        p = add(1, 1)
+        context = contextvars.copy_context()
+        context.run(var.set, "inside")
+        p.add_done_callback(callback, context=context)
+        p.add_done_callback(lambda _: loop.quit())
+        q = add(2, 2)
+        q.add_done_callback(callback, context=context)
+        assert q.remove_done_callback(callback) == 1
+        return p
+
+    in_glib_loop(body)
+    assert seen == ["inside"]

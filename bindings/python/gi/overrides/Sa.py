@@ -24,6 +24,10 @@ Who runs what, by caller (the thread that makes the call):
   context): the call returns an Sa.Pending, completed on that context; a
   plain function runs on a worker thread, a coroutine function on the
   context itself, awaiting other Pendings.
+- gi.events (PyGObject 3.50), asyncio on the GLib main loop: a call made
+  inside an asyncio task is an asyncio caller's; any other (a GLib
+  callback) a GLib caller's, whose coroutine function runs as a task of
+  the loop.
 
 Workers are Python threads, kept from call to call, at most
 Sa.Dispatcher:max-threads of them (a default bound when it is 0). Results
@@ -33,7 +37,6 @@ function returned or raised.
 
 import asyncio
 import collections
-import contextlib
 import contextvars
 import ctypes
 import functools
@@ -85,7 +88,16 @@ _has_thread_default = (_c_function("g_main_context_get_thread_default", ctypes.c
 # g_idle_add_full() itself, without the override's keyword handling.
 _idle_add = get_introspection_module("GLib").idle_add
 _PRIORITY_DEFAULT = GLib.PRIORITY_DEFAULT
-_iscoroutinefunction = inspect.iscoroutinefunction
+def _iscoroutinefunction(func):
+    """Whether calling func gives a coroutine: a coroutine function, or an
+    object whose __call__ is one (a class is called to make an object)."""
+    if inspect.iscoroutinefunction(func):
+        return True
+    if isinstance(func, type) or inspect.isroutine(func):
+        return False
+    return inspect.iscoroutinefunction(getattr(func, "__call__", None))
+
+
 _local = threading.local()
 
 # What a call decides, besides "sync" (None) and an asyncio loop.
@@ -172,17 +184,55 @@ def _settings_of(dispatcher):
 
 
 
+# gi.events (PyGObject 3.50): asyncio loop classes that run on a GLib main
+# context, by class seen; True for gi.events.GLibEventLoop.
+_glib_loop_classes = {}
+_current_task = asyncio.current_task
+
+
+def _is_glib_loop(loop):
+    """Whether loop is gi.events' asyncio loop on a GLib main context."""
+    cls = loop.__class__
+    known = _glib_loop_classes.get(cls)
+    if known is None:
+        events = sys.modules.get("gi.events")
+        known = _glib_loop_classes[cls] = (events is not None
+                                           and issubclass(cls, events.GLibEventLoop))
+    return known
+
+
 def _decide(call_mode, settings):
-    """None for a sync caller, the running asyncio loop, or _GLIB."""
+    """None for a sync caller, the running asyncio loop, or _GLIB. On a
+    gi.events loop, a call made inside an asyncio task is an asyncio
+    caller's, any other (a GLib callback, a loop callback) a GLib
+    caller's: nobody awaits what it gets."""
     mode = _forced_get() or call_mode or settings.mode
-    loop = _get_running_loop()
-    if mode is None:
-        if loop is not None:
-            return loop
-        return _GLIB if _caller_is_async() else None
     if mode is _SYNC:
         return None
-    return loop if loop is not None else _GLIB
+    loop = _get_running_loop()
+    if loop is not None:
+        if _is_glib_loop(loop) and _current_task(loop) is None:
+            return _GLIB
+        return loop
+    if mode is None:
+        return _GLIB if _caller_is_async() else None
+    return _GLIB
+
+
+def _caller_context():
+    """The GLib context a GLib caller's results come back on: the one of
+    the running gi.events loop, or the thread-default one (None for the
+    global default context)."""
+    loop = _get_running_loop()
+    if loop is not None and _is_glib_loop(loop):
+        context = loop._context
+        # The global default context is None: its results come back
+        # through g_idle_add(), the cheaper way.
+        return None if hash(context) == _default_context_address else context
+    return GLib.MainContext.get_thread_default() if _has_thread_default() else None
+
+
+_default_context_address = hash(GLib.MainContext.default())
 
 
 # --- one call of a function, as the workers see it ---------------------------
@@ -277,8 +327,12 @@ def _unbox(outcome):
 
 # --- the workers --------------------------------------------------------------
 
-_DEFAULT_BOUND = min(32, (os.cpu_count() or 1) + 4)
-_IDLE_SECONDS = 60.0
+# The C pool's defaults (sa-pool.c): with max-threads 0, MAX (10, 2 x CPUs)
+# workers; a worker idle for 15 s exits.
+# (g_get_num_processors() counts the CPUs this process may run on.)
+_DEFAULT_BOUND = max(10, 2 * (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+                              else os.cpu_count() or 1))
+_IDLE_SECONDS = 15.0
 
 
 class _Worker:
@@ -370,6 +424,25 @@ class _Pool:
             call, worker.call = worker.call, None
 
 
+# --- the raw API: results read into a GValue PyGObject frees ------------------
+
+# PyGObject (3.42 to 3.50) never frees the transfer-full GValue that
+# call_sync() and call_finish() return: the overrides read the result with
+# the _value() variants, into an out GValue that PyGObject frees.
+
+class Dispatcher(Sa.Dispatcher):
+    def call_sync(self, operation, cancellable=None):
+        """Runs operation for a sync caller and returns its value."""
+        return Sa.Dispatcher.call_sync_value(self, operation, cancellable)[1]
+
+    def call_finish(self, result):
+        """The value of a call() or call_async() whose callback got result."""
+        return Sa.Dispatcher.call_finish_value(self, result)[1]
+
+
+Dispatcher = override(Dispatcher)
+__all__.append("Dispatcher")
+
 _default_settings = _settings_of(Sa.Dispatcher.get_default())
 
 
@@ -390,8 +463,11 @@ class Pending:
     G_IO_ERROR_CANCELLED at once and cancels the operation behind it.
     """
 
+    # _asyncio_future_blocking: asyncio's mark of a future, so that an
+    # asyncio task on gi.events' loop of the same context awaits a Pending.
     __slots__ = ("_state", "_value", "_callbacks", "_context", "_canceller",
-                 "_cancellable", "_cancelled", "_timer", "__weakref__")
+                 "_cancellable", "_cancelled", "_timer", "_asyncio_future_blocking",
+                 "__weakref__")
 
     def __init__(self, context=False):
         self._state = _PENDING
@@ -399,12 +475,24 @@ class Pending:
         self._callbacks = []
         # None stands for the global default context.
         if context is False:
-            context = GLib.MainContext.get_thread_default() if _has_thread_default() else None
+            context = _caller_context()
         self._context = context
         self._canceller = None
         self._cancellable = None
         self._cancelled = False
         self._timer = None
+        self._asyncio_future_blocking = False
+
+    def get_loop(self):
+        """The running gi.events loop on the Pending's context, for asyncio
+        tasks that await it there."""
+        loop = _get_running_loop()
+        if (loop is not None and _is_glib_loop(loop)
+                # (hash() of a context is its address, as gi.events compares them)
+                and hash(self._context or GLib.MainContext.default()) == hash(loop._context)):
+            return loop
+        raise RuntimeError("a Pending is awaited by asyncio only on gi.events' loop "
+                           "of its own context")
 
     def done(self):
         return self._state != _PENDING
@@ -433,7 +521,7 @@ class Pending:
                 self._cancellable.cancel()
         return self._cancellable
 
-    def cancel(self):
+    def cancel(self, msg=None):
         """Cancels the operation; the caller gets G_IO_ERROR_CANCELLED.
         Returns False if the result is there already."""
         if self._state != _PENDING:
@@ -447,8 +535,11 @@ class Pending:
             canceller()
         return True
 
-    def add_done_callback(self, callback):
-        """Calls callback(pending) on the Pending's context once it is done."""
+    def add_done_callback(self, callback, *, context=None):
+        """Calls callback(pending) on the Pending's context once it is done
+        (in the contextvars context given, if any)."""
+        if context is not None:
+            callback = _InContext(context, callback)
         if self._state == _PENDING:
             self._callbacks.append(callback)
         else:
@@ -471,7 +562,7 @@ class Pending:
         self._value = value
         self._canceller = None
         if self._timer is not None:
-            self._timer.destroy()
+            self._timer.cancel()
             self._timer = None
         callbacks, self._callbacks = self._callbacks, None
         if not callbacks:
@@ -487,8 +578,39 @@ class Pending:
 
     def __await__(self):
         if self._state == _PENDING:
-            yield self
+            self._asyncio_future_blocking = True
+            try:
+                yield self
+            except GLib.Error:
+                # An asyncio task took it (it clears the mark) and was
+                # cancelled: as for an asyncio future, CancelledError.
+                if self._cancelled and not self._asyncio_future_blocking:
+                    raise asyncio.CancelledError() from None
+                raise
+            finally:
+                self._asyncio_future_blocking = False
         return self.result()
+
+
+class _InContext:
+    """A done callback run in a contextvars context; equal to the callback
+    itself, for remove_done_callback()."""
+
+    __slots__ = ("context", "callback")
+
+    def __init__(self, context, callback):
+        self.context = context
+        self.callback = callback
+
+    def __call__(self, pending):
+        self.context.run(self.callback, pending)
+
+    def __eq__(self, other):
+        if isinstance(other, _InContext):
+            other = other.callback
+        return self.callback == other
+
+    __hash__ = None
 
 
 def _later(context, func, *data):
@@ -503,13 +625,44 @@ def _later(context, func, *data):
     source.attach(context)
 
 
+# --- the dispatcher's timeout: one helper for every cell -----------------------
+
+class _SourceTimer:
+    """A GLib timeout source, stopped by cancel()."""
+
+    __slots__ = ("source",)
+
+    def __init__(self, seconds, fire, context):
+        self.source = GLib.timeout_source_new(max(1, int(seconds * 1000)))
+        self.source.set_callback(_dispatch_idle, (fire, ()))
+        self.source.attach(context)
+
+    def cancel(self):
+        source, self.source = self.source, None
+        if source is not None:
+            source.destroy()
+
+
+def _start_timeout(seconds, fire, where, context=None):
+    """Calls fire() after seconds where the caller gets its outcome: on its
+    asyncio loop (where), its GLib context (where is _GLIB), or a timer
+    thread for a sync caller (where is None). The result's cancel()
+    stops it."""
+    if where is None:
+        timer = threading.Timer(seconds, fire)
+        timer.daemon = True
+        timer.start()
+        return timer
+    if where is _GLIB:
+        return _SourceTimer(seconds, fire, context)
+    return where.call_later(seconds, fire)
+
+
 def _time_out_pending(pending, seconds):
     """Fails pending with G_IO_ERROR_TIMED_OUT after seconds, on its
     context, and cancels what it stands for."""
-    source = GLib.timeout_source_new(max(1, int(seconds * 1000)))
-    source.set_callback(_dispatch_idle, (_fire_pending_timeout, (pending,)))
-    source.attach(pending._context)
-    pending._timer = source
+    pending._timer = _start_timeout(seconds, functools.partial(_fire_pending_timeout, pending),
+                                    _GLIB, pending._context)
 
 
 def _fire_pending_timeout(pending):
@@ -543,17 +696,20 @@ def _run_callbacks(callbacks, pending):
 
 
 def _deliver_glib(call, outcome):
-    """On the worker: hands the outcome to the caller's context."""
-    pending = call.target
+    """On the worker: hands the outcome to the caller's context. The
+    Pending travels in the box too: once handed over, the worker, which
+    may wait for the GIL before it returns, holds none of it."""
+    context = call.target._context
+    outcome.append(call.target)
     call.target = None
-    if pending._context is None:
-        _idle_add(_PRIORITY_DEFAULT, _settle_boxed, pending, outcome)
+    if context is None:
+        _idle_add(_PRIORITY_DEFAULT, _settle_boxed, outcome)
     else:
-        _later(pending._context, _settle_boxed, pending, outcome)
+        _later(context, _settle_boxed, outcome)
 
 
-def _settle_boxed(pending, outcome):
-    ok, value = outcome
+def _settle_boxed(outcome):
+    ok, value, pending = outcome
     outcome.clear()
     pending._settle(ok, value)
 
@@ -564,33 +720,62 @@ def _settle_future(future, ok, value):
     if not future.done():
         if ok:
             future.set_result(value)
+        elif isinstance(value, StopIteration):
+            # asyncio refuses it in a future; a coroutine that raises it
+            # raises this instead (PEP 479).
+            error = RuntimeError("the function raised StopIteration")
+            error.__cause__ = value
+            future.set_exception(error)
         else:
             future.set_exception(value)
 
 
 def _deliver_asyncio(call, outcome):
-    """On the worker: one call_soon_threadsafe() to the caller's loop."""
-    future, loop = call.target, call.where
+    """On the worker: one call_soon_threadsafe() to the caller's loop; the
+    future travels in the box, which the loop empties."""
+    loop = call.where
+    outcome.append(call.target)
     call.target = call.where = None
     try:
-        loop.call_soon_threadsafe(_settle_future_boxed, future, outcome)
+        loop.call_soon_threadsafe(_settle_future_boxed, outcome)
     except RuntimeError:
         outcome.clear()  # the loop closed first: nobody waits for this result
 
 
-def _settle_future_boxed(future, outcome):
+def _settle_future_boxed(outcome):
+    ok, value, future = outcome
+    outcome.clear()
     timer = future._sa_timer
     if timer is not None:
         future._sa_timer = None
         timer.cancel()
-    _settle_future(future, *_unbox(outcome))
+    _settle_future(future, ok, value)
 
 
 class _CallFuture(asyncio.Future):
     """The future an asyncio caller awaits: cancelling it cancels the call
-    at once, before the loop runs again."""
+    at once, before the loop runs again. It is a coroutine as well (send(),
+    throw(), close()), so that asyncio.create_task(f()) takes it, as it
+    takes the call of a coroutine function."""
 
-    __slots__ = ("_sa_call", "_sa_timer")
+    __slots__ = ("_sa_call", "_sa_timer", "_sa_steps")
+
+    def send(self, value):
+        steps = self._sa_steps
+        if steps is None:
+            steps = self._sa_steps = self.__await__()
+        return steps.send(value)
+
+    def throw(self, typ, value=None, traceback=None):
+        steps = self._sa_steps
+        if steps is None:
+            steps = self._sa_steps = self.__await__()
+        if value is None and traceback is None:
+            return steps.throw(typ)
+        return steps.throw(typ, value, traceback)
+
+    def close(self):
+        self._sa_steps = None
 
     def cancel(self, msg=None):
         if not super().cancel(msg):
@@ -648,11 +833,14 @@ def _call_blocking(func, args, kwargs, call_mode, settings):
         return pending
 
     future = _CallFuture(loop=where)
+    future._sa_steps = None
     call = future._sa_call = _Call(func, args, kwargs, _deliver_asyncio, future, where,
                                    cancellable)
-    future._sa_timer = (where.call_later(settings.timeout, future._time_out)
+    future._sa_timer = (_start_timeout(settings.timeout, future._time_out, where)
                         if settings.timeout else None)
     if cancellable is not None:
+        if cancellable.is_cancelled():
+            call.cancel()  # never runs, even before the loop cancels the future
         _link_cancellable(cancellable, future, where)
     settings.pool.submit(call)
     return future
@@ -665,9 +853,7 @@ def _call_here(func, args, kwargs, cancellable, timeout):
     call = _Call(None, None, None, None, None, None, cancellable)
     timer = None
     if timeout:
-        timer = threading.Timer(timeout, call.cancel)
-        timer.daemon = True
-        timer.start()
+        timer = _start_timeout(timeout, call.cancel, None)
     outer = getattr(_local, "call", None)
     _local.call = call
     try:
@@ -678,6 +864,8 @@ def _call_here(func, args, kwargs, cancellable, timeout):
             timer.cancel()
     if timer is not None and call._cancelled:
         raise _timed_out_error()
+    if cancellable is not None and cancellable.is_cancelled():
+        raise _cancelled_error()  # the caller cancelled: its result goes nowhere
     return result
 
 
@@ -724,7 +912,9 @@ class _KeptLoop:
     __slots__ = ("loop", "generation")
 
     def __init__(self):
-        self.loop = asyncio.new_event_loop()
+        # asyncio's own loop, not the policy's: a sync caller's coroutine
+        # needs no GLib context (gi.events' policy would make one).
+        self.loop = asyncio.SelectorEventLoop()
         self.generation = _generation
 
     def close(self):
@@ -859,6 +1049,24 @@ def _throw_later(driver, error):
     return GLib.SOURCE_REMOVE
 
 
+def _run_as_task(loop, coroutine, pending):
+    """Runs coroutine as a task of loop (gi.events' loop on the Pending's
+    context) and settles pending with its outcome; cancelling pending
+    cancels the task."""
+    task = loop.create_task(coroutine)
+    pending._canceller = task.cancel
+    task.add_done_callback(functools.partial(_settle_from_task, pending))
+
+
+def _settle_from_task(pending, task):
+    if task.cancelled():
+        pending._settle(False, _cancelled_error())
+    elif task.exception() is not None:
+        pending._settle(False, task.exception())
+    else:
+        pending._settle(True, task.result())
+
+
 def _drive(coroutine, pending):
     driver = _Driver(coroutine, pending)
     pending._canceller = driver.cancel
@@ -876,6 +1084,8 @@ def _call_coroutine(func, args, kwargs, call_mode, settings):
         if cancellable is not None and cancellable.is_cancelled():
             raise _cancelled_error()
         coroutine = func(*args, **kwargs)
+        if cancellable is not None:
+            coroutine = _cancellable_run(coroutine, cancellable, True)
         return _run_coroutine_sync(_timed(coroutine, timeout) if timeout else coroutine)
     if where is _GLIB:
         pending = Pending()
@@ -884,24 +1094,62 @@ def _call_coroutine(func, args, kwargs, call_mode, settings):
         if timeout:
             _time_out_pending(pending, timeout)
         if pending._state == _PENDING:
-            _drive(func(*args, **kwargs), pending)
+            loop = _get_running_loop()
+            if loop is not None:
+                # gi.events: an asyncio loop runs on this context; the
+                # coroutine runs there as a task, awaiting what asyncio can.
+                _run_as_task(loop, func(*args, **kwargs), pending)
+            else:
+                _drive(func(*args, **kwargs), pending)
         return pending
     # An asyncio caller: the coroutine runs on its loop, awaited there.
     coroutine = func(*args, **kwargs)
+    if cancellable is not None:
+        coroutine = _cancellable_run(coroutine, cancellable, False)
     return _timed(coroutine, timeout) if timeout else coroutine
 
 
-async def _timed(coroutine, seconds):
-    """Awaits coroutine; after seconds it is cancelled and the caller gets
-    G_IO_ERROR_TIMED_OUT."""
-    scope = asyncio.timeout(seconds)
+async def _cancellable_run(coroutine, cancellable, as_gerror):
+    """Awaits coroutine in the task that awaits this, which the caller's
+    cancellable cancels: CancelledError, or G_IO_ERROR_CANCELLED for a
+    sync caller (as_gerror)."""
+    if cancellable.is_cancelled():
+        coroutine.close()
+        raise _cancelled_error() if as_gerror else asyncio.CancelledError()
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    handler = cancellable.connect(lambda *_: _post(loop, task.cancel))
     try:
-        async with scope:
-            return await coroutine
-    except TimeoutError:
-        if scope.expired():
+        return await coroutine
+    except asyncio.CancelledError:
+        if as_gerror and cancellable.is_cancelled():
+            raise _cancelled_error() from None
+        raise
+    finally:
+        cancellable.disconnect(handler)
+        task = None
+
+
+async def _timed(coroutine, seconds):
+    """Awaits coroutine; after seconds the task is cancelled and the caller
+    gets G_IO_ERROR_TIMED_OUT."""
+    task = asyncio.current_task()
+    expired = []
+
+    def fire():
+        expired.append(True)
+        task.cancel()
+
+    timer = _start_timeout(seconds, fire, asyncio.get_running_loop())
+    try:
+        return await coroutine
+    except asyncio.CancelledError:
+        if expired and task.uncancel() == 0:
             raise _timed_out_error() from None
         raise
+    finally:
+        timer.cancel()
+        task = None
 
 
 # --- the seed's API --------------------------------------------------------------
@@ -996,30 +1244,40 @@ def is_async_context():
     return _get_running_loop() is not None or _caller_is_async()
 
 
-@contextlib.contextmanager
-def _forcing(mode):
-    token = _forced.set(mode)
-    try:
-        yield
-    finally:
-        _forced.reset(token)
+class _Forcing:
+    """The override set by set_sync() / set_async() when called; as a with
+    block, the one before it comes back at the block's end."""
+
+    __slots__ = ("_token",)
+
+    def __init__(self, mode):
+        self._token = _forced.set(mode)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        _forced.reset(self._token)
 
 
 @_export
-def set_sync():
-    """A scope (a with block) whose smartasync calls behave as a sync
+def set_sync(active=True):
+    """The seed's set_sync(): from now on, in the current context (this
+    thread, or this asyncio task), smartasync calls behave as a sync
     caller's: the result comes back directly, even inside a running loop
     (which is not re-entered: a coroutine function runs on the thread's
-    kept loop, a plain function on this thread)."""
-    return _forcing(_SYNC)
+    kept loop, a plain function on this thread). set_sync(False) clears
+    any override. Also a with block: `with Sa.set_sync():`."""
+    return _Forcing(_SYNC if active else None)
 
 
 @_export
-def set_async():
-    """A scope (a with block) whose smartasync calls behave as an async
-    caller's: an awaitable for asyncio, a Pending otherwise (whose context
-    the caller must iterate)."""
-    return _forcing(_ASYNC)
+def set_async(active=True):
+    """The seed's set_async(): from now on, in the current context,
+    smartasync calls behave as an async caller's: an awaitable for
+    asyncio, a Pending otherwise (whose context the caller must iterate).
+    set_async(False) clears any override. Also a with block."""
+    return _Forcing(_ASYNC if active else None)
 
 
 @_export
@@ -1208,27 +1466,55 @@ def _return_outcome(task, outcome):
     task.return_value(_outcome_value(*_unbox(outcome)))
 
 
+def _deliver_group_task(call, outcome):
+    """On the worker, for an asyncio group's execution: the group closes on
+    its loop first, so that every caller that joined it has made its own
+    call on the lock (counted there) before the execution completes."""
+    task, group = call.target, call.where
+    call.target = call.where = None
+    _close_group(group, task, outcome)
+
+
+def _close_group(group, task, outcome):
+    try:
+        group.loop.call_soon_threadsafe(_closing, group, task, outcome)
+    except RuntimeError:  # the loop closed: nobody joins any more
+        _GLibThread.get().invoke(_return_outcome, task, outcome)
+
+
+def _closing(group, task, outcome):
+    """On the group's loop: callers from now on make a new group."""
+    group.close()
+    _GLibThread.get().invoke(_return_outcome, task, outcome)
+
+
 class _LockOperation(Sa.Operation):
     """A function run under a Sa.Lock. Non-blocking to the C side: a plain
     function goes to the Python workers, a coroutine function runs on the
     asyncio loop of the callers that started it, or else on the context
-    the lock starts it on; the task completes with (ok, value)."""
+    the lock starts it on; the task completes with (ok, value). With a
+    group (asyncio callers), it completes once the group has closed."""
 
-    def __init__(self, func, args, kwargs, settings, loop=None):
+    def __init__(self, func, args, kwargs, settings, loop=None, group=None):
         super().__init__(kind=Sa.OperationKind.NON_BLOCKING,
                          name=getattr(func, "__qualname__", None))
-        self._call = (func, args, kwargs, settings, loop)
+        self._call = (func, args, kwargs, settings, loop, group)
 
     def do_start(self, task, cancellable):
-        func, args, kwargs, settings, loop = self._call
+        func, args, kwargs, settings, loop, group = self._call
         self._call = None
         if not _iscoroutinefunction(func):
-            settings.pool.submit(_Call(func, args, kwargs, _deliver_task, task,
-                                       GLib.MainContext.get_thread_default(), cancellable))
+            if group is None:
+                call = _Call(func, args, kwargs, _deliver_task, task,
+                             GLib.MainContext.get_thread_default(), cancellable)
+            else:
+                call = _Call(func, args, kwargs, _deliver_group_task, task, group,
+                             cancellable)
+            settings.pool.submit(call)
         elif loop is not None:
             try:
                 loop.call_soon_threadsafe(_start_on_loop, loop, func, args, kwargs, task,
-                                          cancellable)
+                                          cancellable, group)
             except RuntimeError:
                 task.return_value(_outcome_value(False, _cancelled_error()))
         else:
@@ -1240,17 +1526,21 @@ class _LockOperation(Sa.Operation):
             _drive(func(*args, **kwargs), pending)
 
 
-def _start_on_loop(loop, func, args, kwargs, task, cancellable):
+def _start_on_loop(loop, func, args, kwargs, task, cancellable, group=None):
     """On the asyncio loop: the execution of a coroutine function."""
     execution = loop.create_task(func(*args, **kwargs))
 
     def done(execution):
         if execution.cancelled():
-            task.return_value(_outcome_value(False, _cancelled_error()))
+            outcome = [False, _cancelled_error()]
         elif execution.exception() is not None:
-            task.return_value(_outcome_value(False, execution.exception()))
+            outcome = [False, execution.exception()]
         else:
-            task.return_value(_outcome_value(True, execution.result()))
+            outcome = [True, execution.result()]
+        if group is None:
+            task.return_value(_outcome_value(*_unbox(outcome)))
+        else:
+            _closing(group, task, outcome)
 
     execution.add_done_callback(done)
     if cancellable is not None:
@@ -1261,14 +1551,24 @@ class _Group:
     """The asyncio callers of one key on one loop that wait for one lock
     call, made on the GLib thread for all of them."""
 
-    __slots__ = ("loop", "futures", "n_live", "cancellable", "done")
+    __slots__ = ("loop", "futures", "n_live", "cancellable", "done", "lock", "key")
 
-    def __init__(self, loop):
+    def __init__(self, loop, lock, key):
         self.loop = loop
         self.futures = []
         self.n_live = 0
         self.cancellable = Gio.Cancellable()
         self.done = False
+        self.lock = lock
+        self.key = key
+
+    def close(self):
+        """On the loop: the group takes no more callers."""
+        lock, self.lock = self.lock, None
+        if lock is not None:
+            with lock._sa_groups_lock:
+                if lock._sa_groups.get((self.loop, self.key)) is self:
+                    del lock._sa_groups[(self.loop, self.key)]
 
     def join(self, cancellable):
         future = self.loop.create_future()
@@ -1297,9 +1597,22 @@ class _Group:
             _settle_future(future, ok, value)
 
 
+def _ignore_outcome(source, result):
+    _read_outcome(source, result)
+
+
 class Lock(Sa.Lock):
     def __init__(self, dispatcher=None):
         Sa.Lock.__init__(self, dispatcher=dispatcher or Sa.Dispatcher.get_default())
+
+    def call_sync(self, key, operation, cancellable=None):
+        """Runs operation under key for a sync caller and returns its value
+        (read into a GValue PyGObject frees, as Dispatcher.call_sync())."""
+        return Sa.Lock.call_sync_value(self, key, operation, cancellable)[1]
+
+    def call_finish(self, result):
+        """The value of a call() or call_async() whose callback got result."""
+        return Sa.Lock.call_finish_value(self, result)[1]
 
     def _groups(self):
         try:
@@ -1342,12 +1655,17 @@ class Lock(Sa.Lock):
             def done(source, result):
                 pending._settle(*_read_outcome(source, result))
 
-            operation = _LockOperation(func, args, kwargs, settings)
+            # On gi.events' loop a coroutine function runs as its task.
+            operation = _LockOperation(func, args, kwargs, settings, _get_running_loop())
             task = self.call(key, operation, Sa.CallMode.ASYNC, call_cancellable, done)
             del task
             return pending
 
         # asyncio: callers of one loop join one group, which makes one call.
+        if cancellable is not None and cancellable.is_cancelled():
+            future = where.create_future()
+            future.cancel()
+            return future
         groups = self._groups()
         with self._sa_groups_lock:
             group = groups.get((where, key))
@@ -1357,15 +1675,25 @@ class Lock(Sa.Lock):
                 # dropped by the next one.
                 for stale in [k for k, g in groups.items() if g.loop.is_closed()]:
                     del groups[stale]
-                group = groups[(where, key)] = _Group(where)
+                group = groups[(where, key)] = _Group(where, self, key)
         future = group.join(cancellable)
-        if fresh:
-            operation = _LockOperation(func, args, kwargs, settings, where)
-            _GLibThread.get().invoke(self._call_for_group, key, operation, group)
+        # Every caller makes its own call on the lock (the first starts the
+        # execution, the others join it there and are counted), in order
+        # on the GLib thread; the execution completes after the group has
+        # closed, so none of them starts another.
+        operation = _LockOperation(func, args, kwargs, settings, where, group)
+        _GLibThread.get().invoke(self._call_for_group, key, operation, group, fresh)
         return future
 
-    def _call_for_group(self, key, operation, group):
-        """On the GLib thread: the lock call of an asyncio group."""
+    def _call_for_group(self, key, operation, group, first):
+        """On the GLib thread: the lock call of a caller of an asyncio
+        group; the first one's outcome resolves the group."""
+        if not first:
+            task = self.call(key, operation, Sa.CallMode.ASYNC, group.cancellable,
+                             _ignore_outcome)
+            del task
+            return
+
         def done(source, result):
             ok, value = _read_outcome(source, result)
             try:
