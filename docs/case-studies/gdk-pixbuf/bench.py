@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Runs bench.c on the baseline and on the ported gdk-pixbuf, interleaved.
+
+bench.py WORKDIR SMARTASYNC-LIBDIR [ROUNDS] [N]: ROUNDS rounds (default
+12); in each, the round-trip cases on both libraries, in an order that
+alternates from round to round, then the stream-loader cases on the
+ported one. Prints each case's median time per call (and processor
+time, all threads) and the ratio ported / baseline.
+"""
+
+import os
+import statistics
+import subprocess
+import sys
+
+
+def run(work, sa_libdir, lib, mode, n):
+    env = dict(os.environ)
+    env["LD_LIBRARY_PATH"] = f"{work}/{lib}/_build/gdk-pixbuf:{sa_libdir}"
+    env["GDK_PIXBUF_MODULE_FILE"] = f"{work}/{lib}/_build/gdk-pixbuf/loaders.cache"
+    out = subprocess.run([f"{work}/bench", mode, str(n)], env=env, check=True,
+                         capture_output=True, text=True).stdout
+    return {name: (float(us), float(cpu)) for name, us, cpu in
+            (line.split() for line in out.splitlines())}
+
+
+def main():
+    work, sa_libdir = sys.argv[1], sys.argv[2]
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 12
+    n = int(sys.argv[4]) if len(sys.argv) > 4 else 400
+    times = {}
+    for r in range(rounds):
+        for lib in (("baseline", "ported") if r % 2 == 0 else ("ported", "baseline")):
+            for case, value in run(work, sa_libdir, lib, "round", n).items():
+                times.setdefault((case, lib), []).append(value)
+        for case, value in run(work, sa_libdir, "ported", "loader", n).items():
+            times.setdefault((case, "ported"), []).append(value)
+
+    def med(case, lib, i):
+        return statistics.median(v[i] for v in times[(case, lib)])
+
+    print(f"{rounds} rounds, interleaved; medians, us per call (processor us, all threads)")
+    print(f"{'case':20} {'baseline':>18} {'ported':>18} {'ported/baseline':>16}")
+    for case in ("save-small", "animation-small", "save-large", "animation-large"):
+        b, p = med(case, "baseline", 0), med(case, "ported", 0)
+        bc, pc = med(case, "baseline", 1), med(case, "ported", 1)
+        spread = [p2[0] / b2[0] for b2, p2 in zip(times[(case, "baseline")],
+                                                    times[(case, "ported")])]
+        print(f"{case:20} {b:9.1f} ({bc:6.1f}) {p:9.1f} ({pc:6.1f}) {p / b:8.2f} "
+              f"(rounds {min(spread):.2f}-{max(spread):.2f}; cpu {pc / bc:.2f})")
+    print("stream loaders, sync caller: the hand-written sync twin against one")
+    print("non-blocking operation over the _async, run on the private context")
+    for what in ("memory-small", "memory-large", "file-large"):
+        t = med(f"loader-twin-{what}", "ported", 0)
+        o = med(f"loader-one-op-{what}", "ported", 0)
+        tc = med(f"loader-twin-{what}", "ported", 1)
+        oc = med(f"loader-one-op-{what}", "ported", 1)
+        print(f"{what:20} twin {t:9.1f} ({tc:6.1f})  one op {o:9.1f} ({oc:6.1f})  "
+              f"one op / twin {o / t:.2f}")
+
+
+if __name__ == "__main__":
+    main()
