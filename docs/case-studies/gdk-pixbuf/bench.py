@@ -3,7 +3,7 @@
 """Runs bench.c on the baseline and on the ported gdk-pixbuf, interleaved.
 
 bench.py WORKDIR SMARTASYNC-LIBDIR [ROUNDS] [N]: ROUNDS rounds (default
-12); in each, the round-trip cases on both libraries, in an order that
+10); in each, the round-trip cases on both libraries, in an order that
 alternates from round to round, then the stream-loader cases on the
 ported one. Prints each case's median time per call (and processor
 time, all threads) and the ratio ported / baseline.
@@ -17,6 +17,9 @@ import sys
 
 def run(work, sa_libdir, lib, mode, n):
     env = dict(os.environ)
+    if lib == "ported-gtask-pool":
+        lib = "ported"
+        env["BENCH_GTASK_POOL"] = "1"
     env["LD_LIBRARY_PATH"] = f"{work}/{lib}/_build/gdk-pixbuf:{sa_libdir}"
     env["GDK_PIXBUF_MODULE_FILE"] = f"{work}/{lib}/_build/gdk-pixbuf/loaders.cache"
     out = subprocess.run([f"{work}/bench", mode, str(n)], env=env, check=True,
@@ -27,11 +30,12 @@ def run(work, sa_libdir, lib, mode, n):
 
 def main():
     work, sa_libdir = sys.argv[1], sys.argv[2]
-    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 12
-    n = int(sys.argv[4]) if len(sys.argv) > 4 else 400
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 10
+    n = int(sys.argv[4]) if len(sys.argv) > 4 else 100
     times = {}
     for r in range(rounds):
-        for lib in (("baseline", "ported") if r % 2 == 0 else ("ported", "baseline")):
+        libs = ("baseline", "ported", "ported-gtask-pool")
+        for lib in (libs if r % 2 == 0 else libs[::-1]):
             for case, value in run(work, sa_libdir, lib, "round", n).items():
                 times.setdefault((case, lib), []).append(value)
         for case, value in run(work, sa_libdir, "ported", "loader", n).items():
@@ -40,15 +44,30 @@ def main():
     def med(case, lib, i):
         return statistics.median(v[i] for v in times[(case, lib)])
 
-    print(f"{rounds} rounds, interleaved; medians, us per call (processor us, all threads)")
-    print(f"{'case':20} {'baseline':>18} {'ported':>18} {'ported/baseline':>16}")
+    print(f"{rounds} rounds, interleaved; each the fastest of 5 batches; medians over the")
+    print("rounds of us per call (processor us per call, all threads), and of the")
+    print("round's ratio ported / baseline, with the lowest and highest")
+    print(f"{'case':16} {'baseline':>18} {'ported':>18}   {'ported/baseline':>22}   {'cpu':>5}")
     for case in ("save-small", "animation-small", "save-large", "animation-large"):
         b, p = med(case, "baseline", 0), med(case, "ported", 0)
         bc, pc = med(case, "baseline", 1), med(case, "ported", 1)
-        spread = [p2[0] / b2[0] for b2, p2 in zip(times[(case, "baseline")],
+        ratios = [p2[0] / b2[0] for b2, p2 in zip(times[(case, "baseline")],
                                                     times[(case, "ported")])]
-        print(f"{case:20} {b:9.1f} ({bc:6.1f}) {p:9.1f} ({pc:6.1f}) {p / b:8.2f} "
-              f"(rounds {min(spread):.2f}-{max(spread):.2f}; cpu {pc / bc:.2f})")
+        cpu = [p2[1] / b2[1] for b2, p2 in zip(times[(case, "baseline")],
+                                                 times[(case, "ported")])]
+        print(f"{case:16} {b:9.1f} ({bc:6.1f}) {p:9.1f} ({pc:6.1f})   "
+              f"{statistics.median(ratios):5.2f} ({min(ratios):.2f} to {max(ratios):.2f})   "
+              f"{statistics.median(cpu):5.2f}")
+    print("the port with the dispatcher's blocking work on GTask's pool (gtask-pool):")
+    for case in ("save-small", "animation-small", "save-large", "animation-large"):
+        ratios = [g[0] / b[0] for b, g in zip(times[(case, "baseline")],
+                                              times[(case, "ported-gtask-pool")])]
+        cpu = [g[1] / b[1] for b, g in zip(times[(case, "baseline")],
+                                           times[(case, "ported-gtask-pool")])]
+        print(f"{case:16} {med(case, 'ported-gtask-pool', 0):9.1f} "
+              f"({med(case, 'ported-gtask-pool', 1):6.1f})   ratio to baseline "
+              f"{statistics.median(ratios):5.2f} ({min(ratios):.2f} to {max(ratios):.2f}), "
+              f"cpu {statistics.median(cpu):5.2f}")
     print("stream loaders, sync caller: the hand-written sync twin against one")
     print("non-blocking operation over the _async, run on the private context")
     for what in ("memory-small", "memory-large", "file-large"):
