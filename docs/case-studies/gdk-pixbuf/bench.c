@@ -2,13 +2,14 @@
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * bench round N    gdk_pixbuf_save_to_stream_async() and
+ * bench round N [CASE]
+ *                  gdk_pixbuf_save_to_stream_async() and
  *                  gdk_pixbuf_animation_new_from_stream_async() of a small
  *                  and a large image, N round trips each: every callback
  *                  finishes its call and starts the next, inside a
  *                  GMainLoop. Prints "case us-per-call cpu-us-per-call"
  *                  for the fastest of 5 batches of N (N / 50 + 1 for the
- *                  large image).
+ *                  large image); CASE runs that case alone.
  * bench loader N   gdk_pixbuf_new_from_stream() as gdk-pixbuf writes it
  *                  (a loop of g_input_stream_read()) against one
  *                  non-blocking operation over gdk_pixbuf_new_from_stream_async()
@@ -299,10 +300,16 @@ main (int argc, char **argv)
     }
   else
     {
-      run_round_trips ("save-small", small, NULL, n);
-      run_round_trips ("animation-small", NULL, small_png, n);
-      run_round_trips ("save-large", large, NULL, n / 50 + 1);
-      run_round_trips ("animation-large", NULL, large_png, n / 50 + 1);
+      const char *only = argc > 3 ? argv[3] : NULL;
+
+#define RUN(name, pixbuf, encoded, n) \
+      if (only == NULL || strcmp (only, name) == 0) \
+        run_round_trips (name, pixbuf, encoded, n)
+      RUN ("save-small", small, NULL, n);
+      RUN ("animation-small", NULL, small_png, n);
+      RUN ("save-large", large, NULL, n / 50 + 1);
+      RUN ("animation-large", NULL, large_png, n / 50 + 1);
+#undef RUN
     }
 
   g_bytes_unref (small_png);
