@@ -3,7 +3,8 @@
 """Runs bench.c on the baseline and on the ported gdk-pixbuf, interleaved.
 
 bench.py WORKDIR SMARTASYNC-LIBDIR [ROUNDS] [N]: ROUNDS rounds (default
-10); in each, the round-trip cases on both libraries, in an order that
+10); in each, the round-trip cases on the baseline and on the port (as
+it is, with SA_BUSY_WAIT=1, and with gtask-pool), in an order that
 alternates from round to round, then the stream-loader cases on the
 ported one. Prints each case's median time per call (and processor
 time, all threads) and the ratio ported / baseline.
@@ -17,9 +18,13 @@ import sys
 
 def run(work, sa_libdir, lib, mode, n):
     env = dict(os.environ)
+    env.pop("SA_BUSY_WAIT", None)
     if lib == "ported-gtask-pool":
         lib = "ported"
         env["BENCH_GTASK_POOL"] = "1"
+    elif lib == "ported-busy-wait":
+        lib = "ported"
+        env["SA_BUSY_WAIT"] = "1"
     env["LD_LIBRARY_PATH"] = f"{work}/{lib}/_build/gdk-pixbuf:{sa_libdir}"
     env["GDK_PIXBUF_MODULE_FILE"] = f"{work}/{lib}/_build/gdk-pixbuf/loaders.cache"
     out = subprocess.run([f"{work}/bench", mode, str(n)], env=env, check=True,
@@ -34,7 +39,7 @@ def main():
     n = int(sys.argv[4]) if len(sys.argv) > 4 else 100
     times = {}
     for r in range(rounds):
-        libs = ("baseline", "ported", "ported-gtask-pool")
+        libs = ("baseline", "ported", "ported-busy-wait", "ported-gtask-pool")
         for lib in (libs if r % 2 == 0 else libs[::-1]):
             for case, value in run(work, sa_libdir, lib, "round", n).items():
                 times.setdefault((case, lib), []).append(value)
@@ -58,16 +63,17 @@ def main():
         print(f"{case:16} {b:9.1f} ({bc:6.1f}) {p:9.1f} ({pc:6.1f})   "
               f"{statistics.median(ratios):5.2f} ({min(ratios):.2f} to {max(ratios):.2f})   "
               f"{statistics.median(cpu):5.2f}")
-    print("the port with the dispatcher's blocking work on GTask's pool (gtask-pool):")
-    for case in ("save-small", "animation-small", "save-large", "animation-large"):
-        ratios = [g[0] / b[0] for b, g in zip(times[(case, "baseline")],
-                                              times[(case, "ported-gtask-pool")])]
-        cpu = [g[1] / b[1] for b, g in zip(times[(case, "baseline")],
-                                           times[(case, "ported-gtask-pool")])]
-        print(f"{case:16} {med(case, 'ported-gtask-pool', 0):9.1f} "
-              f"({med(case, 'ported-gtask-pool', 1):6.1f})   ratio to baseline "
-              f"{statistics.median(ratios):5.2f} ({min(ratios):.2f} to {max(ratios):.2f}), "
-              f"cpu {statistics.median(cpu):5.2f}")
+    for variant, title in (("ported-busy-wait", "the port, its pool threads spinning for the next call (SA_BUSY_WAIT=1):"),
+                           ("ported-gtask-pool", "the port, its blocking work on GTask's pool (gtask-pool):")):
+        print(title)
+        for case in ("save-small", "animation-small", "save-large", "animation-large"):
+            ratios = [g[0] / b[0] for b, g in zip(times[(case, "baseline")],
+                                                  times[(case, variant)])]
+            cpu = [g[1] / b[1] for b, g in zip(times[(case, "baseline")],
+                                               times[(case, variant)])]
+            print(f"{case:16} {med(case, variant, 0):9.1f} ({med(case, variant, 1):6.1f})   "
+                  f"ratio to baseline {statistics.median(ratios):5.2f} "
+                  f"({min(ratios):.2f} to {max(ratios):.2f}), cpu {statistics.median(cpu):5.2f}")
     print("stream loaders, sync caller: the hand-written sync twin against one")
     print("non-blocking operation over the _async, run on the private context")
     for what in ("memory-small", "memory-large", "file-large"):
