@@ -212,19 +212,30 @@ static const char * const cell_names[SA_N_CELLS] = {
  * body completed it). The call's task is then a *relay*: it completes
  * with an error of its own, or carries the operation's task, from which
  * the finish functions read the result in the form the body gave it. */
-static void relay_tag (void) { }
-/* A relay with a guard: its task data is an SaCall, not the operation. */
-static void guarded_relay_tag (void) { }
+typedef enum
+{
+  NOT_A_RELAY,
+  RELAY,
+  GUARDED_RELAY,  /* a relay with a guard: its task data is an SaCall */
+} RelayKind;
+
+static SA_DEFINE_QUARK (sa-relay-kind, relay_kind)
+static SA_DEFINE_QUARK (sa-result-read, result_read)
+/* The dispatcher of a call's task that carries another source object or
+ * tag than sa_dispatcher_call()'s, for its finish functions. */
+static SA_DEFINE_QUARK (sa-dispatcher, dispatcher)
+
+static inline RelayKind
+relay_kind (GTask *task)
+{
+  return GPOINTER_TO_INT (g_object_get_qdata (G_OBJECT (task), relay_kind_quark ()));
+}
 
 static inline gboolean
 is_relay (GTask *task)
 {
-  gpointer tag = g_task_get_source_tag (task);
-
-  return tag == relay_tag || tag == guarded_relay_tag;
+  return relay_kind (task) != NOT_A_RELAY;
 }
-
-static SA_DEFINE_QUARK (sa-result-read, result_read)
 
 static inline gboolean
 is_blocking (SaOperation *operation)
@@ -265,16 +276,31 @@ choose_cell (SaDispatcher *self,
     return is_blocking (operation) ? SA_CELL_SYNC_BLOCKING : SA_CELL_SYNC_NON_BLOCKING;
 }
 
+/* What a call's task carries for its caller, in every cell: the source
+ * object, the source tag and the I/O priority of sa_dispatcher_call_full(). */
+typedef struct
+{
+  SaDispatcher *dispatcher;
+  gpointer      source_object;
+  gpointer      source_tag;
+  int           priority;
+} Origin;
+
 static GTask *
-new_task (SaDispatcher        *self,
+new_task (const Origin        *origin,
           GCancellable        *cancellable,
           GAsyncReadyCallback  callback,
-          gpointer             user_data,
-          gpointer             tag)
+          gpointer             user_data)
 {
-  GTask *task = g_task_new (self, cancellable, callback, user_data);
+  GTask *task = g_task_new (origin->source_object, cancellable, callback, user_data);
 
-  _sa_task_set_tag (task, tag);
+  _sa_task_set_tag (task, origin->source_tag);
+  if (origin->priority != G_PRIORITY_DEFAULT)
+    g_task_set_priority (task, origin->priority);
+  /* Not sa_dispatcher_call()'s: its finish functions must know it. */
+  if G_UNLIKELY (origin->source_object != origin->dispatcher ||
+                 origin->source_tag != sa_dispatcher_call)
+    g_object_set_qdata (G_OBJECT (task), dispatcher_quark (), origin->dispatcher);
 
   return task;
 }
@@ -356,7 +382,7 @@ blocking_done (GObject      *source_object,
  * serviced. Returns the operation's task, complete, or NULL with
  * NO_RESULT. */
 static GTask *
-run_blocking_here (SaDispatcher *self,
+run_blocking_here (const Origin *origin,
                    SaOperation  *operation,
                    GCancellable *cancellable,
                    GError      **error)
@@ -364,7 +390,7 @@ run_blocking_here (SaDispatcher *self,
   GSource *kick;
   GMainContext *context = _sa_context_enter (&kick);
   GTask *done = NULL;
-  GTask *task = new_task (self, cancellable, blocking_done, &done, sa_dispatcher_call);
+  GTask *task = new_task (origin, cancellable, blocking_done, &done);
   StartArgs args = { operation, task, cancellable };
 
   g_main_context_pop_thread_default (context);
@@ -394,7 +420,7 @@ run_blocking_here (SaDispatcher *self,
 /* A completed task holding @error, completed on the private context, so
  * that the caller's context is not touched. */
 static GTask *
-completed_error_task (SaDispatcher *self,
+completed_error_task (const Origin *origin,
                       GError       *error)
 {
   SaBridge bridge;
@@ -402,7 +428,7 @@ completed_error_task (SaDispatcher *self,
   GAsyncResult *result;
 
   _sa_bridge_init (&bridge, NULL, 0, FALSE, NULL);
-  task = new_task (self, NULL, sa_bridge_callback, &bridge, sa_dispatcher_call);
+  task = new_task (origin, NULL, sa_bridge_callback, &bridge);
   g_task_return_error (task, error);
   result = _sa_bridge_wait (&bridge, NULL);
   g_assert (result == G_ASYNC_RESULT (task));
@@ -413,17 +439,17 @@ completed_error_task (SaDispatcher *self,
 
 /* Hands a sync call's outcome to the caller: a task, complete. */
 static GTask *
-sync_outcome (SaDispatcher        *self,
+sync_outcome (const Origin        *origin,
               GTask               *task,
               GError              *error,
               GAsyncReadyCallback  callback,
               gpointer             user_data)
 {
   if (task == NULL)
-    task = completed_error_task (self, error);
+    task = completed_error_task (origin, error);
 
   if (callback != NULL)
-    callback (G_OBJECT (self), G_ASYNC_RESULT (task), user_data);
+    callback (origin->source_object, G_ASYNC_RESULT (task), user_data);
 
   return task;
 }
@@ -460,6 +486,7 @@ sync_bridge_close (SaBridge *bridge,
  * private context and waited for there; a guard that fires abandons it. */
 static GTask *
 call_sync_non_blocking (SaDispatcher        *self,
+                        const Origin        *origin,
                         SaOperation         *operation,
                         GCancellable        *cancellable,
                         guint                timeout_ms,
@@ -468,8 +495,7 @@ call_sync_non_blocking (SaDispatcher        *self,
 {
   SaBridge on_stack;
   SaBridge *bridge = sync_bridge_open (&on_stack, cancellable, timeout_ms, operation);
-  g_autoptr(GTask) task = new_task (self, bridge->cancellable, sa_bridge_callback, bridge,
-                                    sa_dispatcher_call);
+  g_autoptr(GTask) task = new_task (origin, bridge->cancellable, sa_bridge_callback, bridge);
   StartArgs args = { operation, task, bridge->cancellable };
   GError *error = NULL;
   GTask *result;
@@ -483,7 +509,7 @@ call_sync_non_blocking (SaDispatcher        *self,
   result = G_TASK (_sa_bridge_wait (bridge, &error));
   sync_bridge_close (bridge, &on_stack);
 
-  return sync_outcome (self, result, error, callback, user_data);
+  return sync_outcome (origin, result, error, callback, user_data);
 }
 
 /* Sync caller, blocking operation: a direct call on this thread. A
@@ -492,6 +518,7 @@ call_sync_non_blocking (SaDispatcher        *self,
  * the body returns. */
 static GTask *
 call_sync_blocking (SaDispatcher        *self,
+                    const Origin        *origin,
                     SaOperation         *operation,
                     GCancellable        *cancellable,
                     guint                timeout_ms,
@@ -510,7 +537,7 @@ call_sync_blocking (SaDispatcher        *self,
     }
 
   if (!g_cancellable_set_error_if_cancelled (op_cancellable, &error))
-    task = run_blocking_here (self, operation, op_cancellable, &error);
+    task = run_blocking_here (origin, operation, op_cancellable, &error);
 
   if (guard != NULL)
     {
@@ -523,7 +550,7 @@ call_sync_blocking (SaDispatcher        *self,
       _sa_guard_close (guard);
     }
 
-  return sync_outcome (self, task, error, callback, user_data);
+  return sync_outcome (origin, task, error, callback, user_data);
 }
 
 /* The state of a relay with a guard, in its task data: the relay is the
@@ -576,7 +603,7 @@ relay_claim (GTask *relay)
   SaCall *call;
   gboolean claimed;
 
-  if (g_task_get_source_tag (relay) != guarded_relay_tag)
+  if (relay_kind (relay) != GUARDED_RELAY)
     return TRUE;
 
   call = relay_get_call (relay);
@@ -599,7 +626,7 @@ relay_guard_fired (SaGuard  *guard,
 }
 
 static GTask *
-relay_new (SaDispatcher        *self,
+relay_new (const Origin        *origin,
            SaOperation         *operation,
            GCancellable        *cancellable,
            guint                timeout_ms,
@@ -612,12 +639,14 @@ relay_new (SaDispatcher        *self,
   if (!_sa_guard_needed (cancellable, TRUE, timeout_ms))
     {
       /* The operation alone, for the worker: no call state to allocate. */
-      relay = new_task (self, cancellable, callback, user_data, relay_tag);
+      relay = new_task (origin, cancellable, callback, user_data);
+      g_object_set_qdata (G_OBJECT (relay), relay_kind_quark (), GINT_TO_POINTER (RELAY));
       g_task_set_task_data (relay, g_object_ref (operation), g_object_unref);
       return relay;
     }
 
-  relay = new_task (self, cancellable, callback, user_data, guarded_relay_tag);
+  relay = new_task (origin, cancellable, callback, user_data);
+  g_object_set_qdata (G_OBJECT (relay), relay_kind_quark (), GINT_TO_POINTER (GUARDED_RELAY));
 
   call = g_new0 (SaCall, 1);
   call->operation = g_object_ref (operation);
@@ -633,7 +662,7 @@ relay_new (SaDispatcher        *self,
 static inline gboolean
 relay_has_call (GTask *relay)
 {
-  return g_task_get_source_tag (relay) == guarded_relay_tag;
+  return relay_kind (relay) == GUARDED_RELAY;
 }
 
 static SaOperation *
@@ -724,6 +753,7 @@ op_task_freed (gpointer data)
 
 static GTask *
 call_async_non_blocking (SaDispatcher        *self,
+                         const Origin        *origin,
                          SaOperation         *operation,
                          GCancellable        *cancellable,
                          guint                timeout_ms,
@@ -737,20 +767,20 @@ call_async_non_blocking (SaDispatcher        *self,
   if (!_sa_guard_needed (cancellable, TRUE, timeout_ms))
     {
       /* The common case needs nothing but the one task. */
-      task = new_task (self, cancellable, callback, user_data, sa_dispatcher_call);
+      task = new_task (origin, cancellable, callback, user_data);
       if (cancellable == NULL || !g_task_return_error_if_cancelled (task))
         start_non_blocking (operation, task, cancellable);
       return g_steal_pointer (&task);
     }
 
-  relay = relay_new (self, operation, cancellable, timeout_ms, callback, user_data);
+  relay = relay_new (origin, operation, cancellable, timeout_ms, callback, user_data);
   if (relay_answered (relay))
     {
       relay_claim (relay);   /* cancelled before the call: not run */
       return relay;
     }
   op_cancellable = relay_get_op_cancellable (relay);
-  task = new_task (self, op_cancellable, started_task_done, relay, sa_dispatcher_call);
+  task = new_task (origin, op_cancellable, started_task_done, relay);
   g_object_set_qdata_full (G_OBJECT (task), relay_quark (), g_object_ref (relay), op_task_freed);
   start_non_blocking (operation, task, op_cancellable);
 
@@ -765,7 +795,13 @@ worker_run (GTask *relay)
 {
   SaOperation *operation = relay_get_operation (relay);
   GCancellable *op_cancellable = relay_get_op_cancellable (relay);
-  SaDispatcher *self = g_task_get_source_object (relay);
+  Origin origin = {
+    g_object_get_qdata (G_OBJECT (relay), dispatcher_quark ()),
+    g_task_get_source_object (relay), g_task_get_source_tag (relay), g_task_get_priority (relay),
+  };
+
+  if (origin.dispatcher == NULL)
+    origin.dispatcher = origin.source_object;
   g_autoptr(GTask) task = NULL;
   GError *error = NULL;
 
@@ -776,7 +812,7 @@ worker_run (GTask *relay)
     }
 
   if (!g_cancellable_set_error_if_cancelled (op_cancellable, &error))
-    task = run_blocking_here (self, operation, op_cancellable, &error);
+    task = run_blocking_here (&origin, operation, op_cancellable, &error);
 
   if (relay_claim (relay))
     relay_complete (relay, task, error);
@@ -863,6 +899,7 @@ uses_gtask_pool (SaDispatcher *self)
 }
 
 static GTask *call_async_blocking_relayed (SaDispatcher        *self,
+                             const Origin        *origin,
                                            SaOperation         *operation,
                                            GCancellable        *cancellable,
                                            guint                timeout_ms,
@@ -872,6 +909,7 @@ static GTask *call_async_blocking_relayed (SaDispatcher        *self,
 /* Async caller, blocking operation: the body runs on a worker. */
 static GTask *
 call_async_blocking (SaDispatcher        *self,
+                     const Origin        *origin,
                      SaOperation         *operation,
                      GCancellable        *cancellable,
                      guint                timeout_ms,
@@ -883,24 +921,26 @@ call_async_blocking (SaDispatcher        *self,
   if (!_sa_guard_needed (cancellable, TRUE, timeout_ms) && !uses_gtask_pool (self))
     {
       /* The common case: one task, straight to the pool. */
-      task = new_task (self, NULL, callback, user_data, sa_dispatcher_call);
+      task = new_task (origin, NULL, callback, user_data);
       push_offload (get_pool (self), g_object_ref (task), operation);
       return task;
     }
 
-  return call_async_blocking_relayed (self, operation, cancellable, timeout_ms, callback, user_data);
+  return call_async_blocking_relayed (self, origin, operation, cancellable, timeout_ms,
+                                      callback, user_data);
 }
 
 /* With a guard, or on GTask's pool: through a relay (see the top). */
 static GTask *
 call_async_blocking_relayed (SaDispatcher        *self,
+                             const Origin        *origin,
                              SaOperation         *operation,
                              GCancellable        *cancellable,
                              guint                timeout_ms,
                              GAsyncReadyCallback  callback,
                              gpointer             user_data)
 {
-  GTask *relay = relay_new (self, operation, cancellable, timeout_ms, callback, user_data);
+  GTask *relay = relay_new (origin, operation, cancellable, timeout_ms, callback, user_data);
   SaPool *pool;
 
   if (relay_answered (relay))
@@ -912,8 +952,7 @@ call_async_blocking_relayed (SaDispatcher        *self,
   if (!uses_gtask_pool (self) && (pool = get_pool (self)) != NULL)
     {
       GCancellable *op_cancellable = relay_get_op_cancellable (relay);
-      GTask *task = new_task (self, op_cancellable, op_task_done, g_object_ref (relay),
-                              sa_dispatcher_call);
+      GTask *task = new_task (origin, op_cancellable, op_task_done, g_object_ref (relay));
 
       push_offload (pool, task, operation);
     }
@@ -1500,11 +1539,14 @@ sa_dispatcher_choose_cell (SaDispatcher *self,
  * [method@Sa.Dispatcher.call_finish_boolean],
  * [method@Sa.Dispatcher.call_finish_int] or
  * [method@Sa.Dispatcher.call_finish_value]. A second read fails with
- * `SA_ERROR_FAILED`. Do not read it with `g_task_propagate_*()`: in some
- * cells the task carries the operation's own task rather than its result.
+ * `SA_ERROR_FAILED`.
  *
  * The caller owns the returned reference and may drop it at once: the
  * call goes on, @callback still runs, and the result is freed unread.
+ *
+ * This is [method@Sa.Dispatcher.call_full] with @self as the source
+ * object, `sa_dispatcher_call` as the source tag and an I/O priority of
+ * `G_PRIORITY_DEFAULT`.
  *
  * Returns: (transfer full): the call's task
  *
@@ -1518,12 +1560,104 @@ sa_dispatcher_call (SaDispatcher        *self,
                     GAsyncReadyCallback  callback,
                     gpointer             user_data)
 {
+  return sa_dispatcher_call_full (self, operation, mode, self, sa_dispatcher_call,
+                                  G_PRIORITY_DEFAULT, cancellable, callback, user_data);
+}
+
+/**
+ * sa_dispatcher_call_full:
+ * @self: a [class@Sa.Dispatcher]
+ * @operation: the [class@Sa.Operation] to carry out
+ * @mode: [enum@Sa.CallMode.AUTO] to follow [property@Sa.Dispatcher:mode],
+ *   or a mode for this call
+ * @source_object: (nullable) (type GObject): the source object of the
+ *   call's task, or %NULL
+ * @source_tag: (nullable): the source tag of the call's task, or %NULL
+ * @io_priority: the I/O priority of the call, as in GIO (`G_PRIORITY_DEFAULT`
+ *   for most calls)
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @callback: (scope async) (nullable) (closure user_data): called once
+ *   with the result: before this function returns for a sync caller, on
+ *   the caller's thread-default context for an async caller
+ * @user_data: data for @callback
+ *
+ * [method@Sa.Dispatcher.call] in the form a library uses to implement
+ * GIO-style API on an operation written once: the call's task, the one
+ * returned and the one handed to @callback, has @source_object (%NULL
+ * stays %NULL), @source_tag and @io_priority, whatever the cell, the
+ * cancellable or the timeout. So `g_task_is_valid (result, source_object)`
+ * and `g_async_result_is_tagged (result, source_tag)` hold, and
+ * `g_task_propagate_pointer()`, `_boolean()`, `_int()` or `_value()` read
+ * the result in the form the operation returned it:
+ *
+ * ```c
+ * void
+ * foo_do_async (Foo *self, int io_priority, GCancellable *cancellable,
+ *               GAsyncReadyCallback callback, gpointer user_data)
+ * {
+ *   g_autoptr(SaOperation) op = foo_do_operation_new (self);
+ *
+ *   g_object_unref (sa_dispatcher_call_full (self->dispatcher, op, SA_CALL_MODE_ASYNC,
+ *                                            self, foo_do_async, io_priority,
+ *                                            cancellable, callback, user_data));
+ * }
+ *
+ * gboolean
+ * foo_do_finish (Foo *self, GAsyncResult *result, GError **error)
+ * {
+ *   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+ *   g_return_val_if_fail (g_async_result_is_tagged (result, foo_do_async), FALSE);
+ *
+ *   return g_task_propagate_boolean (G_TASK (result), error);
+ * }
+ *
+ * gboolean
+ * foo_do_sync (Foo *self, GCancellable *cancellable, GError **error)
+ * {
+ *   g_autoptr(SaOperation) op = foo_do_operation_new (self);
+ *   g_autoptr(GTask) task = sa_dispatcher_call_full (self->dispatcher, op, SA_CALL_MODE_SYNC,
+ *                                                    self, foo_do_async, G_PRIORITY_DEFAULT,
+ *                                                    cancellable, NULL, NULL);
+ *
+ *   return foo_do_finish (self, G_ASYNC_RESULT (task), error);
+ * }
+ * ```
+ *
+ * @io_priority is the task's priority ([method@Gio.Task.set_priority]):
+ * @callback is dispatched at it on the caller's context, and a blocking
+ * operation queued for a worker thread starts before those of lower
+ * priority, in the order of the calls within one priority.
+ *
+ * The `sa_dispatcher_call_finish*()` functions of @self read the result
+ * as well, whatever its source object, under the read-once rule of
+ * [method@Sa.Dispatcher.call]. A call given up at its timeout reads as
+ * `G_IO_ERROR_TIMED_OUT` with those, and as `G_IO_ERROR_CANCELLED` with
+ * `g_task_propagate_*()`, since its task's cancellable was cancelled.
+ *
+ * Returns: (transfer full): the call's task
+ *
+ * Since: 1.0
+ */
+GTask *
+sa_dispatcher_call_full (SaDispatcher        *self,
+                         SaOperation         *operation,
+                         SaCallMode           mode,
+                         gpointer             source_object,
+                         gpointer             source_tag,
+                         int                  io_priority,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  Origin origin = { self, source_object, source_tag, io_priority };
   guint timeout_ms;
+  GTask *task;
   SaCell cell;
 
   g_return_val_if_fail (SA_IS_DISPATCHER (self), NULL);
   g_return_val_if_fail (SA_IS_OPERATION (operation), NULL);
   g_return_val_if_fail (mode <= SA_CALL_MODE_ASYNC, NULL);
+  g_return_val_if_fail (source_object == NULL || G_IS_OBJECT (source_object), NULL);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
 
   cell = choose_cell (self, operation, mode);
@@ -1536,16 +1670,26 @@ sa_dispatcher_call (SaDispatcher        *self,
   switch (cell)
     {
     case SA_CELL_SYNC_NON_BLOCKING:
-      return call_sync_non_blocking (self, operation, cancellable, timeout_ms, callback, user_data);
+      task = call_sync_non_blocking (self, &origin, operation, cancellable, timeout_ms,
+                                     callback, user_data);
+      break;
     case SA_CELL_SYNC_BLOCKING:
-      return call_sync_blocking (self, operation, cancellable, timeout_ms, callback, user_data);
+      task = call_sync_blocking (self, &origin, operation, cancellable, timeout_ms,
+                                 callback, user_data);
+      break;
     case SA_CELL_ASYNC_NON_BLOCKING:
-      return call_async_non_blocking (self, operation, cancellable, timeout_ms, callback, user_data);
+      task = call_async_non_blocking (self, &origin, operation, cancellable, timeout_ms,
+                                      callback, user_data);
+      break;
     case SA_CELL_ASYNC_BLOCKING:
-      return call_async_blocking (self, operation, cancellable, timeout_ms, callback, user_data);
+      task = call_async_blocking (self, &origin, operation, cancellable, timeout_ms,
+                                  callback, user_data);
+      break;
     default:
       g_assert_not_reached ();
     }
+
+  return task;
 }
 
 /**
@@ -1618,7 +1762,7 @@ _sa_dispatcher_unwrap (GTask *task)
 gpointer
 _sa_dispatcher_plain_tag (GTask *task)
 {
-  return is_relay (task) ? (gpointer) sa_dispatcher_call : g_task_get_source_tag (task);
+  return g_task_get_source_tag (task);
 }
 
 static inline GTask *
@@ -1633,13 +1777,13 @@ static inline gboolean
 is_call_result (SaDispatcher *self,
                 GAsyncResult *result)
 {
-  gpointer tag;
-
-  if (!g_task_is_valid (result, self))
+  if (!G_IS_TASK (result))
     return FALSE;
 
-  tag = g_task_get_source_tag (G_TASK (result));
-  return tag == sa_dispatcher_call || tag == relay_tag || tag == guarded_relay_tag;
+  if (g_task_is_valid (result, self) && g_task_get_source_tag (G_TASK (result)) == sa_dispatcher_call)
+    return TRUE;
+
+  return g_object_get_qdata (G_OBJECT (result), dispatcher_quark ()) == self;
 }
 
 /**

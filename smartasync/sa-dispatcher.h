@@ -66,6 +66,16 @@ GTask        *sa_dispatcher_call            (SaDispatcher         *self,
                                              GAsyncReadyCallback   callback,
                                              gpointer              user_data) G_GNUC_WARN_UNUSED_RESULT;
 SA_AVAILABLE_IN_ALL
+GTask        *sa_dispatcher_call_full       (SaDispatcher         *self,
+                                             SaOperation          *operation,
+                                             SaCallMode            mode,
+                                             gpointer              source_object,
+                                             gpointer              source_tag,
+                                             int                   io_priority,
+                                             GCancellable         *cancellable,
+                                             GAsyncReadyCallback   callback,
+                                             gpointer              user_data) G_GNUC_WARN_UNUSED_RESULT;
+SA_AVAILABLE_IN_ALL
 void          sa_dispatcher_call_async      (SaDispatcher         *self,
                                              SaOperation          *operation,
                                              GCancellable         *cancellable,

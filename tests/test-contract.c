@@ -312,6 +312,7 @@ typedef struct
 {
   GTask        *returned;      /* the call's task */
   GAsyncResult *handed;        /* what the callback got */
+  GObject      *handed_source; /* the source object the callback got */
   gint          n_callbacks;   /* atomic */
   gboolean      in_call;
   gboolean      callback_in_call;
@@ -329,6 +330,7 @@ outcome_cb (GObject      *source,
     o->callback_in_call = TRUE;
   g_clear_object (&o->handed);
   o->handed = g_object_ref (result);
+  o->handed_source = source;
   g_atomic_int_inc (&o->n_callbacks);
 }
 
@@ -347,7 +349,16 @@ typedef struct
   GCancellable *cancellable;
   Outcome      *outcome;
   guint         bridge_timeout_ms;
+  gboolean      full;          /* through sa_dispatcher_call_full(), with: */
+  GObject      *source_object;
+  int           io_priority;
 } CallArgs;
+
+/* The source tag of the calls of a library's GIO-style function. */
+static void
+library_do_async (void)
+{
+}
 
 static void
 make_call (CallArgs *a)
@@ -386,6 +397,12 @@ make_call (CallArgs *a)
 
       o->returned = sa_lock_call (lock, "key", a->operation, SA_CALL_MODE_AUTO,
                                   a->cancellable, outcome_cb, o);
+    }
+  else if (a->full)
+    {
+      o->returned = sa_dispatcher_call_full (a->dispatcher, a->operation, SA_CALL_MODE_AUTO,
+                                             a->source_object, library_do_async, a->io_priority,
+                                             a->cancellable, outcome_cb, o);
     }
   else
     {
@@ -1100,6 +1117,58 @@ situation_continue (const Cell *cell)
   behaviour_clear (&b);
 }
 
+/* sa_dispatcher_call_full(): the call's task carries the library's
+ * source object (or NULL), its tag and its priority, with or without a
+ * guard, and the dispatcher's finish functions read it. */
+static void
+situation_gio_style (const Cell *cell)
+{
+  g_autoptr(GObject) source = NULL;
+
+  if (skip_unless (cell->id != CELL_BRIDGE && !cell->lock,
+                   "sa_dispatcher_call_full() is the dispatcher's"))
+    return;
+
+  source = g_object_new (G_TYPE_OBJECT, NULL);
+  for (guint variant = 0; variant < 4; variant++)
+    {
+      gboolean with_source = variant & 1;
+      gboolean guarded = variant & 2;
+      g_autoptr(SaDispatcher) d = dispatcher_for (cell);
+      g_autoptr(GCancellable) cancellable = guarded ? g_cancellable_new () : NULL;
+      g_autoptr(GError) error = NULL;
+      g_autofree char *got = NULL;
+      Outcome o = { 0 };
+      Behaviour b;
+      g_autoptr(SaOperation) op = NULL;
+      CallArgs a;
+
+      if (guarded)
+        sa_dispatcher_set_timeout (d, 60000);
+      behaviour_init (&b, FORM_POINTER);
+      op = operation_new (cell, &b);
+      a = (CallArgs) { cell, d, op, cancellable, &o, 0, TRUE,
+                       with_source ? source : NULL, G_PRIORITY_LOW };
+      call_in_cell (&a);
+      assert_delivered_once (cell, &o);
+
+      g_assert_true (o.handed_source == a.source_object);
+      g_assert_true (g_task_get_source_object (o.returned) == a.source_object);
+      g_assert_true (g_task_is_valid (o.handed, a.source_object));
+      g_assert_true (g_async_result_is_tagged (o.handed, library_do_async));
+      g_assert_cmpint (g_task_get_priority (o.returned), ==, G_PRIORITY_LOW);
+
+      got = sa_dispatcher_call_finish_pointer (d, o.handed, &error);
+      g_assert_no_error (error);
+      g_assert_cmpstr (got, ==, "p");
+
+      outcome_clear (&o);
+      g_clear_object (&op);
+      assert_nothing_kept (&b, G_MAXUINT, G_MAXUINT);
+      behaviour_clear (&b);
+    }
+}
+
 typedef struct
 {
   const char *name;
@@ -1116,6 +1185,7 @@ static const Situation situations[] = {
   { "thread-default",  situation_thread_default },
   { "nesting",         situation_nesting },
   { "continue",        situation_continue },
+  { "gio-style",       situation_gio_style },
 };
 
 typedef struct
