@@ -16,15 +16,13 @@ gboolean _sa_dispatcher_caller_is_async (SaDispatcher *self,
                                          SaCallMode    mode);
 
 /* The task that holds the result of a call's task, for reading once with
- * g_task_propagate_*(): the call's task itself, or the operation's task
- * a relay carries. NULL with @error set when the call failed or was read
- * already. */
+ * g_task_propagate_*(): the call's task itself. NULL with @error set when
+ * its guard answered the call (the guard's error) or it was read already. */
 GTask   *_sa_dispatcher_result_task     (GAsyncResult  *result,
                                          GError       **error);
 
 /* For a continuation of @task: the task its function reads with
- * g_task_propagate_*(), as _sa_dispatcher_result_task() gives it, except
- * that a failed call is @task itself. */
+ * g_task_propagate_*(): @task itself, a new reference. */
 GTask   *_sa_dispatcher_unwrap          (GTask         *task);
 /* The source tag for a task that continues @task. */
 gpointer _sa_dispatcher_plain_tag       (GTask         *task);

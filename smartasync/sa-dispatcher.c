@@ -88,10 +88,18 @@
  * [method@Sa.Dispatcher.call_finish_pointer],
  * [method@Sa.Dispatcher.call_finish_boolean] or
  * [method@Sa.Dispatcher.call_finish_int]. Reading one form as another is
- * a programmer error. Do not use `g_task_propagate_*()` on the call's
- * task: where an async call has a timeout or a cancellable, or its body
- * ran on GTask's pool, the call's task carries the operation's task
- * rather than its result, and only the finish functions read through it.
+ * a programmer error.
+ *
+ * The call's task is the operation's own task, in every cell: the one
+ * returned, the one handed to the callback and the one the body
+ * completes. So `g_task_propagate_pointer()`, `_boolean()`, `_int()` and
+ * `_value()` read it as well, in the form the operation returned, as a
+ * library's `foo_finish()` does (see [method@Sa.Dispatcher.call_full]).
+ * They differ from the finish functions in two ways: they do not enforce
+ * the read-once rule beyond GTask's own, and a call given up at its
+ * timeout reads as `G_IO_ERROR_CANCELLED` with them (its task's
+ * cancellable was cancelled), as `G_IO_ERROR_TIMED_OUT` with the finish
+ * functions.
  *
  * ## Sources left behind
  *
@@ -111,8 +119,15 @@
  * never complete (because it waits for a context that nobody iterates,
  * for instance the global default context while the main thread is
  * blocked in a sync call). The caller's cancellable ends a call the same
- * way, with `G_IO_ERROR_CANCELLED`. The operation's task, whenever it
- * completes, is dropped. A sync call given up that way leaves its private
+ * way, with `G_IO_ERROR_CANCELLED`. An async caller's callback then runs
+ * with the call's task while the operation may still hold it: the task
+ * completes when the operation does, and that late completion is dropped
+ * on the caller's context, where the call's references are released
+ * (`g_task_get_completed()` is %FALSE in the callback, as ever, and may
+ * stay so after it). A non-blocking operation that lets go of the task of
+ * a call with a timeout or a cancellable without completing it is
+ * answered `SA_ERROR_NO_RESULT` once the caller has let go of it too. A
+ * sync call given up that way leaves its private
  * context to a drain thread of the library, which iterates it until the
  * late completion has run and then frees it; the thread's next sync call
  * gets a new context. An operation that never completes its task keeps
@@ -136,19 +151,31 @@
  * blocking operations with `g_task_run_in_thread()` for those who want
  * them there.
  *
- * An async caller's context takes back the tasks of its blocking calls on
- * a later pass than their callbacks, from one source per context, at a
- * priority of `G_PRIORITY_DEFAULT`; the same source answers a body
- * that returned without completing its task.
+ * A blocking body run for an async caller keeps the guarantees of
+ * `g_task_run_in_thread()`, on either pool:
  *
- * Short bodies are served without waking threads: a context whose source
- * has nothing to release while it waits for the reply of a call it made
- * spins for up to 50 µs for it before the context polls, and the pool
- * thread that replied to a waiting context spins as long for its next
- * call. Either side that waits in vain spins less for a while, down to one
- * chance in 64, so callers of long bodies pay at most 50 µs of processor
- * time per side every 64 calls, and the context's other sources wait as
- * long at most.
+ * - the callback runs on the caller's thread-default context, after the
+ *   body has returned, at the task's priority (a body that returned
+ *   without completing its task is answered `SA_ERROR_NO_RESULT` there);
+ * - everything the call holds (the task, an unread result, the
+ *   operation and its data) is released on the caller's context, in the
+ *   dispatch that runs the callback, or in a later one when the callback
+ *   ran at a timeout or a cancellation before the body returned: no
+ *   destroy notify, finalizer or callback runs on a pool thread or inside
+ *   a source's `prepare()` or `check()`. So a context unreffed right after
+ *   its last callback is freed, with its descriptor;
+ * - queued bodies start in the order of their tasks' priorities, first
+ *   in first out within one ([method@Sa.Dispatcher.call_full]). A
+ *   priority set on the returned task with `g_task_set_priority()` before
+ *   the caller's context runs again is its callback's; the body keeps its
+ *   place in the queue;
+ * - nothing holds back a queued body while a thread is idle or may be
+ *   started.
+ *
+ * The caller's thread never busy-waits. A pool thread may spin for a
+ * while for the next call before it sleeps, which saves a wake-up per
+ * call in streams of short calls: see [property@Sa.Dispatcher:busy-wait],
+ * off by default.
  *
  * ## Debugging
  *
@@ -2177,9 +2204,13 @@ sa_dispatcher_call_sync_int (SaDispatcher  *self,
  * @user_data: data for @callback
  *
  * The thread bridge: runs any blocking function on a worker thread (the
- * dispatcher's own pool when [property@Sa.Dispatcher:max-threads] is set)
- * and hands its result to @callback on the caller's context. Finish with
- * [method@Sa.Dispatcher.call_finish] or `g_task_propagate_*()`.
+ * dispatcher's pool, or GTask's with [property@Sa.Dispatcher:gtask-pool])
+ * and hands its result to @callback on the caller's context, after @func
+ * returned, with the guarantees of `g_task_run_in_thread()` (see
+ * "Threads" in [class@Sa.Dispatcher]); @func_data_destroy runs there too.
+ * Finish with the `sa_dispatcher_call_finish*()` function or the
+ * `g_task_propagate_*()` function of the form @func completed its task
+ * with.
  *
  * Since: 1.0
  */
