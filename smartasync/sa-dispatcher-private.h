@@ -22,8 +22,25 @@ GTask   *_sa_dispatcher_result_task     (GAsyncResult  *result,
                                          GError       **error);
 
 /* For a continuation of @task: the task its function reads with
- * g_task_propagate_*(): @task itself, a new reference. */
+ * g_task_propagate_*(): @task itself, a new reference, or a new task of
+ * the guard's error when its guard answered the call. */
 GTask   *_sa_dispatcher_unwrap          (GTask         *task);
+typedef void (*SaAnswerFunc) (GTask    *task,
+                              gpointer  data);
+
+/* Runs @func (@task, @data) on the caller's context when the guard of
+ * @task's call answers it before the task completes (after its callback),
+ * then @destroy (@data). FALSE, keeping nothing, when @task's call has no
+ * guard or was answered already (see _sa_dispatcher_answered()). */
+gboolean _sa_dispatcher_on_answer       (GTask          *task,
+                                         SaAnswerFunc    func,
+                                         gpointer        data,
+                                         GDestroyNotify  destroy);
+/* The caller's cancellable of @task's call (its task has the guard's). */
+GCancellable *_sa_dispatcher_get_cancellable (GTask   *task);
+/* Whether a guard answered @task's call. */
+gboolean _sa_dispatcher_answered        (GTask          *task);
+
 /* The source tag for a task that continues @task. */
 gpointer _sa_dispatcher_plain_tag       (GTask         *task);
 

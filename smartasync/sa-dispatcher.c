@@ -607,6 +607,110 @@ static void call_done (GObject      *source_object,
                        GAsyncResult *result,
                        gpointer      data);
 
+/* What runs when a guard answers a call before its task completes, for
+ * continuations (sa_continue()), which otherwise wait for the completion:
+ * a guarded call's task carries a list of them, under answer_lock. */
+typedef struct
+{
+  GSList       *hooks;                /* (element-type AnswerHook) */
+  gboolean      answered;
+  GCancellable *caller_cancellable;   /* the task's is the guard's */
+} AnswerHooks;
+
+typedef struct
+{
+  SaAnswerFunc   func;
+  gpointer       data;
+  GDestroyNotify destroy;
+} AnswerHook;
+
+static GMutex answer_lock;
+static SA_DEFINE_QUARK (sa-answer-hooks, answer_hooks)
+
+static void
+answer_hook_free (gpointer data)
+{
+  AnswerHook *hook = data;
+
+  if (hook->destroy != NULL)
+    hook->destroy (hook->data);
+  g_free (hook);
+}
+
+static void
+answer_hooks_free (gpointer data)
+{
+  AnswerHooks *hooks = data;
+
+  g_slist_free_full (hooks->hooks, answer_hook_free);
+  g_clear_object (&hooks->caller_cancellable);
+  g_free (hooks);
+}
+
+/* On the caller's context, once the guard's error is on @task. */
+static void
+answer_hooks_run (GTask *task)
+{
+  AnswerHooks *hooks = g_object_get_qdata (G_OBJECT (task), answer_hooks_quark ());
+  GSList *list;
+
+  if (hooks == NULL)
+    return;
+  g_mutex_lock (&answer_lock);
+  hooks->answered = TRUE;
+  list = g_steal_pointer (&hooks->hooks);
+  g_mutex_unlock (&answer_lock);
+
+  list = g_slist_reverse (list);
+  for (GSList *l = list; l != NULL; l = l->next)
+    {
+      AnswerHook *hook = l->data;
+
+      hook->func (task, hook->data);
+    }
+  g_slist_free_full (list, answer_hook_free);
+}
+
+gboolean
+_sa_dispatcher_on_answer (GTask          *task,
+                          SaAnswerFunc    func,
+                          gpointer        data,
+                          GDestroyNotify  destroy)
+{
+  AnswerHooks *hooks = g_object_get_qdata (G_OBJECT (task), answer_hooks_quark ());
+  AnswerHook *hook;
+
+  if (hooks == NULL)
+    return FALSE;
+
+  g_mutex_lock (&answer_lock);
+  if (hooks->answered)
+    {
+      g_mutex_unlock (&answer_lock);
+      return FALSE;
+    }
+  hook = g_new (AnswerHook, 1);
+  *hook = (AnswerHook) { func, data, destroy };
+  hooks->hooks = g_slist_prepend (hooks->hooks, hook);
+  g_mutex_unlock (&answer_lock);
+
+  return TRUE;
+}
+
+GCancellable *
+_sa_dispatcher_get_cancellable (GTask *task)
+{
+  AnswerHooks *hooks = g_object_get_qdata (G_OBJECT (task), answer_hooks_quark ());
+
+  return hooks != NULL ? hooks->caller_cancellable : g_task_get_cancellable (task);
+}
+
+gboolean
+_sa_dispatcher_answered (GTask *task)
+{
+  return g_object_get_qdata (G_OBJECT (task), guard_error_quark ()) != NULL;
+}
+
 static SaCall *
 call_ref (SaCall *call)
 {
@@ -633,17 +737,25 @@ call_unref (gpointer data)
 static void
 call_deliver (SaCall *call)
 {
+  gboolean answered = FALSE;
+
   if (call->delivered)
     return;
   call->delivered = TRUE;
 
   if (call->guard != NULL && !_sa_guard_disarm (call->guard))
-    g_object_set_qdata_full (G_OBJECT (call->task), guard_error_quark (),
-                             _sa_guard_error (call->guard, sa_operation_get_name (call->operation)),
-                             (GDestroyNotify) g_error_free);
+    {
+      g_object_set_qdata_full (G_OBJECT (call->task), guard_error_quark (),
+                               _sa_guard_error (call->guard, sa_operation_get_name (call->operation)),
+                               (GDestroyNotify) g_error_free);
+      answered = TRUE;
+    }
   if (call->callback != NULL)
     call->callback (g_task_get_source_object (call->task), G_ASYNC_RESULT (call->task),
                     call->user_data);
+  /* After the callback, as GTask notifies completion after it. */
+  if (answered)
+    answer_hooks_run (call->task);
 }
 
 static void
@@ -734,6 +846,7 @@ call_new (const Origin        *origin,
           CallState            state)
 {
   SaCall *call = g_new (SaCall, 1);
+  GCancellable *caller_cancellable = cancellable;
 
   *call = (SaCall) {
     .callback = callback,
@@ -757,6 +870,15 @@ call_new (const Origin        *origin,
       cancellable = call->guard->cancellable;
     }
   call->task = new_task (origin, cancellable, call_done, call);
+  if (call->guard != NULL)
+    {
+      AnswerHooks *hooks = g_new0 (AnswerHooks, 1);
+
+      if (caller_cancellable != NULL)
+        hooks->caller_cancellable = g_object_ref (caller_cancellable);
+      g_object_set_qdata_full (G_OBJECT (call->task), answer_hooks_quark (), hooks,
+                               answer_hooks_free);
+    }
 
   return call;
 }
@@ -1815,7 +1937,18 @@ _sa_dispatcher_result_task (GAsyncResult  *result,
 GTask *
 _sa_dispatcher_unwrap (GTask *task)
 {
-  return g_object_ref (task);
+  const GError *guard_error = g_object_get_qdata (G_OBJECT (task), guard_error_quark ());
+  GTask *failed;
+
+  if G_LIKELY (guard_error == NULL)
+    return g_object_ref (task);
+
+  /* Answered by its guard: a task of the guard's error stands for it. */
+  failed = g_task_new (g_task_get_source_object (task), NULL, NULL, NULL);
+  _sa_task_set_tag (failed, g_task_get_source_tag (task));
+  g_task_return_error (failed, g_error_copy (guard_error));
+
+  return failed;
 }
 
 gpointer
