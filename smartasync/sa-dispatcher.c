@@ -588,20 +588,60 @@ typedef enum
   CALL_CALLBACK_WAITING,
 } CallState;
 
+/* The caller's context's marks of a call, in one byte of their own. */
+typedef enum
+{
+  CALL_DELIVERED    = 1 << 0,   /* the caller's callback ran */
+  CALL_TOGGLE       = 1 << 1,   /* @task is held by a toggle reference */
+  CALL_DONE_SEEN    = 1 << 2,   /* unconfirmed: call_done() ran */
+  CALL_CONFIRM_SEEN = 1 << 3,   /* unconfirmed: call_confirm() ran */
+  CALL_COUNTED      = 1 << 4,   /* in n_unanswered */
+  CALL_GUARDED      = 1 << 5,   /* a GuardedCall */
+} CallFlags;
+
+/* Small, as one is queued per offloaded call: 40 bytes. */
 typedef struct
 {
-  gatomicrefcount      ref_count;   /* its own, and each guard answer's */
   GTask               *task;        /* the call's task, until call_complete() */
   GAsyncReadyCallback  callback;
   gpointer             user_data;
   SaOperation         *operation;
-  SaGuard             *guard;       /* (nullable) closed at call_complete() */
-  GMainContext        *context;     /* the task's (unowned: the task holds it) */
-  int                  priority;    /* of the guard's answer */
   gint                 state;       /* atomic CallState */
-  gboolean             delivered;   /* the caller's callback ran */
-  gboolean             toggle;      /* @task is held by a toggle reference */
+  guint8               unconfirmed; /* BODY_RETURNED by a thread that did not
+                                     * look for the task's completion */
+  guint8               flags;       /* CallFlags */
 } SaCall;
+
+/* A call with a guard, which may answer from another thread before the
+ * task exists, and outlive call_complete() in its answer's idle. */
+typedef struct
+{
+  SaCall           call;
+  gatomicrefcount  ref_count;       /* its own, and each guard answer's */
+  int              priority;        /* of the guard's answer */
+  SaGuard         *guard;           /* closed at call_complete() */
+  GMainContext    *context;         /* the task's (unowned: the task holds it) */
+} GuardedCall;
+
+static inline GuardedCall *
+call_guarded (SaCall *call)
+{
+  return (call->flags & CALL_GUARDED) ? (GuardedCall *) call : NULL;
+}
+
+static inline GMainContext *
+call_context (SaCall *call)
+{
+  return g_task_get_context (call->task);
+}
+
+/* Offloaded calls whose caller's callback has not run yet, all contexts
+ * together: while few, a pool thread looks for a body's completion on its
+ * context, a walk of that context's sources; while many, their
+ * completions may be piling up there, and the walk would cost as much
+ * each time, so the caller's context checks after them instead. */
+static gint n_unanswered;
+#define FIND_LIMIT 16
 
 static void call_done (GObject      *source_object,
                        GAsyncResult *result,
@@ -711,24 +751,43 @@ _sa_dispatcher_answered (GTask *task)
   return g_object_get_qdata (G_OBJECT (task), guard_error_quark ()) != NULL;
 }
 
-static SaCall *
-call_ref (SaCall *call)
+static void
+call_free (SaCall *call)
 {
-  g_atomic_ref_count_inc (&call->ref_count);
-  return call;
+  g_assert (call->task == NULL);
+  g_object_unref (call->operation);
+  g_free (call);
+}
+
+static GuardedCall *
+guarded_ref (GuardedCall *gcall)
+{
+  g_atomic_ref_count_inc (&gcall->ref_count);
+  return gcall;
 }
 
 static void
-call_unref (gpointer data)
+guarded_unref (gpointer data)
 {
-  SaCall *call = data;
+  GuardedCall *gcall = data;
 
-  if (!g_atomic_ref_count_dec (&call->ref_count))
+  if (!g_atomic_ref_count_dec (&gcall->ref_count))
     return;
 
-  g_assert (call->task == NULL && call->guard == NULL);
-  g_object_unref (call->operation);
-  g_free (call);
+  g_assert (gcall->guard == NULL);
+  call_free (&gcall->call);
+}
+
+/* Drops the call's own reference. */
+static void
+call_release (SaCall *call)
+{
+  GuardedCall *gcall = call_guarded (call);
+
+  if (gcall != NULL)
+    guarded_unref (gcall);
+  else
+    call_free (call);
 }
 
 /* Runs the caller's callback, once, on the caller's context. A guard that
@@ -737,16 +796,17 @@ call_unref (gpointer data)
 static void
 call_deliver (SaCall *call)
 {
+  GuardedCall *gcall = call_guarded (call);
   gboolean answered = FALSE;
 
-  if (call->delivered)
+  if (call->flags & CALL_DELIVERED)
     return;
-  call->delivered = TRUE;
+  call->flags |= CALL_DELIVERED;
 
-  if (call->guard != NULL && !_sa_guard_disarm (call->guard))
+  if (gcall != NULL && gcall->guard != NULL && !_sa_guard_disarm (gcall->guard))
     {
       g_object_set_qdata_full (G_OBJECT (call->task), guard_error_quark (),
-                               _sa_guard_error (call->guard, sa_operation_get_name (call->operation)),
+                               _sa_guard_error (gcall->guard, sa_operation_get_name (call->operation)),
                                (GDestroyNotify) g_error_free);
       answered = TRUE;
     }
@@ -777,16 +837,20 @@ call_task_toggled (gpointer  data,
 static void
 call_complete (SaCall *call)
 {
+  GuardedCall *gcall = call_guarded (call);
   GTask *task;
 
+  if (call->flags & CALL_COUNTED)
+    g_atomic_int_add (&n_unanswered, -1);
   call_deliver (call);
-  g_clear_pointer (&call->guard, _sa_guard_close);
+  if (gcall != NULL)
+    g_clear_pointer (&gcall->guard, _sa_guard_close);
   task = g_steal_pointer (&call->task);
-  if (call->toggle)
+  if (call->flags & CALL_TOGGLE)
     g_object_remove_toggle_ref (G_OBJECT (task), call_task_toggled, call);
   else
     g_object_unref (task);
-  call_unref (call);
+  call_release (call);
 }
 
 static void
@@ -801,7 +865,31 @@ call_done (GObject      *source_object,
   if (g_atomic_int_compare_and_exchange (&call->state, CALL_RUNNING, CALL_CALLBACK_WAITING))
     return;
 
+  /* Body returned, unconfirmed: call_confirm() comes after this. */
+  if (call->unconfirmed)
+    {
+      call->flags |= CALL_DONE_SEEN;
+      if (!(call->flags & CALL_CONFIRM_SEEN))
+        return;
+    }
+
   call_complete (call);
+}
+
+/* On the caller's context, for a call whose body's thread did not look
+ * for the task's completion: at a priority below the task's, so that a
+ * completion queued by the body came first, in the usual case; else it
+ * is looked for here. */
+static void
+call_confirm (SaCall *call)
+{
+  call->flags |= CALL_CONFIRM_SEEN;
+  if (call->flags & CALL_DONE_SEEN)
+    call_complete (call);
+  else if (g_main_context_find_source_by_funcs_user_data (call_context (call), &g_idle_funcs,
+                                                          call->task) == NULL)
+    /* Never returned: call_done() completes the call from this. */
+    g_task_return_error (call->task, _sa_operation_new_no_result_error (call->operation));
 }
 
 static gboolean
@@ -825,13 +913,13 @@ static void
 call_guard_fired (SaGuard  *guard,
                   gpointer  data)
 {
-  SaCall *call = data;
+  GuardedCall *gcall = data;
   GSource *source = g_idle_source_new ();
 
-  g_source_set_priority (source, call->priority);
+  g_source_set_priority (source, gcall->priority);
   g_source_set_static_name (source, "[smartasync] guard's answer");
-  g_source_set_callback (source, call_answer_cb, call_ref (call), call_unref);
-  g_source_attach (source, call->context);
+  g_source_set_callback (source, call_answer_cb, guarded_ref (gcall), guarded_unref);
+  g_source_attach (source, gcall->context);
   g_source_unref (source);
 }
 
@@ -845,40 +933,47 @@ call_new (const Origin        *origin,
           gpointer             user_data,
           CallState            state)
 {
-  SaCall *call = g_new (SaCall, 1);
   GCancellable *caller_cancellable = cancellable;
+  GuardedCall *gcall = NULL;
+  SaCall *call;
 
+  if G_LIKELY (!_sa_guard_needed (cancellable, TRUE, timeout_ms))
+    call = g_new (SaCall, 1);
+  else
+    call = &(gcall = g_new (GuardedCall, 1))->call;
   *call = (SaCall) {
     .callback = callback,
     .user_data = user_data,
     .operation = g_object_ref (operation),
-    .priority = origin->priority,
     .state = state,
   };
-  g_atomic_ref_count_init (&call->ref_count);
-  call->context = g_main_context_get_thread_default ();
-  if (call->context == NULL)
-    call->context = g_main_context_default ();
+  if (gcall == NULL)
+    {
+      call->task = new_task (origin, cancellable, call_done, call);
+      return call;
+    }
 
+  call->flags |= CALL_GUARDED;
+  g_atomic_ref_count_init (&gcall->ref_count);
+  gcall->priority = origin->priority;
+  gcall->context = g_main_context_get_thread_default ();
+  if (gcall->context == NULL)
+    gcall->context = g_main_context_default ();
   /* The task is made with the guard's cancellable, which the guard
    * cancels when it fires (so that GTask reads it as cancelled), and
-   * which is the caller's when there is no timeout. */
-  if (_sa_guard_needed (cancellable, TRUE, timeout_ms))
-    {
-      call->guard = _sa_guard_new (cancellable, TRUE, timeout_ms, call->context,
-                                   call_guard_fired, call, NULL);
-      cancellable = call->guard->cancellable;
-    }
-  call->task = new_task (origin, cancellable, call_done, call);
-  if (call->guard != NULL)
-    {
-      AnswerHooks *hooks = g_new0 (AnswerHooks, 1);
+   * which is the caller's when there is no timeout. The guard may fire
+   * at once, before the task exists: its answer comes from an idle. */
+  gcall->guard = _sa_guard_new (cancellable, TRUE, timeout_ms, gcall->context,
+                                call_guard_fired, gcall, NULL);
+  call->task = new_task (origin, gcall->guard->cancellable, call_done, call);
+  {
+    AnswerHooks *hooks = g_new0 (AnswerHooks, 1);
 
-      if (caller_cancellable != NULL)
-        hooks->caller_cancellable = g_object_ref (caller_cancellable);
-      g_object_set_qdata_full (G_OBJECT (call->task), answer_hooks_quark (), hooks,
-                               answer_hooks_free);
-    }
+    if (caller_cancellable != NULL)
+      hooks->caller_cancellable = g_object_ref (caller_cancellable);
+    g_object_set_qdata_full (G_OBJECT (call->task), answer_hooks_quark (), hooks,
+                             answer_hooks_free);
+  }
 
   return call;
 }
@@ -899,7 +994,7 @@ call_async_non_blocking_guarded (const Origin        *origin,
   GTask *task = g_object_ref (call->task);   /* the caller's */
 
   /* The call's own reference becomes a toggle one. */
-  call->toggle = TRUE;
+  call->flags |= CALL_TOGGLE;
   g_object_add_toggle_ref (G_OBJECT (task), call_task_toggled, call);
   g_object_unref (task);
 
@@ -942,7 +1037,7 @@ call_hand_back (SaCall *call)
   g_source_set_priority (source, g_task_get_priority (call->task));
   g_source_set_static_name (source, "[smartasync] callback after the body");
   g_source_set_callback (source, call_complete_cb, call, NULL);
-  g_source_attach (source, call->context);
+  g_source_attach (source, call_context (call));
   g_source_unref (source);
 }
 
@@ -957,28 +1052,156 @@ offload_run (SaCall *call)
   if (cancellable == NULL || !g_task_return_error_if_cancelled (task))
     run_blocking (call->operation, task, cancellable);
 
+  if (g_atomic_int_get (&call->state) != CALL_RUNNING)
+    return;   /* call_done() ran: the task was returned */
+
+  if (g_atomic_int_get (&n_unanswered) > FIND_LIMIT)
+    {
+      call->unconfirmed = TRUE;   /* published by the state's change */
+      return;
+    }
+
   /* A task returned from this thread has its completion queued on its
    * context, with the task as its user data (see g_task_attach_source()),
    * until call_done() has run, which marks the state first: so neither
    * found nor marked means never returned. */
-  if (g_atomic_int_get (&call->state) == CALL_RUNNING &&
-      g_main_context_find_source_by_user_data (call->context, task) == NULL &&
+  if (g_main_context_find_source_by_funcs_user_data (call_context (call), &g_idle_funcs, task) == NULL &&
       g_atomic_int_get (&call->state) == CALL_RUNNING)
     g_task_return_error (task, _sa_operation_new_no_result_error (call->operation));
 }
 
+/* Calls whose body's thread did not look for their task's completion,
+ * confirmed together by one source on their context: a batch that a
+ * thread fills, at one priority, until the source is dispatched, so that
+ * a burst of calls pays for few sources. */
+typedef struct
+{
+  GSource       source;
+  GMutex        lock;
+  GMainContext *context;   /* unowned: the calls' tasks hold it */
+  GPtrArray    *calls;     /* NULL once dispatched: it takes no more */
+} ConfirmSource;
+
+static gboolean
+confirm_prepare (GSource *source,
+                 gint    *timeout)
+{
+  *timeout = -1;
+  return TRUE;
+}
+
+static gboolean
+confirm_dispatch (GSource     *source,
+                  GSourceFunc  callback,
+                  gpointer     user_data)
+{
+  ConfirmSource *self = (ConfirmSource *) source;
+  GPtrArray *calls;
+
+  g_mutex_lock (&self->lock);
+  calls = g_steal_pointer (&self->calls);
+  g_mutex_unlock (&self->lock);
+  for (guint i = 0; i < calls->len; i++)
+    call_confirm (calls->pdata[i]);
+  g_ptr_array_unref (calls);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+confirm_finalize (GSource *source)
+{
+  ConfirmSource *self = (ConfirmSource *) source;
+
+  /* Dispatched before: its calls hold the context it was attached to. */
+  g_assert (self->calls == NULL);
+  g_mutex_clear (&self->lock);
+}
+
+static GSourceFuncs confirm_funcs = {
+  confirm_prepare, NULL, confirm_dispatch, confirm_finalize, NULL, NULL,
+};
+
+/* This thread's batch being filled, a reference. */
+static GPrivate confirm_batch = G_PRIVATE_INIT ((GDestroyNotify) g_source_unref);
+
+static void
+call_attach_confirm (SaCall *call,
+                     int     priority)
+{
+  ConfirmSource *batch = g_private_get (&confirm_batch);
+  GMainContext *context = call_context (call);
+  gboolean added = FALSE;
+
+  if (batch != NULL)
+    {
+      g_mutex_lock (&batch->lock);
+      if (batch->calls != NULL && batch->context == context &&
+          g_source_get_priority (&batch->source) == priority)
+        {
+          g_ptr_array_add (batch->calls, call);
+          added = TRUE;
+        }
+      g_mutex_unlock (&batch->lock);
+      if (added)
+        return;
+    }
+
+  batch = (ConfirmSource *) g_source_new (&confirm_funcs, sizeof (ConfirmSource));
+  g_mutex_init (&batch->lock);
+  batch->context = context;
+  batch->calls = g_ptr_array_new ();
+  g_ptr_array_add (batch->calls, call);
+  g_source_set_priority (&batch->source, priority);
+  g_source_set_static_name (&batch->source, "[smartasync] bodies returned");
+  g_source_attach (&batch->source, context);
+  g_private_replace (&confirm_batch, batch);
+}
+
+static int
+confirm_priority (SaCall *call)
+{
+  int priority = g_task_get_priority (call->task);
+
+  return priority < G_MAXINT ? priority + 1 : priority;
+}
+
+/* After offload_run(): the last act on the call, whereafter the caller's
+ * context may free it. */
+static void
+offload_hand_over (SaCall *call)
+{
+  gboolean unconfirmed = call->unconfirmed;
+  int priority;
+
+  if (!unconfirmed)
+    {
+      if (!g_atomic_int_compare_and_exchange (&call->state, CALL_RUNNING, CALL_BODY_RETURNED))
+        call_hand_back (call);
+      return;
+    }
+
+  /* Read before the change: afterwards the call may be gone, unless the
+   * source below is still to come, which only this thread adds. */
+  priority = confirm_priority (call);
+  if (!g_atomic_int_compare_and_exchange (&call->state, CALL_RUNNING, CALL_BODY_RETURNED))
+    {
+      call->unconfirmed = FALSE;   /* call_done() ran: it waits for us */
+      call_hand_back (call);
+      return;
+    }
+  call_attach_confirm (call, priority);
+}
+
 /* A job of the dispatcher's pool. */
 static void
-offload_func (gpointer data,
-              gpointer extra)
+offload_func (gpointer data)
 {
   SaCall *call = data;
 
   _sa_pool_job_caller_idle ();
   offload_run (call);
-  /* The last act on the call: after it, the caller's context may free it. */
-  if (!g_atomic_int_compare_and_exchange (&call->state, CALL_RUNNING, CALL_BODY_RETURNED))
-    call_hand_back (call);
+  offload_hand_over (call);
 }
 
 /* A body on GTask's pool runs on a carrier task of the library's, made on
@@ -1004,6 +1227,8 @@ carrier_done (GObject      *source_object,
 
   if (!g_atomic_int_compare_and_exchange (&call->state, CALL_RUNNING, CALL_BODY_RETURNED))
     call_complete (call);
+  else if (call->unconfirmed)
+    call_attach_confirm (call, confirm_priority (call));
 }
 
 static void
@@ -1032,7 +1257,7 @@ get_pool (SaDispatcher *self)
   g_mutex_lock (&self->pool_lock);
   if ((pool = self->pool) == NULL)
     {
-      pool = _sa_pool_new (self->max_threads);
+      pool = _sa_pool_new_full (self->max_threads, offload_func);
       _sa_pool_set_busy_wait (pool, g_atomic_int_get (&self->busy_wait));
       g_atomic_pointer_set (&self->pool, pool);
     }
@@ -1063,11 +1288,13 @@ call_async_blocking (SaDispatcher        *self,
   GTask *task = g_object_ref (call->task);   /* the caller's */
   SaPool *pool;
 
+  call->flags |= CALL_COUNTED;
+  g_atomic_int_inc (&n_unanswered);
   /* Cancelled before the call: answered without a thread. */
   if (g_task_return_error_if_cancelled (task))
     g_atomic_int_set (&call->state, CALL_BODY_RETURNED);
   else if (!uses_gtask_pool (self) && (pool = get_pool (self)) != NULL)
-    _sa_pool_push_func (pool, offload_func, call, origin->priority);
+    _sa_pool_push_data (pool, call, origin->priority);
   else
     run_on_gtask_pool (call);
 

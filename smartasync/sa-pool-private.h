@@ -32,25 +32,28 @@ G_BEGIN_DECLS
  */
 typedef struct _SaPool SaPool;
 
+/* The function a pool runs on each job's data. */
+typedef void (*SaPoolFunc) (gpointer data);
+
+/* A pool of GTask jobs (_sa_pool_push()). */
 SaPool  *_sa_pool_new             (guint            max_threads);
+/* A pool that runs @func on the data of each job (_sa_pool_push_data()). */
+SaPool  *_sa_pool_new_full        (guint            max_threads,
+                                   SaPoolFunc       func);
 void     _sa_pool_set_max_threads (SaPool          *pool,
                                    guint            max_threads);
 guint    _sa_pool_get_max_threads (SaPool          *pool);
 
-/* A job's function: @data as pushed, @extra for the pool's own use. */
-typedef void (*SaPoolFunc) (gpointer data,
-                            gpointer extra);
-
-/* Runs @func (@data) on a pool thread, after the jobs queued before it at
- * @priority or a more urgent one. */
-void     _sa_pool_push_func       (SaPool          *pool,
-                                   SaPoolFunc       func,
+/* Runs the pool's function on @data (as pushed) on a pool thread, after
+ * the jobs queued before it at @priority or a more urgent one: a queued
+ * job weighs one pointer. */
+void     _sa_pool_push_data       (SaPool          *pool,
                                    gpointer         data,
                                    int              priority);
-/* Runs @func (@task, its source object, its task data, its cancellable) on
- * a pool thread, at @task's priority, then drops @task; @func completes
- * @task with g_task_return_*(), whose callback then runs on the task's
- * context. */
+/* In a pool of _sa_pool_new(): runs @func (@task, its source object, its
+ * task data, its cancellable) on a pool thread, at @task's priority, then
+ * drops @task; @func completes @task with g_task_return_*(), whose
+ * callback then runs on the task's context. */
 void     _sa_pool_push            (SaPool          *pool,
                                    GTask           *task,
                                    GTaskThreadFunc  func);

@@ -46,11 +46,10 @@
 #define CHUNK_JOBS      126
 #define DEFAULT_IDLE_MS 15000
 
+/* A job is its data: the pool runs one function for all of them. */
 typedef struct
 {
-  SaPoolFunc func;
-  gpointer   data;
-  gpointer   extra;             /* a GTask job's thread function */
+  gpointer data;
 } Job;
 
 typedef struct _Chunk Chunk;
@@ -93,6 +92,7 @@ struct _SaPool
   guint    n_queued;            /* written under the lock, read atomically */
   gint     push_cpu;            /* the processor of the last push */
 
+  SaPoolFunc func;              /* every job's */
   Worker  *idle;                /* the idle stack, last idle on top */
   Worker  *retired;             /* linked by next_idle */
   guint    max_threads;         /* 0: the elastic policy */
@@ -355,18 +355,31 @@ take_job (SaPool  *pool,
 }
 
 static void
-run_job (Job *job)
+run_job (SaPool *pool,
+         Job    *job)
 {
-  job->func (job->data, job->extra);
+  pool->func (job->data);
 }
 
-/* A GTask job: its thread function, then the job's reference dropped. */
+/* Published with g_once_init_leave(), as SA_DEFINE_QUARK does. */
+static GQuark
+thread_func_quark (void)
+{
+  static gsize q;
+
+  if (g_once_init_enter (&q))
+    g_once_init_leave (&q, g_quark_from_static_string ("sa-pool-thread-func"));
+
+  return (GQuark) q;
+}
+
+/* A GTask job of _sa_pool_push(): its thread function, then the job's
+ * reference dropped. */
 static void
-run_task_job (gpointer data,
-              gpointer extra)
+run_task_job (gpointer data)
 {
   GTask *task = data;
-  GTaskThreadFunc func = (GTaskThreadFunc) extra;
+  GTaskThreadFunc func = (GTaskThreadFunc) g_object_get_qdata (G_OBJECT (task), thread_func_quark ());
 
   func (task, g_task_get_source_object (task), g_task_get_task_data (task),
         g_task_get_cancellable (task));
@@ -461,7 +474,7 @@ worker_main (gpointer data)
       if (take_job (pool, &job, &woken))
         {
           unlock_and_signal (pool, woken);
-          run_job (&job);
+          run_job (pool, &job);
           g_mutex_lock (&pool->lock);
           pool->n_active--;
           pool->n_searching++;
@@ -501,8 +514,16 @@ worker_main (gpointer data)
 SaPool *
 _sa_pool_new (guint max_threads)
 {
+  return _sa_pool_new_full (max_threads, run_task_job);
+}
+
+SaPool *
+_sa_pool_new_full (guint      max_threads,
+                   SaPoolFunc func)
+{
   SaPool *pool = g_new0 (SaPool, 1);
 
+  pool->func = func;
   pool->ref_count = 1;
   g_mutex_init (&pool->lock);
   queue_for (pool, G_PRIORITY_DEFAULT);
@@ -548,13 +569,11 @@ _sa_pool_get_max_threads (SaPool *pool)
 }
 
 void
-_sa_pool_push_func (SaPool     *pool,
-                    SaPoolFunc  func,
-                    gpointer    data,
-                    int         priority)
+_sa_pool_push_data (SaPool   *pool,
+                    gpointer  data,
+                    int       priority)
 {
   g_return_if_fail (pool != NULL);
-  g_return_if_fail (func != NULL);
 
   g_mutex_lock (&pool->lock);
   if (pool->freed)
@@ -563,7 +582,7 @@ _sa_pool_push_func (SaPool     *pool,
       g_critical ("_sa_pool_push: the pool was freed");
       return;
     }
-  queue_push (pool, (Job) { func, data, NULL }, priority);
+  queue_push (pool, (Job) { data }, priority);
 #ifdef HAVE_SCHED_GETCPU
   pool->push_cpu = sched_getcpu ();
 #endif
@@ -576,9 +595,11 @@ _sa_pool_push (SaPool          *pool,
                GTaskThreadFunc  func)
 {
   g_return_if_fail (pool != NULL);
+  g_return_if_fail (pool->func == run_task_job);
   g_return_if_fail (G_IS_TASK (task));
   g_return_if_fail (func != NULL);
 
+  g_object_set_qdata (G_OBJECT (task), thread_func_quark (), (gpointer) func);
   g_mutex_lock (&pool->lock);
   if (pool->freed)
     {
@@ -586,7 +607,7 @@ _sa_pool_push (SaPool          *pool,
       g_critical ("_sa_pool_push: the pool was freed");
       return;
     }
-  queue_push (pool, (Job) { run_task_job, task, (gpointer) func }, g_task_get_priority (task));
+  queue_push (pool, (Job) { task }, g_task_get_priority (task));
 #ifdef HAVE_SCHED_GETCPU
   pool->push_cpu = sched_getcpu ();
 #endif

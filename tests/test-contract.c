@@ -1706,6 +1706,119 @@ offload_situation_propagate (OffloadCellId cell)
   g_assert_cmpint (w.value, ==, 42);
 }
 
+/* Many calls in flight, their completions piling up on the caller's
+ * context while it does not iterate: every other body returns without
+ * completing its task. Each call is answered once, the right way, and
+ * freed. */
+typedef struct
+{
+  guint   index;
+  gint    n_callbacks;
+  gssize  value;
+  GError *error;
+  gint    freed;
+  gint    ran;      /* atomic */
+} BurstCall;
+
+static void
+burst_body (SaOperation  *op,
+            GTask        *task,
+            GCancellable *cancellable,
+            gpointer      data)
+{
+  BurstCall *b = data;
+
+  if (b->index % 2 == 0)
+    g_task_return_int (task, (gssize) b->index);
+  g_atomic_int_set (&b->ran, TRUE);
+}
+
+static void
+burst_data_free (gpointer data)
+{
+  g_atomic_int_inc (&((BurstCall *) data)->freed);
+}
+
+static void
+burst_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      data)
+{
+  BurstCall *b = data;
+
+  if (SA_IS_LOCK (source))
+    b->value = sa_lock_call_finish_int (SA_LOCK (source), result, &b->error);
+  else
+    b->value = g_task_propagate_int (G_TASK (result), &b->error);
+  b->n_callbacks++;
+}
+
+static void
+offload_situation_burst (OffloadCellId cell)
+{
+  g_autoptr(SaDispatcher) d = NULL;
+  g_autoptr(SaLock) lock = NULL;
+  g_autoptr(GCancellable) cancellable = NULL;
+  BurstCall calls[100];
+  guint done = 0;
+
+  if (skip_unless (cell != OFF_PRIVATE, "a library's sync callers wait for one call each"))
+    return;
+
+  d = offload_dispatcher (cell);
+  if (cell == OFF_GUARDED)
+    cancellable = g_cancellable_new ();
+  if (cell == OFF_LOCK)
+    lock = sa_lock_new (d);
+  g_assert_true (g_main_context_acquire (NULL));
+  for (guint i = 0; i < G_N_ELEMENTS (calls); i++)
+    {
+      calls[i] = (BurstCall) { i };
+      if (cell == OFF_RUN_IN_THREAD)
+        sa_dispatcher_run_in_thread (d, burst_body, &calls[i], burst_data_free, cancellable,
+                                     burst_cb, &calls[i]);
+      else
+        {
+          g_autoptr(SaOperation) op = sa_operation_new_blocking (burst_body, &calls[i],
+                                                                 burst_data_free);
+          g_autofree char *key = g_strdup_printf ("%u", i);
+
+          if (lock != NULL)
+            sa_lock_call_async (lock, key, op, cancellable, burst_cb, &calls[i]);
+          else
+            sa_dispatcher_call_async (d, op, cancellable, burst_cb, &calls[i]);
+        }
+    }
+  /* The bodies run and complete while this context is not iterated. */
+  for (guint i = 0; i < G_N_ELEMENTS (calls); i++)
+    while (!g_atomic_int_get (&calls[i].ran))
+      g_usleep (1000);
+  while (done < G_N_ELEMENTS (calls))
+    {
+      g_main_context_iteration (NULL, TRUE);
+      for (done = 0; done < G_N_ELEMENTS (calls) && calls[done].n_callbacks > 0; done++)
+        ;
+    }
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_main_context_release (NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (calls); i++)
+    {
+      g_assert_cmpint (calls[i].n_callbacks, ==, 1);
+      if (i % 2 == 0)
+        {
+          g_assert_no_error (calls[i].error);
+          g_assert_cmpint (calls[i].value, ==, (gssize) i);
+        }
+      else
+        g_assert_error (calls[i].error, SA_ERROR, SA_ERROR_NO_RESULT);
+      g_clear_error (&calls[i].error);
+      if (cell != OFF_LOCK)
+        g_assert_cmpint (g_atomic_int_get (&calls[i].freed), ==, 1);
+    }
+}
+
 /* GLib's test_priority (gio/tests/task.c), on the dispatcher's pool with
  * one thread: bodies queued behind a busy one start, and their callbacks
  * run, in priority order; a priority set on the returned task before the
@@ -1837,6 +1950,7 @@ static const OffloadSituation offload_situations[] = {
   { "finalizer-iterates",  offload_situation_finalizer_iterates },
   { "propagate",           offload_situation_propagate },
   { "priority",            offload_situation_priority },
+  { "burst",               offload_situation_burst },
 };
 
 typedef struct
