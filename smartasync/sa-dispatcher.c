@@ -572,8 +572,13 @@ call_sync_blocking (SaDispatcher        *self,
  *   (call_done(), first): the second of the two completes the call, on
  *   the caller's context (call_complete()); a call with no body to wait
  *   for starts at BODY_RETURNED;
- * - the caller's callback runs once (@delivered, caller's context only):
- *   at call_complete(), or at the guard's answer if it comes first;
+ * - a body that returned without completing its task is completed with
+ *   SA_ERROR_NO_RESULT before BODY_RETURNED, by its thread, which looks
+ *   for the task's completion on the caller's context; when it does not
+ *   look (@unconfirmed), call_confirm() does, on the caller's context, and
+ *   completes the call after call_done();
+ * - the caller's callback runs once (CALL_DELIVERED, caller's context
+ *   only): at call_complete(), or at the guard's answer if it comes first;
  * - every reference the call holds is dropped on the caller's context:
  *   the task's at call_complete(), the rest with the last reference to
  *   the call (its own, dropped there, or a guard answer's, in its idle);
