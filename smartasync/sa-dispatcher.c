@@ -575,8 +575,11 @@ call_sync_blocking (SaDispatcher        *self,
  * - a body that returned without completing its task is completed with
  *   SA_ERROR_NO_RESULT before BODY_RETURNED, by its thread, which looks
  *   for the task's completion on the caller's context; when it does not
- *   look (@unconfirmed), call_confirm() does, on the caller's context, and
- *   completes the call after call_done();
+ *   look (@unconfirmed), call_confirm() does, on the caller's context, one
+ *   priority below the task's and so after the completion the body
+ *   queued (once more if the call came after the source's check, which
+ *   the completion could not precede), and completes the call after
+ *   call_done();
  * - the caller's callback runs once (CALL_DELIVERED, caller's context
  *   only): at call_complete(), or at the guard's answer if it comes first;
  * - every reference the call holds is dropped on the caller's context:
@@ -602,6 +605,7 @@ typedef enum
   CALL_CONFIRM_SEEN = 1 << 3,   /* unconfirmed: call_confirm() ran */
   CALL_COUNTED      = 1 << 4,   /* in n_unanswered */
   CALL_GUARDED      = 1 << 5,   /* a GuardedCall */
+  CALL_DEFERRED     = 1 << 6,   /* unconfirmed: call_confirm() came early once */
 } CallFlags;
 
 /* Small, as one is queued per offloaded call: 40 bytes. */
@@ -885,14 +889,32 @@ call_done (GObject      *source_object,
  * for the task's completion: at a priority below the task's, so that a
  * completion queued by the body came first, in the usual case; else it
  * is looked for here. */
+static void call_attach_confirm (SaCall *call,
+                                 int     priority);
+static int  confirm_priority    (SaCall *call);
+
 static void
 call_confirm (SaCall *call)
 {
-  call->flags |= CALL_CONFIRM_SEEN;
   if (call->flags & CALL_DONE_SEEN)
-    call_complete (call);
-  else if (g_main_context_find_source_by_funcs_user_data (call_context (call), &g_idle_funcs,
-                                                          call->task) == NULL)
+    {
+      call->flags |= CALL_CONFIRM_SEEN;
+      call_complete (call);
+      return;
+    }
+
+  /* Handed over after this source's last check: a completion the body
+   * queued then is dispatched before the next one can run. */
+  if (!(call->flags & CALL_DEFERRED))
+    {
+      call->flags |= CALL_DEFERRED;
+      call_attach_confirm (call, confirm_priority (call));
+      return;
+    }
+
+  call->flags |= CALL_CONFIRM_SEEN;
+  if (g_main_context_find_source_by_funcs_user_data (call_context (call), &g_idle_funcs,
+                                                     call->task) == NULL)
     /* Never returned: call_done() completes the call from this. */
     g_task_return_error (call->task, _sa_operation_new_no_result_error (call->operation));
 }
@@ -1329,9 +1351,10 @@ sa_dispatcher_finalize (GObject *object)
 {
   SaDispatcher *self = SA_DISPATCHER (object);
 
-  /* Every task holds the dispatcher, so no call is pending here. The last
-   * reference may be dropped on one of the pool's own threads, which
-   * therefore must not wait for the pool. */
+  /* Calls of sa_dispatcher_call_full() with another source object may
+   * still be queued: the pool runs them, as they need nothing of the
+   * dispatcher. The last reference may be dropped on one of the pool's
+   * own threads, which therefore must not wait for the pool. */
   if (self->pool != NULL)
     _sa_pool_free (self->pool);
   g_mutex_clear (&self->pool_lock);
