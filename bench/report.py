@@ -75,13 +75,13 @@ cpu_rows = [("the default dispatcher", "4 processor time per round trip, all thr
 if all(title in rows for _, title in rt_rows):
     raw_min = rows[rt_rows[2][1]][1]
     round_trip_floor = (
-        "\n\nA round trip of a short body on smartasync's pool wakes no thread:\n"
-        "the caller's context spins up to 50 us for the reply before it\n"
-        "blocks, and the pool thread as long for the next call (see\n"
-        "[threading](threading.md)). `g_task_run_in_thread()` wakes a sleeping\n"
-        "thread twice a round trip, which on this machine (two virtual\n"
-        "processors, cpuidle `haltpoll` with guest polling off) the host may\n"
-        "take tens of microseconds to do. The fastest round of each: %s." % "; ".join(
+        "\n\nA round trip of a short body on smartasync's pool is two thread\n"
+        "wake-ups, the pool thread's for the call and the caller's for the\n"
+        "reply, and nothing spins unless `busy-wait` is set (see\n"
+        "[threading](threading.md)); `g_task_run_in_thread()` takes four to\n"
+        "six, which on this machine (two virtual processors, cpuidle\n"
+        "`haltpoll` with guest polling off) the host may take tens of\n"
+        "microseconds each to do. The fastest round of each: %s." % "; ".join(
             "%s %.2f us%s" % (name, rows[title][1],
                               "" if title == rt_rows[2][1] else " (%.2fx faster than `g_task_run_in_thread()`)"
                               % (raw_min / rows[title][1]))
