@@ -589,6 +589,37 @@ test_spin (void)
 #endif
 }
 
+/* By default no thread spins, whatever its jobs say of their callers. */
+static void
+test_no_spin_by_default (void)
+{
+#ifdef HAVE_SCHED_GETCPU
+  cpu_set_t saved;
+  SaPool *pool;
+  Results results = { 0, 0, g_thread_self () };
+
+  if (g_get_num_processors () < 2)
+    {
+      g_test_skip ("needs two processors");
+      return;
+    }
+  g_assert_cmpint (sched_getaffinity (0, sizeof saved, &saved), ==, 0);
+  pin_to (0);
+  pool = _sa_pool_new (1);
+  for (guint i = 0; i < 50; i++)
+    {
+      push_value (pool, caller_idle_func, 1, &results);
+      wait_results (&results, i + 1);
+    }
+  g_assert_cmpuint (_sa_pool_get_n_spins (pool), ==, 0);
+  _sa_pool_free (pool);
+  wait_for_threads (NULL, 0);
+  g_assert_cmpint (sched_setaffinity (0, sizeof saved, &saved), ==, 0);
+#else
+  g_test_skip ("sched_getcpu() is not available: a pool thread never spins");
+#endif
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -605,6 +636,7 @@ main (int   argc,
   g_test_add_func ("/pool/many-pushers", test_many_pushers);
   g_test_add_func ("/pool/spin-backoff", test_spin_backoff);
   g_test_add_func ("/pool/spin", test_spin);
+  g_test_add_func ("/pool/no-spin-by-default", test_no_spin_by_default);
 
   return g_test_run ();
 }
