@@ -1100,14 +1100,36 @@ offload_run (SaCall *call)
 /* Calls whose body's thread did not look for their task's completion,
  * confirmed together by one source on their context: a batch that a
  * thread fills, at one priority, until the source is dispatched, so that
- * a burst of calls pays for few sources. */
+ * a burst of calls pays for few sources. A thread keeps its last batch,
+ * not the source: a source must not outlive its context in other hands. */
 typedef struct
 {
-  GSource       source;
-  GMutex        lock;
-  GMainContext *context;   /* unowned: the calls' tasks hold it */
-  GPtrArray    *calls;     /* NULL once dispatched: it takes no more */
+  gatomicrefcount ref_count;   /* its source's, the filling thread's */
+  GMutex          lock;
+  GMainContext   *context;     /* unowned: its calls' tasks hold it */
+  int             priority;
+  GPtrArray      *calls;       /* NULL once dispatched: it takes no more */
+} Batch;
+
+typedef struct
+{
+  GSource source;
+  Batch  *batch;
 } ConfirmSource;
+
+static void
+batch_unref (gpointer data)
+{
+  Batch *batch = data;
+
+  if (!g_atomic_ref_count_dec (&batch->ref_count))
+    return;
+
+  /* Dispatched before: its calls held the context it was attached to. */
+  g_assert (batch->calls == NULL);
+  g_mutex_clear (&batch->lock);
+  g_free (batch);
+}
 
 static gboolean
 confirm_prepare (GSource *source,
@@ -1122,12 +1144,12 @@ confirm_dispatch (GSource     *source,
                   GSourceFunc  callback,
                   gpointer     user_data)
 {
-  ConfirmSource *self = (ConfirmSource *) source;
+  Batch *batch = ((ConfirmSource *) source)->batch;
   GPtrArray *calls;
 
-  g_mutex_lock (&self->lock);
-  calls = g_steal_pointer (&self->calls);
-  g_mutex_unlock (&self->lock);
+  g_mutex_lock (&batch->lock);
+  calls = g_steal_pointer (&batch->calls);
+  g_mutex_unlock (&batch->lock);
   for (guint i = 0; i < calls->len; i++)
     call_confirm (calls->pdata[i]);
   g_ptr_array_unref (calls);
@@ -1138,11 +1160,7 @@ confirm_dispatch (GSource     *source,
 static void
 confirm_finalize (GSource *source)
 {
-  ConfirmSource *self = (ConfirmSource *) source;
-
-  /* Dispatched before: its calls hold the context it was attached to. */
-  g_assert (self->calls == NULL);
-  g_mutex_clear (&self->lock);
+  batch_unref (((ConfirmSource *) source)->batch);
 }
 
 static GSourceFuncs confirm_funcs = {
@@ -1150,21 +1168,21 @@ static GSourceFuncs confirm_funcs = {
 };
 
 /* This thread's batch being filled, a reference. */
-static GPrivate confirm_batch = G_PRIVATE_INIT ((GDestroyNotify) g_source_unref);
+static GPrivate confirm_batch = G_PRIVATE_INIT (batch_unref);
 
 static void
 call_attach_confirm (SaCall *call,
                      int     priority)
 {
-  ConfirmSource *batch = g_private_get (&confirm_batch);
+  Batch *batch = g_private_get (&confirm_batch);
   GMainContext *context = call_context (call);
+  ConfirmSource *source;
   gboolean added = FALSE;
 
   if (batch != NULL)
     {
       g_mutex_lock (&batch->lock);
-      if (batch->calls != NULL && batch->context == context &&
-          g_source_get_priority (&batch->source) == priority)
+      if (batch->calls != NULL && batch->context == context && batch->priority == priority)
         {
           g_ptr_array_add (batch->calls, call);
           added = TRUE;
@@ -1174,14 +1192,20 @@ call_attach_confirm (SaCall *call,
         return;
     }
 
-  batch = (ConfirmSource *) g_source_new (&confirm_funcs, sizeof (ConfirmSource));
+  batch = g_new (Batch, 1);
+  g_atomic_ref_count_init (&batch->ref_count);
   g_mutex_init (&batch->lock);
   batch->context = context;
+  batch->priority = priority;
   batch->calls = g_ptr_array_new ();
   g_ptr_array_add (batch->calls, call);
-  g_source_set_priority (&batch->source, priority);
-  g_source_set_static_name (&batch->source, "[smartasync] bodies returned");
-  g_source_attach (&batch->source, context);
+  source = (ConfirmSource *) g_source_new (&confirm_funcs, sizeof (ConfirmSource));
+  g_atomic_ref_count_inc (&batch->ref_count);
+  source->batch = batch;
+  g_source_set_priority (&source->source, priority);
+  g_source_set_static_name (&source->source, "[smartasync] bodies returned");
+  g_source_attach (&source->source, context);
+  g_source_unref (&source->source);
   g_private_replace (&confirm_batch, batch);
 }
 
