@@ -102,15 +102,9 @@ fire_later (GTask        *previous,
   g_source_unref (source);
 }
 
-static void
-completed_cb (GObject    *object,
-              GParamSpec *pspec,
-              gpointer    user_data)
-{
-  continuation_fire (G_TASK (object), user_data);
-}
-
-/* A dispatcher's call answered by its guard before its task completed. */
+/* A dispatcher's call whose caller's callback and task completion part:
+ * answered by its guard before the completion, or called back by its
+ * body's thread after it. */
 static void
 answered_cb (GTask    *task,
              gpointer  user_data)
@@ -122,6 +116,22 @@ static void
 answered_cb_destroy (gpointer data)
 {
   continuation_unref (data);
+}
+
+static void
+completed_cb (GObject    *object,
+              GParamSpec *pspec,
+              gpointer    user_data)
+{
+  Continuation *cont = user_data;
+
+  /* After the caller's callback, where that comes later. */
+  g_atomic_ref_count_inc (&cont->ref_count);
+  if (_sa_dispatcher_on_delivered (G_TASK (object), answered_cb, cont, answered_cb_destroy))
+    return;
+  continuation_unref (cont);
+
+  continuation_fire (G_TASK (object), cont);
 }
 
 static inline gboolean
@@ -225,7 +235,7 @@ sa_continue (GTask               *task,
                                             continuation_closure_notify, 0);
 
   g_atomic_ref_count_inc (&cont->ref_count);
-  if (!_sa_dispatcher_on_answer (task, answered_cb, cont, answered_cb_destroy))
+  if (!_sa_dispatcher_on_delivered (task, answered_cb, cont, answered_cb_destroy))
     continuation_unref (cont);
 
   /* @task may have completed already, or on its own thread since. */

@@ -28,11 +28,13 @@ GTask   *_sa_dispatcher_unwrap          (GTask         *task);
 typedef void (*SaAnswerFunc) (GTask    *task,
                               gpointer  data);
 
-/* Runs @func (@task, @data) on the caller's context when the guard of
- * @task's call answers it before the task completes (after its callback),
- * then @destroy (@data). FALSE, keeping nothing, when @task's call has no
- * guard or was answered already (see _sa_dispatcher_answered()). */
-gboolean _sa_dispatcher_on_answer       (GTask          *task,
+/* Runs @func (@task, @data) on the caller's context right after the
+ * caller's callback of @task's call, then @destroy (@data), where that
+ * callback and the task's completion part: a guard's answer before it, a
+ * callback handed back by the body's thread after it. FALSE, keeping
+ * nothing, when they do not part, or the callback ran already (see
+ * _sa_dispatcher_answered() for a guard's answer). */
+gboolean _sa_dispatcher_on_delivered    (GTask          *task,
                                          SaAnswerFunc    func,
                                          gpointer        data,
                                          GDestroyNotify  destroy);

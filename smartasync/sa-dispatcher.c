@@ -606,6 +606,7 @@ typedef enum
   CALL_COUNTED      = 1 << 4,   /* in n_unanswered */
   CALL_GUARDED      = 1 << 5,   /* a GuardedCall */
   CALL_DEFERRED     = 1 << 6,   /* unconfirmed: call_confirm() came early once */
+  CALL_HOOKED       = 1 << 7,   /* @task carries AnswerHooks */
 } CallFlags;
 
 /* Small, as one is queued per offloaded call: 40 bytes. */
@@ -656,9 +657,12 @@ static void call_done (GObject      *source_object,
                        GAsyncResult *result,
                        gpointer      data);
 
-/* What runs when a guard answers a call before its task completes, for
- * continuations (sa_continue()), which otherwise wait for the completion:
- * a guarded call's task carries a list of them, under answer_lock. */
+/* What runs once the caller's callback has, for what must follow it
+ * (sa_continue(), sa_application_hold_task()) where the task's completion
+ * does not: a guard's answer comes before it, and a callback handed back
+ * by the body's thread after it. A guarded call's task carries a list of
+ * them from the start, another call's from the moment call_done() sees
+ * the callback must wait; under answer_lock. */
 typedef struct
 {
   GSList       *hooks;                /* (element-type AnswerHook) */
@@ -696,7 +700,7 @@ answer_hooks_free (gpointer data)
   g_free (hooks);
 }
 
-/* On the caller's context, once the guard's error is on @task. */
+/* On the caller's context, once the caller's callback has run. */
 static void
 answer_hooks_run (GTask *task)
 {
@@ -721,7 +725,7 @@ answer_hooks_run (GTask *task)
 }
 
 gboolean
-_sa_dispatcher_on_answer (GTask          *task,
+_sa_dispatcher_on_delivered (GTask          *task,
                           SaAnswerFunc    func,
                           gpointer        data,
                           GDestroyNotify  destroy)
@@ -823,7 +827,7 @@ call_deliver (SaCall *call)
     call->callback (g_task_get_source_object (call->task), G_ASYNC_RESULT (call->task),
                     call->user_data);
   /* After the callback, as GTask notifies completion after it. */
-  if (answered)
+  if (answered || (call->flags & CALL_HOOKED))
     answer_hooks_run (call->task);
 }
 
@@ -870,9 +874,18 @@ call_done (GObject      *source_object,
   SaCall *call = data;
 
   /* The body's thread has yet to say that the body returned: it will
-   * complete the call then. */
+   * complete the call then. GTask marks the task completed on return from
+   * here, before the caller's callback: what must follow that can wait. */
   if (g_atomic_int_compare_and_exchange (&call->state, CALL_RUNNING, CALL_CALLBACK_WAITING))
-    return;
+    {
+      if (!(call->flags & CALL_HOOKED))
+        {
+          call->flags |= CALL_HOOKED;
+          g_object_set_qdata_full (G_OBJECT (call->task), answer_hooks_quark (),
+                                   g_new0 (AnswerHooks, 1), answer_hooks_free);
+        }
+      return;
+    }
 
   /* Body returned, unconfirmed: call_confirm() comes after this. */
   if (call->unconfirmed)
@@ -998,6 +1011,7 @@ call_new (const Origin        *origin,
 
     if (caller_cancellable != NULL)
       hooks->caller_cancellable = g_object_ref (caller_cancellable);
+    call->flags |= CALL_HOOKED;
     g_object_set_qdata_full (G_OBJECT (call->task), answer_hooks_quark (), hooks,
                              answer_hooks_free);
   }
