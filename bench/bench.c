@@ -1793,6 +1793,221 @@ nested_run (NestedKind kind,
     }
 }
 
+
+/* --- 12. the offload matrix: latency and processor time per call -------- *
+ *
+ * A blocking body of 0 µs, 20 µs of busy work or 200 µs asleep, offloaded
+ * from a loop callback one at a time or 8 in flight (each callback starts
+ * the next call): the dispatcher's pool with busy-wait off (the default)
+ * and on, beside g_task_run_in_thread(). Latency is the wall time per call;
+ * processor time is that of every thread of the process, per call. */
+
+typedef enum
+{
+  BODY_ZERO,
+  BODY_BUSY_20,
+  BODY_SLEEP_200,
+  N_BODIES
+} BodyKind;
+
+typedef enum
+{
+  IMPL_SA,
+  IMPL_SA_BUSY_WAIT,
+  IMPL_GTASK,
+  N_IMPLS
+} ImplKind;
+
+static const char * const body_titles[N_BODIES] = { "0 us body", "20 us busy body", "200 us sleeping body" };
+static const char * const impl_titles[N_IMPLS] = { "smartasync", "smartasync busy-wait", "g_task_run_in_thread" };
+static const guint in_flight_of[] = { 1, 8 };
+#define N_IN_FLIGHT G_N_ELEMENTS (in_flight_of)
+
+static Series s_matrix_lat[N_BODIES][N_IN_FLIGHT][N_IMPLS];
+static Series s_matrix_cpu[N_BODIES][N_IN_FLIGHT][N_IMPLS];
+static char *matrix_names[N_BODIES][N_IN_FLIGHT][N_IMPLS][2];
+static SaDispatcher *matrix_dispatcher[2];   /* busy-wait off, on */
+
+static void
+run_body (BodyKind kind)
+{
+  if (kind == BODY_BUSY_20)
+    {
+      gint64 end = g_get_monotonic_time () + 20;
+
+      while (g_get_monotonic_time () < end)
+        ;
+    }
+  else if (kind == BODY_SLEEP_200)
+    g_usleep (200);
+}
+
+static void
+matrix_op_run (SaOperation  *op,
+               GTask        *task,
+               GCancellable *cancellable,
+               gpointer      data)
+{
+  run_body (GPOINTER_TO_INT (data));
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+matrix_thread_func (GTask        *task,
+                    gpointer      source_object,
+                    gpointer      task_data,
+                    GCancellable *cancellable)
+{
+  run_body (GPOINTER_TO_INT (task_data));
+  g_task_return_boolean (task, TRUE);
+}
+
+typedef struct
+{
+  ImplKind     impl;
+  BodyKind     body;
+  SaOperation *op;
+  guint        to_start;
+  guint        done;
+} MatrixRun;
+
+static void matrix_start (MatrixRun *m);
+
+static void
+matrix_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      data)
+{
+  MatrixRun *m = data;
+
+  m->done++;
+  if (m->to_start > 0)
+    matrix_start (m);
+}
+
+static void
+matrix_start (MatrixRun *m)
+{
+  m->to_start--;
+  if (m->impl == IMPL_GTASK)
+    {
+      GTask *task = g_task_new (NULL, NULL, matrix_cb, m);
+
+      g_task_set_task_data (task, GINT_TO_POINTER (m->body), NULL);
+      g_task_run_in_thread (task, matrix_thread_func);
+      g_object_unref (task);
+    }
+  else
+    sa_dispatcher_call_async (matrix_dispatcher[m->impl == IMPL_SA_BUSY_WAIT], m->op, NULL,
+                              matrix_cb, m);
+}
+
+/* @n calls, @in_flight at a time: wall and processor µs per call. */
+static void
+matrix_slice (ImplKind  impl,
+              BodyKind  body,
+              guint     in_flight,
+              guint     n,
+              double   *lat_us,
+              double   *cpu_us)
+{
+  MatrixRun m = { impl, body, NULL, n, 0 };
+  gint64 t0;
+  double cpu0;
+
+  m.op = sa_operation_new_blocking (matrix_op_run, GINT_TO_POINTER (body), NULL);
+  cpu0 = process_cpu_us ();
+  t0 = g_get_monotonic_time ();
+  for (guint i = 0; i < in_flight && m.to_start > 0; i++)
+    matrix_start (&m);
+  while (m.done < n)
+    g_main_context_iteration (NULL, TRUE);
+  settle ();
+  *lat_us = (double) (g_get_monotonic_time () - t0) / n;
+  *cpu_us = (process_cpu_us () - cpu0) / n;
+  g_object_unref (m.op);
+}
+
+static void
+matrix_init (void)
+{
+  for (guint b = 0; b < N_BODIES; b++)
+    for (guint f = 0; f < N_IN_FLIGHT; f++)
+      for (guint i = 0; i < N_IMPLS; i++)
+        {
+          matrix_names[b][f][i][0] = g_strdup_printf ("12 %s, %u in flight: %s, latency",
+                                                      body_titles[b], in_flight_of[f], impl_titles[i]);
+          matrix_names[b][f][i][1] = g_strdup_printf ("12 %s, %u in flight: %s, cpu",
+                                                      body_titles[b], in_flight_of[f], impl_titles[i]);
+          s_matrix_lat[b][f][i] = (Series) { matrix_names[b][f][i][0], "us" };
+          s_matrix_cpu[b][f][i] = (Series) { matrix_names[b][f][i][1], "us" };
+        }
+  matrix_dispatcher[0] = sa_dispatcher_new ();
+  sa_dispatcher_set_busy_wait (matrix_dispatcher[0], FALSE);
+  matrix_dispatcher[1] = sa_dispatcher_new ();
+  sa_dispatcher_set_busy_wait (matrix_dispatcher[1], TRUE);
+}
+
+/* One round: every row, in short slices, the implementations' order
+ * turned at each slice. */
+static void
+matrix_round (void)
+{
+  for (guint b = 0; b < N_BODIES; b++)
+    for (guint f = 0; f < N_IN_FLIGHT; f++)
+      for (guint k = 0; k < 4; k++)
+        for (guint j = 0; j < N_IMPLS; j++)
+          {
+            guint i = (j + k) % N_IMPLS;
+            guint n = n_of (b == BODY_SLEEP_200 ? 200 : 1000);
+            double lat, cpu;
+
+            matrix_slice (i, b, in_flight_of[f], n, &lat, &cpu);
+            add (&s_matrix_lat[b][f][i], lat);
+            add (&s_matrix_cpu[b][f][i], cpu);
+          }
+}
+
+static void
+matrix_report (void)
+{
+  for (guint b = 0; b < N_BODIES; b++)
+    for (guint f = 0; f < N_IN_FLIGHT; f++)
+      {
+        if (s_matrix_lat[b][f][IMPL_SA].n == 0)
+          continue;
+        for (guint i = 0; i < N_IMPLS; i++)
+          {
+            report (&s_matrix_lat[b][f][i]);
+            report (&s_matrix_cpu[b][f][i]);
+          }
+      }
+}
+
+static void
+matrix_ratios (void)
+{
+  for (guint b = 0; b < N_BODIES; b++)
+    for (guint f = 0; f < N_IN_FLIGHT; f++)
+      {
+        static const char * const body_keys[N_BODIES] = { "0us", "busy20us", "sleep200us" };
+        g_autofree char *lat = NULL, *cpu = NULL, *lat_bw = NULL, *cpu_bw = NULL;
+
+        if (s_matrix_lat[b][f][IMPL_SA].n == 0)
+          continue;
+        lat = g_strdup_printf ("matrix-%s-%u-latency-gtask-vs-sa", body_keys[b], in_flight_of[f]);
+        cpu = g_strdup_printf ("matrix-%s-%u-cpu-sa-vs-gtask", body_keys[b], in_flight_of[f]);
+        lat_bw = g_strdup_printf ("matrix-%s-%u-latency-gtask-vs-sa-busy-wait", body_keys[b], in_flight_of[f]);
+        cpu_bw = g_strdup_printf ("matrix-%s-%u-cpu-sa-busy-wait-vs-gtask", body_keys[b], in_flight_of[f]);
+        ratio (lat, median (&s_matrix_lat[b][f][IMPL_GTASK]) / median (&s_matrix_lat[b][f][IMPL_SA]));
+        ratio (cpu, median (&s_matrix_cpu[b][f][IMPL_SA]) / median (&s_matrix_cpu[b][f][IMPL_GTASK]));
+        ratio (lat_bw, median (&s_matrix_lat[b][f][IMPL_GTASK]) /
+                       median (&s_matrix_lat[b][f][IMPL_SA_BUSY_WAIT]));
+        ratio (cpu_bw, median (&s_matrix_cpu[b][f][IMPL_SA_BUSY_WAIT]) /
+                       median (&s_matrix_cpu[b][f][IMPL_GTASK]));
+      }
+}
+
 static void
 async_round (gpointer data,
              gpointer unused)
@@ -1857,6 +2072,8 @@ async_round (gpointer data,
           add (&s_two_step_sa, two_step_sa (slice));
         }
     }
+  if (want (12))
+    matrix_round ();
   if (want (7) && r < MIN (rounds, scale < 1.0 ? 3u : 5u))   /* case 7 is long: fewer rounds */
     for (guint k = 0; k < N_NESTED_N; k++)
       for (guint i = 0; i < N_NESTED; i++)
@@ -2035,6 +2252,7 @@ main (int   argc,
   on_gtask = sa_dispatcher_new ();
   sa_dispatcher_set_gtask_pool (on_gtask, TRUE);
   bare_pool = _sa_pool_new (0);
+  matrix_init ();
 
   if (argc == 4 && g_str_equal (argv[1], "--profile"))
     {
@@ -2156,6 +2374,7 @@ main (int   argc,
       for (guint i = 0; i < N_NESTED; i++)
         if (s_nested[i][k].n > 0)
           report (&s_nested[i][k]);
+    matrix_report ();
     g_print ("\nSaLock executions for %u waiters on one key: %" G_GUINT64_FORMAT "\n\n",
              n_of (10000), lock_executions);
     if (!have_libdex)
@@ -2216,6 +2435,7 @@ main (int   argc,
       ratio ("two-step-sa-vs-libdex", median (&s_two_step_sa) / median (&s_two_step_dex));
     }
   ratio ("lock-time-vs-independent-tasks", median (&s_lock_sa) / median (&s_lock_raw));
+  matrix_ratios ();
 
   for (guint i = 0; i < N_NESTED; i++)
     for (guint k = 0; k < N_NESTED_N; k++)

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "sa-application.h"
+#include "sa-dispatcher-private.h"
 
 /* An application's calls live in two lifetimes: a window's (closing it
  * cancels what it started) and the application's (it must not quit while
@@ -72,7 +73,16 @@ typedef struct
 {
   GApplication *application;
   gulong        handler_id;
+  gboolean      passed_on;   /* to a hook of the call's */
 } Hold;
+
+static void
+hold_release (Hold *hold)
+{
+  g_application_release (hold->application);
+  g_object_unref (hold->application);
+  g_free (hold);
+}
 
 static void
 hold_free (gpointer  data,
@@ -80,9 +90,20 @@ hold_free (gpointer  data,
 {
   Hold *hold = data;
 
-  g_application_release (hold->application);
-  g_object_unref (hold->application);
-  g_free (hold);
+  if (!hold->passed_on)
+    hold_release (hold);
+}
+
+static void
+callback_ran (GTask    *task,
+              gpointer  data)
+{
+}
+
+static void
+hook_done (gpointer data)
+{
+  hold_release (data);
 }
 
 static void
@@ -90,7 +111,13 @@ task_completed (GTask      *task,
                 GParamSpec *pspec,
                 Hold       *hold)
 {
-  /* Disconnecting frees @hold, which releases the application. */
+  /* A dispatcher's call may complete its task before the caller's
+   * callback (its body's thread handing the callback back): the hold then
+   * passes to a hook of the call's, released after that callback. */
+  if (_sa_dispatcher_on_delivered (task, callback_ran, hold, hook_done))
+    hold->passed_on = TRUE;
+  /* Disconnecting frees @hold, which releases the application, unless it
+   * passed on. */
   g_signal_handler_disconnect (task, hold->handler_id);
 }
 

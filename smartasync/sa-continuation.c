@@ -19,7 +19,7 @@ typedef struct
   GTask              *next;
   gulong              handler_id;
   gint                fired;     /* atomic */
-  gatomicrefcount     ref_count; /* the signal handler's and the caller's */
+  gatomicrefcount     ref_count; /* the signal handler's, an answer hook's, the caller's */
 } Continuation;
 
 static void
@@ -102,12 +102,42 @@ fire_later (GTask        *previous,
   g_source_unref (source);
 }
 
+/* A dispatcher's call whose caller's callback and task completion part:
+ * answered by its guard before the completion, or called back by its
+ * body's thread after it. */
+static void
+answered_cb (GTask    *task,
+             gpointer  user_data)
+{
+  continuation_fire (task, user_data);
+}
+
+static void
+answered_cb_destroy (gpointer data)
+{
+  continuation_unref (data);
+}
+
 static void
 completed_cb (GObject    *object,
               GParamSpec *pspec,
               gpointer    user_data)
 {
-  continuation_fire (G_TASK (object), user_data);
+  Continuation *cont = user_data;
+
+  /* After the caller's callback, where that comes later. */
+  g_atomic_ref_count_inc (&cont->ref_count);
+  if (_sa_dispatcher_on_delivered (G_TASK (object), answered_cb, cont, answered_cb_destroy))
+    return;
+  continuation_unref (cont);
+
+  continuation_fire (G_TASK (object), cont);
+}
+
+static inline gboolean
+is_ready (GTask *task)
+{
+  return g_task_get_completed (task) || _sa_dispatcher_answered (task);
 }
 
 /**
@@ -163,9 +193,9 @@ sa_continue (GTask               *task,
   g_return_val_if_fail (func != NULL, NULL);
 
   source_object = g_task_get_source_object (task);
-  cancellable = g_task_get_cancellable (task);
+  cancellable = _sa_dispatcher_get_cancellable (task);
 
-  if (g_task_get_completed (task) && !sa_caller_is_async ())
+  if (is_ready (task) && !sa_caller_is_async ())
     {
       g_autoptr(GTask) readable = _sa_dispatcher_unwrap (task);
       SaBridge *bridge = _sa_bridge_new_full (NULL, 0, FALSE, NULL);
@@ -204,8 +234,12 @@ sa_continue (GTask               *task,
                                             G_CALLBACK (completed_cb), cont,
                                             continuation_closure_notify, 0);
 
+  g_atomic_ref_count_inc (&cont->ref_count);
+  if (!_sa_dispatcher_on_delivered (task, answered_cb, cont, answered_cb_destroy))
+    continuation_unref (cont);
+
   /* @task may have completed already, or on its own thread since. */
-  if (g_task_get_completed (task))
+  if (is_ready (task))
     fire_later (task, cont);
   continuation_unref (cont);
 

@@ -52,6 +52,11 @@ SA_AVAILABLE_IN_ALL
 void          sa_dispatcher_set_gtask_pool  (SaDispatcher         *self,
                                              gboolean              gtask_pool);
 SA_AVAILABLE_IN_ALL
+gboolean      sa_dispatcher_get_busy_wait   (SaDispatcher         *self);
+SA_AVAILABLE_IN_ALL
+void          sa_dispatcher_set_busy_wait   (SaDispatcher         *self,
+                                             gboolean              busy_wait);
+SA_AVAILABLE_IN_ALL
 guint64       sa_dispatcher_get_n_calls     (SaDispatcher         *self,
                                              SaCell                cell);
 SA_AVAILABLE_IN_ALL

@@ -573,7 +573,7 @@ execution_done (GObject      *source_object,
 
   if (n_reached > 0 && error == NULL)
     {
-      /* The call's task, or the operation's that it relays. */
+      /* The call's task, unless its guard answered. */
       g_autoptr(GTask) holder = _sa_dispatcher_result_task (result, &error);
 
       if (holder != NULL && g_task_had_error (holder))

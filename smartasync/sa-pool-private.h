@@ -19,7 +19,8 @@ G_BEGIN_DECLS
  *   MAX (10, 2 * number of processors) functions at once, plus one more
  *   thread for each thread that waits. 10 is the size of the pool of
  *   g_task_run_in_thread(), so work moved from it keeps its concurrency.
- * - Work starts in the order it was pushed. An idle thread is woken only
+ * - Work starts by priority (the lowest value first, as GLib's
+ *   priorities go), in the order it was pushed within a priority. An idle thread is woken only
  *   when no other thread is already on its way to the queue, and the most
  *   recently idle thread first (LIFO), so sequential round trips are served
  *   by one hot thread; a thread that finds more work queued wakes the next.
@@ -31,14 +32,28 @@ G_BEGIN_DECLS
  */
 typedef struct _SaPool SaPool;
 
+/* The function a pool runs on each job's data. */
+typedef void (*SaPoolFunc) (gpointer data);
+
+/* A pool of GTask jobs (_sa_pool_push()). */
 SaPool  *_sa_pool_new             (guint            max_threads);
+/* A pool that runs @func on the data of each job (_sa_pool_push_data()). */
+SaPool  *_sa_pool_new_full        (guint            max_threads,
+                                   SaPoolFunc       func);
 void     _sa_pool_set_max_threads (SaPool          *pool,
                                    guint            max_threads);
 guint    _sa_pool_get_max_threads (SaPool          *pool);
 
-/* Runs @func (@task, its source object, its task data, its cancellable) on
- * a pool thread, then drops @task; @func completes @task with
- * g_task_return_*(), whose callback then runs on the task's context. */
+/* Runs the pool's function on @data (as pushed) on a pool thread, after
+ * the jobs queued before it at @priority or a more urgent one: a queued
+ * job weighs one pointer. */
+void     _sa_pool_push_data       (SaPool          *pool,
+                                   gpointer         data,
+                                   int              priority);
+/* In a pool of _sa_pool_new(): runs @func (@task, its source object, its
+ * task data, its cancellable) on a pool thread, at @task's priority, then
+ * drops @task; @func completes @task with g_task_return_*(), whose
+ * callback then runs on the task's context. */
 void     _sa_pool_push            (SaPool          *pool,
                                    GTask           *task,
                                    GTaskThreadFunc  func);
@@ -50,17 +65,15 @@ void     _sa_pool_free            (SaPool          *pool);
 gboolean _sa_pool_begin_wait      (void);
 void     _sa_pool_end_wait        (gboolean         was_pool_thread);
 
-/* In a job's function on a pool thread, once what is left of the job is
- * short and never waits: the thread counts as on its way to the queue
- * from then on, so that a push meanwhile wakes no other thread; it takes
- * the next job when it is done. Does nothing elsewhere. */
-void     _sa_pool_job_finishing   (void);
-
 /* In a job's function on a pool thread: the job's caller was idle, waiting
- * for it, so its next push is likely soon. If the queue is then empty, the
- * thread spins a while for that push before it sleeps. Does nothing
- * elsewhere. */
+ * for it, so its next push is likely soon. If the pool busy-waits and the
+ * queue is then empty, the thread spins a while for that push before it
+ * sleeps. Does nothing elsewhere. */
 void     _sa_pool_job_caller_idle (void);
+
+/* Whether the pool's threads may spin for a push (off when made). */
+void     _sa_pool_set_busy_wait   (SaPool          *pool,
+                                   gboolean         busy_wait);
 
 /* For tests: the idle time after which a thread exits, the threads of
  * @pool, and the pool threads of the whole process (dropping when they

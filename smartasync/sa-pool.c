@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include "config.h"
 
+#include <string.h>
+
 #include "sa-pool-private.h"
 #include "sa-spin-private.h"
 
@@ -14,20 +16,19 @@
 #endif
 
 /* Words used below:
- * - a *job* is a task and the function to run for it, queued in order;
+ * - a *job* is a function and its data, queued by priority, in order
+ *   within a priority: one queue per priority in use, the most urgent
+ *   first;
  * - a thread is *active* while it runs a job and does not wait inside
  *   _sa_pool_begin_wait(); at most `limit` threads are active;
  * - a thread is *searching* from the moment it is started or woken until
  *   it takes a job or goes idle; while one searches, a push wakes no other
  *   thread, and a thread that takes a job and sees more queued wakes the
  *   next, so one push costs at most one wake;
- * - a thread is *finishing* while it is active but its job said that what
- *   is left of it is short (_sa_pool_job_finishing()): it takes the next
- *   job when it is done, so while one is finishing a push wakes no other
- *   thread either; counted atomically, so that saying so takes no lock;
- * - a searching thread that finds no job *spins* first if its last job's
- *   caller was idle, waiting for it, the last push came from another
- *   processor and no other thread spins: it watches the queue for
+ * - a searching thread that finds no job *spins* first if the pool
+ *   busy-waits (off by default), its last job's caller was idle, waiting
+ *   for it, the last push came from another processor and no other thread
+ *   spins: it watches the queue for
  *   SA_SPIN_US, without the lock, so that the next job of a round trip
  *   needs no wake-up (fewer spins after spins in vain, see SaSpinBackoff);
  * - an *idle* thread sleeps on its own condition on a stack: the last to
@@ -38,18 +39,17 @@
  * - the Worker of a thread that exited is *retired*: kept for the next
  *   thread, and freed with the pool, so that a late signal never reaches
  *   freed memory.
- * Every count but n_finishing, the queue and the retired list are guarded
- * by the pool's lock; n_queued is also read without it, by a spinning
- * thread.
+ * Every count, the queues and the retired list are guarded by the pool's
+ * lock; n_queued is also read without it, by a spinning thread.
  */
 
 #define CHUNK_JOBS      126
 #define DEFAULT_IDLE_MS 15000
 
+/* A job is its data: the pool runs one function for all of them. */
 typedef struct
 {
-  GTask           *task;
-  GTaskThreadFunc  func;
+  gpointer data;
 } Job;
 
 typedef struct _Chunk Chunk;
@@ -62,13 +62,19 @@ struct _Chunk
 };
 
 typedef struct _Worker Worker;
+typedef struct
+{
+  int    priority;
+  Chunk *head;                  /* jobs are taken from here */
+  Chunk *tail;                  /* and pushed here */
+} Queue;
+
 struct _Worker
 {
   SaPool *pool;
   GCond   cond;                 /* signalled when woken */
   Worker *next_idle;            /* the idle stack's link */
   gboolean woken;               /* taken off the idle stack by a waker */
-  gboolean finishing;           /* its job said it is finishing */
   gboolean expect_push;         /* its job's caller was idle: spin for the next */
   guint    wait_depth;          /* nested _sa_pool_begin_wait() calls */
 };
@@ -78,12 +84,15 @@ struct _SaPool
   gint     ref_count;           /* atomic: the owner's until freed, one per thread */
   GMutex   lock;
 
-  Chunk   *head;                /* the queue: jobs are taken from here */
-  Chunk   *tail;                /* and pushed here */
+  Queue   *queues;              /* by priority, the most urgent first; only
+                                 * a lone queue is ever empty */
+  guint    n_queues;
+  guint    queues_size;
   Chunk   *spare;               /* one emptied chunk kept for reuse */
   guint    n_queued;            /* written under the lock, read atomically */
   gint     push_cpu;            /* the processor of the last push */
 
+  SaPoolFunc func;              /* every job's */
   Worker  *idle;                /* the idle stack, last idle on top */
   Worker  *retired;             /* linked by next_idle */
   guint    max_threads;         /* 0: the elastic policy */
@@ -93,8 +102,8 @@ struct _SaPool
   guint    n_idle;
   guint    n_active;
   guint    n_searching;
-  gint     n_finishing;         /* atomic: active threads whose job is finishing */
   guint    n_waiting;
+  gboolean busy_wait;           /* threads may spin for the next push */
   gboolean spinning;            /* a thread spins: no other does */
   SaSpinBackoff spin_backoff;
   guint    n_spins;
@@ -129,7 +138,9 @@ pool_unref (SaPool *pool)
       g_cond_clear (&worker->cond);
       g_free (worker);
     }
-  g_free (pool->head);
+  for (guint i = 0; i < pool->n_queues; i++)
+    g_free (pool->queues[i].head);
+  g_free (pool->queues);
   g_free (pool->spare);
   g_mutex_clear (&pool->lock);
   g_free (pool);
@@ -137,46 +148,107 @@ pool_unref (SaPool *pool)
 
 /* --- the queue (under the lock) ---------------------------------------- */
 
-static void
-queue_push (SaPool          *pool,
-            GTask           *task,
-            GTaskThreadFunc  func)
+static Chunk *
+chunk_new (SaPool *pool)
 {
-  Chunk *tail = pool->tail;
+  Chunk *chunk = g_steal_pointer (&pool->spare);
+
+  if (chunk == NULL)
+    chunk = g_new (Chunk, 1);
+  chunk->next = NULL;
+  chunk->head = chunk->tail = 0;
+
+  return chunk;
+}
+
+/* The queue of @priority, made in its place if there is none. */
+static Queue *
+queue_for (SaPool *pool,
+           int     priority)
+{
+  guint i;
+
+  /* Most pools see one priority, some a few: a scan is the cheapest. */
+  for (i = 0; i < pool->n_queues && pool->queues[i].priority < priority; i++)
+    ;
+  if (i < pool->n_queues && pool->queues[i].priority == priority)
+    return &pool->queues[i];
+
+  if (pool->n_queues == pool->queues_size)
+    {
+      pool->queues_size = MAX (4, 2 * pool->queues_size);
+      pool->queues = g_renew (Queue, pool->queues, pool->queues_size);
+    }
+  memmove (&pool->queues[i + 1], &pool->queues[i], (pool->n_queues - i) * sizeof (Queue));
+  pool->n_queues++;
+  pool->queues[i].priority = priority;
+  pool->queues[i].head = pool->queues[i].tail = chunk_new (pool);
+
+  return &pool->queues[i];
+}
+
+static void
+queue_push (SaPool *pool,
+            Job     job,
+            int     priority)
+{
+  Queue *queue = queue_for (pool, priority);
+  Chunk *tail = queue->tail;
 
   if (tail->tail == CHUNK_JOBS)
     {
-      Chunk *chunk = g_steal_pointer (&pool->spare);
+      Chunk *chunk = chunk_new (pool);
 
-      if (chunk == NULL)
-        chunk = g_new (Chunk, 1);
-      chunk->next = NULL;
-      chunk->head = chunk->tail = 0;
       tail->next = chunk;
-      pool->tail = tail = chunk;
+      queue->tail = tail = chunk;
     }
-  tail->jobs[tail->tail++] = (Job) { task, func };
+  tail->jobs[tail->tail++] = job;
   __atomic_store_n (&pool->n_queued, pool->n_queued + 1, __ATOMIC_RELAXED);
 }
 
+static void
+chunk_drop (SaPool *pool,
+            Chunk  *chunk)
+{
+  if (pool->spare == NULL)
+    pool->spare = chunk;
+  else
+    g_free (chunk);
+}
+
+/* The first job of the most urgent priority; n_queued > 0. */
 static Job
 queue_pop (SaPool *pool)
 {
-  Chunk *head = pool->head;
-  Job job = head->jobs[head->head++];
+  guint i;
+  Queue *queue;
+  Chunk *head;
+  Job job;
+
+  for (i = 0; pool->queues[i].head->head == pool->queues[i].head->tail; i++)
+    ;
+  queue = &pool->queues[i];
+  head = queue->head;
+  job = head->jobs[head->head++];
 
   __atomic_store_n (&pool->n_queued, pool->n_queued - 1, __ATOMIC_RELAXED);
   if (head->head == head->tail)
     {
-      if (head->next == NULL)
-        head->head = head->tail = 0;   /* the one chunk, emptied: reuse it */
+      if (head->next != NULL)
+        {
+          queue->head = head->next;
+          chunk_drop (pool, head);
+        }
+      else if (pool->n_queues > 1)
+        {
+          /* An emptied queue goes, unless it is the only one. */
+          chunk_drop (pool, head);
+          memmove (queue, queue + 1, (pool->n_queues - i - 1) * sizeof (Queue));
+          pool->n_queues--;
+        }
       else
         {
-          pool->head = head->next;
-          if (pool->spare == NULL)
-            pool->spare = head;
-          else
-            g_free (head);
+          head->head = head->tail = 0;   /* the one chunk, emptied: reuse it */
         }
     }
 
@@ -237,8 +309,7 @@ wake_one (SaPool *pool)
 {
   Worker *worker;
 
-  if (pool->n_queued == 0 || pool->n_searching > 0 || g_atomic_int_get (&pool->n_finishing) > 0 ||
-      pool->n_active >= pool->limit)
+  if (pool->n_queued == 0 || pool->n_searching > 0 || pool->n_active >= pool->limit)
     return NULL;
 
   if ((worker = pool->idle) == NULL)
@@ -284,12 +355,34 @@ take_job (SaPool  *pool,
 }
 
 static void
-run_job (Job *job)
+run_job (SaPool *pool,
+         Job    *job)
 {
-  GTask *task = job->task;
+  pool->func (job->data);
+}
 
-  job->func (task, g_task_get_source_object (task), g_task_get_task_data (task),
-             g_task_get_cancellable (task));
+/* Published with g_once_init_leave(), as SA_DEFINE_QUARK does. */
+static GQuark
+thread_func_quark (void)
+{
+  static gsize q;
+
+  if (g_once_init_enter (&q))
+    g_once_init_leave (&q, g_quark_from_static_string ("sa-pool-thread-func"));
+
+  return (GQuark) q;
+}
+
+/* A GTask job of _sa_pool_push(): its thread function, then the job's
+ * reference dropped. */
+static void
+run_task_job (gpointer data)
+{
+  GTask *task = data;
+  GTaskThreadFunc func = (GTaskThreadFunc) g_object_get_qdata (G_OBJECT (task), thread_func_quark ());
+
+  func (task, g_task_get_source_object (task), g_task_get_task_data (task),
+        g_task_get_cancellable (task));
   g_object_unref (task);
 }
 
@@ -381,13 +474,10 @@ worker_main (gpointer data)
       if (take_job (pool, &job, &woken))
         {
           unlock_and_signal (pool, woken);
-          run_job (&job);
+          run_job (pool, &job);
           g_mutex_lock (&pool->lock);
-          if (worker->finishing)
-            g_atomic_int_add (&pool->n_finishing, -1);
           pool->n_active--;
           pool->n_searching++;
-          worker->finishing = FALSE;
           continue;
         }
 
@@ -400,7 +490,7 @@ worker_main (gpointer data)
       if (worker->expect_push)
         {
           worker->expect_push = FALSE;
-          if (spin_for_push (pool))
+          if (pool->busy_wait && spin_for_push (pool))
             continue;
         }
       if (!sleep_idle (pool, worker))
@@ -424,11 +514,19 @@ worker_main (gpointer data)
 SaPool *
 _sa_pool_new (guint max_threads)
 {
+  return _sa_pool_new_full (max_threads, run_task_job);
+}
+
+SaPool *
+_sa_pool_new_full (guint      max_threads,
+                   SaPoolFunc func)
+{
   SaPool *pool = g_new0 (SaPool, 1);
 
+  pool->func = func;
   pool->ref_count = 1;
   g_mutex_init (&pool->lock);
-  pool->head = pool->tail = g_new0 (Chunk, 1);
+  queue_for (pool, G_PRIORITY_DEFAULT);
   pool->max_threads = max_threads;
   pool->limit = limit_for (max_threads);
   pool->idle_ms = DEFAULT_IDLE_MS;
@@ -471,13 +569,11 @@ _sa_pool_get_max_threads (SaPool *pool)
 }
 
 void
-_sa_pool_push (SaPool          *pool,
-               GTask           *task,
-               GTaskThreadFunc  func)
+_sa_pool_push_data (SaPool   *pool,
+                    gpointer  data,
+                    int       priority)
 {
   g_return_if_fail (pool != NULL);
-  g_return_if_fail (G_IS_TASK (task));
-  g_return_if_fail (func != NULL);
 
   g_mutex_lock (&pool->lock);
   if (pool->freed)
@@ -486,7 +582,32 @@ _sa_pool_push (SaPool          *pool,
       g_critical ("_sa_pool_push: the pool was freed");
       return;
     }
-  queue_push (pool, task, func);
+  queue_push (pool, (Job) { data }, priority);
+#ifdef HAVE_SCHED_GETCPU
+  pool->push_cpu = sched_getcpu ();
+#endif
+  unlock_and_signal (pool, wake_one (pool));
+}
+
+void
+_sa_pool_push (SaPool          *pool,
+               GTask           *task,
+               GTaskThreadFunc  func)
+{
+  g_return_if_fail (pool != NULL);
+  g_return_if_fail (pool->func == run_task_job);
+  g_return_if_fail (G_IS_TASK (task));
+  g_return_if_fail (func != NULL);
+
+  g_object_set_qdata (G_OBJECT (task), thread_func_quark (), (gpointer) func);
+  g_mutex_lock (&pool->lock);
+  if (pool->freed)
+    {
+      g_mutex_unlock (&pool->lock);
+      g_critical ("_sa_pool_push: the pool was freed");
+      return;
+    }
+  queue_push (pool, (Job) { task }, g_task_get_priority (task));
 #ifdef HAVE_SCHED_GETCPU
   pool->push_cpu = sched_getcpu ();
 #endif
@@ -561,24 +682,23 @@ _sa_pool_end_wait (gboolean was_pool_thread)
 }
 
 void
-_sa_pool_job_finishing (void)
-{
-  Worker *worker = g_private_get (&current_worker);
-
-  if (worker == NULL || worker->finishing || worker->wait_depth > 0)
-    return;
-
-  worker->finishing = TRUE;
-  g_atomic_int_inc (&worker->pool->n_finishing);
-}
-
-void
 _sa_pool_job_caller_idle (void)
 {
   Worker *worker = g_private_get (&current_worker);
 
   if (worker != NULL && worker->wait_depth == 0)
     worker->expect_push = TRUE;
+}
+
+void
+_sa_pool_set_busy_wait (SaPool   *pool,
+                        gboolean  busy_wait)
+{
+  g_return_if_fail (pool != NULL);
+
+  g_mutex_lock (&pool->lock);
+  pool->busy_wait = busy_wait;
+  g_mutex_unlock (&pool->lock);
 }
 
 void

@@ -68,10 +68,36 @@ read_os_release (SaOperation  *operation,
 typedef struct
 {
   gboolean hold;
-  gboolean quit;               /* g_application_quit() right after the call */
+  gboolean quit;             /* g_application_quit() right after the call */
+  gboolean tail;             /* the body runs on after returning its task */
   gint     callbacks;
   gboolean done_before_quit;
+  gint     completed;        /* atomic: the task's completion was notified */
 } HoldTest;
+
+
+/* Returns its task, then runs on until the caller's context has seen the
+ * task complete: the caller's callback then waits for the body's end. */
+static void
+read_then_tail (SaOperation  *operation,
+                GTask        *task,
+                GCancellable *cancellable,
+                gpointer      user_data)
+{
+  HoldTest *test = user_data;
+
+  g_task_return_pointer (task, g_strdup ("contents"), g_free);
+  while (!g_atomic_int_get (&test->completed))
+    g_usleep (1000);
+}
+
+static void
+completed_cb (GObject    *task,
+              GParamSpec *pspec,
+              HoldTest   *test)
+{
+  g_atomic_int_set (&test->completed, TRUE);
+}
 
 static void
 read_done (GObject      *source,
@@ -92,13 +118,15 @@ static void
 activate (GApplication *application,
           HoldTest     *test)
 {
-  g_autoptr(SaOperation) op = sa_operation_new_blocking (read_os_release, NULL, NULL);
+  g_autoptr(SaOperation) op = test->tail ? sa_operation_new_blocking (read_then_tail, test, NULL)
+                                         : sa_operation_new_blocking (read_os_release, NULL, NULL);
   g_autoptr(GTask) task = NULL;
 
   /* Inside the application's loop: an async caller, the task is pending. */
   task = sa_dispatcher_call (sa_dispatcher_get_default (), op, SA_CALL_MODE_AUTO,
                              NULL, read_done, test);
   g_assert_false (g_task_get_completed (task));
+  g_signal_connect (task, "notify::completed", G_CALLBACK (completed_cb), test);
   if (test->hold)
     sa_application_hold_task (application, task);
   if (test->quit)
@@ -130,6 +158,18 @@ test_hold_task (void)
 
   run_application (&test);
   /* The application did not quit under the call, and quit after it. */
+  g_assert_true (test.done_before_quit);
+  g_assert_cmpint (test.callbacks, ==, 1);
+}
+
+/* The task completes before the callback, which waits for the body's
+ * end: the application still quits only after the callback. */
+static void
+test_hold_task_body_tail (void)
+{
+  HoldTest test = { .hold = TRUE, .tail = TRUE };
+
+  run_application (&test);
   g_assert_true (test.done_before_quit);
   g_assert_cmpint (test.callbacks, ==, 1);
 }
@@ -251,6 +291,7 @@ main (int   argc,
   g_test_add_func ("/application/object-cancellable-freed", test_object_cancellable_freed);
   g_test_add_func ("/application/object-cancellable-bad-input", test_object_cancellable_bad_input);
   g_test_add_func ("/application/hold-task", test_hold_task);
+  g_test_add_func ("/application/hold-task/body-tail", test_hold_task_body_tail);
   g_test_add_func ("/application/no-hold-quits", test_no_hold_quits);
   g_test_add_func ("/application/hold-completed-task", test_hold_completed_task);
   g_test_add_func ("/application/quit-ignores-hold", test_quit_ignores_hold);

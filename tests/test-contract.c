@@ -563,7 +563,10 @@ assert_delivered_once (const Cell *cell,
   g_assert_true (o->handed == G_ASYNC_RESULT (o->returned));
   if (cell->async)
     g_assert_false (o->callback_in_call);
-  g_assert_true (g_task_get_completed (o->returned) || cell->id == CELL_BRIDGE);
+  /* A call its guard answered before the operation completed: its task,
+   * the operation's too, completes when the operation does. */
+  g_assert_true (g_task_get_completed (o->returned) || cell->id == CELL_BRIDGE ||
+                 g_cancellable_is_cancelled (g_task_get_cancellable (o->returned)));
 }
 
 /* Waits, up to 10 s, for every task of @b to be finalized and the private
@@ -1117,9 +1120,98 @@ situation_continue (const Cell *cell)
   behaviour_clear (&b);
 }
 
+/* Reads @task as a library's foo_finish() does, with g_task_propagate_*()
+ * in @form; returns the value as a string, NULL with @error set. */
+static char *
+propagate (GTask   *task,
+           Form     form,
+           GError **error)
+{
+  GValue value = G_VALUE_INIT;
+  char *ret = NULL;
+  GError *local_error = NULL;
+
+  switch (form)
+    {
+    case FORM_VALUE:
+    case FORM_ERROR:
+      if (g_task_propagate_value (task, &value, error))
+        {
+          ret = g_value_dup_string (&value);
+          g_value_unset (&value);
+        }
+      return ret;
+    case FORM_POINTER:
+      return g_task_propagate_pointer (task, error);
+    case FORM_BOOLEAN:
+      {
+        gboolean b = g_task_propagate_boolean (task, &local_error);
+
+        if (local_error != NULL)
+          g_propagate_error (error, local_error);
+        return local_error == NULL ? g_strdup (b ? "TRUE" : "FALSE") : NULL;
+      }
+    case FORM_INT:
+      {
+        gssize i = g_task_propagate_int (task, &local_error);
+
+        if (local_error != NULL)
+          g_propagate_error (error, local_error);
+        return local_error == NULL ? g_strdup_printf ("%" G_GSSIZE_FORMAT, i) : NULL;
+      }
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* The same with the finish functions of @d. */
+static char *
+finish_form (SaDispatcher  *d,
+             GAsyncResult  *result,
+             Form           form,
+             GError       **error)
+{
+  GValue value = G_VALUE_INIT;
+  GError *local_error = NULL;
+  char *ret = NULL;
+
+  switch (form)
+    {
+    case FORM_VALUE:
+    case FORM_ERROR:
+      if (sa_dispatcher_call_finish_value (d, result, &value, error))
+        {
+          ret = g_value_dup_string (&value);
+          g_value_unset (&value);
+        }
+      return ret;
+    case FORM_POINTER:
+      return sa_dispatcher_call_finish_pointer (d, result, error);
+    case FORM_BOOLEAN:
+      {
+        gboolean b = sa_dispatcher_call_finish_boolean (d, result, &local_error);
+
+        if (local_error != NULL)
+          g_propagate_error (error, local_error);
+        return local_error == NULL ? g_strdup (b ? "TRUE" : "FALSE") : NULL;
+      }
+    case FORM_INT:
+      {
+        gssize i = sa_dispatcher_call_finish_int (d, result, &local_error);
+
+        if (local_error != NULL)
+          g_propagate_error (error, local_error);
+        return local_error == NULL ? g_strdup_printf ("%" G_GSSIZE_FORMAT, i) : NULL;
+      }
+    default:
+      g_assert_not_reached ();
+    }
+}
+
 /* sa_dispatcher_call_full(): the call's task carries the library's
  * source object (or NULL), its tag and its priority, with or without a
- * guard, and the dispatcher's finish functions read it. */
+ * guard, and g_task_propagate_*() reads it in the form the operation
+ * returned, as the dispatcher's finish functions do. */
 static void
 situation_gio_style (const Cell *cell)
 {
@@ -1130,43 +1222,60 @@ situation_gio_style (const Cell *cell)
     return;
 
   source = g_object_new (G_TYPE_OBJECT, NULL);
-  for (guint variant = 0; variant < 4; variant++)
-    {
-      gboolean with_source = variant & 1;
-      gboolean guarded = variant & 2;
-      g_autoptr(SaDispatcher) d = dispatcher_for (cell);
-      g_autoptr(GCancellable) cancellable = guarded ? g_cancellable_new () : NULL;
-      g_autoptr(GError) error = NULL;
-      g_autofree char *got = NULL;
-      Outcome o = { 0 };
-      Behaviour b;
-      g_autoptr(SaOperation) op = NULL;
-      CallArgs a;
+  for (Form form = FORM_VALUE; form <= FORM_ERROR; form++)
+    for (guint variant = 0; variant < 8; variant++)
+      {
+        gboolean with_source = variant & 1;
+        gboolean guarded = variant & 2;
+        gboolean by_finish = variant & 4;
+        g_autoptr(SaDispatcher) d = dispatcher_for (cell);
+        g_autoptr(GCancellable) cancellable = guarded ? g_cancellable_new () : NULL;
+        g_autoptr(GError) error = NULL;
+        g_autofree char *got = NULL;
+        Outcome o = { 0 };
+        Behaviour b;
+        g_autoptr(SaOperation) op = NULL;
+        CallArgs a;
 
-      if (guarded)
-        sa_dispatcher_set_timeout (d, 60000);
-      behaviour_init (&b, FORM_POINTER);
-      op = operation_new (cell, &b);
-      a = (CallArgs) { cell, d, op, cancellable, &o, 0, TRUE,
-                       with_source ? source : NULL, G_PRIORITY_LOW };
-      call_in_cell (&a);
-      assert_delivered_once (cell, &o);
+        if (guarded)
+          sa_dispatcher_set_timeout (d, 60000);
+        behaviour_init (&b, form);
+        op = operation_new (cell, &b);
+        a = (CallArgs) { cell, d, op, cancellable, &o, 0, TRUE,
+                         with_source ? source : NULL, G_PRIORITY_LOW };
+        call_in_cell (&a);
+        assert_delivered_once (cell, &o);
 
-      g_assert_true (o.handed_source == a.source_object);
-      g_assert_true (g_task_get_source_object (o.returned) == a.source_object);
-      g_assert_true (g_task_is_valid (o.handed, a.source_object));
-      g_assert_true (g_async_result_is_tagged (o.handed, library_do_async));
-      g_assert_cmpint (g_task_get_priority (o.returned), ==, G_PRIORITY_LOW);
+        g_assert_true (o.handed_source == a.source_object);
+        g_assert_true (g_task_get_source_object (o.returned) == a.source_object);
+        g_assert_true (g_task_is_valid (o.handed, a.source_object));
+        g_assert_true (g_async_result_is_tagged (o.handed, library_do_async));
+        g_assert_cmpint (g_task_get_priority (o.returned), ==, G_PRIORITY_LOW);
 
-      got = sa_dispatcher_call_finish_pointer (d, o.handed, &error);
-      g_assert_no_error (error);
-      g_assert_cmpstr (got, ==, "p");
+        if (by_finish)
+          {
+            /* The dispatcher's own reads, whatever the source object. */
+            got = finish_form (d, o.handed, form, &error);
+          }
+        else
+          got = propagate (o.returned, form, &error);
 
-      outcome_clear (&o);
-      g_clear_object (&op);
-      assert_nothing_kept (&b, G_MAXUINT, G_MAXUINT);
-      behaviour_clear (&b);
-    }
+        if (form == FORM_ERROR)
+          {
+            g_assert_null (got);
+            g_assert_error (error, TEST_ERROR, 42);
+          }
+        else
+          {
+            g_assert_no_error (error);
+            g_assert_cmpstr (got, ==, expected_value (form));
+          }
+
+        outcome_clear (&o);
+        g_clear_object (&op);
+        assert_nothing_kept (&b, G_MAXUINT, G_MAXUINT);
+        behaviour_clear (&b);
+      }
 }
 
 typedef struct
@@ -1198,6 +1307,662 @@ static void
 run_case (gconstpointer data)
 {
   const Case *c = data;
+
+  c->situation->run (c->cell);
+}
+
+/* --- offload: GTask's guarantees in every offload cell --------------------
+ *
+ * A blocking body run for an async caller, in each way the library offers:
+ * the dispatcher's pool (elastic, bounded, with a guard), GTask's pool, an
+ * SaLock waiter, sa_dispatcher_run_in_thread(), and a library's private
+ * context (a non-blocking operation that offloads a blocking helper, called
+ * by sync callers). Each case is /contract/offload/SITUATION/CELL. */
+
+typedef enum
+{
+  OFF_POOL,
+  OFF_BOUNDED,
+  OFF_GUARDED,          /* a timeout and a cancellable: the guard's path */
+  OFF_GTASK,
+  OFF_LOCK,
+  OFF_RUN_IN_THREAD,
+  OFF_PRIVATE,          /* a library's private context, from sync callers */
+} OffloadCellId;
+
+static const char * const offload_cell_names[] = {
+  "pool", "bounded", "guarded", "gtask-pool", "lock", "run-in-thread", "private-context",
+};
+
+typedef enum
+{
+  ON_FREE_NOTHING,
+  ON_FREE_SYNC_CALL,    /* the data's destroy notify makes a sync call */
+  ON_FREE_ITERATE,      /* the data's destroy notify iterates its context */
+} OnFree;
+
+/* One call's watch: where and when its finalizers ran. */
+typedef struct
+{
+  OffloadCellId  cell;
+  SaDispatcher  *dispatcher;
+  OnFree         on_free;
+  GThread       *caller;         /* the thread whose context completes the call */
+  gint           body_returned;  /* atomic: the body's last act */
+  gint           n_freed;        /* atomic: task, result, data */
+  gint           wrong_thread;   /* atomic: finalizers run on another thread */
+  gint           too_early;      /* atomic: finalizers run before the body returned */
+  gint           n_callbacks;    /* atomic */
+  gint           context_freed;  /* atomic */
+  gint           sync_call_ok;
+  gint           idle_ran;
+  gssize         value;          /* read with g_task_propagate_int() */
+  GError        *error;
+} Watch;
+
+static void
+watch_freed (Watch *w)
+{
+  if (g_thread_self () != w->caller)
+    g_atomic_int_inc (&w->wrong_thread);
+  if (!g_atomic_int_get (&w->body_returned))
+    g_atomic_int_inc (&w->too_early);
+  g_atomic_int_inc (&w->n_freed);
+}
+
+static void
+watch_task_finalized (gpointer  data,
+                      GObject  *where_the_object_was)
+{
+  watch_freed (data);
+}
+
+static void
+watch_result_free (gpointer data)
+{
+  watch_freed (data);
+}
+
+static gboolean
+set_flag_cb (gpointer data)
+{
+  *(gint *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* A non-blocking operation that offloads a blocking helper with
+ * sa_dispatcher_call_async() and completes with its result: what a
+ * library writes, run on its sync callers' private contexts. */
+static void
+helper_done (GObject      *source,
+             GAsyncResult *result,
+             gpointer      data)
+{
+  GTask *task = data;
+  GError *error = NULL;
+  gssize v = sa_dispatcher_call_finish_int (SA_DISPATCHER (source), result, &error);
+
+  if (error != NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, v == 42);
+  g_object_unref (task);
+}
+
+static void
+int_body (SaOperation  *op,
+          GTask        *task,
+          GCancellable *cancellable,
+          gpointer      data)
+{
+  g_task_return_int (task, 42);
+}
+
+static void
+offloading_start (SaOperation  *op,
+                  GTask        *task,
+                  GCancellable *cancellable,
+                  gpointer      data)
+{
+  SaOperation *helper = data;
+
+  sa_dispatcher_call_async (g_task_get_source_object (task), helper, NULL, helper_done,
+                            g_object_ref (task));
+}
+
+static void
+watch_data_free (gpointer data)
+{
+  Watch *w = data;
+
+  if (w->on_free == ON_FREE_SYNC_CALL)
+    {
+      /* Needs a thread of the same pool: one is idle by now. */
+      g_autoptr(SaOperation) helper = sa_operation_new_blocking (int_body, NULL, NULL);
+      g_autoptr(SaOperation) op = sa_operation_new_non_blocking (offloading_start,
+                                                                 g_object_ref (helper),
+                                                                 g_object_unref);
+      g_autoptr(GError) error = NULL;
+
+      w->sync_call_ok = sa_dispatcher_call_sync_boolean (w->dispatcher, op, NULL, &error);
+      g_assert_no_error (error);
+    }
+  else if (w->on_free == ON_FREE_ITERATE)
+    {
+      GMainContext *context = g_main_context_ref_thread_default ();
+      GSource *idle = g_idle_source_new ();
+
+      g_source_set_callback (idle, set_flag_cb, &w->idle_ran, NULL);
+      g_source_attach (idle, context);
+      g_source_unref (idle);
+      for (guint i = 0; i < 100 && !w->idle_ran; i++)
+        g_main_context_iteration (context, FALSE);
+      g_main_context_unref (context);
+    }
+  watch_freed (w);
+}
+
+static void
+watch_body (SaOperation  *op,
+            GTask        *task,
+            GCancellable *cancellable,
+            gpointer      data)
+{
+  Watch *w = data;
+
+  g_object_weak_ref (G_OBJECT (task), watch_task_finalized, w);
+  if (w->cell == OFF_LOCK)
+    g_task_return_int (task, 42);   /* a lock's result goes to its callers */
+  else
+    g_task_return_pointer (task, w, watch_result_free);   /* never read */
+  /* The body's tail: nothing of the call may be freed before it ends. */
+  g_usleep (2000);
+  g_atomic_int_set (&w->body_returned, TRUE);
+}
+
+static void
+watch_run_in_thread (SaOperation  *op,
+                     GTask        *task,
+                     GCancellable *cancellable,
+                     gpointer      data)
+{
+  watch_body (op, task, cancellable, data);
+}
+
+static void
+offload_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      data)
+{
+  g_atomic_int_inc (&((Watch *) data)->n_callbacks);
+}
+
+/* How many finalizers a call of @cell has: its task, its unread result
+ * and its data's destroy notify (a lock reads its result). */
+static gint
+expected_freed (OffloadCellId cell)
+{
+  return cell == OFF_LOCK ? 2 : 3;
+}
+
+/* Makes @w's call on this thread, whose thread-default context completes
+ * it; for OFF_PRIVATE, a sync call that offloads on its private context. */
+static void
+offload_call (Watch        *w,
+              GCancellable *cancellable)
+{
+  g_autoptr(SaOperation) op = NULL;
+
+  if (w->cell == OFF_RUN_IN_THREAD)
+    {
+      sa_dispatcher_run_in_thread (w->dispatcher, watch_run_in_thread, w, watch_data_free,
+                                   cancellable, offload_cb, w);
+      return;
+    }
+
+  op = sa_operation_new_blocking (watch_body, w, watch_data_free);
+  switch (w->cell)
+    {
+    case OFF_LOCK:
+      {
+        g_autoptr(SaLock) lock = sa_lock_new (w->dispatcher);
+
+        sa_lock_call_async (lock, "key", op, cancellable, offload_cb, w);
+      }
+      break;
+    case OFF_PRIVATE:
+      {
+        g_autoptr(SaOperation) outer = sa_operation_new_non_blocking (offloading_start,
+                                                                      g_steal_pointer (&op),
+                                                                      g_object_unref);
+        g_autoptr(GError) error = NULL;
+
+        g_assert_false (sa_dispatcher_call_sync_boolean (w->dispatcher, outer, cancellable, &error));
+        g_assert_no_error (error);   /* the helper's result is a pointer: FALSE */
+        g_atomic_int_inc (&w->n_callbacks);
+      }
+      break;
+    default:
+      sa_dispatcher_call_async (w->dispatcher, op, cancellable, offload_cb, w);
+      break;
+    }
+}
+
+static SaDispatcher *
+offload_dispatcher (OffloadCellId cell)
+{
+  SaDispatcher *d = sa_dispatcher_new ();
+
+  if (cell == OFF_BOUNDED)
+    sa_dispatcher_set_max_threads (d, 1);
+  else if (cell == OFF_GTASK)
+    sa_dispatcher_set_gtask_pool (d, TRUE);
+  else if (cell == OFF_GUARDED)
+    sa_dispatcher_set_timeout (d, 600000);
+
+  return d;
+}
+
+/* A thread that pushes a context of its own, calls, iterates until the
+ * callback has run, then unrefs its context and exits: the common
+ * pattern of a worker, a test or a command-line tool. */
+static gpointer
+own_context_caller (gpointer data)
+{
+  Watch *w = data;
+  g_autoptr(GCancellable) cancellable = w->cell == OFF_GUARDED ? g_cancellable_new () : NULL;
+  GMainContext *context;
+
+  w->caller = g_thread_self ();
+  if (w->cell == OFF_PRIVATE)
+    {
+      offload_call (w, NULL);   /* the library's context: its own to free */
+      return NULL;
+    }
+
+  context = g_main_context_new ();
+  g_main_context_push_thread_default (context);
+  test_watch_context_free (context, &w->context_freed);
+  offload_call (w, cancellable);
+  while (!g_atomic_int_get (&w->n_callbacks))
+    g_main_context_iteration (context, TRUE);
+  g_main_context_pop_thread_default (context);
+  g_main_context_unref (context);
+
+  return NULL;
+}
+
+/* Runs @n calls of @cell, one thread each, @on_free on each call's data;
+ * then everything is freed, on the caller's thread, after the body. */
+static void
+offload_release (OffloadCellId cell,
+                 OnFree        on_free,
+                 guint         n)
+{
+  g_autoptr(SaDispatcher) d = offload_dispatcher (cell);
+  Watch *watches = g_new0 (Watch, n);
+  guint n_contexts, n_fds;
+
+  /* The pool's threads and GTask's exist, and a first call's one-time
+   * allocations are made, before counting. */
+  {
+    Watch warm = { cell, d, ON_FREE_NOTHING };
+
+    g_thread_join (g_thread_new ("warm", own_context_caller, &warm));
+    while (g_atomic_int_get (&warm.n_freed) < expected_freed (cell))
+      g_usleep (1000);
+  }
+  n_contexts = sa_get_n_contexts ();
+  n_fds = test_count_fds ();
+
+  for (guint i = 0; i < n; i++)
+    {
+      watches[i] = (Watch) { cell, d, on_free };
+      g_thread_join (g_thread_new ("caller", own_context_caller, &watches[i]));
+    }
+
+  for (guint i = 0; i < n; i++)
+    {
+      Watch *w = &watches[i];
+
+      /* Freed by the callback's own dispatch, before the thread exited. */
+      g_assert_cmpint (g_atomic_int_get (&w->n_callbacks), ==, 1);
+      g_assert_cmpint (g_atomic_int_get (&w->n_freed), ==, expected_freed (cell));
+      g_assert_cmpint (g_atomic_int_get (&w->wrong_thread), ==, 0);
+      g_assert_cmpint (g_atomic_int_get (&w->too_early), ==, 0);
+      /* GTask's worker holds its carrier, and so the context, until a
+       * moment after the callback, as it holds a task of
+       * g_task_run_in_thread(): it frees the context then. */
+      if (cell == OFF_GTASK)
+        test_wait_for_count (&w->context_freed, TRUE);
+      if (cell != OFF_PRIVATE)
+        g_assert_true (g_atomic_int_get (&w->context_freed));
+      if (on_free == ON_FREE_SYNC_CALL)
+        g_assert_true (w->sync_call_ok);
+      if (on_free == ON_FREE_ITERATE)
+        g_assert_true (w->idle_ran);
+    }
+  g_assert_cmpuint (sa_get_n_contexts (), <=, n_contexts);
+  g_assert_cmpuint (test_count_fds (), <=, n_fds);
+  g_free (watches);
+}
+
+static void
+offload_situation_release (OffloadCellId cell)
+{
+  offload_release (cell, ON_FREE_NOTHING, 20);
+}
+
+static void
+offload_situation_destroy_sync_call (OffloadCellId cell)
+{
+  offload_release (cell, ON_FREE_SYNC_CALL, 5);
+}
+
+static void
+offload_situation_finalizer_iterates (OffloadCellId cell)
+{
+  offload_release (cell, ON_FREE_ITERATE, 5);
+}
+
+/* g_task_propagate_int() on the call's task gives the body's int, with
+ * a guard too (run_in_thread's documented reading). */
+static void
+propagate_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      data)
+{
+  Watch *w = data;
+
+  w->value = g_task_propagate_int (G_TASK (result), &w->error);
+  g_atomic_int_inc (&w->n_callbacks);
+}
+
+static void
+offload_situation_propagate (OffloadCellId cell)
+{
+  g_autoptr(SaDispatcher) d = NULL;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Watch w = { cell };
+
+  if (skip_unless (cell != OFF_LOCK && cell != OFF_PRIVATE,
+                   "read with the lock's finish functions, or through the library's operation"))
+    return;
+
+  d = offload_dispatcher (cell);
+  sa_dispatcher_set_timeout (d, 600000);
+  g_assert_true (g_main_context_acquire (NULL));
+  if (cell == OFF_RUN_IN_THREAD)
+    sa_dispatcher_run_in_thread (d, int_body, NULL, NULL, cancellable, propagate_cb, &w);
+  else
+    {
+      g_autoptr(SaOperation) op = sa_operation_new_blocking (int_body, NULL, NULL);
+
+      sa_dispatcher_call_async (d, op, cancellable, propagate_cb, &w);
+    }
+  test_iterate_until (NULL, &w.n_callbacks);
+  g_main_context_release (NULL);
+  g_assert_no_error (w.error);
+  g_assert_cmpint (w.value, ==, 42);
+}
+
+/* Many calls in flight, their completions piling up on the caller's
+ * context while it does not iterate: every other body returns without
+ * completing its task. Each call is answered once, the right way, and
+ * freed. */
+typedef struct
+{
+  guint   index;
+  gint    n_callbacks;
+  gssize  value;
+  GError *error;
+  gint    freed;
+  gint    ran;      /* atomic */
+} BurstCall;
+
+static void
+burst_body (SaOperation  *op,
+            GTask        *task,
+            GCancellable *cancellable,
+            gpointer      data)
+{
+  BurstCall *b = data;
+
+  if (b->index % 2 == 0)
+    g_task_return_int (task, (gssize) b->index);
+  g_atomic_int_set (&b->ran, TRUE);
+}
+
+static void
+burst_data_free (gpointer data)
+{
+  g_atomic_int_inc (&((BurstCall *) data)->freed);
+}
+
+static void
+burst_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      data)
+{
+  BurstCall *b = data;
+
+  if (SA_IS_LOCK (source))
+    b->value = sa_lock_call_finish_int (SA_LOCK (source), result, &b->error);
+  else
+    b->value = g_task_propagate_int (G_TASK (result), &b->error);
+  b->n_callbacks++;
+}
+
+static void
+offload_situation_burst (OffloadCellId cell)
+{
+  g_autoptr(SaDispatcher) d = NULL;
+  g_autoptr(SaLock) lock = NULL;
+  g_autoptr(GCancellable) cancellable = NULL;
+  BurstCall calls[100];
+  guint done = 0;
+
+  if (skip_unless (cell != OFF_PRIVATE, "a library's sync callers wait for one call each"))
+    return;
+
+  d = offload_dispatcher (cell);
+  if (cell == OFF_GUARDED)
+    cancellable = g_cancellable_new ();
+  if (cell == OFF_LOCK)
+    lock = sa_lock_new (d);
+  g_assert_true (g_main_context_acquire (NULL));
+  for (guint i = 0; i < G_N_ELEMENTS (calls); i++)
+    {
+      calls[i] = (BurstCall) { i };
+      if (cell == OFF_RUN_IN_THREAD)
+        sa_dispatcher_run_in_thread (d, burst_body, &calls[i], burst_data_free, cancellable,
+                                     burst_cb, &calls[i]);
+      else
+        {
+          g_autoptr(SaOperation) op = sa_operation_new_blocking (burst_body, &calls[i],
+                                                                 burst_data_free);
+          g_autofree char *key = g_strdup_printf ("%u", i);
+
+          if (lock != NULL)
+            sa_lock_call_async (lock, key, op, cancellable, burst_cb, &calls[i]);
+          else
+            sa_dispatcher_call_async (d, op, cancellable, burst_cb, &calls[i]);
+        }
+    }
+  /* The bodies run and complete while this context is not iterated. */
+  for (guint i = 0; i < G_N_ELEMENTS (calls); i++)
+    while (!g_atomic_int_get (&calls[i].ran))
+      g_usleep (1000);
+  while (done < G_N_ELEMENTS (calls))
+    {
+      g_main_context_iteration (NULL, TRUE);
+      for (done = 0; done < G_N_ELEMENTS (calls) && calls[done].n_callbacks > 0; done++)
+        ;
+    }
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_main_context_release (NULL);
+
+  for (guint i = 0; i < G_N_ELEMENTS (calls); i++)
+    {
+      g_assert_cmpint (calls[i].n_callbacks, ==, 1);
+      if (i % 2 == 0)
+        {
+          g_assert_no_error (calls[i].error);
+          g_assert_cmpint (calls[i].value, ==, (gssize) i);
+        }
+      else
+        g_assert_error (calls[i].error, SA_ERROR, SA_ERROR_NO_RESULT);
+      g_clear_error (&calls[i].error);
+      if (cell != OFF_LOCK)
+        g_assert_cmpint (g_atomic_int_get (&calls[i].freed), ==, 1);
+    }
+}
+
+/* GLib's test_priority (gio/tests/task.c), on the dispatcher's pool with
+ * one thread: bodies queued behind a busy one start, and their callbacks
+ * run, in priority order; a priority set on the returned task before the
+ * caller's context runs again is its callback's. */
+typedef struct
+{
+  GMutex   lock;
+  GString *bodies;
+  GString *callbacks;
+} Order;
+
+typedef struct
+{
+  Order *order;
+  char   name;
+} Named;
+
+static void
+named_body (SaOperation  *op,
+            GTask        *task,
+            GCancellable *cancellable,
+            gpointer      data)
+{
+  Named *n = data;
+
+  g_mutex_lock (&n->order->lock);
+  g_string_append_c (n->order->bodies, n->name);
+  g_mutex_unlock (&n->order->lock);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+named_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      data)
+{
+  Named *n = data;
+
+  g_string_append_c (n->order->callbacks, n->name);
+}
+
+static void
+count_cb_int (GObject      *source,
+              GAsyncResult *result,
+              gpointer      data)
+{
+  g_atomic_int_inc ((gint *) data);
+}
+
+static void
+offload_situation_priority (OffloadCellId cell)
+{
+  g_autoptr(SaDispatcher) d = NULL;
+  g_autoptr(GCancellable) cancellable = NULL;
+  g_autoptr(SaOperation) blocker = NULL;
+  TestGate gate;
+  Order order = { 0 };
+  Named names[] = { { &order, 'D' }, { &order, 'L' }, { &order, 'H' }, { &order, 'd' }, { &order, 'x' } };
+  const int priorities[] = { G_PRIORITY_DEFAULT, G_PRIORITY_LOW, G_PRIORITY_HIGH,
+                             G_PRIORITY_DEFAULT, G_PRIORITY_DEFAULT };
+  GTask *tasks[G_N_ELEMENTS (names)];
+  gint blocker_done = 0;
+
+  if (skip_unless (cell == OFF_POOL || cell == OFF_BOUNDED || cell == OFF_GUARDED,
+                   "the dispatcher's pool, with one thread, for sa_dispatcher_call_full()"))
+    return;
+
+  order.bodies = g_string_new (NULL);
+  order.callbacks = g_string_new (NULL);
+  d = offload_dispatcher (cell);
+  sa_dispatcher_set_max_threads (d, 1);
+  if (cell == OFF_GUARDED)
+    cancellable = g_cancellable_new ();
+  g_mutex_init (&order.lock);
+  test_gate_init (&gate, 1);
+  blocker = test_op_gated (&gate);
+  g_assert_true (g_main_context_acquire (NULL));
+
+  g_object_unref (sa_dispatcher_call (d, blocker, SA_CALL_MODE_ASYNC, NULL, count_cb_int, &blocker_done));
+  while (g_atomic_int_get (&gate.waiting) == 0)
+    g_usleep (1000);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autoptr(SaOperation) op = sa_operation_new_blocking (named_body, &names[i], NULL);
+
+      tasks[i] = sa_dispatcher_call_full (d, op, SA_CALL_MODE_ASYNC, NULL, library_do_async,
+                                          priorities[i], cancellable, named_cb, &names[i]);
+    }
+  /* Before this context runs again: 'x' calls back first, 'd' last. */
+  g_task_set_priority (tasks[4], G_PRIORITY_HIGH - 1);
+  g_task_set_priority (tasks[3], G_PRIORITY_LOW + 1);
+
+  /* Every body runs before any callback can. */
+  test_gate_open (&gate);
+  for (;;)
+    {
+      g_mutex_lock (&order.lock);
+      if (order.bodies->len == G_N_ELEMENTS (names))
+        break;
+      g_mutex_unlock (&order.lock);
+      g_usleep (1000);
+    }
+  g_mutex_unlock (&order.lock);
+  while (order.callbacks->len < G_N_ELEMENTS (names) || !blocker_done)
+    g_main_context_iteration (NULL, TRUE);
+  g_main_context_release (NULL);
+
+  g_assert_cmpstr (order.bodies->str, ==, "HDdxL");
+  g_assert_cmpstr (order.callbacks->str, ==, "xHDLd");
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    g_object_unref (tasks[i]);
+  g_string_free (order.bodies, TRUE);
+  g_string_free (order.callbacks, TRUE);
+  g_mutex_clear (&order.lock);
+  g_clear_object (&blocker);
+  test_gate_clear (&gate);
+}
+
+typedef struct
+{
+  const char *name;
+  void (*run) (OffloadCellId cell);
+} OffloadSituation;
+
+static const OffloadSituation offload_situations[] = {
+  { "release",             offload_situation_release },
+  { "destroy-sync-call",   offload_situation_destroy_sync_call },
+  { "finalizer-iterates",  offload_situation_finalizer_iterates },
+  { "propagate",           offload_situation_propagate },
+  { "priority",            offload_situation_priority },
+  { "burst",               offload_situation_burst },
+};
+
+typedef struct
+{
+  const OffloadSituation *situation;
+  OffloadCellId           cell;
+} OffloadCase;
+
+static void
+run_offload_case (gconstpointer data)
+{
+  const OffloadCase *c = data;
 
   c->situation->run (c->cell);
 }
@@ -1235,10 +2000,23 @@ main (int   argc,
       char *argv[])
 {
   static Case cases[G_N_ELEMENTS (situations) * G_N_ELEMENTS (cells)];
-  guint n = 0;
+  static OffloadCase offload_cases[G_N_ELEMENTS (offload_situations) *
+                                   G_N_ELEMENTS (offload_cell_names)];
+  guint n = 0, n_offload = 0;
 
   g_test_init (&argc, &argv, NULL);
   warm_up ();
+
+  for (guint s = 0; s < G_N_ELEMENTS (offload_situations); s++)
+    for (guint c = 0; c < G_N_ELEMENTS (offload_cell_names); c++)
+      {
+        g_autofree char *path = g_strdup_printf ("/contract/offload/%s/%s",
+                                                 offload_situations[s].name,
+                                                 offload_cell_names[c]);
+
+        offload_cases[n_offload] = (OffloadCase) { &offload_situations[s], c };
+        g_test_add_data_func (path, &offload_cases[n_offload++], run_offload_case);
+      }
 
   for (guint s = 0; s < G_N_ELEMENTS (situations); s++)
     for (guint c = 0; c < G_N_ELEMENTS (cells); c++)

@@ -129,47 +129,91 @@ wait_for_threads (SaPool *pool,
     g_usleep (1000);
 }
 
-/* Says it is finishing, then waits at the gate: the rest of a job that a
- * push may overlap. */
+/* A push while a job runs starts another thread at once: nothing that a
+ * running job says or does holds back a queued job while a thread is free
+ * to run it. */
 static void
-finishing_func (GTask        *task,
-                gpointer      source_object,
-                gpointer      task_data,
-                GCancellable *cancellable)
+test_no_stall (void)
 {
-  _sa_pool_job_finishing ();
-  gated_func (task, source_object, task_data, cancellable);
+  SaPool *pool = _sa_pool_new (0);
+  Results results = { 0, 0, g_thread_self () };
+
+  gate_reset ();
+  push_value (pool, gated_func, 1, &results);
+  gate_wait_inside (1);
+  push_value (pool, gated_func, 2, &results);
+  gate_wait_inside (2);
+  gate_open ();
+  wait_results (&results, 2);
+  g_assert_cmpint (results.sum, ==, 3);
+  _sa_pool_free (pool);
+  wait_for_threads (NULL, 0);
 }
 
-/* A push while a job is finishing is left to its thread; while a job is
- * still running it starts another. */
+/* The order the jobs ran in, by their values. */
+static GMutex  order_lock;
+static GString *order;
+
 static void
-test_finishing (void)
+ordered_func (GTask        *task,
+              gpointer      source_object,
+              gpointer      task_data,
+              GCancellable *cancellable)
 {
-  GTaskThreadFunc funcs[] = { finishing_func, gated_func };
+  g_mutex_lock (&order_lock);
+  g_string_append_c (order, (char) GPOINTER_TO_INT (task_data));
+  g_mutex_unlock (&order_lock);
+  g_task_return_int (task, 0);
+}
 
-  for (guint i = 0; i < G_N_ELEMENTS (funcs); i++)
-    {
-      SaPool *pool = _sa_pool_new (0);
-      Results results = { 0, 0, g_thread_self () };
+static void
+push_ordered (SaPool  *pool,
+              char     name,
+              int      priority,
+              Results *results)
+{
+  GTask *task = g_task_new (NULL, NULL, result_cb, results);
 
-      gate_reset ();
-      push_value (pool, funcs[i], 1, &results);
-      gate_wait_inside (1);
-      push_value (pool, gated_func, 2, &results);
-      if (funcs[i] == finishing_func)
-        {
-          /* Nothing starts for it: it waits for the finishing thread. */
-          g_usleep (50 * 1000);
-          g_assert_cmpuint (_sa_pool_get_n_threads (pool), ==, 1);
-        }
-      else
-        gate_wait_inside (2);
-      gate_open ();
-      wait_results (&results, 2);
-      g_assert_cmpint (results.sum, ==, 3);
-      _sa_pool_free (pool);
-    }
+  g_task_set_task_data (task, GINT_TO_POINTER (name), NULL);
+  g_task_set_priority (task, priority);
+  _sa_pool_push (pool, task, ordered_func);
+}
+
+/* Queued jobs start by priority, first in first out within one, over
+ * more than one chunk of the queue. */
+static void
+test_priority (void)
+{
+  SaPool *pool = _sa_pool_new (1);
+  Results results = { 0, 0, g_thread_self () };
+  g_autoptr(GString) expected = g_string_new ("g");
+
+  order = g_string_new (NULL);
+  gate_reset ();
+  push_value (pool, gated_func, 0, &results);
+  gate_wait_inside (1);
+  push_ordered (pool, 'd', G_PRIORITY_DEFAULT, &results);
+  push_ordered (pool, 'l', G_PRIORITY_LOW, &results);
+  push_ordered (pool, 'h', G_PRIORITY_HIGH, &results);
+  for (guint i = 0; i < 300; i++)
+    push_ordered (pool, (char) ('A' + i % 26), G_PRIORITY_DEFAULT_IDLE, &results);
+  push_ordered (pool, 'e', G_PRIORITY_DEFAULT, &results);
+  push_ordered (pool, 'i', G_PRIORITY_HIGH, &results);
+
+  g_mutex_lock (&order_lock);
+  g_string_append_c (order, 'g');
+  g_mutex_unlock (&order_lock);
+  gate_open ();
+  wait_results (&results, 306);
+
+  g_string_append (expected, "hide");
+  for (guint i = 0; i < 300; i++)
+    g_string_append_c (expected, (char) ('A' + i % 26));
+  g_string_append_c (expected, 'l');
+  g_assert_cmpstr (order->str, ==, expected->str);
+
+  g_string_free (g_steal_pointer (&order), TRUE);
+  _sa_pool_free (pool);
   wait_for_threads (NULL, 0);
 }
 
@@ -514,6 +558,7 @@ test_spin (void)
   g_assert_cmpint (sched_getaffinity (0, sizeof saved, &saved), ==, 0);
   pin_to (0);
   pool = _sa_pool_new (1);
+  _sa_pool_set_busy_wait (pool, TRUE);
 
   /* Pushed as soon as each answer comes: no thread but the first. */
   for (guint i = 0; i < 50; i++)
@@ -544,6 +589,37 @@ test_spin (void)
 #endif
 }
 
+/* By default no thread spins, whatever its jobs say of their callers. */
+static void
+test_no_spin_by_default (void)
+{
+#ifdef HAVE_SCHED_GETCPU
+  cpu_set_t saved;
+  SaPool *pool;
+  Results results = { 0, 0, g_thread_self () };
+
+  if (g_get_num_processors () < 2)
+    {
+      g_test_skip ("needs two processors");
+      return;
+    }
+  g_assert_cmpint (sched_getaffinity (0, sizeof saved, &saved), ==, 0);
+  pin_to (0);
+  pool = _sa_pool_new (1);
+  for (guint i = 0; i < 50; i++)
+    {
+      push_value (pool, caller_idle_func, 1, &results);
+      wait_results (&results, i + 1);
+    }
+  g_assert_cmpuint (_sa_pool_get_n_spins (pool), ==, 0);
+  _sa_pool_free (pool);
+  wait_for_threads (NULL, 0);
+  g_assert_cmpint (sched_setaffinity (0, sizeof saved, &saved), ==, 0);
+#else
+  g_test_skip ("sched_getcpu() is not available: a pool thread never spins");
+#endif
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -551,7 +627,8 @@ main (int   argc,
   g_test_init (&argc, &argv, NULL);
 
   g_test_add_func ("/pool/bound", test_bound);
-  g_test_add_func ("/pool/finishing", test_finishing);
+  g_test_add_func ("/pool/no-stall", test_no_stall);
+  g_test_add_func ("/pool/priority", test_priority);
   g_test_add_func ("/pool/elastic", test_elastic);
   g_test_add_func ("/pool/nested-wait", test_nested_wait);
   g_test_add_func ("/pool/free-from-pool-thread", test_free_from_pool_thread);
@@ -559,6 +636,7 @@ main (int   argc,
   g_test_add_func ("/pool/many-pushers", test_many_pushers);
   g_test_add_func ("/pool/spin-backoff", test_spin_backoff);
   g_test_add_func ("/pool/spin", test_spin);
+  g_test_add_func ("/pool/no-spin-by-default", test_no_spin_by_default);
 
   return g_test_run ();
 }
