@@ -565,7 +565,8 @@ call_sync_blocking (SaDispatcher        *self,
  * cancellable), which may answer before the operation does.
  * Invariants:
  * - the call's task is made on the caller's context with call_done() as
- *   its callback and handed to the body: GTask queues its completion to
+ *   its callback, the caller's user data as its data and the SaCall in
+ *   its qdata, and handed to the body: GTask queues its completion to
  *   that context, from whichever thread completes it;
  * - @state goes from RUNNING to BODY_RETURNED (the body's thread, after
  *   the body, as its last act on the call) or to CALLBACK_WAITING
@@ -656,6 +657,22 @@ static gint n_unanswered;
 static void call_done (GObject      *source_object,
                        GAsyncResult *result,
                        gpointer      data);
+
+/* The SaCall of a call's task: its callback data is the caller's, as
+ * g_async_result_get_user_data() must give. */
+static SA_DEFINE_QUARK (sa-call, call)
+
+static GTask *
+call_new_task (SaCall       *call,
+               const Origin *origin,
+               GCancellable *cancellable)
+{
+  GTask *task = new_task (origin, cancellable, call_done, call->user_data);
+
+  g_object_set_qdata (G_OBJECT (task), call_quark (), call);
+
+  return task;
+}
 
 /* What runs once the caller's callback has, for what must follow it
  * (sa_continue(), sa_application_hold_task()) where the task's completion
@@ -871,7 +888,7 @@ call_done (GObject      *source_object,
            GAsyncResult *result,
            gpointer      data)
 {
-  SaCall *call = data;
+  SaCall *call = g_object_get_qdata (G_OBJECT (result), call_quark ());
 
   /* The body's thread has yet to say that the body returned: it will
    * complete the call then. GTask marks the task completed on return from
@@ -989,7 +1006,7 @@ call_new (const Origin        *origin,
   };
   if (gcall == NULL)
     {
-      call->task = new_task (origin, cancellable, call_done, call);
+      call->task = call_new_task (call, origin, cancellable);
       return call;
     }
 
@@ -1005,7 +1022,7 @@ call_new (const Origin        *origin,
    * at once, before the task exists: its answer comes from an idle. */
   gcall->guard = _sa_guard_new (cancellable, TRUE, timeout_ms, gcall->context,
                                 call_guard_fired, gcall, NULL);
-  call->task = new_task (origin, gcall->guard->cancellable, call_done, call);
+  call->task = call_new_task (call, origin, gcall->guard->cancellable);
   {
     AnswerHooks *hooks = g_new0 (AnswerHooks, 1);
 
@@ -2096,6 +2113,11 @@ sa_dispatcher_call (SaDispatcher        *self,
  *   return foo_do_finish (self, G_ASYNC_RESULT (task), error);
  * }
  * ```
+ *
+ * For an async caller, the task's user data
+ * ([method@Gio.AsyncResult.get_user_data]) is @user_data, as for a task
+ * of GIO's own; a sync caller's task is complete when it is returned, and
+ * @callback gets @user_data as its argument.
  *
  * @io_priority is the task's priority ([method@Gio.Task.set_priority]):
  * @callback is dispatched at it on the caller's context, and a blocking

@@ -1250,6 +1250,9 @@ situation_gio_style (const Cell *cell)
         g_assert_true (g_task_get_source_object (o.returned) == a.source_object);
         g_assert_true (g_task_is_valid (o.handed, a.source_object));
         g_assert_true (g_async_result_is_tagged (o.handed, library_do_async));
+        /* An async caller's task keeps its user data, as GIO's do. */
+        if (cell->async)
+          g_assert_true (g_async_result_get_user_data (o.handed) == &o);
         g_assert_cmpint (g_task_get_priority (o.returned), ==, G_PRIORITY_LOW);
 
         if (by_finish)
