@@ -92,9 +92,17 @@ sa_bridge_close (SaBridge *self)
   g_clear_pointer (&self->guard, _sa_guard_close);
   self->open = FALSE;
 
-  if (!self->abandoned)
+  if (!self->given_up)
     {
       _sa_context_leave (g_steal_pointer (&self->context), g_steal_pointer (&self->kick));
+      return;
+    }
+  /* Answered at once at the cancellation: what the call started may still
+   * run late on the context (a timer of its own, ignoring the
+   * cancellable), and it goes to the drain thread if so. */
+  if (!self->abandoned)
+    {
+      _sa_context_leave_given_up (g_steal_pointer (&self->context), g_steal_pointer (&self->kick));
       return;
     }
 
@@ -388,6 +396,7 @@ _sa_bridge_wait (SaBridge  *self,
 
   /* The guard fired. A call that honours its cancellable may answer at
    * once; anything else is abandoned to report later, or never. */
+  self->given_up = TRUE;
   if (!bridge_dispatch_ready (self))
     {
       self->abandoned = TRUE;
