@@ -394,6 +394,7 @@ struct _SaDrain
   gatomicrefcount  ref_count;    /* the drain thread's and the completer's */
   GMainContext    *context;
   gint             done;         /* atomic */
+  guint            n_after_done; /* the drain thread's: its dispatches once done */
 
   /* The drain thread's alone, for one pass. */
   gint             max_priority;
@@ -478,6 +479,8 @@ drain_dispatch (SaDrain *drain,
   g_main_context_push_thread_default (drain->context);
   g_main_context_dispatch (drain->context);
   g_main_context_pop_thread_default (drain->context);
+  if (g_atomic_int_get (&drain->done))
+    drain->n_after_done++;
 }
 
 /* Takes the drains handed over since the last pass, and drops those done.
@@ -519,9 +522,9 @@ drains_update (GPtrArray *drains)
       left = context_flush (drain->context, TRUE);
       g_main_context_pop_thread_default (drain->context);
       /* A timer or a watch left on it may hold what holds the context (a
-       * task made on it): kept until it has run. One that stays ready
-       * for ever is given up. */
-      if (left == CONTEXT_PENDING)
+       * task made on it): kept until it has run. One that stays ready, or
+       * re-arms past SA_CONTEXT_FLUSH_MAX dispatches, is given up. */
+      if (left == CONTEXT_PENDING && drain->n_after_done < SA_CONTEXT_FLUSH_MAX)
         {
           i++;
           continue;
