@@ -64,8 +64,12 @@
  * until its callback runs, if it ever does; its late result is dropped.
  * Its context is no longer the thread's: the library's drain thread, one
  * for every call given up in the process, iterates it until that callback
- * has run, so the late result is freed even when the calling thread
- * exits, and the thread's next wait gets a new context.
+ * has run and nothing is pending on it, so the late result is freed even
+ * when the calling thread exits, and the thread's next wait gets a new
+ * context. A call that answers the cancellation at once, while a timer or
+ * a watch it started is still pending on the context (an operation of
+ * [class@Sa.Dispatcher] that ignores its cancellable, called
+ * asynchronously), leaves the context to the drain thread the same way.
  *
  * A bridge is used by one thread, the one that created it, from
  * [ctor@Sa.Bridge.new] to [method@Sa.Bridge.wait]; exactly one call may

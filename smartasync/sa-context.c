@@ -315,18 +315,29 @@ context_dispatch_ready (GMainContext *context,
 /* Dispatches what the call left ready on @context, as a hand-written
  * helper that empties its context before freeing it does, for at most
  * SA_CONTEXT_FLUSH_MAX iterations: a source that re-arms for ever cannot
- * hold the caller. A timer not due yet stays. Returns what is left. */
+ * hold the caller. A timer not due yet stays. Returns what is left; adds
+ * the iterations that dispatched to *@n_dispatched. */
 static ContextState
-context_flush (GMainContext *context,
-               gboolean      owned)
+context_flush_counted (GMainContext *context,
+                       gboolean      owned,
+                       guint        *n_dispatched)
 {
   gboolean pending = FALSE;
 
-  for (guint i = 0; i < SA_CONTEXT_FLUSH_MAX; i++)
+  for (guint i = 0; i < SA_CONTEXT_FLUSH_MAX; i++, (*n_dispatched)++)
     if (!context_dispatch_ready (context, owned, &pending))
       return pending ? CONTEXT_PENDING : CONTEXT_QUIET;
 
   return CONTEXT_BUSY;
+}
+
+static ContextState
+context_flush (GMainContext *context,
+               gboolean      owned)
+{
+  guint n_dispatched = 0;
+
+  return context_flush_counted (context, owned, &n_dispatched);
 }
 
 void
@@ -519,7 +530,7 @@ drains_update (GPtrArray *drains)
           continue;
         }
       g_main_context_push_thread_default (drain->context);
-      left = context_flush (drain->context, TRUE);
+      left = context_flush_counted (drain->context, TRUE, &drain->n_after_done);
       g_main_context_pop_thread_default (drain->context);
       /* A timer or a watch left on it may hold what holds the context (a
        * task made on it): kept until it has run. One that stays ready, or
@@ -752,9 +763,14 @@ sa_caller_is_async (void)
  *
  * Drops the private main context of every thread, the equivalent of the
  * `reset_smartasync_cache()` of the Python library. Contexts that no call
- * is using are freed at once, with any sources an operation left on them;
- * a context in use by a sync call that is running now stays alive until
- * that call returns, and the next call on that thread creates a new one.
+ * is using are freed at once, with any sources an operation left on them,
+ * unless a timer or a watched descriptor is left pending there: then the
+ * library's drain thread runs those as they become ready and frees the
+ * context once nothing is pending (a source holding a task made on the
+ * context holds the context, which only running the source releases).
+ * A context in use by a sync call that is running now is let go the same
+ * way when that call returns, and the next call on that thread creates a
+ * new one.
  *
  * Meant for tests, which want each case to start from a clean state. Safe
  * to call from any thread, including from inside an operation.
@@ -794,7 +810,8 @@ sa_reset_contexts (void)
  *
  * The number of private main contexts alive in the process. A context is
  * counted from its creation until it is really freed (at thread exit, or
- * at [func@Sa.reset_contexts] once no call uses it), so tests can check
+ * at [func@Sa.reset_contexts] once no call uses it, or later, once what
+ * was pending on it has run), so tests can check
  * that nothing is left behind. A context that a sync call gave up on (a
  * timeout, a cancellation) counts until the library's drain thread frees
  * it, when the late completion has run, or for ever if the operation
