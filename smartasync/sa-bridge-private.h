@@ -25,7 +25,8 @@ struct _SaBridge
   GAsyncResult    *result;
   char            *what;
   guint            open : 1;
-  guint            abandoned : 1;
+  guint            given_up : 1;     /* the guard fired */
+  guint            abandoned : 1;    /* given up before the call answered */
   guint            keep_for_callback : 1;
   guint            completed : 1;
   guint            heap : 1;         /* from g_new(), freed by the last unref */

@@ -64,8 +64,12 @@
  * until its callback runs, if it ever does; its late result is dropped.
  * Its context is no longer the thread's: the library's drain thread, one
  * for every call given up in the process, iterates it until that callback
- * has run, so the late result is freed even when the calling thread
- * exits, and the thread's next wait gets a new context.
+ * has run and nothing is pending on it, so the late result is freed even
+ * when the calling thread exits, and the thread's next wait gets a new
+ * context. A call that answers the cancellation at once, while a timer or
+ * a watch it started is still pending on the context (an operation of
+ * [class@Sa.Dispatcher] that ignores its cancellable, called
+ * asynchronously), leaves the context to the drain thread the same way.
  *
  * A bridge is used by one thread, the one that created it, from
  * [ctor@Sa.Bridge.new] to [method@Sa.Bridge.wait]; exactly one call may
@@ -92,9 +96,17 @@ sa_bridge_close (SaBridge *self)
   g_clear_pointer (&self->guard, _sa_guard_close);
   self->open = FALSE;
 
-  if (!self->abandoned)
+  if (!self->given_up)
     {
       _sa_context_leave (g_steal_pointer (&self->context), g_steal_pointer (&self->kick));
+      return;
+    }
+  /* Answered at once at the cancellation: what the call started may still
+   * run late on the context (a timer of its own, ignoring the
+   * cancellable), and it goes to the drain thread if so. */
+  if (!self->abandoned)
+    {
+      _sa_context_leave_given_up (g_steal_pointer (&self->context), g_steal_pointer (&self->kick));
       return;
     }
 
@@ -388,6 +400,7 @@ _sa_bridge_wait (SaBridge  *self,
 
   /* The guard fired. A call that honours its cancellable may answer at
    * once; anything else is abandoned to report later, or never. */
+  self->given_up = TRUE;
   if (!bridge_dispatch_ready (self))
     {
       self->abandoned = TRUE;

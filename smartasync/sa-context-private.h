@@ -28,10 +28,18 @@ void          _sa_context_leave        (GMainContext *context,
 /* _sa_context_leave() for a context its caller popped already. */
 void          _sa_context_leave_popped (GMainContext *context,
                                         GSource      *kick);
+/* _sa_context_leave() for a wait given up whose call has answered all the
+ * same (it honoured its cancellable): if a timer or a watch is still
+ * pending on @context once it is emptied of what is ready, what the call
+ * left may complete late there, so @context goes to the drain thread as
+ * _sa_context_retire() sends it, until nothing is pending any more. */
+void          _sa_context_leave_given_up (GMainContext *context,
+                                          GSource      *kick);
 /* A context given up by its thread while a call may still complete on it
  * (a wait abandoned at a timeout or a cancellation): the drain thread,
  * one for every such context of the process, iterates it until
- * _sa_drain_finish(), empties it of what is ready, then drops it. */
+ * _sa_drain_finish() and then until no timer or watch is pending on it,
+ * empties it of what is ready, then drops it. */
 typedef struct _SaDrain SaDrain;
 
 /* Like _sa_context_leave(), but the thread's slot gets a new context next

@@ -13,7 +13,9 @@
  * nesting depth, so that a sync call made from inside another sync call's
  * operation iterates a context of its own and never re-enters the outer
  * one. They are created on first use, reused by every later call at that
- * depth, and freed when the thread exits or at sa_reset_contexts().
+ * depth, and let go when the thread exits or at sa_reset_contexts(): freed
+ * at once when nothing is pending on them, otherwise drained first (see
+ * context_let_go()).
  *
  * A thread's state is touched by that thread, and by sa_reset_contexts()
  * from any thread; its lock guards the array of contexts only. The lock is
@@ -31,6 +33,7 @@ typedef struct
 } SaThreadState;
 
 static void thread_state_free (gpointer data);
+static void context_let_go_nullable (gpointer context);
 
 static GPrivate thread_state_key = G_PRIVATE_INIT (thread_state_free);
 static GMutex   registry_lock;
@@ -183,7 +186,7 @@ thread_state_get (void)
 
   state = g_new0 (SaThreadState, 1);
   g_mutex_init (&state->lock);
-  state->contexts = g_ptr_array_new_with_free_func (context_unref_nullable);
+  state->contexts = g_ptr_array_new_with_free_func (context_let_go_nullable);
   state->kicks = g_ptr_array_new ();
   g_private_set (&thread_state_key, state);
 
@@ -228,22 +231,40 @@ _sa_context_enter (GSource **kick)
   return context;
 }
 
+static void context_let_go (GMainContext *context);
+
 /* The end of a wait: the thread is one depth out, and drops its
- * reference to @context. */
+ * reference to @context, popped already; a context that
+ * sa_reset_contexts() took from its slot meanwhile is let go. */
 static void
 context_done (GMainContext *context)
 {
   SaThreadState *state = g_private_get (&thread_state_key);
+  gboolean in_slot;
 
   g_assert (state != NULL);
   g_assert (state->depth > 0);
 
   g_mutex_lock (&state->lock);
   state->depth--;
+  in_slot = state->depth < state->contexts->len &&
+            g_ptr_array_index (state->contexts, state->depth) == context;
   g_mutex_unlock (&state->lock);
 
-  g_main_context_unref (context);
+  if (in_slot)
+    g_main_context_unref (context);
+  else
+    context_let_go (context);
 }
+
+/* What a context holds once emptied of what is ready. */
+typedef enum
+{
+  CONTEXT_QUIET,     /* no timer, no descriptor but its wakeup: nothing
+                      * will become ready unless another thread makes it */
+  CONTEXT_PENDING,   /* a timer or a descriptor may still become ready */
+  CONTEXT_BUSY,      /* still ready after SA_CONTEXT_FLUSH_MAX iterations */
+} ContextState;
 
 /* g_main_context_iteration (@context, FALSE), less what a context that has
  * nothing ready needs not: with nothing ready after prepare() and no
@@ -251,10 +272,12 @@ context_done (GMainContext *context)
  * thread is seen by prepare() all the same), neither poll() nor check(),
  * whose only other find would be a timer fallen due since prepare(),
  * which may stay. @owned: whether this thread holds @context already.
- * Returns whether it dispatched. */
+ * Returns whether it dispatched; when it did not, *@pending tells whether
+ * a timer or a descriptor may still make something ready. */
 static gboolean
 context_dispatch_ready (GMainContext *context,
-                        gboolean      owned)
+                        gboolean      owned,
+                        gboolean     *pending)
 {
   GPollFD fds_on_stack[8];
   g_autofree GPollFD *fds_on_heap = NULL;
@@ -281,6 +304,7 @@ context_dispatch_ready (GMainContext *context,
       if (ready)
         g_main_context_dispatch (context);
     }
+  *pending = n_fds > 1 || timeout >= 0;
 
   if (!owned)
     g_main_context_release (context);
@@ -291,13 +315,29 @@ context_dispatch_ready (GMainContext *context,
 /* Dispatches what the call left ready on @context, as a hand-written
  * helper that empties its context before freeing it does, for at most
  * SA_CONTEXT_FLUSH_MAX iterations: a source that re-arms for ever cannot
- * hold the caller. A timer not due yet stays. */
-static void
+ * hold the caller. A timer not due yet stays. Returns what is left; adds
+ * the iterations that dispatched to *@n_dispatched. */
+static ContextState
+context_flush_counted (GMainContext *context,
+                       gboolean      owned,
+                       guint        *n_dispatched)
+{
+  gboolean pending = FALSE;
+
+  for (guint i = 0; i < SA_CONTEXT_FLUSH_MAX; i++, (*n_dispatched)++)
+    if (!context_dispatch_ready (context, owned, &pending))
+      return pending ? CONTEXT_PENDING : CONTEXT_QUIET;
+
+  return CONTEXT_BUSY;
+}
+
+static ContextState
 context_flush (GMainContext *context,
                gboolean      owned)
 {
-  for (guint i = 0; i < SA_CONTEXT_FLUSH_MAX && context_dispatch_ready (context, owned); i++)
-    ;
+  guint n_dispatched = 0;
+
+  return context_flush_counted (context, owned, &n_dispatched);
 }
 
 void
@@ -306,7 +346,7 @@ _sa_context_leave (GMainContext *context,
 {
   _sa_context_unkick (kick);
   /* Pushed, so held by this thread. */
-  context_flush (context, TRUE);
+  (void) context_flush (context, TRUE);
   g_main_context_pop_thread_default (context);
   context_done (context);
 }
@@ -316,8 +356,30 @@ _sa_context_leave_popped (GMainContext *context,
                           GSource      *kick)
 {
   _sa_context_unkick (kick);
-  context_flush (context, FALSE);
+  (void) context_flush (context, FALSE);
   context_done (context);
+}
+
+void
+_sa_context_leave_given_up (GMainContext *context,
+                            GSource      *kick)
+{
+  SaDrain *drain;
+
+  _sa_context_unkick (kick);
+  /* Pushed, so held by this thread. */
+  if (context_flush (context, TRUE) != CONTEXT_PENDING)
+    {
+      g_main_context_pop_thread_default (context);
+      context_done (context);
+      return;
+    }
+
+  /* What the call left may still complete on it, as after an abandoned
+   * wait: the drain thread runs it, and the thread gets a new context. */
+  drain = _sa_context_retire (context, kick);
+  _sa_drain_start (drain);
+  _sa_drain_finish (drain);   /* the call has completed */
 }
 
 /*
@@ -343,6 +405,7 @@ struct _SaDrain
   gatomicrefcount  ref_count;    /* the drain thread's and the completer's */
   GMainContext    *context;
   gint             done;         /* atomic */
+  guint            n_after_done; /* the drain thread's: its dispatches once done */
 
   /* The drain thread's alone, for one pass. */
   gint             max_priority;
@@ -358,6 +421,20 @@ static GPtrArray    *drains_started;   /* (element-type SaDrain) (nullable)
 static GMainContext *drains_wakeup;    /* (nullable) the running thread's context
                                         * with no source: its wakeup tells it of a
                                         * new drain */
+
+/* @context: (transfer full). @done: whether no completion is awaited. */
+static SaDrain *
+drain_new (GMainContext *context,
+           gboolean      done)
+{
+  SaDrain *drain = g_new0 (SaDrain, 1);
+
+  g_atomic_ref_count_init (&drain->ref_count);
+  drain->context = context;
+  drain->done = done;
+
+  return drain;
+}
 
 static void
 drain_unref (SaDrain *drain)
@@ -413,6 +490,8 @@ drain_dispatch (SaDrain *drain,
   g_main_context_push_thread_default (drain->context);
   g_main_context_dispatch (drain->context);
   g_main_context_pop_thread_default (drain->context);
+  if (g_atomic_int_get (&drain->done))
+    drain->n_after_done++;
 }
 
 /* Takes the drains handed over since the last pass, and drops those done.
@@ -443,15 +522,25 @@ drains_update (GPtrArray *drains)
     {
       SaDrain *drain = drains->pdata[i];
 
+      ContextState left;
+
       if (!g_atomic_int_get (&drain->done))
         {
           i++;
           continue;
         }
-      g_ptr_array_remove_index_fast (drains, i);
       g_main_context_push_thread_default (drain->context);
-      context_flush (drain->context, TRUE);
+      left = context_flush_counted (drain->context, TRUE, &drain->n_after_done);
       g_main_context_pop_thread_default (drain->context);
+      /* A timer or a watch left on it may hold what holds the context (a
+       * task made on it): kept until it has run. One that stays ready, or
+       * re-arms past SA_CONTEXT_FLUSH_MAX dispatches, is given up. */
+      if (left == CONTEXT_PENDING && drain->n_after_done < SA_CONTEXT_FLUSH_MAX)
+        {
+          i++;
+          continue;
+        }
+      g_ptr_array_remove_index_fast (drains, i);
       g_main_context_release (drain->context);
       drain_unref (drain);
     }
@@ -536,10 +625,8 @@ _sa_context_retire (GMainContext *context,
     }
   g_mutex_unlock (&state->lock);
 
-  drain = g_new0 (SaDrain, 1);
-  g_atomic_ref_count_init (&drain->ref_count);
+  drain = drain_new (context, FALSE);   /* the caller's reference */
   g_atomic_ref_count_inc (&drain->ref_count);
-  drain->context = context;             /* the caller's reference */
 
   return drain;
 }
@@ -570,6 +657,54 @@ _sa_drain_finish (SaDrain *drain)
   g_atomic_int_set (&drain->done, TRUE);
   g_main_context_wakeup (drain->context);
   drain_unref (drain);
+}
+
+/* Whether something on @context may still become ready: prepare() and
+ * query() only, nothing is dispatched. */
+static gboolean
+context_has_pending (GMainContext *context)
+{
+  gint max_priority, timeout;
+  gint n_fds;
+
+  if (g_main_context_prepare (context, &max_priority))
+    return TRUE;
+  n_fds = g_main_context_query (context, max_priority, &timeout, NULL, 0);
+
+  return n_fds > 1 || timeout >= 0;
+}
+
+/* Drops @context (transfer full), which its thread no longer uses (the
+ * thread exits, or sa_reset_contexts() took it). The sources left on a
+ * context hold it when they hold a task made on it, a cycle that dropping
+ * our reference never breaks, and GLib has no public way to list them to
+ * destroy them: so a context on which a timer or a watch is pending goes
+ * to the drain thread, which runs them as they become ready and drops the
+ * context once nothing is pending any more. */
+static void
+context_let_go (GMainContext *context)
+{
+  gboolean pending = TRUE;
+
+  /* Held by nobody else unless a foreign thread iterates it: then the
+   * drain thread waits for it. */
+  if (g_main_context_acquire (context))
+    {
+      pending = context_has_pending (context);
+      g_main_context_release (context);
+    }
+
+  if (pending)
+    _sa_drain_start (drain_new (context, TRUE));
+  else
+    g_main_context_unref (context);
+}
+
+static void
+context_let_go_nullable (gpointer context)
+{
+  if (context != NULL)
+    context_let_go (context);
 }
 
 /* Whether the thread is inside the body of a blocking operation that the
@@ -628,9 +763,14 @@ sa_caller_is_async (void)
  *
  * Drops the private main context of every thread, the equivalent of the
  * `reset_smartasync_cache()` of the Python library. Contexts that no call
- * is using are freed at once, with any sources an operation left on them;
- * a context in use by a sync call that is running now stays alive until
- * that call returns, and the next call on that thread creates a new one.
+ * is using are freed at once, with any sources an operation left on them,
+ * unless a timer or a watched descriptor is left pending there: then the
+ * library's drain thread runs those as they become ready and frees the
+ * context once nothing is pending (a source holding a task made on the
+ * context holds the context, which only running the source releases).
+ * A context in use by a sync call that is running now is let go the same
+ * way when that call returns, and the next call on that thread creates a
+ * new one.
  *
  * Meant for tests, which want each case to start from a clean state. Safe
  * to call from any thread, including from inside an operation.
@@ -642,6 +782,7 @@ sa_reset_contexts (void)
 {
   g_autoptr(GPtrArray) dropped = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
   g_autoptr(GPtrArray) dropped_kicks = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+  g_autoptr(GPtrArray) in_use = g_ptr_array_new_with_free_func (context_unref_nullable);
 
   g_mutex_lock (&registry_lock);
   for (const GList *l = registry; l != NULL; l = l->next)
@@ -649,9 +790,12 @@ sa_reset_contexts (void)
       SaThreadState *state = l->data;
 
       g_mutex_lock (&state->lock);
+      /* A context in use: its call lets it go when it ends (context_done()). */
+      for (guint i = 0; i < state->depth && i < state->contexts->len; i++)
+        g_ptr_array_add (in_use, g_steal_pointer (&state->contexts->pdata[i]));
       g_ptr_array_add (dropped, g_steal_pointer (&state->contexts));
       g_ptr_array_add (dropped_kicks, g_steal_pointer (&state->kicks));
-      state->contexts = g_ptr_array_new_with_free_func (context_unref_nullable);
+      state->contexts = g_ptr_array_new_with_free_func (context_let_go_nullable);
       state->kicks = g_ptr_array_new ();
       g_mutex_unlock (&state->lock);
     }
@@ -666,7 +810,8 @@ sa_reset_contexts (void)
  *
  * The number of private main contexts alive in the process. A context is
  * counted from its creation until it is really freed (at thread exit, or
- * at [func@Sa.reset_contexts] once no call uses it), so tests can check
+ * at [func@Sa.reset_contexts] once no call uses it, or later, once what
+ * was pending on it has run), so tests can check
  * that nothing is left behind. A context that a sync call gave up on (a
  * timeout, a cancellation) counts until the library's drain thread frees
  * it, when the late completion has run, or for ever if the operation

@@ -7,6 +7,11 @@
 
 #include "test-util.h"
 
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 static const char *true_argv[] = { "true", NULL };
 
 static void
@@ -621,6 +626,215 @@ test_abandoned_share_a_thread (gconstpointer data)
   g_assert_cmpuint (wait_for_n_fds (n_fds), <=, n_fds);
 }
 
+/* Leftovers that hold their context: a call leaves a source on its
+ * private context that holds a task made on that context (source → task
+ * → context), then its thread exits or the contexts are reset. Dropping
+ * the thread's reference never frees such a context by itself: the
+ * source still runs once ready (the drain thread runs it), and then the
+ * task, the context and its descriptor are freed. The sources are watches
+ * on pipes the test writes to once the thread has let go, so nothing
+ * depends on timing; one row leaves a short timer instead. */
+
+typedef enum
+{
+  LEFT_SYNC_TIMER,        /* a sync call completes, leaving a timer holding a task */
+  LEFT_SYNC_WATCH,        /* the same, with a watch on a pipe */
+  LEFT_BRIDGE_TIMEOUT,    /* a bridge gives up at its timeout; the call completes from a watch */
+  LEFT_BRIDGE_CANCEL,     /* the same, at the caller's cancellation */
+  N_LEFT_CELLS
+} LeftCell;
+
+typedef enum
+{
+  LET_GO_THREAD_EXIT,
+  LET_GO_RESET,
+  LET_GO_NONE,            /* the thread goes on: only a given-up bridge lets go */
+  N_LET_GO_WAYS
+} LetGoWay;
+
+static const char * const left_cell_names[] = { "sync-timer", "sync-watch", "bridge-timeout", "bridge-cancel" };
+static const char * const let_go_way_names[] = { "thread-exit", "reset", "none" };
+
+#define N_LEFT_CALLS 3
+
+typedef struct
+{
+  LeftCell      cell;
+  gint          pipes[N_LEFT_CALLS][2];
+  gint          next;          /* the pipe of the next call */
+  gint          finalized;     /* atomic: tasks held by leftovers, finalized */
+  gint          results_freed; /* atomic: late results freed */
+  GCancellable *cancel_once_started;
+} Left;
+
+static void
+left_task_finalized (gpointer  data,
+                     GObject  *where_the_object_was)
+{
+  g_atomic_int_inc ((gint *) data);
+}
+
+/* The leftover's callback: completes the task it holds, if it is the
+ * operation's (the bridge cells' late result), once. */
+static gboolean
+left_fire (gpointer data)
+{
+  GTask *task = data;
+
+  if (g_object_get_data (G_OBJECT (task), "left") != NULL)
+    {
+      Left *left = g_object_get_data (G_OBJECT (task), "left");
+      GObject *result = g_object_new (G_TYPE_OBJECT, NULL);
+
+      g_object_weak_ref (result, left_task_finalized, &left->results_freed);
+      g_task_return_pointer (task, result, g_object_unref);
+    }
+
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+left_fire_fd (gint          fd,
+              GIOCondition  condition,
+              gpointer      data)
+{
+  return left_fire (data);
+}
+
+static void
+left_start (SaOperation  *op,
+            GTask        *task,
+            GCancellable *cancellable,
+            gpointer      data)
+{
+  Left *left = data;
+  gboolean sync_cell = left->cell == LEFT_SYNC_TIMER || left->cell == LEFT_SYNC_WATCH;
+  /* Made on the private context, the thread-default one now. */
+  GTask *held = sync_cell ? g_task_new (NULL, NULL, NULL, NULL) : g_object_ref (task);
+  GSource *source;
+
+  g_assert_true (g_task_get_context (held) != g_main_context_default ());
+  g_object_weak_ref (G_OBJECT (held), left_task_finalized, &left->finalized);
+  if (left->cell == LEFT_SYNC_TIMER)
+    {
+      source = g_timeout_source_new (50);
+      g_source_set_callback (source, left_fire, held, g_object_unref);
+    }
+  else
+    {
+      source = g_unix_fd_source_new (left->pipes[left->next++][0], G_IO_IN);
+      g_source_set_callback (source, (GSourceFunc) (void (*) (void)) left_fire_fd, held, g_object_unref);
+    }
+  g_source_attach (source, g_main_context_get_thread_default ());
+  g_source_unref (source);
+
+  if (sync_cell)
+    g_task_return_boolean (task, TRUE);
+  else
+    g_object_set_data (G_OBJECT (task), "left", left);   /* completes late, from the watch */
+  if (left->cancel_once_started != NULL)
+    g_cancellable_cancel (left->cancel_once_started);
+}
+
+typedef struct
+{
+  Left         *left;
+  SaDispatcher *dispatcher;
+  SaOperation  *op;
+} LeftCall;
+
+static gpointer
+left_call (gpointer data)
+{
+  LeftCall *call = data;
+  Left *left = call->left;
+  g_autoptr(GError) error = NULL;
+
+  if (left->cell == LEFT_SYNC_TIMER || left->cell == LEFT_SYNC_WATCH)
+    {
+      g_assert_true (test_call_sync_bool (call->dispatcher, call->op, NULL, &error));
+      g_assert_no_error (error);
+    }
+  else
+    {
+      g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+      gboolean at_timeout = left->cell == LEFT_BRIDGE_TIMEOUT;
+      g_autoptr(SaBridge) bridge = sa_bridge_new (cancellable, at_timeout ? 1 : 0);
+
+      /* An async caller: the bridge's context is pushed, and owned. */
+      left->cancel_once_started = at_timeout ? NULL : cancellable;
+      sa_dispatcher_call_async (call->dispatcher, call->op, sa_bridge_get_cancellable (bridge),
+                                sa_bridge_callback, bridge);
+      g_assert_null (sa_bridge_wait (bridge, &error));
+      left->cancel_once_started = NULL;
+      if (at_timeout)
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+      else
+        g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    }
+
+  return NULL;
+}
+
+static void
+test_leftover_holds_context (gconstpointer data)
+{
+  guint index = GPOINTER_TO_UINT (data);
+  LetGoWay way = index % N_LET_GO_WAYS;
+  Left left = { .cell = index / N_LET_GO_WAYS };
+  g_autoptr(SaDispatcher) dispatcher = sa_dispatcher_new ();
+  g_autoptr(SaOperation) op = sa_operation_new_non_blocking (left_start, &left, NULL);
+  g_autoptr(SaOperation) immediate = sa_operation_new_non_blocking (immediate_start, NULL, NULL);
+  LeftCall call = { &left, dispatcher, op };
+  gboolean bridge_cell = left.cell == LEFT_BRIDGE_TIMEOUT || left.cell == LEFT_BRIDGE_CANCEL;
+  guint n_contexts, n_fds;
+
+  /* What stays for the process (the timer's thread, its context) is
+   * there before counting. */
+  g_assert_true (test_call_sync_bool (dispatcher, immediate, NULL, NULL));
+  sa_reset_contexts ();
+  n_contexts = test_wait_for_n_contexts (0);
+  wait_for_no_drain_thread ();
+  n_fds = test_count_fds ();
+
+  for (guint i = 0; i < N_LEFT_CALLS; i++)
+    g_assert_true (g_unix_open_pipe (left.pipes[i], FD_CLOEXEC, NULL));
+
+  for (guint i = 0; i < N_LEFT_CALLS; i++)
+    {
+      if (way == LET_GO_THREAD_EXIT)
+        g_thread_join (g_thread_new ("left", left_call, &call));
+      else
+        left_call (&call);
+    }
+  if (way == LET_GO_RESET)
+    sa_reset_contexts ();
+
+  /* Let go (by the given-up bridge alone, with LET_GO_NONE): now the
+   * leftovers become ready. */
+  if (left.cell != LEFT_SYNC_TIMER)
+    for (guint i = 0; i < N_LEFT_CALLS; i++)
+      g_assert_cmpint (write (left.pipes[i][1], "x", 1), ==, 1);
+
+  g_assert_cmpint (test_wait_for_count (&left.finalized, N_LEFT_CALLS), ==, N_LEFT_CALLS);
+  if (bridge_cell)
+    g_assert_cmpint (test_wait_for_count (&left.results_freed, N_LEFT_CALLS), ==, N_LEFT_CALLS);
+  if (way == LET_GO_NONE)
+    {
+      /* The contexts given up were freed; the thread has one, new. */
+      g_assert_cmpuint (test_wait_for_n_contexts (n_contexts + 1), <=, n_contexts + 1);
+      sa_reset_contexts ();
+    }
+  g_assert_cmpuint (test_wait_for_n_contexts (n_contexts), ==, n_contexts);
+  wait_for_no_drain_thread ();
+  for (guint i = 0; i < N_LEFT_CALLS; i++)
+    {
+      g_close (left.pipes[i][0], NULL);
+      g_close (left.pipes[i][1], NULL);
+    }
+  g_assert_cmpuint (wait_for_n_fds (n_fds), <=, n_fds);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -643,6 +857,21 @@ main (int   argc,
 
         g_test_add_data_func (path, GUINT_TO_POINTER (cell * N_ABANDON_WAYS + way),
                               test_abandoned_share_a_thread);
+      }
+
+  for (guint cell = 0; cell < N_LEFT_CELLS; cell++)
+    for (guint way = 0; way < N_LET_GO_WAYS; way++)
+      {
+        g_autofree char *path = NULL;
+
+        /* A sync call's leftovers stay the thread's while it goes on. */
+        if (way == LET_GO_NONE && (cell == LEFT_SYNC_TIMER || cell == LEFT_SYNC_WATCH))
+          continue;
+        path = g_strdup_printf ("/context/leftover-holds-context/%s/%s",
+                                left_cell_names[cell], let_go_way_names[way]);
+
+        g_test_add_data_func (path, GUINT_TO_POINTER (cell * N_LET_GO_WAYS + way),
+                              test_leftover_holds_context);
       }
 
   return g_test_run ();

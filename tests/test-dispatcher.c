@@ -1298,7 +1298,10 @@ test_leftover_sources (void)
   g_assert_cmpint (leftover_fired, >, 0);
   g_assert_cmpint (leftover_destroyed, ==, 0);
 
-  /* It is destroyed with the context. */
+  /* Let go with the timer pending, the context goes to the drain thread,
+   * which runs the timer as it re-arms, at most 100 times, then drops the
+   * context: the timer, which does not hold the context, is destroyed
+   * with it. */
   sa_reset_contexts ();
   g_assert_cmpint (test_wait_for_count (&leftover_destroyed, 1), ==, 1);
 }

@@ -5,7 +5,8 @@
  * the thread-default context it started on: a GDBus signal subscription
  * that it drops when it ends (GDBus frees its user data from an idle),
  * a chain of idles, a descriptor with data to read, an idle that re-arms
- * for ever, a timer not due yet.
+ * for ever, a timer not due yet, a watch holding a task made on the
+ * context when the contexts are reset.
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -39,11 +40,14 @@ typedef enum
   LEFT_FD_READY,           /* a low-priority watch on a pipe with a byte to read */
   LEFT_REARMING_IDLE,      /* an idle that never removes itself */
   LEFT_TIMER_NOT_DUE,      /* a timeout of an hour */
+  LEFT_WATCH_HOLDS_TASK,   /* a watch on a pipe written to after a reset, holding a
+                            * task made on the context: source → task → context */
   N_LEFTS
 } Left;
 
 static const char * const left_names[] = {
   "dbus-subscription", "idle-chain", "fd-ready", "rearming-idle", "timer-not-due",
+  "watch-holds-task",
 };
 
 typedef struct
@@ -55,6 +59,7 @@ typedef struct
   guint            subscription;
   guint            n_rearmed;    /* dispatches of the re-arming idle */
   GSource         *left_source;  /* (nullable) the re-arming idle, the timer */
+  gint             pipe[2];      /* the watch's, read end closed by it */
 } Case;
 
 /* --- the operation, written once as GIO's _async/_finish pair ----------- */
@@ -208,6 +213,21 @@ leave_async (Case                *c,
       c->left_source = attach_here (g_timeout_source_new_seconds (3600), not_due, NULL, TRUE, c);
       break;
 
+    case LEFT_WATCH_HOLDS_TASK:
+      {
+        /* Made on the private context; holds the caller's object. */
+        GTask *held = g_task_new (NULL, NULL, NULL, NULL);
+        GSource *watch;
+
+        g_task_set_task_data (held, g_object_ref (c->object), g_object_unref);
+        g_assert_true (g_unix_open_pipe (c->pipe, FD_CLOEXEC, NULL));
+        watch = g_unix_fd_source_new (c->pipe[0], G_IO_IN);
+        g_source_set_callback (watch, G_SOURCE_FUNC (fd_readable), held, g_object_unref);
+        g_source_attach (watch, g_main_context_get_thread_default ());
+        g_source_unref (watch);
+      }
+      break;
+
     case N_LEFTS:
     default:
       g_assert_not_reached ();
@@ -336,6 +356,18 @@ test_leaves (gconstpointer data)
       g_source_destroy (c.left_source);
       g_clear_pointer (&c.left_source, g_source_unref);
       g_assert_true (g_atomic_int_get (&c.finalized));
+      break;
+
+    case LEFT_WATCH_HOLDS_TASK:
+      /* Let go with the watch pending: it still runs once ready, and
+       * then the task, the caller's object and the context are freed. */
+      sa_reset_contexts ();
+      g_object_unref (c.object);
+      g_assert_false (g_atomic_int_get (&c.finalized));
+      g_assert_cmpint (write (c.pipe[1], "x", 1), ==, 1);
+      g_assert_cmpint (test_wait_for_count (&c.finalized, TRUE), ==, TRUE);
+      g_assert_true (g_close (c.pipe[1], NULL));
+      g_assert_cmpuint (test_wait_for_n_contexts (0), ==, 0);
       break;
 
     case N_LEFTS:
