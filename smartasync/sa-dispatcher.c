@@ -101,15 +101,19 @@
  * cancellable was cancelled), as `G_IO_ERROR_TIMED_OUT` with the finish
  * functions.
  *
- * ## Sources left behind
+ * ## What a sync call leaves behind
  *
- * An operation owns the sources it adds. One that a non-blocking
- * operation leaves attached to the private context after completing (a
- * timeout it never removed, say) stays on that context: it is not
- * dispatched while the thread does anything else, it may be dispatched
- * during a later sync call of the same thread at the same depth, and it
- * is destroyed with the context, when the thread exits or at
- * [func@Sa.reset_contexts].
+ * Before a sync call returns, what its operation left ready on the
+ * private context has run (without blocking, at most 100 iterations), as
+ * a hand-written helper that empties its context does: GDBus, for one,
+ * frees a signal subscription's user data that way. An operation owns the
+ * sources it adds; one that is not ready (a timeout not due, a watch with
+ * nothing to read) stays on the context: it may be dispatched during a
+ * later sync call of the same thread at the same depth. When the thread
+ * exits or at [func@Sa.reset_contexts], a context with such a source left
+ * goes to the library's drain thread, which runs it when it becomes ready
+ * and then frees the context: see "What a sync wait leaves behind" in
+ * the threading guide (`docs/threading.md`).
  *
  * ## Timeouts and cancellation
  *
@@ -127,11 +131,12 @@
  * stay so after it). A non-blocking operation that lets go of the task of
  * a call with a timeout or a cancellable without completing it is
  * answered `SA_ERROR_NO_RESULT` once the caller has let go of it too. A
- * sync call given up that way leaves its private
- * context to a drain thread of the library, which iterates it until the
- * late completion has run and then frees it; the thread's next sync call
- * gets a new context. An operation that never completes its task keeps
- * it, and so that context, for as long as it does.
+ * sync call given up that way leaves its private context to the
+ * library's drain thread, one for the whole process, which iterates it
+ * until the late completion has run, empties it and frees it; the
+ * thread's next sync call gets a new context. An operation that never
+ * completes its task keeps it, and so that context, for as long as it
+ * does, without a thread of its own.
  *
  * ## Threads
  *
