@@ -258,3 +258,29 @@ def test_result_not_held_once_dropped():
         assert sum(r() is not None for r in made) == 0
     finally:
         gc.enable()
+
+
+# --- an interrupt in a script's coroutine call ----------------------------------
+
+def test_an_interrupt_leaves_the_next_coroutine_calls_of_a_script_working():
+    @Sa.smartasync
+    async def interrupted():
+        await asyncio.sleep(0.01)
+        raise KeyboardInterrupt
+
+    @Sa.smartasync
+    async def later(i):
+        await asyncio.sleep(0.01)
+        return i
+
+    def in_a_script():
+        with pytest.raises(KeyboardInterrupt):
+            interrupted()
+        return [later(i) for i in range(3)]
+
+    # A script's thread: no loop runs on it.
+    results = []
+    thread = threading.Thread(target=lambda: results.append(in_a_script()))
+    thread.start()
+    thread.join()
+    assert results == [[0, 1, 2]]

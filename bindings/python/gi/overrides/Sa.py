@@ -968,10 +968,18 @@ def _run_coroutine_sync(coroutine):
     try:
         if not task.done() or loop._ready:
             task.add_done_callback(_stop_loop)
+            loop._sa_awaited = task
             _set_running_loop(None)
             try:
                 loop.run_forever()
+            except BaseException:
+                # Ctrl-C or SystemExit left the loop: the task is cancelled
+                # and run to its end, so that the kept loop holds nothing
+                # of this call for the next one.
+                _settle_after_interrupt(loop, task)
+                raise
             finally:
+                loop._sa_awaited = None
                 _set_running_loop(outer)
             if not task.done():  # the loop was stopped from inside
                 task.cancel()
@@ -982,7 +990,22 @@ def _run_coroutine_sync(coroutine):
 
 
 def _stop_loop(task):
-    task.get_loop().stop()
+    loop = task.get_loop()
+    # Only for the call that runs the loop now: one an interrupt ended
+    # must not stop the next call's loop.
+    if getattr(loop, "_sa_awaited", None) is task:
+        loop.stop()
+
+
+def _settle_after_interrupt(loop, task):
+    if not task.done():
+        task.cancel()
+        try:
+            loop.run_until_complete(task)
+        except BaseException:  # noqa: B902 - the interrupt is re-raised by the caller
+            pass
+    if not task.cancelled():
+        task.exception()  # retrieved: the caller gets the interrupt itself
 
 
 class _Driver:
