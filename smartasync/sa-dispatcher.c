@@ -96,10 +96,11 @@
  * `_value()` read it as well, in the form the operation returned, as a
  * library's `foo_finish()` does (see [method@Sa.Dispatcher.call_full]).
  * They differ from the finish functions in two ways: they do not enforce
- * the read-once rule beyond GTask's own, and a call given up at its
- * timeout reads as `G_IO_ERROR_CANCELLED` with them (its task's
+ * the read-once rule beyond GTask's own, and an async caller's call given
+ * up at its timeout reads as `G_IO_ERROR_CANCELLED` with them (its task's
  * cancellable was cancelled), as `G_IO_ERROR_TIMED_OUT` with the finish
- * functions.
+ * functions. A sync caller's task is complete when it is returned: it
+ * reads as `G_IO_ERROR_TIMED_OUT` either way.
  *
  * ## What a sync call leaves behind
  *
@@ -170,10 +171,12 @@
  *   a source's `prepare()` or `check()`. So a context unreffed right after
  *   its last callback is freed, with its descriptor;
  * - queued bodies start in the order of their tasks' priorities, first
- *   in first out within one ([method@Sa.Dispatcher.call_full]). A
- *   priority set on the returned task with `g_task_set_priority()` before
- *   the caller's context runs again is its callback's; the body keeps its
- *   place in the queue;
+ *   in first out within one: give a call its priority with
+ *   [method@Sa.Dispatcher.call_full]. A `g_task_set_priority()` on the
+ *   returned task later is read when the body returns the task, as GTask
+ *   reads it, so it reaches the callback only if it comes first, and it
+ *   never moves the body in the queue (with
+ *   [property@Sa.Dispatcher:gtask-pool] it is not read);
  * - nothing holds back a queued body while a thread is idle or may be
  *   started.
  *
@@ -2132,8 +2135,10 @@ sa_dispatcher_call (SaDispatcher        *self,
  * The `sa_dispatcher_call_finish*()` functions of @self read the result
  * as well, whatever its source object, under the read-once rule of
  * [method@Sa.Dispatcher.call]. A call given up at its timeout reads as
- * `G_IO_ERROR_TIMED_OUT` with those, and as `G_IO_ERROR_CANCELLED` with
- * `g_task_propagate_*()`, since its task's cancellable was cancelled.
+ * `G_IO_ERROR_TIMED_OUT` with those; with `g_task_propagate_*()`, an
+ * async caller's reads as `G_IO_ERROR_CANCELLED`, since its task's
+ * cancellable was cancelled, and a sync caller's as
+ * `G_IO_ERROR_TIMED_OUT`.
  *
  * Returns: (transfer full): the call's task
  *
