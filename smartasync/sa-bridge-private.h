@@ -18,7 +18,7 @@ struct _SaBridge
 {
   gatomicrefcount  ref_count;
   GMainContext    *context;
-  GSource         *kick;             /* the context's kick source */
+  GSource         *schedule;         /* the context's schedule source */
   GCancellable    *cancellable;      /* handed to the call */
   SaGuard         *guard;            /* (nullable) the timeout, the caller's cancellation */
   SaDrain         *drain;            /* (nullable) draining an abandoned call */
