@@ -102,7 +102,7 @@ sa_bridge_close (SaBridge *self)
       _sa_context_leave (g_steal_pointer (&self->context), g_steal_pointer (&self->schedule));
       return;
     }
-  /* Answered at once at the cancellation: what the call started may still
+  /* Called back at once at the cancellation: what the call started may still
    * run late on the context (a timer of its own, ignoring the
    * cancellable), and it goes to the drain thread if so. */
   if (!self->abandoned)
@@ -399,7 +399,7 @@ _sa_bridge_wait (SaBridge  *self,
       return g_steal_pointer (&self->result);
     }
 
-  /* The guard fired. A call that honours its cancellable may answer at
+  /* The guard fired. A call that honours its cancellable may call back at
    * once; anything else is abandoned to report later, or never. */
   self->given_up = TRUE;
   if (!bridge_dispatch_ready (self))

@@ -53,7 +53,7 @@ typedef enum
   SA_CALL_HOOKED       = 1 << 7,   /* @task carries hooks run after delivery */
 } SaCallFlags;
 
-/* Small, as one is queued per offloaded call: 40 bytes. */
+/* One is queued per offloaded call: 40 bytes. */
 typedef struct
 {
   GTask               *task;        /* the call's task, until _sa_call_complete() */
@@ -104,10 +104,10 @@ typedef void (*SaDeliveredFunc) (GTask    *task,
 
 /* Runs @func (@task, @data) on the caller's context right after the
  * caller's callback of @task's call, then @destroy (@data), where that
- * callback and the task's completion part: a guard's answer before it, a
+ * callback and the task's completion part: a call given up before it, a
  * callback handed back by the body's thread after it. FALSE, keeping
  * nothing, when they do not part, or the callback ran already (see
- * _sa_call_task_given_up() for a guard's answer). */
+ * _sa_call_task_given_up() for a call given up). */
 gboolean _sa_call_task_on_delivered  (GTask               *task,
                                       SaDeliveredFunc      func,
                                       gpointer             data,

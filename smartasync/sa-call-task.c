@@ -102,10 +102,9 @@ call_guarded (SaCall *call)
 }
 
 /* Offloaded calls whose caller's callback has not run yet, all contexts
- * together: while few, a pool thread looks for a body's completion on its
- * context, a walk of that context's sources; while many, their
- * completions may be piling up there, and the walk would cost as much
- * each time, so the caller's context checks after them instead. */
+ * together: while at most FIND_LIMIT, a pool thread looks for a body's
+ * completion on its context; beyond, the caller's context confirms it
+ * (sa-hand-back.c; why, in docs/performance.md). */
 static gint n_undelivered;
 #define FIND_LIMIT 16
 

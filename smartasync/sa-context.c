@@ -44,9 +44,8 @@ static gint     n_contexts;     /* contexts alive, counted when freed */
  * operation then starts inside a dispatch of the context, so that a task
  * it completes at once calls back at once (GTask completes immediately
  * when returned from a source of its own context, in a later iteration
- * than its creation), without the idle source GTask would otherwise add
- * and dispatch for each call. Ready once _sa_context_schedule() gave it a
- * function, never otherwise.
+ * than its creation). Ready once _sa_context_schedule() gave it a
+ * function, never otherwise; what that saves is in docs/performance.md.
  *
  * It is also how sa_get_n_contexts() counts real frees rather than
  * assumed ones: it is finalized only when its context is freed. */
@@ -57,10 +56,9 @@ typedef struct
   gpointer         data;
 } ScheduleSource;
 
-/* Readiness is a plain field, looked at by prepare and check: scheduling
- * needs no g_source_set_ready_time(), whose wakeup of the context would be
- * two system calls per call on the eventfd. Only the thread that iterates
- * the context schedules on it, so nothing needs waking. */
+/* Readiness is a plain field, looked at by prepare and check: only the
+ * thread that iterates the context schedules on it, so nothing needs
+ * waking. */
 static gboolean
 schedule_prepare (GSource *source,
               gint    *timeout)
@@ -113,10 +111,8 @@ private_context_new (GSource **schedule_out)
 
   g_source_set_name (schedule, "[smartasync] private context");
   /* Above every file descriptor of the context (its wakeup among them,
-   * at the default priority): an iteration in which it is ready
-   * then polls no descriptor and, with nothing to wait for, makes no
-   * poll() call at all. An operation that completes at once costs a
-   * sync call no system call. */
+   * at the default priority): an iteration in which it is ready polls no
+   * descriptor. */
   g_source_set_priority (schedule, G_PRIORITY_HIGH);
   g_atomic_int_inc (&n_contexts);
   g_source_attach (schedule, context);
@@ -483,8 +479,7 @@ sa_caller_is_async (void)
   /* A thread dispatching a source of the context owns it (it iterates
    * it), which is where most calls of an application come from: from a
    * callback. That is known without the context's lock, which
-   * g_main_context_is_owner() takes and for which every worker that
-   * completes a task for this context contends. */
+   * g_main_context_is_owner() takes (docs/performance.md). */
   current = g_main_current_source ();
   if (current != NULL && g_source_get_context (current) == context)
     return TRUE;

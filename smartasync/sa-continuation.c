@@ -19,7 +19,7 @@ typedef struct
   GTask              *next;
   gulong              handler_id;
   gint                fired;     /* atomic */
-  gatomicrefcount     ref_count; /* the signal handler's, an answer hook's, the caller's */
+  gatomicrefcount     ref_count; /* the signal handler's, a delivered hook's, the caller's */
 } Continuation;
 
 static void
@@ -103,17 +103,17 @@ fire_later (GTask        *previous,
 }
 
 /* A dispatcher's call whose caller's callback and task completion part:
- * answered by its guard before the completion, or called back by its
+ * given up by its guard before the completion, or called back by its
  * body's thread after it. */
 static void
-answered_cb (GTask    *task,
+delivered_cb (GTask    *task,
              gpointer  user_data)
 {
   continuation_fire (task, user_data);
 }
 
 static void
-answered_cb_destroy (gpointer data)
+delivered_cb_destroy (gpointer data)
 {
   continuation_unref (data);
 }
@@ -127,7 +127,7 @@ completed_cb (GObject    *object,
 
   /* After the caller's callback, where that comes later. */
   g_atomic_ref_count_inc (&cont->ref_count);
-  if (_sa_call_task_on_delivered (G_TASK (object), answered_cb, cont, answered_cb_destroy))
+  if (_sa_call_task_on_delivered (G_TASK (object), delivered_cb, cont, delivered_cb_destroy))
     return;
   continuation_unref (cont);
 
@@ -235,7 +235,7 @@ sa_continue (GTask               *task,
                                             continuation_closure_notify, 0);
 
   g_atomic_ref_count_inc (&cont->ref_count);
-  if (!_sa_call_task_on_delivered (task, answered_cb, cont, answered_cb_destroy))
+  if (!_sa_call_task_on_delivered (task, delivered_cb, cont, delivered_cb_destroy))
     continuation_unref (cont);
 
   /* @task may have completed already, or on its own thread since. */

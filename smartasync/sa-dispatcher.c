@@ -179,9 +179,9 @@
  *   started.
  *
  * The caller's thread never busy-waits. A pool thread may spin for a
- * while for the next call before it sleeps, which saves a wake-up per
- * call in streams of short calls: see [property@Sa.Dispatcher:busy-wait],
- * off by default.
+ * while for the next call before it sleeps: see
+ * [property@Sa.Dispatcher:busy-wait], off by default, and what it costs
+ * and saves in the performance guide (`docs/performance.md`).
  *
  * ## Debugging
  *
@@ -523,12 +523,10 @@ sa_dispatcher_class_init (SaDispatcherClass *klass)
    * SaDispatcher:busy-wait:
    *
    * Whether a thread of the dispatcher's pool that has just run a body
-   * spins for up to 50 µs for the caller's next call before it sleeps.
-   * Off by default: it saves a wake-up of a few microseconds per call in
-   * a stream of short calls (bodies of up to about 20 µs) and costs up
-   * to 50 µs of processor time each time no call comes (spinning less
-   * after spins in vain, down to one chance in 64). The caller's thread
-   * never spins. Defaults to whether the environment variable
+   * spins for up to 50 µs for the caller's next call before it sleeps
+   * (spinning less after spins in vain, down to one chance in 64). Off by
+   * default; `docs/performance.md` says what it saves and costs. The
+   * caller's thread never spins. Defaults to whether the environment variable
    * `SA_BUSY_WAIT` is set (to anything but `0`) when the dispatcher is
    * created.
    *
@@ -1513,13 +1511,16 @@ sa_dispatcher_call_sync_int (SaDispatcher  *self,
  * @user_data: data for @callback
  *
  * The thread bridge: runs any blocking function on a worker thread (the
- * dispatcher's pool, or GTask's with [property@Sa.Dispatcher:gtask-pool])
- * and hands its result to @callback on the caller's context, after @func
- * returned, with the guarantees of `g_task_run_in_thread()` (see
- * "Threads" in [class@Sa.Dispatcher]); @func_data_destroy runs there too.
- * Finish with the `sa_dispatcher_call_finish*()` function or the
- * `g_task_propagate_*()` function of the form @func completed its task
- * with.
+ * dispatcher's pool, or GTask's when [property@Sa.Dispatcher:gtask-pool]
+ * is set and [property@Sa.Dispatcher:max-threads] is 0) and hands its
+ * result to @callback on the caller's context, after @func returned, with
+ * the guarantees of `g_task_run_in_thread()` (see "Threads" in
+ * [class@Sa.Dispatcher]); @func_data_destroy runs there too. Finish with
+ * the `sa_dispatcher_call_finish*()` function of the form @func completed
+ * its task with; `g_task_propagate_*()` reads it too, with the two
+ * differences "Reading results" in [class@Sa.Dispatcher] gives (no
+ * read-once rule of its own, and a call given up at its timeout reads as
+ * `G_IO_ERROR_CANCELLED`).
  *
  * Since: 1.0
  */

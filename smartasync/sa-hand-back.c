@@ -73,9 +73,9 @@ hand_back (SaCall *call)
 
 /* Calls whose body's thread did not look for their task's completion,
  * confirmed together by one source on their context: a batch that a
- * thread fills, at one priority, until the source is dispatched, so that
- * a burst of calls pays for few sources. A thread keeps its last batch,
- * not the source: a source must not outlive its context in other hands. */
+ * thread fills, at one priority, until the source is dispatched. A thread
+ * keeps its last batch, not the source: a source must not outlive its
+ * context in other hands. */
 struct _SaConfirmBatch
 {
   gatomicrefcount ref_count;   /* its source's, the filling thread's */

@@ -129,8 +129,8 @@
  *   FORGOTTEN -> DONE     its task completed: the outcome is dropped
  *
  * A caller is a slot in its execution's array of waiters, holding its
- * task; whoever empties the slot, under the lock's mutex, finishes the
- * caller, exactly once. The cancellation handler of a caller with a
+ * task; whoever empties the slot, under the lock's mutex, completes the
+ * caller's task, exactly once. The cancellation handler of a caller with a
  * cancellable is disconnected where its task is delivered: in the task's
  * callback (async caller) or after the wait (sync caller), never inside
  * the handler.
@@ -479,7 +479,7 @@ execution_stop_running (Execution      *exec,
 }
 
 /* Under the mutex: RUNNING -> FORGOTTEN or DONE. Returns the waiters'
- * array, whose tasks are the caller's to finish and drop. */
+ * array, whose tasks are the caller's to complete and drop. */
 static GPtrArray *
 execution_close (Execution      *exec,
                  ExecutionState  state)
@@ -555,7 +555,7 @@ execution_done (GObject      *source_object,
 
   if (n_reached > 0 && error == NULL)
     {
-      /* The call's task, unless its guard answered. */
+      /* The call's task, unless its guard gave the call up. */
       g_autoptr(GTask) holder = _sa_call_task_take (result, &error);
 
       if (holder != NULL && g_task_had_error (holder))
@@ -564,7 +564,7 @@ execution_done (GObject      *source_object,
         outcome = outcome_new (holder, n_reached);
     }
 
-  /* Taken out under the mutex, each caller is ours alone to finish. */
+  /* Taken out under the mutex, each caller is ours alone to complete. */
   for (guint i = 0; waiters != NULL && i < waiters->len; i++)
     {
       GTask *task = waiters->pdata[i];
@@ -948,15 +948,15 @@ call_sync (SaLock              *self,
   return task;
 }
 
-/* --- finishing ---------------------------------------------------------- */
+/* --- reading ----------------------------------------------------------- */
 
 /* Reads this caller's result in @form into @out (see outcome_read()). */
 static gboolean
-finish (SaLock        *self,
-        GAsyncResult  *result,
-        SaResultForm   form,
-        gpointer       out,
-        GError       **error)
+read_result (SaLock        *self,
+             GAsyncResult  *result,
+             SaResultForm   form,
+             gpointer       out,
+             GError       **error)
 {
   Outcome *outcome;
   gboolean ok;
@@ -1318,7 +1318,7 @@ sa_lock_call_finish (SaLock        *self,
   RETURN_IF_NOT_A_CALL (self, result, error, NULL);
 
   value = g_new0 (GValue, 1);
-  if (!finish (self, result, SA_RESULT_VALUE, value, error))
+  if (!read_result (self, result, SA_RESULT_VALUE, value, error))
     g_clear_pointer (&value, g_free);
 
   return value;
@@ -1349,7 +1349,7 @@ sa_lock_call_finish_value (SaLock        *self,
   RETURN_IF_NOT_A_CALL (self, result, error, FALSE);
   g_return_val_if_fail (value != NULL && !G_IS_VALUE (value), FALSE);
 
-  return finish (self, result, SA_RESULT_VALUE, value, error);
+  return read_result (self, result, SA_RESULT_VALUE, value, error);
 }
 
 /**
@@ -1375,7 +1375,7 @@ sa_lock_call_finish_boolean (SaLock        *self,
 
   RETURN_IF_NOT_A_CALL (self, result, error, FALSE);
 
-  if (!finish (self, result, SA_RESULT_BOOLEAN, &ret, error))
+  if (!read_result (self, result, SA_RESULT_BOOLEAN, &ret, error))
     return FALSE;
 
   return ret;
@@ -1403,7 +1403,7 @@ sa_lock_call_finish_int (SaLock        *self,
 
   RETURN_IF_NOT_A_CALL (self, result, error, -1);
 
-  if (!finish (self, result, SA_RESULT_INT, &ret, error))
+  if (!read_result (self, result, SA_RESULT_INT, &ret, error))
     return -1;
 
   return ret;
@@ -1436,7 +1436,7 @@ sa_lock_call_finish_pointer (SaLock        *self,
 
   RETURN_IF_NOT_A_CALL (self, result, error, NULL);
 
-  if (!finish (self, result, SA_RESULT_POINTER, &ret, error))
+  if (!read_result (self, result, SA_RESULT_POINTER, &ret, error))
     return NULL;
 
   return ret;
@@ -1493,7 +1493,7 @@ sa_lock_call_sync (SaLock        *self,
 
   task = call_sync_task (self, key, operation, cancellable);
   value = g_new0 (GValue, 1);
-  if (!finish (self, G_ASYNC_RESULT (task), SA_RESULT_VALUE, value, error))
+  if (!read_result (self, G_ASYNC_RESULT (task), SA_RESULT_VALUE, value, error))
     g_clear_pointer (&value, g_free);
 
   return value;
@@ -1534,7 +1534,7 @@ sa_lock_call_sync_value (SaLock        *self,
 
   task = call_sync_task (self, key, operation, cancellable);
 
-  return finish (self, G_ASYNC_RESULT (task), SA_RESULT_VALUE, value, error);
+  return read_result (self, G_ASYNC_RESULT (task), SA_RESULT_VALUE, value, error);
 }
 
 /**
@@ -1566,7 +1566,7 @@ sa_lock_call_sync_boolean (SaLock        *self,
   RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, FALSE);
 
   task = call_sync_task (self, key, operation, cancellable);
-  if (!finish (self, G_ASYNC_RESULT (task), SA_RESULT_BOOLEAN, &ret, error))
+  if (!read_result (self, G_ASYNC_RESULT (task), SA_RESULT_BOOLEAN, &ret, error))
     return FALSE;
 
   return ret;
@@ -1601,7 +1601,7 @@ sa_lock_call_sync_int (SaLock        *self,
   RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, -1);
 
   task = call_sync_task (self, key, operation, cancellable);
-  if (!finish (self, G_ASYNC_RESULT (task), SA_RESULT_INT, &ret, error))
+  if (!read_result (self, G_ASYNC_RESULT (task), SA_RESULT_INT, &ret, error))
     return -1;
 
   return ret;
@@ -1638,7 +1638,7 @@ sa_lock_call_sync_pointer (SaLock        *self,
   RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, NULL);
 
   task = call_sync_task (self, key, operation, cancellable);
-  if (!finish (self, G_ASYNC_RESULT (task), SA_RESULT_POINTER, &ret, error))
+  if (!read_result (self, G_ASYNC_RESULT (task), SA_RESULT_POINTER, &ret, error))
     return NULL;
 
   return ret;

@@ -138,7 +138,7 @@ pool_unref (SaPool *pool)
   if (!g_atomic_int_dec_and_test (&pool->ref_count))
     return;
 
-  /* Threads drain the queue before they drop their references. */
+  /* Threads empty the queue before they drop their references. */
   g_assert (pool->n_queued == 0);
   while (pool->exited != NULL)
     {
@@ -301,7 +301,7 @@ spawn (SaPool *pool)
       return;
     }
 
-  /* The queued jobs wait for a thread of the pool to finish its job. */
+  /* The queued jobs wait for a thread of the pool to end its job. */
   g_warning ("smartasync: cannot start a pool thread: %s", error->message);
   pool->n_threads--;
   pool->n_searching--;
@@ -682,7 +682,7 @@ _sa_pool_end_wait (gboolean was_pool_thread)
   if (--worker->wait_depth > 0)
     return;
 
-  /* Back among the active threads, over the limit until one finishes:
+  /* Back among the active threads, over the limit until one ends its job:
    * the waiter never waits twice. */
   pool = worker->pool;
   g_mutex_lock (&pool->lock);

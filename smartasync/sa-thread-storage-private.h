@@ -14,10 +14,9 @@ typedef struct _SaConfirmBatch   SaConfirmBatch;
 
 /* Everything the library keeps per thread, read and written by that
  * thread only (sa_reset_contexts() reaches @contexts through the
- * registry of sa-context.c, under its lock). A thread-local struct: a
- * field is one load away, which the detection of every call needs for
- * @in_blocking_body. What a field owns is let go when the thread exits
- * (_sa_thread_storage_hold_exit()). */
+ * registry of sa-context.c, under its lock). A thread-local struct, not a
+ * GPrivate: every call's detection reads @in_blocking_body. What a field
+ * owns is let go when the thread exits (_sa_thread_storage_hold_exit()). */
 typedef struct
 {
   gboolean          in_blocking_body;  /* sa-operation-private.h: inside the body
