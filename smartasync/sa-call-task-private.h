@@ -46,10 +46,10 @@ typedef enum
   SA_CALL_DELIVERED    = 1 << 0,   /* the caller's callback ran */
   SA_CALL_TOGGLE       = 1 << 1,   /* @task is held by a toggle reference */
   SA_CALL_DONE_SEEN    = 1 << 2,   /* unconfirmed: call_done() ran */
-  SA_CALL_CONFIRM_SEEN = 1 << 3,   /* unconfirmed: _sa_call_confirm() ran */
+  SA_CALL_CONFIRM_SEEN = 1 << 3,   /* unconfirmed: confirm() of sa-hand-back.c ran */
   SA_CALL_COUNTED      = 1 << 4,   /* in the count of undelivered offloads */
   SA_CALL_GUARDED      = 1 << 5,   /* a GuardedCall */
-  SA_CALL_DEFERRED     = 1 << 6,   /* unconfirmed: _sa_call_confirm() came early once */
+  SA_CALL_DEFERRED     = 1 << 6,   /* unconfirmed: confirm() came early once */
   SA_CALL_HOOKED       = 1 << 7,   /* @task carries hooks run after delivery */
 } SaCallFlags;
 
@@ -76,7 +76,8 @@ SaCall  *_sa_call_new                (const SaCallOrigin  *origin,
                                       gpointer             user_data,
                                       SaCallState          state);
 /* The call's own reference to its task becomes a toggle one, whose
- * last-one notification completes the task with SA_ERROR_NO_RESULT. */
+ * last-one notification completes the task with SA_ERROR_NO_RESULT; the
+ * caller holds a reference of its own already. */
 void     _sa_call_hold_by_toggle     (SaCall              *call);
 /* Counts @call among the offloads whose callback has not run. */
 void     _sa_call_count_undelivered  (SaCall              *call);
@@ -87,9 +88,6 @@ gboolean _sa_call_many_undelivered   (void);
  * the caller's callback unless the guard gave it first, then every
  * reference of the call, in this same dispatch. */
 void     _sa_call_complete           (SaCall              *call);
-/* On the caller's context, for a call whose body's thread did not look
- * for its task's completion (sa-hand-back.c). */
-void     _sa_call_confirm            (SaCall              *call);
 
 static inline GMainContext *
 _sa_call_get_context (SaCall *call)
