@@ -235,7 +235,6 @@ static const char * const cell_names[SA_N_CELLS] = {
   [SA_CELL_ASYNC_BLOCKING]     = "async caller, blocking operation: worker thread",
 };
 
-
 static inline gboolean
 caller_is_async (SaDispatcher *self,
                  SaCallMode    mode)
@@ -287,9 +286,6 @@ _sa_dispatcher_get_pool (SaDispatcher *self)
   if G_LIKELY (pool != NULL)
     return pool;
 
-  if (g_atomic_int_get (&self->gtask_pool) && g_atomic_int_get (&self->max_threads) == 0)
-    return NULL;
-
   g_mutex_lock (&self->pool_lock);
   if ((pool = self->pool) == NULL)
     {
@@ -301,7 +297,6 @@ _sa_dispatcher_get_pool (SaDispatcher *self)
 
   return pool;
 }
-
 
 static void
 trace_call (SaDispatcher *self,

@@ -1213,7 +1213,6 @@ sa_lock_get_n_in_flight (SaLock *self)
   return n;
 }
 
-
 /**
  * sa_lock_call:
  * @self: a [class@Sa.Lock]
