@@ -66,20 +66,18 @@ _sa_call_task_get_dispatcher (GTask *task)
  * - a body that returned without completing its task is completed with
  *   SA_ERROR_NO_RESULT before BODY_RETURNED, by its thread, which looks
  *   for the task's completion on the caller's context; when it does not
- *   look (@unconfirmed), confirm() of sa-hand-back.c does, on the caller's
- *   context, one
- *   priority below the task's and so after the completion the body
- *   queued (once more if the call came after the source's check, which
- *   the completion could not precede), and completes the call after
- *   call_done();
+ *   look (@unconfirmed), confirm() of sa-hand-back.c does, on the
+ *   caller's context, one priority below the task's and so after the
+ *   completion the body queued (once more if the call came after the
+ *   source's check, which the completion could not precede), and
+ *   completes the call after call_done();
  * - the caller's callback runs once (SA_CALL_DELIVERED, caller's context
  *   only): at _sa_call_complete(), or when the guard gives the call up, if
  *   that comes first (call_given_up_cb());
  * - every reference the call holds is dropped on the caller's context:
  *   the task's at _sa_call_complete(), the rest with the last reference
  *   to the call (its own, dropped there, or its guard's, in the idle of
- *   call_guard_fired());
- *   no pool thread drops any;
+ *   call_guard_fired()); no pool thread drops any;
  * - a non-blocking operation may drop its task without completing it:
  *   the call then holds the task by a toggle reference, whose last-one
  *   notification completes it with SA_ERROR_NO_RESULT. */
