@@ -7,6 +7,7 @@
 
 #include "sa-dispatcher.h"
 #include "sa-guard-private.h"
+#include "sa-task-private.h"
 
 G_BEGIN_DECLS
 
@@ -20,15 +21,32 @@ typedef struct
   int           priority;
 } SaCallOrigin;
 
+/* Marks a call's task with the dispatcher whose finish functions read
+ * it, where its source object or tag is not sa_dispatcher_call()'s. */
+void          _sa_call_task_set_dispatcher (GTask        *task,
+                                            SaDispatcher *dispatcher);
+/* That dispatcher, or NULL. */
+SaDispatcher *_sa_call_task_get_dispatcher (GTask        *task);
+
 /* The call's task: the one returned, handed to the callback and to the
- * body, in every cell. */
-GTask   *_sa_call_task_new           (const SaCallOrigin  *origin,
-                                      GCancellable        *cancellable,
-                                      GAsyncReadyCallback  callback,
-                                      gpointer             user_data);
-/* The dispatcher whose finish functions read @task: set only where the
- * task's source object or tag is not sa_dispatcher_call()'s. */
-SaDispatcher *_sa_call_task_get_dispatcher (GTask *task);
+ * body, in every cell. Inline: every call makes one. */
+static inline GTask *
+_sa_call_task_new (const SaCallOrigin  *origin,
+                   GCancellable        *cancellable,
+                   GAsyncReadyCallback  callback,
+                   gpointer             user_data)
+{
+  GTask *task = g_task_new (origin->source_object, cancellable, callback, user_data);
+
+  _sa_task_set_tag (task, origin->source_tag);
+  if (origin->priority != G_PRIORITY_DEFAULT)
+    g_task_set_priority (task, origin->priority);
+  if G_UNLIKELY (origin->source_object != origin->dispatcher ||
+                 origin->source_tag != sa_dispatcher_call)
+    _sa_call_task_set_dispatcher (task, origin->dispatcher);
+
+  return task;
+}
 
 /* --- the SaCall record: a call whose caller's callback the library runs - */
 
@@ -79,11 +97,28 @@ SaCall  *_sa_call_new                (const SaCallOrigin  *origin,
  * last-one notification completes the task with SA_ERROR_NO_RESULT; the
  * caller holds a reference of its own already. */
 void     _sa_call_hold_by_toggle     (SaCall              *call);
-/* Counts @call among the offloads whose callback has not run. */
-void     _sa_call_count_undelivered  (SaCall              *call);
+/* Offloaded calls whose caller's callback has not run yet, all contexts
+ * together: while at most SA_CALL_FIND_LIMIT, a pool thread looks for a
+ * body's completion on its context; beyond, the caller's context
+ * confirms it (sa-hand-back.c; why, in docs/performance.md). Atomic. */
+G_GNUC_INTERNAL extern gint _sa_call_n_undelivered;
+#define SA_CALL_FIND_LIMIT 16
+
+/* Counts @call among the undelivered offloads, until _sa_call_complete(). */
+static inline void
+_sa_call_count_undelivered (SaCall *call)
+{
+  call->flags |= SA_CALL_COUNTED;
+  g_atomic_int_inc (&_sa_call_n_undelivered);
+}
+
 /* Whether so many offloads wait for their callback that a pool thread
  * should not walk its caller's context for a body's completion. */
-gboolean _sa_call_many_undelivered   (void);
+static inline gboolean
+_sa_call_many_undelivered (void)
+{
+  return g_atomic_int_get (&_sa_call_n_undelivered) > SA_CALL_FIND_LIMIT;
+}
 /* On the caller's context, once the body returned and GTask called back:
  * the caller's callback unless the guard gave it first, then every
  * reference of the call, in this same dispatch. */

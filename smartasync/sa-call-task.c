@@ -22,23 +22,11 @@ static SA_DEFINE_QUARK (sa-dispatcher, dispatcher)
  * dispatcher's finish functions. */
 static SA_DEFINE_QUARK (sa-guard-error, guard_error)
 
-GTask *
-_sa_call_task_new (const SaCallOrigin  *origin,
-                   GCancellable        *cancellable,
-                   GAsyncReadyCallback  callback,
-                   gpointer             user_data)
+void
+_sa_call_task_set_dispatcher (GTask        *task,
+                              SaDispatcher *dispatcher)
 {
-  GTask *task = g_task_new (origin->source_object, cancellable, callback, user_data);
-
-  _sa_task_set_tag (task, origin->source_tag);
-  if (origin->priority != G_PRIORITY_DEFAULT)
-    g_task_set_priority (task, origin->priority);
-  /* Not sa_dispatcher_call()'s: its finish functions must know it. */
-  if G_UNLIKELY (origin->source_object != origin->dispatcher ||
-                 origin->source_tag != sa_dispatcher_call)
-    g_object_set_qdata (G_OBJECT (task), dispatcher_quark (), origin->dispatcher);
-
-  return task;
+  g_object_set_qdata (G_OBJECT (task), dispatcher_quark (), dispatcher);
 }
 
 SaDispatcher *
@@ -99,12 +87,8 @@ call_guarded (SaCall *call)
   return (call->flags & SA_CALL_GUARDED) ? (GuardedCall *) call : NULL;
 }
 
-/* Offloaded calls whose caller's callback has not run yet, all contexts
- * together: while at most FIND_LIMIT, a pool thread looks for a body's
- * completion on its context; beyond, the caller's context confirms it
- * (sa-hand-back.c; why, in docs/performance.md). */
-static gint n_undelivered;
-#define FIND_LIMIT 16
+/* See sa-call-task-private.h. */
+gint _sa_call_n_undelivered;
 
 static void call_done (GObject      *source_object,
                        GAsyncResult *result,
@@ -320,7 +304,7 @@ _sa_call_complete (SaCall *call)
   GTask *task;
 
   if (call->flags & SA_CALL_COUNTED)
-    g_atomic_int_add (&n_undelivered, -1);
+    g_atomic_int_add (&_sa_call_n_undelivered, -1);
   call_deliver (call);
   if (gcall != NULL)
     g_clear_pointer (&gcall->guard, _sa_guard_close);
@@ -449,19 +433,6 @@ _sa_call_hold_by_toggle (SaCall *call)
   call->flags |= SA_CALL_TOGGLE;
   g_object_add_toggle_ref (G_OBJECT (call->task), call_task_toggled, call);
   g_object_unref (call->task);
-}
-
-void
-_sa_call_count_undelivered (SaCall *call)
-{
-  call->flags |= SA_CALL_COUNTED;
-  g_atomic_int_inc (&n_undelivered);
-}
-
-gboolean
-_sa_call_many_undelivered (void)
-{
-  return g_atomic_int_get (&n_undelivered) > FIND_LIMIT;
 }
 
 /* --- reading ------------------------------------------------------------ */

@@ -30,7 +30,7 @@ typedef struct
                                         * thread this thread is */
 } SaThreadStorage;
 
-extern _Thread_local SaThreadStorage _sa_thread_storage;
+G_GNUC_INTERNAL extern _Thread_local SaThreadStorage _sa_thread_storage;
 
 static inline SaThreadStorage *
 _sa_thread_storage_get (void)
