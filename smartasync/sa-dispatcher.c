@@ -573,8 +573,9 @@ call_sync_blocking (SaDispatcher        *self,
  * cancellable), which may answer before the operation does.
  * Invariants:
  * - the call's task is made on the caller's context with call_done() as
- *   its callback, the caller's user data as its data and the SaCall in
- *   its qdata, and handed to the body: GTask queues its completion to
+ *   its callback and the caller's user data as its data, and handed to
+ *   the body with the SaCall in its qdata (put there by the thread that
+ *   takes a queued call without a guard): GTask queues its completion to
  *   that context, from whichever thread completes it;
  * - @state goes from RUNNING to BODY_RETURNED (the body's thread, after
  *   the body, as its last act on the call) or to CALLBACK_WAITING
@@ -618,7 +619,8 @@ typedef enum
   CALL_HOOKED       = 1 << 7,   /* @task carries AnswerHooks */
 } CallFlags;
 
-/* Small, as one is queued per offloaded call: 40 bytes. */
+/* Small, as one is held per offloaded call from its body to its
+ * callback: 40 bytes. */
 typedef struct
 {
   GTask               *task;        /* the call's task, until call_complete() */
@@ -1283,13 +1285,26 @@ offload_hand_over (SaCall *call)
   call_attach_confirm (call, priority);
 }
 
-/* A job of the dispatcher's pool. */
+/* A job of the dispatcher's pool: an SaCall with no guard, whose task
+ * has no SaCall in its qdata yet, or a guarded one tagged by its low bit.
+ * A queued call thus costs no GData: nothing can complete its task before
+ * its body runs (no guard, no cancellable), so call_done() cannot look
+ * for its SaCall earlier. */
+#define CALL_JOB_TAG ((guintptr) 1)
+
 static void
 offload_func (gpointer data)
 {
-  SaCall *call = data;
+  SaCall *call;
 
   _sa_pool_job_caller_idle ();
+  if (GPOINTER_TO_SIZE (data) & CALL_JOB_TAG)
+    call = GSIZE_TO_POINTER (GPOINTER_TO_SIZE (data) & ~CALL_JOB_TAG);
+  else
+    {
+      call = data;
+      g_object_set_qdata (G_OBJECT (call->task), call_quark (), call);
+    }
   offload_run (call);
   offload_hand_over (call);
 }
@@ -1373,18 +1388,39 @@ call_async_blocking (SaDispatcher        *self,
                      GAsyncReadyCallback  callback,
                      gpointer             user_data)
 {
-  SaCall *call = call_new (origin, operation, cancellable, timeout_ms, callback, user_data,
-                           CALL_RUNNING);
-  GTask *task = g_object_ref (call->task);   /* the caller's */
-  SaPool *pool;
+  SaCall *call;
+  GTask *task;
+  SaPool *pool = uses_gtask_pool (self) ? NULL : get_pool (self);
 
+  /* The common case: no guard, the dispatcher's pool (see offload_func()). */
+  if G_LIKELY (pool != NULL && !_sa_guard_needed (cancellable, TRUE, timeout_ms))
+    {
+      call = g_new (SaCall, 1);
+      *call = (SaCall) {
+        .task = new_task (origin, NULL, call_done, user_data),
+        .callback = callback,
+        .user_data = user_data,
+        .operation = g_object_ref (operation),
+        .state = CALL_RUNNING,
+        .flags = CALL_COUNTED,
+      };
+      task = g_object_ref (call->task);   /* the caller's */
+      g_atomic_int_inc (&n_unanswered);
+      _sa_pool_push_data (pool, call, origin->priority);
+      return task;
+    }
+
+  call = call_new (origin, operation, cancellable, timeout_ms, callback, user_data,
+                   CALL_RUNNING);
+  task = g_object_ref (call->task);   /* the caller's */
   call->flags |= CALL_COUNTED;
   g_atomic_int_inc (&n_unanswered);
   /* Cancelled before the call: answered without a thread. */
   if (g_task_return_error_if_cancelled (task))
     g_atomic_int_set (&call->state, CALL_BODY_RETURNED);
-  else if (!uses_gtask_pool (self) && (pool = get_pool (self)) != NULL)
-    _sa_pool_push_data (pool, call, origin->priority);
+  else if (pool != NULL)
+    _sa_pool_push_data (pool, GSIZE_TO_POINTER (GPOINTER_TO_SIZE (call) | CALL_JOB_TAG),
+                        origin->priority);
   else
     run_on_gtask_pool (call);
 
