@@ -619,18 +619,20 @@ typedef enum
   CALL_HOOKED       = 1 << 7,   /* @task carries AnswerHooks */
 } CallFlags;
 
-/* Small, as one is held per offloaded call from its body to its
- * callback: 40 bytes. */
+/* Small, as one is held per offloaded call: 40 bytes, the pool's queue
+ * link included. The caller's user data is the task's. */
 typedef struct
 {
+  SaPoolLink           link;        /* the pool's, while queued */
   GTask               *task;        /* the call's task, until call_complete() */
   GAsyncReadyCallback  callback;
-  gpointer             user_data;
   SaOperation         *operation;
   gint                 state;       /* atomic CallState */
   guint8               unconfirmed; /* BODY_RETURNED by a thread that did not
                                      * look for the task's completion */
   guint8               flags;       /* CallFlags */
+  guint8               guarded;     /* CALL_GUARDED, for the body's thread:
+                                     * never written after the call is made */
 } SaCall;
 
 /* A call with a guard, which may answer from another thread before the
@@ -677,9 +679,10 @@ static SA_DEFINE_QUARK (sa-call, call)
 static GTask *
 call_new_task (SaCall       *call,
                const Origin *origin,
-               GCancellable *cancellable)
+               GCancellable *cancellable,
+               gpointer      user_data)
 {
-  GTask *task = new_task (origin, cancellable, call_done, call->user_data);
+  GTask *task = new_task (origin, cancellable, call_done, user_data);
 
   g_object_set_qdata (G_OBJECT (task), call_quark (), call);
 
@@ -832,6 +835,19 @@ call_release (SaCall *call)
     call_free (call);
 }
 
+/* g_async_result_get_user_data() of a GTask, without the interface's
+ * type checks and lookup on each call. */
+static gpointer
+task_user_data (GTask *task)
+{
+  static GAsyncResultIface *iface;
+
+  if G_UNLIKELY (g_atomic_pointer_get (&iface) == NULL)
+    g_atomic_pointer_set (&iface, G_ASYNC_RESULT_GET_IFACE (task));
+
+  return g_atomic_pointer_get (&iface)->get_user_data ((GAsyncResult *) task);
+}
+
 /* Runs the caller's callback, once, on the caller's context. A guard that
  * fired first gives its error to the finish functions; the task's own
  * cancellable, cancelled by the guard, gives g_task_propagate_*() theirs. */
@@ -854,7 +870,7 @@ call_deliver (SaCall *call)
     }
   if (call->callback != NULL)
     call->callback (g_task_get_source_object (call->task), G_ASYNC_RESULT (call->task),
-                    call->user_data);
+                    task_user_data (call->task));
   /* After the callback, as GTask notifies completion after it. */
   if (answered || (call->flags & CALL_HOOKED))
     answer_hooks_run (call->task);
@@ -1018,13 +1034,13 @@ call_new (const Origin        *origin,
     call = &(gcall = g_new (GuardedCall, 1))->call;
   *call = (SaCall) {
     .callback = callback,
-    .user_data = user_data,
     .operation = g_object_ref (operation),
     .state = state,
+    .guarded = gcall != NULL,
   };
   if (gcall == NULL)
     {
-      call->task = call_new_task (call, origin, cancellable);
+      call->task = call_new_task (call, origin, cancellable, user_data);
       return call;
     }
 
@@ -1042,7 +1058,7 @@ call_new (const Origin        *origin,
    * at once, before the task exists: its answer comes from an idle. */
   gcall->guard = _sa_guard_new (cancellable, TRUE, timeout_ms, gcall->context,
                                 call_guard_fired, gcall, NULL);
-  call->task = call_new_task (call, origin, gcall->guard->cancellable);
+  call->task = call_new_task (call, origin, gcall->guard->cancellable, user_data);
   {
     AnswerHooks *hooks = g_new0 (AnswerHooks, 1);
 
@@ -1395,27 +1411,20 @@ offload_hand_over (SaCall   *call,
   call_attach_confirm (call, priority);
 }
 
-/* A job of the dispatcher's pool: an SaCall with no guard, whose task
- * has no SaCall in its qdata yet, or a guarded one tagged by its low bit.
- * A queued call thus costs no GData: nothing can complete its task before
- * its body runs (no guard, no cancellable), so call_done() cannot look
- * for its SaCall earlier. */
-#define CALL_JOB_TAG ((guintptr) 1)
-
+/* A job of the dispatcher's pool: an SaCall. One with no guard has no
+ * SaCall in its task's qdata until this thread puts it there, so that a
+ * queued call costs no GData: nothing can complete its task before its
+ * body runs (no guard, no cancellable), so call_done() cannot look for
+ * its SaCall earlier. */
 static void
 offload_func (gpointer data)
 {
-  gboolean guarded = (GPOINTER_TO_SIZE (data) & CALL_JOB_TAG) != 0;
-  SaCall *call;
+  SaCall *call = data;
+  gboolean guarded = call->guarded;
 
   _sa_pool_job_caller_idle ();
-  if (guarded)
-    call = GSIZE_TO_POINTER (GPOINTER_TO_SIZE (data) & ~CALL_JOB_TAG);
-  else
-    {
-      call = data;
-      g_object_set_qdata (G_OBJECT (call->task), call_quark (), call);
-    }
+  if (!guarded)
+    g_object_set_qdata (G_OBJECT (call->task), call_quark (), call);
   offload_run (call);
   offload_hand_over (call, guarded);
 }
@@ -1430,12 +1439,11 @@ carrier_func (GTask        *carrier,
               gpointer      task_data,
               GCancellable *cancellable)
 {
-  gboolean guarded = (GPOINTER_TO_SIZE (task_data) & CALL_JOB_TAG) != 0;
-  SaCall *call = GSIZE_TO_POINTER (GPOINTER_TO_SIZE (task_data) & ~CALL_JOB_TAG);
+  SaCall *call = task_data;
   GuardedCall *late;
 
   offload_run (call);
-  late = guarded ? call_late_begin (call) : NULL;
+  late = call->guarded ? call_late_begin (call) : NULL;
   g_task_return_boolean (carrier, TRUE);
   if (late != NULL)
     call_late_post (late);
@@ -1464,10 +1472,7 @@ run_on_gtask_pool (SaCall *call)
   g_task_set_priority (carrier, g_task_get_priority (call->task));
   if (gcall != NULL)
     gcall->carrier = carrier;
-  g_task_set_task_data (carrier,
-                        GSIZE_TO_POINTER (GPOINTER_TO_SIZE (call) |
-                                          (gcall != NULL ? CALL_JOB_TAG : 0)),
-                        NULL);
+  g_task_set_task_data (carrier, call, NULL);
   g_task_run_in_thread (carrier, carrier_func);
   g_object_unref (carrier);
 }
@@ -1524,7 +1529,6 @@ call_async_blocking (SaDispatcher        *self,
       *call = (SaCall) {
         .task = new_task (origin, NULL, call_done, user_data),
         .callback = callback,
-        .user_data = user_data,
         .operation = g_object_ref (operation),
         .state = CALL_RUNNING,
         .flags = CALL_COUNTED,
@@ -1544,8 +1548,7 @@ call_async_blocking (SaDispatcher        *self,
   if (g_task_return_error_if_cancelled (task))
     g_atomic_int_set (&call->state, CALL_BODY_RETURNED);
   else if (pool != NULL)
-    _sa_pool_push_data (pool, GSIZE_TO_POINTER (GPOINTER_TO_SIZE (call) | CALL_JOB_TAG),
-                        origin->priority);
+    _sa_pool_push_data (pool, call, origin->priority);
   else
     run_on_gtask_pool (call);
 
