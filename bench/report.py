@@ -539,8 +539,11 @@ The library's comments state what holds; the reasons in figures are here.
   (`SaThreadStorage`): every call's detection reads it, one load where
   `g_private_get()` is a function call and a key lookup.
 - **One task per call, and a small record for offloads** (`SaCall`, 40
-  bytes; a queued offload weighs 296 B with its task): no second task
-  between the caller and the body.
+  bytes, the pool's queue link included: the record is the queued job;
+  a queued offload weighs 240 B with its task): no second task between
+  the caller and the body, and no qdata on the task of a queued call
+  without a guard until a pool thread takes it (`_sa_call_new_queued()`,
+  `_sa_call_task_set_call()`).
 - **A pool thread looks for a returned body's completion only while few
   calls wait** (`_sa_call_many_undelivered()`, 16): the look is a walk of
   the caller's context's sources; when many completions pile up there,

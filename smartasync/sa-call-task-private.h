@@ -7,6 +7,7 @@
 
 #include "sa-dispatcher.h"
 #include "sa-guard-private.h"
+#include "sa-pool-private.h"
 #include "sa-task-private.h"
 
 G_BEGIN_DECLS
@@ -71,17 +72,20 @@ typedef enum
   SA_CALL_HOOKED       = 1 << 7,   /* @task carries hooks run after delivery */
 } SaCallFlags;
 
-/* One is queued per offloaded call: 40 bytes. */
+/* One is held per offloaded call: 40 bytes, the pool's queue link
+ * included. The caller's user data is the task's. */
 typedef struct
 {
+  SaPoolLink           link;        /* the pool's, while queued */
   GTask               *task;        /* the call's task, until _sa_call_complete() */
   GAsyncReadyCallback  callback;
-  gpointer             user_data;
   SaOperation         *operation;
   gint                 state;       /* atomic SaCallState */
   guint8               unconfirmed; /* BODY_RETURNED by a thread that did not
                                      * look for the task's completion */
   guint8               flags;       /* SaCallFlags */
+  guint8               guarded;     /* SA_CALL_GUARDED, for the body's thread:
+                                     * never written after the call is made */
 } SaCall;
 
 /* A new call in @state and its task, made on the caller's context; with a
@@ -93,6 +97,28 @@ SaCall  *_sa_call_new                (const SaCallOrigin  *origin,
                                       GAsyncReadyCallback  callback,
                                       gpointer             user_data,
                                       SaCallState          state);
+/* An offload with no guard for the dispatcher's pool, counted among the
+ * undelivered: its task has no SaCall in its qdata until the body's
+ * thread puts it there (_sa_call_task_set_call()), so that a queued call
+ * costs no GData; nothing can complete its task before its body runs. */
+SaCall  *_sa_call_new_queued         (const SaCallOrigin  *origin,
+                                      SaOperation         *operation,
+                                      GAsyncReadyCallback  callback,
+                                      gpointer             user_data);
+/* On the body's thread, before the body: the SaCall into its task's
+ * qdata, for call_done(). */
+void     _sa_call_task_set_call      (SaCall              *call);
+/* On GTask's pool: the runner task of a guarded call, as the key of its
+ * completion for a late release. */
+void     _sa_call_set_runner         (SaCall              *call,
+                                      GTask               *runner);
+/* On the body's thread, after a guarded call's body and before its
+ * hand-back: when its guard gave the call up first, a new reference to
+ * the call for a late release (_sa_call_post_late_release()); else NULL. */
+SaCall  *_sa_call_begin_late_release (SaCall              *call);
+/* Hands @held to the drain thread, which withdraws what is left of the
+ * call on its caller's context, should the caller have let it go. */
+void     _sa_call_post_late_release  (SaCall              *held);
 /* The call's own reference to its task becomes a toggle one, whose
  * last-one notification completes the task with SA_ERROR_NO_RESULT; the
  * caller holds a reference of its own already. */

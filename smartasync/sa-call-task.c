@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "sa-call-task-private.h"
+#include "sa-drain-thread-private.h"
 #include "sa-error.h"
 #include "sa-operation-private.h"
 #include "sa-task-private.h"
@@ -43,8 +44,9 @@ _sa_call_task_get_dispatcher (GTask *task)
  * cancellable), which may be given up before the operation completes.
  * Invariants:
  * - the call's task is made on the caller's context with call_done() as
- *   its callback, the caller's user data as its data and the SaCall in
- *   its qdata, and handed to the body: GTask queues its completion to
+ *   its callback and the caller's user data as its data, and handed to
+ *   the body with the SaCall in its qdata (put there by the thread that
+ *   takes a queued call without a guard): GTask queues its completion to
  *   that context, from whichever thread completes it;
  * - @state goes from RUNNING to BODY_RETURNED (the body's thread, after
  *   the body, as its last act on the call) or to CALLBACK_WAITING
@@ -79,6 +81,9 @@ typedef struct
   int              priority;        /* of its guard's idle */
   SaGuard         *guard;           /* closed at _sa_call_complete() */
   GMainContext    *context;         /* the task's (unowned: the task holds it) */
+  gint             completed;       /* atomic: _sa_call_complete() ran */
+  gboolean         withdrawn;       /* the drain thread's: _sa_call_complete() is its */
+  gpointer         runner;          /* on GTask's pool: its runner task, as a key */
 } GuardedCall;
 
 static inline GuardedCall *
@@ -101,9 +106,10 @@ static SA_DEFINE_QUARK (sa-call, call)
 static GTask *
 call_new_task (SaCall             *call,
                const SaCallOrigin *origin,
-               GCancellable       *cancellable)
+               GCancellable       *cancellable,
+               gpointer            user_data)
 {
-  GTask *task = _sa_call_task_new (origin, cancellable, call_done, call->user_data);
+  GTask *task = _sa_call_task_new (origin, cancellable, call_done, user_data);
 
   g_object_set_qdata (G_OBJECT (task), call_quark (), call);
 
@@ -221,7 +227,7 @@ static void
 call_free (SaCall *call)
 {
   g_assert (call->task == NULL);
-  g_object_unref (call->operation);
+  g_clear_object (&call->operation);
   g_free (call);
 }
 
@@ -256,6 +262,19 @@ call_release (SaCall *call)
     call_free (call);
 }
 
+/* g_async_result_get_user_data() of a GTask, without the interface's
+ * type checks and lookup on each call. */
+static gpointer
+task_user_data (GTask *task)
+{
+  static GAsyncResultIface *iface;
+
+  if G_UNLIKELY (g_atomic_pointer_get (&iface) == NULL)
+    g_atomic_pointer_set (&iface, G_ASYNC_RESULT_GET_IFACE (task));
+
+  return g_atomic_pointer_get (&iface)->get_user_data ((GAsyncResult *) task);
+}
+
 /* Runs the caller's callback, once, on the caller's context. A guard that
  * fired first gives its error to the finish functions; the task's own
  * cancellable, cancelled by the guard, gives g_task_propagate_*() theirs. */
@@ -278,7 +297,7 @@ call_deliver (SaCall *call)
     }
   if (call->callback != NULL)
     call->callback (g_task_get_source_object (call->task), G_ASYNC_RESULT (call->task),
-                    call->user_data);
+                    task_user_data (call->task));
   /* After the callback, as GTask notifies completion after it. */
   if (given_up || (call->flags & SA_CALL_HOOKED))
     delivered_hooks_run (call->task);
@@ -313,6 +332,12 @@ _sa_call_complete (SaCall *call)
     g_object_remove_toggle_ref (G_OBJECT (task), call_task_toggled, call);
   else
     g_object_unref (task);
+  if (gcall != NULL)
+    {
+      /* Here, not with the last reference: a late release may hold one. */
+      g_clear_object (&call->operation);
+      g_atomic_int_set (&gcall->completed, TRUE);
+    }
   call_release (call);
 }
 
@@ -391,18 +416,21 @@ _sa_call_new (const SaCallOrigin  *origin,
     call = &(gcall = g_new (GuardedCall, 1))->call;
   *call = (SaCall) {
     .callback = callback,
-    .user_data = user_data,
     .operation = g_object_ref (operation),
     .state = state,
+    .guarded = gcall != NULL,
   };
   if (gcall == NULL)
     {
-      call->task = call_new_task (call, origin, cancellable);
+      call->task = call_new_task (call, origin, cancellable, user_data);
       return call;
     }
 
   call->flags |= SA_CALL_GUARDED;
   g_atomic_ref_count_init (&gcall->ref_count);
+  gcall->completed = FALSE;
+  gcall->withdrawn = FALSE;
+  gcall->runner = NULL;
   gcall->priority = origin->priority;
   gcall->context = g_main_context_get_thread_default ();
   if (gcall->context == NULL)
@@ -413,7 +441,7 @@ _sa_call_new (const SaCallOrigin  *origin,
    * at once, before the task exists: the call is given up from an idle. */
   gcall->guard = _sa_guard_new (cancellable, TRUE, timeout_ms, gcall->context,
                                 call_guard_fired, gcall, NULL);
-  call->task = call_new_task (call, origin, gcall->guard->cancellable);
+  call->task = call_new_task (call, origin, gcall->guard->cancellable, user_data);
   {
     DeliveredHooks *hooks = g_new0 (DeliveredHooks, 1);
 
@@ -425,6 +453,153 @@ _sa_call_new (const SaCallOrigin  *origin,
   }
 
   return call;
+}
+
+SaCall *
+_sa_call_new_queued (const SaCallOrigin  *origin,
+                     SaOperation         *operation,
+                     GAsyncReadyCallback  callback,
+                     gpointer             user_data)
+{
+  SaCall *call = g_new (SaCall, 1);
+
+  *call = (SaCall) {
+    .task = _sa_call_task_new (origin, NULL, call_done, user_data),
+    .callback = callback,
+    .operation = g_object_ref (operation),
+    .state = SA_CALL_RUNNING,
+    .flags = SA_CALL_COUNTED,
+  };
+  g_atomic_int_inc (&_sa_call_n_undelivered);
+
+  return call;
+}
+
+void
+_sa_call_task_set_call (SaCall *call)
+{
+  g_object_set_qdata (G_OBJECT (call->task), call_quark (), call);
+}
+
+void
+_sa_call_set_runner (SaCall *call,
+                     GTask  *runner)
+{
+  GuardedCall *gcall = call_guarded (call);
+
+  if (gcall != NULL)
+    gcall->runner = runner;
+}
+
+/* --- late release: a call given up whose caller let its context go ----- */
+
+/* Withdraws @key's idle from @gcall's context, held by this thread;
+ * FALSE if there is none. */
+static gboolean
+call_late_withdraw (GuardedCall *gcall,
+                    gpointer     key,
+                    GTask       *completed_task)
+{
+  GSource *source = g_main_context_find_source_by_funcs_user_data (gcall->context, &g_idle_funcs,
+                                                                   key);
+
+  if (source == NULL)
+    return FALSE;
+  g_source_destroy (source);
+  /* GTask's completion of @completed_task holds it twice: as its
+   * callback's data, dropped by the destruction, and by a reference of
+   * g_task_return() that only its callback drops (gtask.c, since 2.36). */
+  if (completed_task != NULL)
+    g_object_unref (completed_task);
+
+  return TRUE;
+}
+
+/* On the drain thread, for a call whose guard gave it up before its body
+ * returned: the caller may have let its context go after that, so what
+ * is left of the call there (GTask's completion of the late result, or
+ * the hand-back) would hold the context for ever. Once the drain thread
+ * holds the context, and the caller's callback has run, that source is
+ * withdrawn, unless the caller's context completed the call first;
+ * call_late_free() completes it once the context is let go. */
+static gboolean
+call_late_release (gpointer data,
+                   gboolean acquired)
+{
+  GuardedCall *gcall = data;
+  SaCall *call = &gcall->call;
+  gboolean on_gtask_pool = gcall->runner != NULL;
+
+  if (g_atomic_int_get (&gcall->completed))
+    return TRUE;
+  /* Another thread iterates it, and will complete the call; or the call
+   * given up still waits there, for a caller that will iterate for it. */
+  if (!acquired || !(call->flags & SA_CALL_DELIVERED))
+    return FALSE;
+
+  /* On GTask's pool, gtask_pool_returned() has not run unless
+   * BODY_RETURNED: its completion waits (or is still to come), and then
+   * does what it does. */
+  if (on_gtask_pool && g_atomic_int_get (&call->state) != SA_CALL_BODY_RETURNED)
+    {
+      if (!call_late_withdraw (gcall, gcall->runner, gcall->runner))
+        return FALSE;
+      g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_BODY_RETURNED);
+    }
+
+  /* call_done() ran: the hand-back waits (none on GTask's pool); else
+   * GTask's completion of the call's task. */
+  if (g_atomic_int_get (&call->state) == SA_CALL_CALLBACK_WAITING)
+    {
+      if (!on_gtask_pool && !call_late_withdraw (gcall, call, NULL))
+        return FALSE;
+    }
+  else if (!call_late_withdraw (gcall, call->task, call->task))
+    return FALSE;
+  gcall->withdrawn = TRUE;
+
+  return TRUE;
+}
+
+/* On the drain thread, the context let go: no source of the call is left
+ * on it, so nothing of the caller's thread reaches the call any more. */
+static void
+call_late_free (gpointer data)
+{
+  GuardedCall *gcall = data;
+
+  if (gcall->withdrawn)
+    _sa_call_complete (&gcall->call);
+  guarded_unref (gcall);
+}
+
+SaCall *
+_sa_call_begin_late_release (SaCall *call)
+{
+  GuardedCall *gcall = (GuardedCall *) call;
+  SaGuardState state;
+
+  /* Unconfirmed calls are in a batch that _sa_call_complete() must
+   * follow. The global default context is never freed, and its owner (a
+   * main loop, g_application_run()) must be able to acquire it at any
+   * time. */
+  if (call->unconfirmed || gcall->context == g_main_context_default ())
+    return NULL;
+  /* Stable until the hand-back: _sa_call_complete() clears it. */
+  state = _sa_guard_get_state (gcall->guard);
+  if (state != SA_GUARD_TIMED_OUT && state != SA_GUARD_CANCELLED)
+    return NULL;
+  g_main_context_ref (gcall->context);
+
+  return &guarded_ref (gcall)->call;
+}
+
+void
+_sa_call_post_late_release (SaCall *held)
+{
+  GuardedCall *gcall = (GuardedCall *) held;
+
+  _sa_drain_release (gcall->context, call_late_release, gcall, call_late_free);
 }
 
 void

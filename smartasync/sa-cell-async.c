@@ -85,14 +85,19 @@ offload_run (SaCall *call)
     g_task_return_error (task, _sa_operation_new_no_result_error (call->operation));
 }
 
+/* One with no guard has no SaCall in its task's qdata until this thread
+ * puts it there (see _sa_call_new_queued()). */
 void
 _sa_cell_offload_job (gpointer data)
 {
   SaCall *call = data;
+  gboolean guarded = call->guarded;
 
   _sa_pool_job_caller_idle ();
+  if (!guarded)
+    _sa_call_task_set_call (call);
   offload_run (call);
-  _sa_hand_back (call);
+  _sa_hand_back (call, guarded);
 }
 
 /* A body on GTask's pool runs in the thread function of a task of the
@@ -105,8 +110,14 @@ gtask_pool_run (GTask        *runner,
                 gpointer      task_data,
                 GCancellable *cancellable)
 {
-  offload_run (task_data);
+  SaCall *call = task_data;
+  SaCall *late;
+
+  offload_run (call);
+  late = call->guarded ? _sa_call_begin_late_release (call) : NULL;
   g_task_return_boolean (runner, TRUE);
+  if (late != NULL)
+    _sa_call_post_late_release (late);
 }
 
 static void
@@ -128,6 +139,7 @@ push_to_gtask_pool (SaCall *call)
   GTask *runner = g_task_new (NULL, NULL, gtask_pool_returned, call);
 
   g_task_set_priority (runner, g_task_get_priority (call->task));
+  _sa_call_set_runner (call, runner);
   g_task_set_task_data (runner, call, NULL);
   g_task_run_in_thread (runner, gtask_pool_run);
   g_object_unref (runner);
@@ -145,16 +157,27 @@ _sa_cell_async_blocking (const SaCallOrigin  *origin,
                          GAsyncReadyCallback  callback,
                          gpointer             user_data)
 {
-  SaCall *call = _sa_call_new (origin, operation, cancellable, timeout_ms, callback, user_data,
-                               SA_CALL_RUNNING);
-  GTask *task = g_object_ref (call->task);   /* the caller's */
-  SaPool *pool;
+  SaPool *pool = _sa_dispatcher_get_pool (origin->dispatcher);
+  SaCall *call;
+  GTask *task;
 
+  /* The common case: no guard, the dispatcher's pool. */
+  if G_LIKELY (pool != NULL && !_sa_guard_needed (cancellable, TRUE, timeout_ms))
+    {
+      call = _sa_call_new_queued (origin, operation, callback, user_data);
+      task = g_object_ref (call->task);   /* the caller's */
+      _sa_pool_push_data (pool, call, origin->priority);
+      return task;
+    }
+
+  call = _sa_call_new (origin, operation, cancellable, timeout_ms, callback, user_data,
+                       SA_CALL_RUNNING);
+  task = g_object_ref (call->task);   /* the caller's */
   _sa_call_count_undelivered (call);
   /* Cancelled before the call: completed without a thread. */
   if (g_task_return_error_if_cancelled (task))
     g_atomic_int_set (&call->state, SA_CALL_BODY_RETURNED);
-  else if ((pool = _sa_dispatcher_get_pool (origin->dispatcher)) != NULL)
+  else if (pool != NULL)
     _sa_pool_push_data (pool, call, origin->priority);
   else
     push_to_gtask_pool (call);

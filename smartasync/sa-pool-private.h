@@ -37,6 +37,14 @@ typedef void (*SaPoolFunc) (gpointer data);
 
 /* A pool of GTask jobs (_sa_pool_push()). */
 SaPool  *_sa_pool_new             (guint            max_threads);
+/* The start of a job's data in a pool of _sa_pool_new_full(): the pool's
+ * own while the job is queued, so that a queued job weighs nothing more. */
+typedef struct _SaPoolLink SaPoolLink;
+struct _SaPoolLink
+{
+  SaPoolLink *next;
+};
+
 /* A pool that runs @func on the data of each job (_sa_pool_push_data()). */
 SaPool  *_sa_pool_new_full        (guint            max_threads,
                                    SaPoolFunc       func);
@@ -45,8 +53,8 @@ void     _sa_pool_set_max_threads (SaPool          *pool,
 guint    _sa_pool_get_max_threads (SaPool          *pool);
 
 /* Runs the pool's function on @data (as pushed) on a pool thread, after
- * the jobs queued before it at @priority or a more urgent one: a queued
- * job weighs one pointer. */
+ * the jobs queued before it at @priority or a more urgent one. @data
+ * starts with an SaPoolLink, which the pool uses until the job runs. */
 void     _sa_pool_push_data       (SaPool          *pool,
                                    gpointer         data,
                                    int              priority);

@@ -70,6 +70,8 @@ typedef struct
   int    priority;
   Chunk *head;                  /* jobs are taken from here */
   Chunk *tail;                  /* and pushed here */
+  SaPoolLink *first;            /* a linked pool's: taken from here */
+  SaPoolLink *last;             /* and pushed here */
 } Queue;
 
 struct _Worker
@@ -96,6 +98,8 @@ struct _SaPool
   gint     push_cpu;            /* the processor of the last push */
 
   SaPoolFunc func;              /* every job's */
+  gboolean linked;              /* jobs are linked through their data, not
+                                 * held in chunks (_sa_pool_push_data()) */
   Worker  *idle;                /* the idle stack, last idle on top */
   Worker  *exited;              /* linked by next_idle */
   guint    max_threads;         /* 0: the elastic policy */
@@ -192,7 +196,8 @@ queue_for (SaPool *pool,
   memmove (&pool->queues[i + 1], &pool->queues[i], (pool->n_queues - i) * sizeof (Queue));
   pool->n_queues++;
   pool->queues[i].priority = priority;
-  pool->queues[i].head = pool->queues[i].tail = chunk_new (pool);
+  pool->queues[i].first = pool->queues[i].last = NULL;
+  pool->queues[i].head = pool->queues[i].tail = pool->linked ? NULL : chunk_new (pool);
 
   return &pool->queues[i];
 }
@@ -204,6 +209,20 @@ queue_push (SaPool *pool,
 {
   Queue *queue = queue_for (pool, priority);
   Chunk *tail = queue->tail;
+
+  if (pool->linked)
+    {
+      SaPoolLink *link = job.data;
+
+      link->next = NULL;
+      if (queue->last != NULL)
+        queue->last->next = link;
+      else
+        queue->first = link;
+      queue->last = link;
+      __atomic_store_n (&pool->n_queued, pool->n_queued + 1, __ATOMIC_RELAXED);
+      return;
+    }
 
   if (tail->tail == CHUNK_JOBS)
     {
@@ -226,6 +245,13 @@ chunk_drop (SaPool *pool,
     g_free (chunk);
 }
 
+static inline gboolean
+queue_is_empty (SaPool *pool,
+                Queue  *queue)
+{
+  return pool->linked ? queue->first == NULL : queue->head->head == queue->head->tail;
+}
+
 /* The first job of the most urgent priority; n_queued > 0. */
 static Job
 queue_pop (SaPool *pool)
@@ -235,9 +261,23 @@ queue_pop (SaPool *pool)
   Chunk *head;
   Job job;
 
-  for (i = 0; pool->queues[i].head->head == pool->queues[i].head->tail; i++)
+  for (i = 0; queue_is_empty (pool, &pool->queues[i]); i++)
     ;
   queue = &pool->queues[i];
+  if (pool->linked)
+    {
+      job.data = queue->first;
+      if ((queue->first = queue->first->next) == NULL)
+        queue->last = NULL;
+      __atomic_store_n (&pool->n_queued, pool->n_queued - 1, __ATOMIC_RELAXED);
+      /* An emptied queue goes, unless it is the only one. */
+      if (queue->first == NULL && pool->n_queues > 1)
+        {
+          memmove (queue, queue + 1, (pool->n_queues - i - 1) * sizeof (Queue));
+          pool->n_queues--;
+        }
+      return job;
+    }
   head = queue->head;
   job = head->jobs[head->head++];
 
@@ -521,19 +561,15 @@ worker_main (gpointer data)
 
 /* --- API ---------------------------------------------------------------- */
 
-SaPool *
-_sa_pool_new (guint max_threads)
-{
-  return _sa_pool_new_full (max_threads, run_task_job);
-}
-
-SaPool *
-_sa_pool_new_full (guint      max_threads,
-                   SaPoolFunc func)
+static SaPool *
+pool_new (guint      max_threads,
+          SaPoolFunc func,
+          gboolean   linked)
 {
   SaPool *pool = g_new0 (SaPool, 1);
 
   pool->func = func;
+  pool->linked = linked;
   pool->ref_count = 1;
   g_mutex_init (&pool->lock);
   queue_for (pool, G_PRIORITY_DEFAULT);
@@ -542,6 +578,19 @@ _sa_pool_new_full (guint      max_threads,
   pool->idle_ms = DEFAULT_IDLE_MS;
 
   return pool;
+}
+
+SaPool *
+_sa_pool_new (guint max_threads)
+{
+  return pool_new (max_threads, run_task_job, FALSE);
+}
+
+SaPool *
+_sa_pool_new_full (guint      max_threads,
+                   SaPoolFunc func)
+{
+  return pool_new (max_threads, func, TRUE);
 }
 
 void
