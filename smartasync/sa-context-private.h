@@ -54,13 +54,14 @@ void          _sa_drain_start          (SaDrain      *drain);
 void          _sa_drain_finish         (SaDrain      *drain);
 
 /* A late release: TRUE once done. @acquired: whether the drain thread
- * holds the context; otherwise another thread iterates it. */
+ * holds the context (pushed as thread-default); otherwise another thread
+ * iterates it. */
 typedef gboolean (*SaReleaseFunc) (gpointer data,
                                    gboolean acquired);
 
 /* Runs @func (@data) on the drain thread, in each of its passes (at least
  * every 10 ms while one is pending), until it returns TRUE; then
- * @destroy (@data), there too, with @context let go. @context: (transfer full). */
+ * @destroy (@data), there too. @context: (transfer full). */
 void          _sa_drain_release        (GMainContext   *context,
                                         SaReleaseFunc   func,
                                         gpointer        data,

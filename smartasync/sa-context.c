@@ -505,7 +505,7 @@ drain_dispatch (SaDrain *drain,
 }
 
 /* Runs each late release once, holding its context if no other thread
- * does; drops those done, the context let go. */
+ * does; drops those done. */
 static void
 releases_run (void)
 {
@@ -525,13 +525,18 @@ releases_run (void)
     {
       Release *release = pending->pdata[i];
       gboolean acquired = g_main_context_acquire (release->context);
-      gboolean done = release->func (release->data, acquired);
+      gboolean done;
 
-      /* Held no longer than @func: @destroy may run user code. */
       if (acquired)
-        g_main_context_release (release->context);
+        g_main_context_push_thread_default (release->context);
+      done = release->func (release->data, acquired);
       if (done && release->destroy != NULL)
         release->destroy (release->data);
+      if (acquired)
+        {
+          g_main_context_pop_thread_default (release->context);
+          g_main_context_release (release->context);
+        }
       if (!done)
         {
           g_mutex_lock (&drains_lock);

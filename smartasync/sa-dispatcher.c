@@ -645,7 +645,6 @@ typedef struct
   SaGuard         *guard;           /* closed at call_complete() */
   GMainContext    *context;         /* the task's (unowned: the task holds it) */
   gint             completed;       /* atomic: call_complete() ran */
-  gboolean         withdrawn;       /* the drain thread's: call_complete() is its */
   gpointer         carrier;         /* on GTask's pool: its carrier, as a key */
 } GuardedCall;
 
@@ -1048,7 +1047,6 @@ call_new (const Origin        *origin,
   call->flags |= CALL_GUARDED;
   g_atomic_ref_count_init (&gcall->ref_count);
   gcall->completed = FALSE;
-  gcall->withdrawn = FALSE;
   gcall->carrier = NULL;
   gcall->priority = origin->priority;
   gcall->context = g_main_context_get_thread_default ();
@@ -1313,8 +1311,8 @@ call_late_withdraw (GuardedCall *gcall,
  * what is left of the call there (GTask's completion of the late result,
  * or the hand-back) would hold the context for ever. Once the drain
  * thread holds the context, and the caller's callback has run, that
- * source is withdrawn, unless the caller's context completed the call
- * first; call_late_free() completes it once the context is let go. */
+ * source is withdrawn and the call completed here, unless the caller's
+ * context did it first. */
 static gboolean
 call_late_release (gpointer data,
                    gboolean acquired)
@@ -1348,21 +1346,9 @@ call_late_release (gpointer data,
     }
   else if (!call_late_withdraw (gcall, call->task, call->task))
     return FALSE;
-  gcall->withdrawn = TRUE;
+  call_complete (call);
 
   return TRUE;
-}
-
-/* On the drain thread, the context let go: no source of the call is left
- * on it, so nothing of the caller's thread reaches the call any more. */
-static void
-call_late_free (gpointer data)
-{
-  GuardedCall *gcall = data;
-
-  if (gcall->withdrawn)
-    call_complete (&gcall->call);
-  guarded_unref (gcall);
 }
 
 /* After a guarded call's body, before its hand-over: a late release if
@@ -1390,7 +1376,7 @@ call_late_begin (SaCall *call)
 static void
 call_late_post (GuardedCall *gcall)
 {
-  _sa_drain_release (gcall->context, call_late_release, gcall, call_late_free);
+  _sa_drain_release (gcall->context, call_late_release, gcall, guarded_unref);
 }
 
 /* After offload_run(): the last act on the call, whereafter the caller's
