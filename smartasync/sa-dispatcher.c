@@ -1359,10 +1359,8 @@ call_late_begin (SaCall *call)
   GuardedCall *gcall = (GuardedCall *) call;
   SaGuardState state;
 
-  /* Unconfirmed calls are in a batch that call_complete() must follow.
-   * The global default context is never freed, and its owner (a main
-   * loop, g_application_run()) must be able to acquire it at any time. */
-  if (call->unconfirmed || gcall->context == g_main_context_default ())
+  /* Unconfirmed calls are in a batch that call_complete() must follow. */
+  if (call->unconfirmed)
     return NULL;
   /* Stable until the hand-over: call_complete() clears it. */
   state = _sa_guard_get_state (gcall->guard);
