@@ -53,20 +53,6 @@ void          _sa_drain_start          (SaDrain      *drain);
  * any thread, including the drain thread; consumes @drain. */
 void          _sa_drain_finish         (SaDrain      *drain);
 
-/* A late release: TRUE once done. @acquired: whether the drain thread
- * holds the context (pushed as thread-default); otherwise another thread
- * iterates it. */
-typedef gboolean (*SaReleaseFunc) (gpointer data,
-                                   gboolean acquired);
-
-/* Runs @func (@data) on the drain thread, in each of its passes (at least
- * every 10 ms while one is pending), until it returns TRUE; then
- * @destroy (@data), there too. @context: (transfer full). */
-void          _sa_drain_release        (GMainContext   *context,
-                                        SaReleaseFunc   func,
-                                        gpointer        data,
-                                        GDestroyNotify  destroy);
-
 /* Runs @func (@data) from the kick source of its context, in the next
  * iteration of that context; only on the thread that entered it. */
 void          _sa_context_kick         (GSource      *kick,

@@ -421,16 +421,6 @@ static GPtrArray    *drains_started;   /* (element-type SaDrain) (nullable)
 static GMainContext *drains_wakeup;    /* (nullable) the running thread's context
                                         * with no source: its wakeup tells it of a
                                         * new drain */
-static GPtrArray    *releases;         /* (element-type Release) (nullable) */
-
-/* A late release of _sa_drain_release(). */
-typedef struct
-{
-  GMainContext   *context;   /* owned */
-  SaReleaseFunc   func;
-  gpointer        data;
-  GDestroyNotify  destroy;
-} Release;
 
 /* @context: (transfer full). @done: whether no completion is awaited. */
 static SaDrain *
@@ -504,52 +494,6 @@ drain_dispatch (SaDrain *drain,
     drain->n_after_done++;
 }
 
-/* Runs each late release once, holding its context if no other thread
- * does; drops those done. */
-static void
-releases_run (void)
-{
-  GPtrArray *pending;
-
-  g_mutex_lock (&drains_lock);
-  if (releases->len == 0)
-    {
-      g_mutex_unlock (&drains_lock);
-      return;
-    }
-  pending = g_steal_pointer (&releases);
-  releases = g_ptr_array_new ();
-  g_mutex_unlock (&drains_lock);
-
-  for (guint i = 0; i < pending->len; i++)
-    {
-      Release *release = pending->pdata[i];
-      gboolean acquired = g_main_context_acquire (release->context);
-      gboolean done;
-
-      if (acquired)
-        g_main_context_push_thread_default (release->context);
-      done = release->func (release->data, acquired);
-      if (done && release->destroy != NULL)
-        release->destroy (release->data);
-      if (acquired)
-        {
-          g_main_context_pop_thread_default (release->context);
-          g_main_context_release (release->context);
-        }
-      if (!done)
-        {
-          g_mutex_lock (&drains_lock);
-          g_ptr_array_add (releases, release);
-          g_mutex_unlock (&drains_lock);
-          continue;
-        }
-      g_main_context_unref (release->context);
-      g_free (release);
-    }
-  g_ptr_array_unref (pending);
-}
-
 /* Takes the drains handed over since the last pass, and drops those done.
  * Returns FALSE, with the thread no longer running, once it holds none. */
 static gboolean
@@ -601,13 +545,10 @@ drains_update (GPtrArray *drains)
       drain_unref (drain);
     }
 
-  releases_run ();
-
   g_mutex_lock (&drains_lock);
-  if (drains->len == 0 && drains_started->len == 0 && releases->len == 0)
+  if (drains->len == 0 && drains_started->len == 0)
     {
       g_clear_pointer (&drains_started, g_ptr_array_unref);
-      g_clear_pointer (&releases, g_ptr_array_unref);
       drains_wakeup = NULL;
       running = FALSE;
     }
@@ -622,7 +563,7 @@ drains_waiting_for_owner (void)
   gboolean waiting;
 
   g_mutex_lock (&drains_lock);
-  waiting = drains_started->len > 0 || releases->len > 0;
+  waiting = drains_started->len > 0;
   g_mutex_unlock (&drains_lock);
 
   return waiting;
@@ -690,43 +631,19 @@ _sa_context_retire (GMainContext *context,
   return drain;
 }
 
-/* Under drains_lock: starts the thread unless it runs. */
-static void
-drains_run_locked (void)
+void
+_sa_drain_start (SaDrain *drain)
 {
+  g_mutex_lock (&drains_lock);
   if (drains_started == NULL)
     {
       GMainContext *wakeup_context = g_main_context_new ();
 
       drains_started = g_ptr_array_new ();
-      releases = g_ptr_array_new ();
       drains_wakeup = wakeup_context;
       g_thread_unref (g_thread_new ("sa-drain", drain_thread, g_main_context_ref (wakeup_context)));
       g_main_context_unref (wakeup_context);
     }
-}
-
-void
-_sa_drain_release (GMainContext   *context,
-                   SaReleaseFunc   func,
-                   gpointer        data,
-                   GDestroyNotify  destroy)
-{
-  Release *release = g_new (Release, 1);
-
-  *release = (Release) { context, func, data, destroy };
-  g_mutex_lock (&drains_lock);
-  drains_run_locked ();
-  g_ptr_array_add (releases, release);
-  g_main_context_wakeup (drains_wakeup);
-  g_mutex_unlock (&drains_lock);
-}
-
-void
-_sa_drain_start (SaDrain *drain)
-{
-  g_mutex_lock (&drains_lock);
-  drains_run_locked ();
   g_ptr_array_add (drains_started, drain);
   /* Under the lock: the thread exits, and frees its context, only under
    * it. */

@@ -644,8 +644,6 @@ typedef struct
   int              priority;        /* of the guard's answer */
   SaGuard         *guard;           /* closed at call_complete() */
   GMainContext    *context;         /* the task's (unowned: the task holds it) */
-  gint             completed;       /* atomic: call_complete() ran */
-  gpointer         carrier;         /* on GTask's pool: its carrier, as a key */
 } GuardedCall;
 
 static inline GuardedCall *
@@ -800,7 +798,7 @@ static void
 call_free (SaCall *call)
 {
   g_assert (call->task == NULL);
-  g_clear_object (&call->operation);
+  g_object_unref (call->operation);
   g_free (call);
 }
 
@@ -908,12 +906,6 @@ call_complete (SaCall *call)
     g_object_remove_toggle_ref (G_OBJECT (task), call_task_toggled, call);
   else
     g_object_unref (task);
-  if (gcall != NULL)
-    {
-      /* Here, not with the last reference: a late release may hold one. */
-      g_clear_object (&call->operation);
-      g_atomic_int_set (&gcall->completed, TRUE);
-    }
   call_release (call);
 }
 
@@ -1046,8 +1038,6 @@ call_new (const Origin        *origin,
 
   call->flags |= CALL_GUARDED;
   g_atomic_ref_count_init (&gcall->ref_count);
-  gcall->completed = FALSE;
-  gcall->carrier = NULL;
   gcall->priority = origin->priority;
   gcall->context = g_main_context_get_thread_default ();
   if (gcall->context == NULL)
@@ -1284,116 +1274,18 @@ confirm_priority (SaCall *call)
   return priority < G_MAXINT ? priority + 1 : priority;
 }
 
-/* Withdraws @key's idle from @gcall's context, held by this thread;
- * FALSE if there is none. */
-static gboolean
-call_late_withdraw (GuardedCall *gcall,
-                    gpointer     key,
-                    GTask       *completed_task)
-{
-  GSource *source = g_main_context_find_source_by_funcs_user_data (gcall->context, &g_idle_funcs,
-                                                                   key);
-
-  if (source == NULL)
-    return FALSE;
-  g_source_destroy (source);
-  /* GTask's completion of @completed_task holds it twice: as its
-   * callback's data, dropped by the destruction, and by a reference of
-   * g_task_return() that only its callback drops (gtask.c, since 2.36). */
-  if (completed_task != NULL)
-    g_object_unref (completed_task);
-
-  return TRUE;
-}
-
-/* On the drain thread, for a call whose guard answered before its body
- * returned: the caller may have let its context go after the answer, so
- * what is left of the call there (GTask's completion of the late result,
- * or the hand-back) would hold the context for ever. Once the drain
- * thread holds the context, and the caller's callback has run, that
- * source is withdrawn and the call completed here, unless the caller's
- * context did it first. */
-static gboolean
-call_late_release (gpointer data,
-                   gboolean acquired)
-{
-  GuardedCall *gcall = data;
-  SaCall *call = &gcall->call;
-  gboolean on_gtask_pool = gcall->carrier != NULL;
-
-  if (g_atomic_int_get (&gcall->completed))
-    return TRUE;
-  /* Another thread iterates it, and will complete the call; or the guard's
-   * answer still waits there, for a caller that will iterate for it. */
-  if (!acquired || !(call->flags & CALL_DELIVERED))
-    return FALSE;
-
-  /* On GTask's pool, carrier_done() has not run unless BODY_RETURNED: its
-   * completion waits (or is still to come), and then does what it does. */
-  if (on_gtask_pool && g_atomic_int_get (&call->state) != CALL_BODY_RETURNED)
-    {
-      if (!call_late_withdraw (gcall, gcall->carrier, gcall->carrier))
-        return FALSE;
-      g_atomic_int_compare_and_exchange (&call->state, CALL_RUNNING, CALL_BODY_RETURNED);
-    }
-
-  /* call_done() ran: the hand-back waits (none on GTask's pool); else
-   * GTask's completion of the call's task. */
-  if (g_atomic_int_get (&call->state) == CALL_CALLBACK_WAITING)
-    {
-      if (!on_gtask_pool && !call_late_withdraw (gcall, call, NULL))
-        return FALSE;
-    }
-  else if (!call_late_withdraw (gcall, call->task, call->task))
-    return FALSE;
-  call_complete (call);
-
-  return TRUE;
-}
-
-/* After a guarded call's body, before its hand-over: a late release if
- * its guard answered first, holding the call and its context. */
-static GuardedCall *
-call_late_begin (SaCall *call)
-{
-  GuardedCall *gcall = (GuardedCall *) call;
-  SaGuardState state;
-
-  /* Unconfirmed calls are in a batch that call_complete() must follow. */
-  if (call->unconfirmed)
-    return NULL;
-  /* Stable until the hand-over: call_complete() clears it. */
-  state = _sa_guard_get_state (gcall->guard);
-  if (state != SA_GUARD_TIMED_OUT && state != SA_GUARD_CANCELLED)
-    return NULL;
-  g_main_context_ref (gcall->context);
-
-  return guarded_ref (gcall);
-}
-
-static void
-call_late_post (GuardedCall *gcall)
-{
-  _sa_drain_release (gcall->context, call_late_release, gcall, guarded_unref);
-}
-
 /* After offload_run(): the last act on the call, whereafter the caller's
  * context may free it. */
 static void
-offload_hand_over (SaCall   *call,
-                   gboolean  guarded)
+offload_hand_over (SaCall *call)
 {
   gboolean unconfirmed = call->unconfirmed;
   int priority;
 
   if (!unconfirmed)
     {
-      GuardedCall *late = guarded ? call_late_begin (call) : NULL;
-
       if (!g_atomic_int_compare_and_exchange (&call->state, CALL_RUNNING, CALL_BODY_RETURNED))
         call_hand_back (call);
-      if (late != NULL)
-        call_late_post (late);
       return;
     }
 
@@ -1418,13 +1310,12 @@ static void
 offload_func (gpointer data)
 {
   SaCall *call = data;
-  gboolean guarded = call->guarded;
 
   _sa_pool_job_caller_idle ();
-  if (!guarded)
+  if (!call->guarded)
     g_object_set_qdata (G_OBJECT (call->task), call_quark (), call);
   offload_run (call);
-  offload_hand_over (call, guarded);
+  offload_hand_over (call);
 }
 
 /* A body on GTask's pool runs on a carrier task of the library's, made on
@@ -1437,14 +1328,8 @@ carrier_func (GTask        *carrier,
               gpointer      task_data,
               GCancellable *cancellable)
 {
-  SaCall *call = task_data;
-  GuardedCall *late;
-
-  offload_run (call);
-  late = call->guarded ? call_late_begin (call) : NULL;
+  offload_run (task_data);
   g_task_return_boolean (carrier, TRUE);
-  if (late != NULL)
-    call_late_post (late);
 }
 
 static void
@@ -1465,11 +1350,7 @@ run_on_gtask_pool (SaCall *call)
 {
   GTask *carrier = g_task_new (NULL, NULL, carrier_done, call);
 
-  GuardedCall *gcall = call_guarded (call);
-
   g_task_set_priority (carrier, g_task_get_priority (call->task));
-  if (gcall != NULL)
-    gcall->carrier = carrier;
   g_task_set_task_data (carrier, call, NULL);
   g_task_run_in_thread (carrier, carrier_func);
   g_object_unref (carrier);
