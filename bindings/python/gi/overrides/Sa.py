@@ -958,13 +958,16 @@ def _run_coroutine_sync(coroutine):
         finally:
             _forced.reset(token)
     coroutine = None
-    first_step = loop._ready.pop()  # scheduled last by the Task's creation
+    ready = loop._ready
+    first_step = ready.pop()  # scheduled last by the Task's creation
     _set_running_loop(loop)
     try:
         first_step._run()
     finally:
         _set_running_loop(outer)
     first_step = None
+    if ready and not task.done() and _needs_no_poll(loop):
+        _run_ready(loop, task, outer)
     try:
         if not task.done() or loop._ready:
             task.add_done_callback(_stop_loop)
@@ -987,6 +990,44 @@ def _run_coroutine_sync(coroutine):
         return task.result()
     finally:
         task = None  # a traceback keeps this frame: it keeps no outcome
+
+
+def _needs_no_poll(loop):
+    """Whether a poll of loop could find nothing but its self-pipe (whose
+    wake-ups' callbacks are in the ready queue already) and no timer is
+    due: no timer, no reader or writer of its own, no signal handler."""
+    return (not loop._scheduled and not loop._debug and not loop._signal_handlers
+            and len(loop._selector.get_map()) == 1)
+
+
+def _run_ready(loop, task, outer):
+    """The iterations of the kept loop that the task needs while they
+    need no poll, without the poll: the ready callbacks of each, in
+    order, with the loop marked as running. What is left (I/O, a timer)
+    goes to run_forever()."""
+    ready = loop._ready
+    _set_running_loop(loop)
+    try:
+        while True:
+            for _ in range(len(ready)):
+                handle = ready.popleft()
+                if not handle._cancelled:
+                    handle._run()
+            if loop._stopping:
+                if task.done():  # as run_forever() leaves it: not stopping
+                    loop._stopping = False
+                break
+            if task.done() or not ready or not _needs_no_poll(loop):
+                break
+    except BaseException:
+        # Ctrl-C or SystemExit: as in run_forever() below.
+        handle = None
+        _set_running_loop(None)
+        _settle_after_interrupt(loop, task)
+        raise
+    finally:
+        handle = None
+        _set_running_loop(outer)
 
 
 def _stop_loop(task):
