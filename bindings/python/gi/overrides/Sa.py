@@ -39,11 +39,13 @@ import asyncio
 import collections
 import contextvars
 import ctypes
+import errno
 import functools
 import inspect
 import os
 import sys
 import threading
+import time
 import traceback
 
 from gi.repository import GLib, GObject, Gio
@@ -229,6 +231,11 @@ def _caller_context():
         # The global default context is None: its results come back
         # through g_idle_add(), the cheaper way.
         return None if hash(context) == _default_context_address else context
+    return _thread_default_context()
+
+
+def _thread_default_context():
+    """The thread-default GLib context, None for the global default one."""
     return GLib.MainContext.get_thread_default() if _has_thread_default() else None
 
 
@@ -296,10 +303,15 @@ def _execute(call, pool=None):
     outer = getattr(_local, "call", None)
     _local.call = call
     try:
-        if call.is_cancelled():
+        context = call.context
+        if call._cancelled or (call._cancellable is not None
+                               and call._cancellable.is_cancelled()):
             ok, value = False, _cancelled_error()
+        elif context.get(_forced) is None:  # the body's calls are a worker's already
+            value = context.run(call.func, *call.args, **call.kwargs)
+            ok = True
         else:
-            value = call.context.run(_run_body, call.func, call.args, call.kwargs)
+            value = context.run(_run_body, call.func, call.args, call.kwargs)
             ok = True
     except BaseException as exc:  # noqa: B902 - the caller's to handle
         # From the user's frame down: this frame is no part of it.
@@ -312,7 +324,7 @@ def _execute(call, pool=None):
     # this thread holds none of it, even while the hand-over still runs.
     # (A traceback may also keep this frame, as f_back of the user's.)
     outcome = [ok, value]
-    value = outer = None
+    value = outer = context = None
     if pool is not None:
         pool.finishing()
     call.deliver(call, outcome)
@@ -335,16 +347,87 @@ _DEFAULT_BOUND = max(10, 2 * (len(os.sched_getaffinity(0)) if hasattr(os, "sched
 _IDLE_SECONDS = 15.0
 
 
-class _Worker:
-    """A worker thread's hand: `wake` is held while the worker sleeps;
-    releasing it hands over `call`."""
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 
-    __slots__ = ("wake", "call")
+
+class _SemT(ctypes.Union):
+    _fields_ = [("data", ctypes.c_char * 32), ("align", ctypes.c_long)]
+
+
+def _semaphore_functions():
+    """libc's sem_init(), sem_post(), sem_timedwait(), sem_destroy(),
+    called through ctypes.CDLL, which releases the GIL around each call;
+    None where libc has no POSIX semaphores or their sem_t is larger."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        funcs = (libc.sem_init, libc.sem_post, libc.sem_timedwait, libc.sem_destroy)
+    except (AttributeError, OSError):
+        return None
+    if not sys.platform.startswith("linux"):  # sizeof (sem_t) is 32 on Linux
+        return None
+    for func in funcs:
+        func.restype = ctypes.c_int
+    funcs[0].argtypes = [ctypes.POINTER(_SemT), ctypes.c_int, ctypes.c_uint]
+    funcs[1].argtypes = [ctypes.POINTER(_SemT)]
+    funcs[2].argtypes = [ctypes.POINTER(_SemT), ctypes.POINTER(_Timespec)]
+    funcs[3].argtypes = [ctypes.POINTER(_SemT)]
+    return funcs
+
+
+_SEMAPHORE = _semaphore_functions()
+
+
+class _Worker:
+    """A worker thread's hand: the worker sleeps in sleep(); wake() hands
+    over `call`.
+
+    The hand-over is a POSIX semaphore posted with the GIL released: the
+    woken worker, often run at once on the caller's CPU, finds the GIL
+    free and runs the call to its end before the caller goes on. A
+    threading.Lock is released with the GIL held: its worker would wake
+    only to wait for the GIL, then for the GIL's mutex, each wait a pair
+    of context switches (where libc has no semaphores, it is that)."""
+
+    __slots__ = ("call", "_sem", "_lock")
 
     def __init__(self):
-        self.wake = threading.Lock()
-        self.wake.acquire()
         self.call = None
+        if _SEMAPHORE is not None:
+            self._sem = ctypes.pointer(_SemT())
+            if _SEMAPHORE[0](self._sem, 0, 0) == 0:
+                self._lock = None
+                return
+        self._sem = None
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def wake(self):
+        if self._sem is not None:
+            _SEMAPHORE[1](self._sem)
+        else:
+            self._lock.release()
+
+    def sleep(self, timeout=None):
+        """Waits for wake(); False if timeout (seconds) passed first."""
+        if self._sem is None:
+            return self._lock.acquire(timeout=-1 if timeout is None else timeout)
+        deadline = None
+        if timeout is not None:
+            seconds, fraction = divmod(time.time() + timeout, 1.0)
+            deadline = ctypes.pointer(_Timespec(int(seconds), int(fraction * 1e9)))
+        while _SEMAPHORE[2](self._sem, deadline) != 0:
+            error = ctypes.get_errno()
+            if error == errno.ETIMEDOUT:
+                return False
+            if error != errno.EINTR:
+                raise OSError(error, os.strerror(error))
+        return True
+
+    def close(self):
+        """Once nobody can wake it any more."""
+        if self._sem is not None:
+            _SEMAPHORE[3](self._sem)
 
 
 class _Pool:
@@ -391,7 +474,7 @@ class _Pool:
                 self._backlog.append(call)
                 return
         if worker is not None:
-            worker.wake.release()
+            worker.wake()
         else:
             _execute(call)
 
@@ -414,13 +497,14 @@ class _Pool:
                     continue
                 idle.append(worker)
             call = None
-            if not worker.wake.acquire(timeout=_IDLE_SECONDS):
+            if not worker.sleep(_IDLE_SECONDS):
                 with lock:
                     if worker in idle:  # still idle: the thread goes
                         idle.remove(worker)
                         self._n_threads -= 1
+                        worker.close()
                         return
-                worker.wake.acquire()  # handed a call meanwhile
+                worker.sleep()  # handed a call meanwhile
             call, worker.call = worker.call, None
 
 
@@ -822,26 +906,36 @@ def _call_blocking(func, args, kwargs, call_mode, settings):
             _forced.reset(token)
 
     if where is _GLIB:
-        pending = Pending()
-        call = _Call(func, args, kwargs, _deliver_glib, pending, pending._context, cancellable)
-        pending._canceller = call.cancel
-        if cancellable is not None:
-            _link_cancellable(cancellable, pending)
-        if settings.timeout:
-            _time_out_pending(pending, settings.timeout)
-        settings.pool.submit(call)
-        return pending
+        return _offload_glib(func, args, kwargs, settings, Pending(), cancellable)
+    return _offload_asyncio(func, args, kwargs, settings, where, cancellable)
 
-    future = _CallFuture(loop=where)
+
+def _offload_glib(func, args, kwargs, settings, pending, cancellable=None):
+    """A GLib caller's call of a plain function: a worker runs it, pending
+    gets its outcome."""
+    call = _Call(func, args, kwargs, _deliver_glib, pending, pending._context, cancellable)
+    pending._canceller = call.cancel
+    if cancellable is not None:
+        _link_cancellable(cancellable, pending)
+    if settings.timeout:
+        _time_out_pending(pending, settings.timeout)
+    settings.pool.submit(call)
+    return pending
+
+
+def _offload_asyncio(func, args, kwargs, settings, loop, cancellable=None):
+    """An asyncio caller's call of a plain function: a worker runs it, the
+    future it awaits gets its outcome."""
+    future = _CallFuture(loop=loop)
     future._sa_steps = None
-    call = future._sa_call = _Call(func, args, kwargs, _deliver_asyncio, future, where,
+    call = future._sa_call = _Call(func, args, kwargs, _deliver_asyncio, future, loop,
                                    cancellable)
-    future._sa_timer = (_start_timeout(settings.timeout, future._time_out, where)
+    future._sa_timer = (_start_timeout(settings.timeout, future._time_out, loop)
                         if settings.timeout else None)
     if cancellable is not None:
         if cancellable.is_cancelled():
             call.cancel()  # never runs, even before the loop cancels the future
-        _link_cancellable(cancellable, future, where)
+        _link_cancellable(cancellable, future, loop)
     settings.pool.submit(call)
     return future
 
@@ -1253,11 +1347,18 @@ def smartasync(func=None, *, mode=Sa.CallMode.AUTO, dispatcher=None):
     else:
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            # The sync caller's cell, inline: detection and a direct call.
-            if (_get_running_loop() is None and not _caller_is_async()
-                    and fixed is None and settings.fast and _forced_get() is None
+            # Without a mode, a timeout or the call's own keywords, the
+            # cells inline: one detection, then a direct call or an offload.
+            if (fixed is None and settings.fast and _forced_get() is None
                     and (not kwargs or _CALL_KEYWORDS.isdisjoint(kwargs))):
-                return func(*args, **kwargs)
+                loop = _get_running_loop()
+                if loop is None:
+                    if not _caller_is_async():
+                        return func(*args, **kwargs)
+                    return _offload_glib(func, args, kwargs, settings,
+                                         Pending(_thread_default_context()))
+                if not _is_glib_loop(loop) or _current_task(loop) is not None:
+                    return _offload_asyncio(func, args, kwargs, settings, loop)
             return _call_blocking(func, args, kwargs, fixed, settings)
 
     wrapper.__smartasync__ = True
