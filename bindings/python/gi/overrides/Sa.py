@@ -47,6 +47,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 
 from gi.repository import GLib, GObject, Gio
 
@@ -251,8 +252,11 @@ class _Call:
     """One call of a plain function on a worker thread. Its cancellable is
     made only when someone asks for it (Sa.current_cancellable())."""
 
+    # race: for an asyncio caller, a list that starts as [None]; the side
+    # (caller or worker) that pops the None first settles nothing, the
+    # other settles the future (see _offload_asyncio()).
     __slots__ = ("func", "args", "kwargs", "context", "deliver", "target", "where",
-                 "_cancellable", "_cancelled", "_handler")
+                 "_cancellable", "_cancelled", "_handler", "race")
 
     def __init__(self, func, args, kwargs, deliver, target, where, cancellable=None):
         self.func = func
@@ -265,6 +269,7 @@ class _Call:
         self._cancellable = cancellable
         self._cancelled = False
         self._handler = 0
+        self.race = None
 
     def cancellable(self):
         cancellable = self._cancellable
@@ -323,12 +328,18 @@ def _execute(call, pool=None):
     # The outcome travels in a box the receiver empties: once handed over,
     # this thread holds none of it, even while the hand-over still runs.
     # (A traceback may also keep this frame, as f_back of the user's.)
-    outcome = [ok, value]
+    outcome = _Box((ok, value))
     value = outer = context = None
     if pool is not None:
-        pool.finishing()
+        pool.finishing(outcome)
     call.deliver(call, outcome)
     call = outcome = None
+
+
+class _Box(list):
+    """An outcome in transit, [ok, value, ...]: the receiver empties it."""
+
+    __slots__ = ("__weakref__",)
 
 
 def _unbox(outcome):
@@ -357,19 +368,21 @@ class _SemT(ctypes.Union):
 
 def _semaphore_functions():
     """libc's sem_init(), sem_post(), sem_timedwait(), sem_destroy(),
-    called through ctypes.CDLL, which releases the GIL around each call;
-    None where libc has no POSIX semaphores or their sem_t is larger."""
+    called through ctypes.CDLL, which releases the GIL around each call,
+    and sem_post() through ctypes.PyDLL, with the GIL held; None where libc
+    has no POSIX semaphores or their sem_t is larger."""
+    if not sys.platform.startswith("linux"):  # sizeof (sem_t) is 32 on Linux
+        return None
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        funcs = (libc.sem_init, libc.sem_post, libc.sem_timedwait, libc.sem_destroy)
+        funcs = (libc.sem_init, libc.sem_post, libc.sem_timedwait, libc.sem_destroy,
+                 ctypes.PyDLL(None).sem_post)
     except (AttributeError, OSError):
-        return None
-    if not sys.platform.startswith("linux"):  # sizeof (sem_t) is 32 on Linux
         return None
     for func in funcs:
         func.restype = ctypes.c_int
     funcs[0].argtypes = [ctypes.POINTER(_SemT), ctypes.c_int, ctypes.c_uint]
-    funcs[1].argtypes = [ctypes.POINTER(_SemT)]
+    funcs[1].argtypes = funcs[4].argtypes = [ctypes.POINTER(_SemT)]
     funcs[2].argtypes = [ctypes.POINTER(_SemT), ctypes.POINTER(_Timespec)]
     funcs[3].argtypes = [ctypes.POINTER(_SemT)]
     return funcs
@@ -382,19 +395,23 @@ class _Worker:
     """A worker thread's hand: the worker sleeps in sleep(); wake() hands
     over `call`.
 
-    The hand-over is a POSIX semaphore posted with the GIL released: the
-    woken worker, often run at once on the caller's CPU, finds the GIL
-    free and runs the call to its end before the caller goes on. A
-    threading.Lock is released with the GIL held: its worker would wake
-    only to wait for the GIL, then for the GIL's mutex, each wait a pair
-    of context switches (where libc has no semaphores, it is that)."""
+    The hand-over is a POSIX semaphore, posted with the GIL released when
+    the caller is about to wait: the woken worker, often run at once on
+    the caller's CPU, finds the GIL free and runs the call to its end
+    before the caller goes on. Posted with the GIL held (a threading.Lock
+    released), the worker would wake only to wait for the GIL, then for
+    the GIL's mutex, each wait a pair of context switches; but a caller
+    that issues many calls at once issues them all before any runs.
+    Where libc has no semaphores, a threading.Lock."""
 
-    __slots__ = ("call", "_sem", "_lock")
+    __slots__ = ("call", "_sem", "_lock", "_deadline", "_deadline_ref")
 
     def __init__(self):
         self.call = None
         if _SEMAPHORE is not None:
-            self._sem = ctypes.pointer(_SemT())
+            self._sem = ctypes.byref(_SemT())
+            self._deadline = _Timespec()
+            self._deadline_ref = ctypes.byref(self._deadline)
             if _SEMAPHORE[0](self._sem, 0, 0) == 0:
                 self._lock = None
                 return
@@ -402,11 +419,13 @@ class _Worker:
         self._lock = threading.Lock()
         self._lock.acquire()
 
-    def wake(self):
-        if self._sem is not None:
+    def wake(self, release_gil):
+        if self._sem is None:
+            self._lock.release()
+        elif release_gil:
             _SEMAPHORE[1](self._sem)
         else:
-            self._lock.release()
+            _SEMAPHORE[4](self._sem)
 
     def sleep(self, timeout=None):
         """Waits for wake(); False if timeout (seconds) passed first."""
@@ -415,7 +434,9 @@ class _Worker:
         deadline = None
         if timeout is not None:
             seconds, fraction = divmod(time.time() + timeout, 1.0)
-            deadline = ctypes.pointer(_Timespec(int(seconds), int(fraction * 1e9)))
+            self._deadline.tv_sec = int(seconds)
+            self._deadline.tv_nsec = int(fraction * 1e9)
+            deadline = self._deadline_ref
         while _SEMAPHORE[2](self._sem, deadline) != 0:
             error = ctypes.get_errno()
             if error == errno.ETIMEDOUT:
@@ -430,6 +451,10 @@ class _Worker:
             _SEMAPHORE[3](self._sem)
 
 
+def _no_box():
+    return None
+
+
 class _Pool:
     """Python threads that run plain functions, kept while there is work;
     at most `bound` of them. A call goes to a worker that is handing an
@@ -439,7 +464,8 @@ class _Pool:
     submits while the bound is reached and none is idle runs the call
     itself: nested calls never wait for a worker their own kind holds."""
 
-    __slots__ = ("_lock", "_bound", "_n_threads", "_n_finishing", "_idle", "_backlog")
+    __slots__ = ("_lock", "_bound", "_n_threads", "_n_finishing", "_idle", "_backlog",
+                 "_last_outcome")
 
     def __init__(self, max_threads):
         self._lock = threading.Lock()
@@ -448,6 +474,10 @@ class _Pool:
         self._n_finishing = 0  # workers handing an outcome over, about to be free
         self._idle = []                       # of _Worker, the last idle on top
         self._backlog = collections.deque()   # of _Call
+        # The box of the outcome handed over last (a weak reference): emptied
+        # once its caller has it. Not empty, the caller is issuing calls
+        # before it waits for them.
+        self._last_outcome = _no_box
 
     def set_bound(self, max_threads):
         self._bound = max_threads or _DEFAULT_BOUND
@@ -474,13 +504,14 @@ class _Pool:
                 self._backlog.append(call)
                 return
         if worker is not None:
-            worker.wake()
+            worker.wake(not self._last_outcome())
         else:
             _execute(call)
 
-    def finishing(self):
+    def finishing(self, outcome):
         with self._lock:
             self._n_finishing += 1
+            self._last_outcome = weakref.ref(outcome)
 
     def _work(self, worker):
         _local.worker_of = self
@@ -816,10 +847,18 @@ def _settle_future(future, ok, value):
 
 def _deliver_asyncio(call, outcome):
     """On the worker: one call_soon_threadsafe() to the caller's loop; the
-    future travels in the box, which the loop empties."""
+    future travels in the box, which the loop empties. If the caller is
+    still in its smartasync call (the worker ran while it woke it), the
+    box is left to it there."""
     loop = call.where
     outcome.append(call.target)
     call.target = call.where = None
+    race, call.race = call.race, None
+    if race is not None:
+        # append() and pop(0) are atomic: the caller pops None, or the box.
+        race.append(outcome)
+        if race.pop(0) is None:
+            return  # the caller, still in its call, takes the box
     try:
         loop.call_soon_threadsafe(_settle_future_boxed, outcome)
     except RuntimeError:
@@ -936,7 +975,17 @@ def _offload_asyncio(func, args, kwargs, settings, loop, cancellable=None):
         if cancellable.is_cancelled():
             call.cancel()  # never runs, even before the loop cancels the future
         _link_cancellable(cancellable, future, loop)
+        settings.pool.submit(call)
+        return future
+    race = call.race = [None]
     settings.pool.submit(call)
+    # The worker woken by submit() may have run the call to its end before
+    # this thread got the GIL back: then its outcome is here, and the
+    # future is settled at once, on the loop's thread, with no wake-up of
+    # the loop and no two iterations of it for the result.
+    outcome = race.pop(0)
+    if outcome is not None:
+        _settle_future_boxed(outcome)
     return future
 
 
