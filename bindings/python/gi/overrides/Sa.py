@@ -19,7 +19,8 @@ Who runs what, by caller (the thread that makes the call):
   asyncio loop, kept from call to call. The result comes back directly.
 - a running asyncio loop: a coroutine function returns its coroutine, which
   runs on that loop; a plain function runs on a worker thread and its
-  result comes back with one loop.call_soon_threadsafe(). The caller awaits.
+  result comes back with one loop.call_soon_threadsafe(), or is set before
+  the call returns when the worker ended first. The caller awaits.
 - a running GLib main loop (the thread owns its thread-default main
   context): the call returns an Sa.Pending, completed on that context; a
   plain function runs on a worker thread, a coroutine function on the
@@ -252,9 +253,9 @@ class _Call:
     """One call of a plain function on a worker thread. Its cancellable is
     made only when someone asks for it (Sa.current_cancellable())."""
 
-    # race: for an asyncio caller, a list that starts as [None]; the side
-    # (caller or worker) that pops the None first settles nothing, the
-    # other settles the future (see _offload_asyncio()).
+    # race: for an asyncio or GLib caller, a list that starts as [None];
+    # the side (caller or worker) that pops the None first hands nothing
+    # over, the other hands the outcome over (see _offload_asyncio()).
     __slots__ = ("func", "args", "kwargs", "context", "deliver", "target", "where",
                  "_cancellable", "_cancelled", "_handler", "race")
 
@@ -817,6 +818,11 @@ def _deliver_glib(call, outcome):
     context = call.target._context
     outcome.append(call.target)
     call.target = None
+    race, call.race = call.race, None
+    if race is not None:
+        race.append(outcome)
+        if race.pop(0) is None:
+            return  # the caller, still in its call, attaches the idle itself
     if context is None:
         _idle_add(_PRIORITY_DEFAULT, _settle_boxed, outcome)
     else:
@@ -881,7 +887,17 @@ class _CallFuture(asyncio.Future):
     throw(), close()), so that asyncio.create_task(f()) takes it, as it
     takes the call of a coroutine function."""
 
-    __slots__ = ("_sa_call", "_sa_timer", "_sa_steps")
+    # _sa_box: the box of an outcome set inside the call, [True] until
+    # the future is awaited (the pool's sign of a caller issuing calls
+    # before it waits for them), None otherwise.
+    __slots__ = ("_sa_call", "_sa_timer", "_sa_steps", "_sa_box")
+
+    def __await__(self):
+        box = self._sa_box
+        if box is not None:
+            self._sa_box = None
+            box.clear()
+        return super().__await__()
 
     def send(self, value):
         steps = self._sa_steps
@@ -958,7 +974,14 @@ def _offload_glib(func, args, kwargs, settings, pending, cancellable=None):
         _link_cancellable(cancellable, pending)
     if settings.timeout:
         _time_out_pending(pending, settings.timeout)
+    race = call.race = [None]
     settings.pool.submit(call)
+    # The worker may have ended before this thread got the GIL back: the
+    # outcome's idle is attached here, by the context's owner, which wakes
+    # nobody (the Pending completes in a later iteration all the same).
+    outcome = race.pop(0)
+    if outcome is not None:
+        _later(pending._context, _settle_boxed, outcome)
     return pending
 
 
@@ -966,7 +989,7 @@ def _offload_asyncio(func, args, kwargs, settings, loop, cancellable=None):
     """An asyncio caller's call of a plain function: a worker runs it, the
     future it awaits gets its outcome."""
     future = _CallFuture(loop=loop)
-    future._sa_steps = None
+    future._sa_steps = future._sa_box = None
     call = future._sa_call = _Call(func, args, kwargs, _deliver_asyncio, future, loop,
                                    cancellable)
     future._sa_timer = (_start_timeout(settings.timeout, future._time_out, loop)
@@ -986,6 +1009,10 @@ def _offload_asyncio(func, args, kwargs, settings, loop, cancellable=None):
     outcome = race.pop(0)
     if outcome is not None:
         _settle_future_boxed(outcome)
+        # Not empty until the caller awaits: the next call's worker is
+        # woken with the GIL held if it does not (a gather).
+        outcome.append(True)
+        future._sa_box = outcome
     return future
 
 
