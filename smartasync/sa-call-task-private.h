@@ -108,17 +108,6 @@ SaCall  *_sa_call_new_queued         (const SaCallOrigin  *origin,
 /* On the body's thread, before the body: the SaCall into its task's
  * qdata, for call_done(). */
 void     _sa_call_task_set_call      (SaCall              *call);
-/* On GTask's pool: the runner task of a guarded call, as the key of its
- * completion for a late release. */
-void     _sa_call_set_runner         (SaCall              *call,
-                                      GTask               *runner);
-/* On the body's thread, after a guarded call's body and before its
- * hand-back: when its guard gave the call up first, a new reference to
- * the call for a late release (_sa_call_post_late_release()); else NULL. */
-SaCall  *_sa_call_begin_late_release (SaCall              *call);
-/* Hands @held to the drain thread, which withdraws what is left of the
- * call on its caller's context, should the caller have let it go. */
-void     _sa_call_post_late_release  (SaCall              *held);
 /* The call's own reference to its task becomes a toggle one, whose
  * last-one notification completes the task with SA_ERROR_NO_RESULT; the
  * caller holds a reference of its own already. */

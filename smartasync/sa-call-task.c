@@ -6,7 +6,6 @@
 #include "config.h"
 
 #include "sa-call-task-private.h"
-#include "sa-drain-thread-private.h"
 #include "sa-error.h"
 #include "sa-operation-private.h"
 #include "sa-task-private.h"
@@ -81,9 +80,6 @@ typedef struct
   int              priority;        /* of its guard's idle */
   SaGuard         *guard;           /* closed at _sa_call_complete() */
   GMainContext    *context;         /* the task's (unowned: the task holds it) */
-  gint             completed;       /* atomic: _sa_call_complete() ran */
-  gboolean         withdrawn;       /* the drain thread's: _sa_call_complete() is its */
-  gpointer         runner;          /* on GTask's pool: its runner task, as a key */
 } GuardedCall;
 
 static inline GuardedCall *
@@ -227,7 +223,7 @@ static void
 call_free (SaCall *call)
 {
   g_assert (call->task == NULL);
-  g_clear_object (&call->operation);
+  g_object_unref (call->operation);
   g_free (call);
 }
 
@@ -332,12 +328,6 @@ _sa_call_complete (SaCall *call)
     g_object_remove_toggle_ref (G_OBJECT (task), call_task_toggled, call);
   else
     g_object_unref (task);
-  if (gcall != NULL)
-    {
-      /* Here, not with the last reference: a late release may hold one. */
-      g_clear_object (&call->operation);
-      g_atomic_int_set (&gcall->completed, TRUE);
-    }
   call_release (call);
 }
 
@@ -428,9 +418,6 @@ _sa_call_new (const SaCallOrigin  *origin,
 
   call->flags |= SA_CALL_GUARDED;
   g_atomic_ref_count_init (&gcall->ref_count);
-  gcall->completed = FALSE;
-  gcall->withdrawn = FALSE;
-  gcall->runner = NULL;
   gcall->priority = origin->priority;
   gcall->context = g_main_context_get_thread_default ();
   if (gcall->context == NULL)
@@ -479,127 +466,6 @@ void
 _sa_call_task_set_call (SaCall *call)
 {
   g_object_set_qdata (G_OBJECT (call->task), call_quark (), call);
-}
-
-void
-_sa_call_set_runner (SaCall *call,
-                     GTask  *runner)
-{
-  GuardedCall *gcall = call_guarded (call);
-
-  if (gcall != NULL)
-    gcall->runner = runner;
-}
-
-/* --- late release: a call given up whose caller let its context go ----- */
-
-/* Withdraws @key's idle from @gcall's context, held by this thread;
- * FALSE if there is none. */
-static gboolean
-call_late_withdraw (GuardedCall *gcall,
-                    gpointer     key,
-                    GTask       *completed_task)
-{
-  GSource *source = g_main_context_find_source_by_funcs_user_data (gcall->context, &g_idle_funcs,
-                                                                   key);
-
-  if (source == NULL)
-    return FALSE;
-  g_source_destroy (source);
-  /* GTask's completion of @completed_task holds it twice: as its
-   * callback's data, dropped by the destruction, and by a reference of
-   * g_task_return() that only its callback drops (gtask.c, since 2.36). */
-  if (completed_task != NULL)
-    g_object_unref (completed_task);
-
-  return TRUE;
-}
-
-/* On the drain thread, for a call whose guard gave it up before its body
- * returned: the caller may have let its context go after that, so what
- * is left of the call there (GTask's completion of the late result, or
- * the hand-back) would hold the context for ever. Once the drain thread
- * holds the context, and the caller's callback has run, that source is
- * withdrawn, unless the caller's context completed the call first;
- * call_late_free() completes it once the context is let go. */
-static gboolean
-call_late_release (gpointer data,
-                   gboolean acquired)
-{
-  GuardedCall *gcall = data;
-  SaCall *call = &gcall->call;
-  gboolean on_gtask_pool = gcall->runner != NULL;
-
-  if (g_atomic_int_get (&gcall->completed))
-    return TRUE;
-  /* Another thread iterates it, and will complete the call; or the call
-   * given up still waits there, for a caller that will iterate for it. */
-  if (!acquired || !(call->flags & SA_CALL_DELIVERED))
-    return FALSE;
-
-  /* On GTask's pool, gtask_pool_returned() has not run unless
-   * BODY_RETURNED: its completion waits (or is still to come), and then
-   * does what it does. */
-  if (on_gtask_pool && g_atomic_int_get (&call->state) != SA_CALL_BODY_RETURNED)
-    {
-      if (!call_late_withdraw (gcall, gcall->runner, gcall->runner))
-        return FALSE;
-      g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_BODY_RETURNED);
-    }
-
-  /* call_done() ran: the hand-back waits (none on GTask's pool); else
-   * GTask's completion of the call's task. */
-  if (g_atomic_int_get (&call->state) == SA_CALL_CALLBACK_WAITING)
-    {
-      if (!on_gtask_pool && !call_late_withdraw (gcall, call, NULL))
-        return FALSE;
-    }
-  else if (!call_late_withdraw (gcall, call->task, call->task))
-    return FALSE;
-  gcall->withdrawn = TRUE;
-
-  return TRUE;
-}
-
-/* On the drain thread, the context let go: no source of the call is left
- * on it, so nothing of the caller's thread reaches the call any more. */
-static void
-call_late_free (gpointer data)
-{
-  GuardedCall *gcall = data;
-
-  if (gcall->withdrawn)
-    _sa_call_complete (&gcall->call);
-  guarded_unref (gcall);
-}
-
-SaCall *
-_sa_call_begin_late_release (SaCall *call)
-{
-  GuardedCall *gcall = (GuardedCall *) call;
-  SaGuardState state;
-
-  /* Unconfirmed calls are in a batch that _sa_call_complete() must
-   * follow. The global default context is never freed, and its owner (a
-   * main loop, g_application_run()) must be able to acquire it at any
-   * time. */
-  if (call->unconfirmed || gcall->context == g_main_context_default ())
-    return NULL;
-  /* Stable until the hand-back: _sa_call_complete() clears it. */
-  state = _sa_guard_get_state (gcall->guard);
-  if (state != SA_GUARD_TIMED_OUT && state != SA_GUARD_CANCELLED)
-    return NULL;
-  g_main_context_ref (gcall->context);
-
-  return &guarded_ref (gcall)->call;
-}
-
-void
-_sa_call_post_late_release (SaCall *held)
-{
-  GuardedCall *gcall = (GuardedCall *) held;
-
-  _sa_drain_release (gcall->context, call_late_release, gcall, call_late_free);
 }
 
 void

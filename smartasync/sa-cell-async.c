@@ -91,13 +91,12 @@ void
 _sa_cell_offload_job (gpointer data)
 {
   SaCall *call = data;
-  gboolean guarded = call->guarded;
 
   _sa_pool_job_caller_idle ();
-  if (!guarded)
+  if (!call->guarded)
     _sa_call_task_set_call (call);
   offload_run (call);
-  _sa_hand_back (call, guarded);
+  _sa_hand_back (call);
 }
 
 /* A body on GTask's pool runs in the thread function of a task of the
@@ -110,14 +109,8 @@ gtask_pool_run (GTask        *runner,
                 gpointer      task_data,
                 GCancellable *cancellable)
 {
-  SaCall *call = task_data;
-  SaCall *late;
-
-  offload_run (call);
-  late = call->guarded ? _sa_call_begin_late_release (call) : NULL;
+  offload_run (task_data);
   g_task_return_boolean (runner, TRUE);
-  if (late != NULL)
-    _sa_call_post_late_release (late);
 }
 
 static void
@@ -139,7 +132,6 @@ push_to_gtask_pool (SaCall *call)
   GTask *runner = g_task_new (NULL, NULL, gtask_pool_returned, call);
 
   g_task_set_priority (runner, g_task_get_priority (call->task));
-  _sa_call_set_runner (call, runner);
   g_task_set_task_data (runner, call, NULL);
   g_task_run_in_thread (runner, gtask_pool_run);
   g_object_unref (runner);

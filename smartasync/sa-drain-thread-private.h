@@ -29,17 +29,4 @@ void     _sa_drain_completed (SaDrain      *drain);
 /* Another reference, for whoever calls _sa_drain_completed(). */
 SaDrain *_sa_drain_ref       (SaDrain      *drain);
 
-/* A late release: TRUE once done. @acquired: whether the drain thread
- * holds the context; otherwise another thread iterates it. */
-typedef gboolean (*SaReleaseFunc) (gpointer data,
-                                   gboolean acquired);
-
-/* Runs @func (@data) on the drain thread, in each of its passes (at least
- * every 10 ms while one is pending), until it returns TRUE; then
- * @destroy (@data), there too, with @context let go. @context: (transfer full). */
-void     _sa_drain_release   (GMainContext   *context,
-                              SaReleaseFunc   func,
-                              gpointer        data,
-                              GDestroyNotify  destroy);
-
 G_END_DECLS

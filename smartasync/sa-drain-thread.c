@@ -1,4 +1,4 @@
-/* sa-drain-thread.c: the drain thread: iterates private contexts their threads gave up until nothing can complete on them, and runs late releases
+/* sa-drain-thread.c: the drain thread: iterates private contexts their threads gave up until nothing can complete on them
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -46,16 +46,6 @@ static GPtrArray    *drains_started;   /* (element-type SaDrain) (nullable)
 static GMainContext *drains_wakeup;    /* (nullable) the running thread's context
                                         * with no source: its wakeup tells it of a
                                         * new drain */
-static GPtrArray    *releases;         /* (element-type Release) (nullable) */
-
-/* A late release of _sa_drain_release(). */
-typedef struct
-{
-  GMainContext   *context;   /* owned */
-  SaReleaseFunc   func;
-  gpointer        data;
-  GDestroyNotify  destroy;
-} Release;
 
 SaDrain *
 _sa_drain_new (GMainContext *context,
@@ -136,49 +126,8 @@ drain_dispatch (SaDrain *drain,
     drain->n_after_completed++;
 }
 
-/* Runs each late release once, holding its context if no other thread
- * does; drops those done, the context let go. */
-static void
-releases_run (void)
-{
-  GPtrArray *pending;
-
-  g_mutex_lock (&drains_lock);
-  if (releases->len == 0)
-    {
-      g_mutex_unlock (&drains_lock);
-      return;
-    }
-  pending = g_steal_pointer (&releases);
-  releases = g_ptr_array_new ();
-  g_mutex_unlock (&drains_lock);
-
-  for (guint i = 0; i < pending->len; i++)
-    {
-      Release *release = pending->pdata[i];
-      gboolean acquired = g_main_context_acquire (release->context);
-      gboolean done = release->func (release->data, acquired);
-
-      /* Held no longer than @func: @destroy may run user code. */
-      if (acquired)
-        g_main_context_release (release->context);
-      if (done && release->destroy != NULL)
-        release->destroy (release->data);
-      if (!done)
-        {
-          g_mutex_lock (&drains_lock);
-          g_ptr_array_add (releases, release);
-          g_mutex_unlock (&drains_lock);
-          continue;
-        }
-      g_main_context_unref (release->context);
-      g_free (release);
-    }
-  g_ptr_array_unref (pending);
-}
-
 /* Takes the drains handed over since the last pass, and drops those
- * completed and quiet; runs the late releases.
+ * completed and quiet.
  * Returns FALSE, with the thread no longer running, once it holds none. */
 static gboolean
 drains_update (GPtrArray *drains)
@@ -229,13 +178,10 @@ drains_update (GPtrArray *drains)
       drain_unref (drain);
     }
 
-  releases_run ();
-
   g_mutex_lock (&drains_lock);
-  if (drains->len == 0 && drains_started->len == 0 && releases->len == 0)
+  if (drains->len == 0 && drains_started->len == 0)
     {
       g_clear_pointer (&drains_started, g_ptr_array_unref);
-      g_clear_pointer (&releases, g_ptr_array_unref);
       drains_wakeup = NULL;
       running = FALSE;
     }
@@ -250,7 +196,7 @@ drains_waiting_for_owner (void)
   gboolean waiting;
 
   g_mutex_lock (&drains_lock);
-  waiting = drains_started->len > 0 || releases->len > 0;
+  waiting = drains_started->len > 0;
   g_mutex_unlock (&drains_lock);
 
   return waiting;
@@ -287,43 +233,19 @@ drain_thread (gpointer data)
   return NULL;
 }
 
-/* Under drains_lock: starts the thread unless it runs. */
-static void
-drains_run_locked (void)
+void
+_sa_drain_start (SaDrain *drain)
 {
+  g_mutex_lock (&drains_lock);
   if (drains_started == NULL)
     {
       GMainContext *wakeup_context = g_main_context_new ();
 
       drains_started = g_ptr_array_new ();
-      releases = g_ptr_array_new ();
       drains_wakeup = wakeup_context;
       g_thread_unref (g_thread_new ("sa-drain", drain_thread, g_main_context_ref (wakeup_context)));
       g_main_context_unref (wakeup_context);
     }
-}
-
-void
-_sa_drain_release (GMainContext   *context,
-                   SaReleaseFunc   func,
-                   gpointer        data,
-                   GDestroyNotify  destroy)
-{
-  Release *release = g_new (Release, 1);
-
-  *release = (Release) { context, func, data, destroy };
-  g_mutex_lock (&drains_lock);
-  drains_run_locked ();
-  g_ptr_array_add (releases, release);
-  g_main_context_wakeup (drains_wakeup);
-  g_mutex_unlock (&drains_lock);
-}
-
-void
-_sa_drain_start (SaDrain *drain)
-{
-  g_mutex_lock (&drains_lock);
-  drains_run_locked ();
   g_ptr_array_add (drains_started, drain);
   /* Under the lock: the thread exits, and frees its context, only under
    * it. */

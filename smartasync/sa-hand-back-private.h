@@ -15,10 +15,8 @@ G_BEGIN_DECLS
  * The call then completes on its caller's context, in an idle at the
  * task's priority, or, when the body's thread did not look for the
  * completion (@call->unconfirmed), from a batch one priority below that
- * confirms it first. A @guarded call given up first gets a late release
- * (_sa_call_begin_late_release()). */
-void _sa_hand_back            (SaCall         *call,
-                               gboolean        guarded);
+ * confirms it first. */
+void _sa_hand_back            (SaCall         *call);
 /* On the caller's context: confirms @call, whose body's thread did not
  * look for its task's completion, from a batch one priority below. */
 void _sa_hand_back_confirm    (SaCall         *call);

@@ -192,20 +192,15 @@ _sa_hand_back_confirm (SaCall *call)
 /* The last act of the body's thread on the call, whereafter the caller's
  * context may free it. */
 void
-_sa_hand_back (SaCall   *call,
-               gboolean  guarded)
+_sa_hand_back (SaCall *call)
 {
   gboolean unconfirmed = call->unconfirmed;
   int priority;
 
   if (!unconfirmed)
     {
-      SaCall *late = guarded ? _sa_call_begin_late_release (call) : NULL;
-
       if (!g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_BODY_RETURNED))
         hand_back (call);
-      if (late != NULL)
-        _sa_call_post_late_release (late);
       return;
     }
 

@@ -1398,10 +1398,6 @@ typedef struct
   gint           context_freed;  /* atomic */
   gint           sync_call_ok;
   gint           idle_ran;
-  GThread       *body_thread;
-  gint           on_body_thread; /* atomic: finalizers run on the body's thread */
-  GCancellable  *cancel_in_body; /* late-after-guard: cancelled by the body */
-  gint           caller_gone;    /* atomic: the caller unreffed its context */
   gssize         value;          /* read with g_task_propagate_int() */
   GError        *error;
 } Watch;
@@ -1411,8 +1407,6 @@ watch_freed (Watch *w)
 {
   if (g_thread_self () != w->caller)
     g_atomic_int_inc (&w->wrong_thread);
-  if (g_thread_self () == w->body_thread)
-    g_atomic_int_inc (&w->on_body_thread);
   if (!g_atomic_int_get (&w->body_returned))
     g_atomic_int_inc (&w->too_early);
   g_atomic_int_inc (&w->n_freed);
@@ -1518,15 +1512,7 @@ watch_body (SaOperation  *op,
 {
   Watch *w = data;
 
-  w->body_thread = g_thread_self ();
   g_object_weak_ref (G_OBJECT (task), watch_task_finalized, w);
-  if (w->cancel_in_body != NULL)
-    {
-      /* The guard answers the caller, which then lets its context go:
-       * the result comes after that. */
-      g_cancellable_cancel (w->cancel_in_body);
-      test_wait_for_count (&w->caller_gone, TRUE);
-    }
   if (w->cell == OFF_LOCK)
     g_task_return_int (task, 42);   /* a lock's result goes to its callers */
   else
@@ -1594,10 +1580,7 @@ offload_call (Watch        *w,
         g_autoptr(GError) error = NULL;
 
         g_assert_false (sa_dispatcher_call_sync_boolean (w->dispatcher, outer, cancellable, &error));
-        if (w->cancel_in_body != NULL)
-          g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-        else
-          g_assert_no_error (error);   /* the helper's result is a pointer: FALSE */
+        g_assert_no_error (error);   /* the helper's result is a pointer: FALSE */
         g_atomic_int_inc (&w->n_callbacks);
       }
       break;
@@ -1629,18 +1612,13 @@ static gpointer
 own_context_caller (gpointer data)
 {
   Watch *w = data;
-  g_autoptr(GCancellable) cancellable = NULL;
+  g_autoptr(GCancellable) cancellable = w->cell == OFF_GUARDED ? g_cancellable_new () : NULL;
   GMainContext *context;
 
-  if (w->cancel_in_body != NULL)
-    cancellable = g_object_ref (w->cancel_in_body);
-  else if (w->cell == OFF_GUARDED)
-    cancellable = g_cancellable_new ();
   w->caller = g_thread_self ();
   if (w->cell == OFF_PRIVATE)
     {
-      offload_call (w, cancellable);   /* the library's context: its own to free */
-      g_atomic_int_set (&w->caller_gone, TRUE);
+      offload_call (w, NULL);   /* the library's context: its own to free */
       return NULL;
     }
 
@@ -1652,7 +1630,6 @@ own_context_caller (gpointer data)
     g_main_context_iteration (context, TRUE);
   g_main_context_pop_thread_default (context);
   g_main_context_unref (context);
-  g_atomic_int_set (&w->caller_gone, TRUE);
 
   return NULL;
 }
@@ -1731,60 +1708,6 @@ static void
 offload_situation_finalizer_iterates (OffloadCellId cell)
 {
   offload_release (cell, ON_FREE_ITERATE, 5);
-}
-
-/* The caller's cancellable fires while the body runs; the caller
- * iterates until its callback (the guard's answer), then unrefs its
- * context and never iterates again; the body's result comes after that.
- * The task, the late result, the data and the context are freed all the
- * same, none of them on the body's thread nor before the body returned,
- * and no descriptor is left open. */
-static void
-offload_situation_late_after_guard (OffloadCellId cell)
-{
-  g_autoptr(SaDispatcher) d = offload_dispatcher (cell);
-  const guint n = 10;
-  Watch *watches = g_new0 (Watch, n);
-  guint n_contexts, n_fds;
-
-  {
-    Watch warm = { cell, d, ON_FREE_NOTHING };
-
-    g_thread_join (g_thread_new ("warm", own_context_caller, &warm));
-    test_wait_for_count (&warm.n_freed, expected_freed (cell));
-    if (cell == OFF_GTASK)
-      test_wait_for_count (&warm.context_freed, TRUE);
-  }
-  n_contexts = sa_get_n_contexts ();
-  n_fds = test_count_fds ();
-
-  for (guint i = 0; i < n; i++)
-    {
-      watches[i] = (Watch) { cell, d, ON_FREE_NOTHING };
-      watches[i].cancel_in_body = g_cancellable_new ();
-      g_thread_join (g_thread_new ("caller", own_context_caller, &watches[i]));
-    }
-
-  for (guint i = 0; i < n; i++)
-    {
-      Watch *w = &watches[i];
-
-      g_assert_cmpint (g_atomic_int_get (&w->n_callbacks), ==, 1);
-      g_assert_cmpint (test_wait_for_count (&w->n_freed, expected_freed (cell)), ==,
-                       expected_freed (cell));
-      g_assert_cmpint (g_atomic_int_get (&w->on_body_thread), ==, 0);
-      g_assert_cmpint (g_atomic_int_get (&w->too_early), ==, 0);
-      if (cell != OFF_PRIVATE)
-        g_assert_true (test_wait_for_count (&w->context_freed, TRUE));
-      g_clear_object (&w->cancel_in_body);
-    }
-  g_assert_cmpuint (test_wait_for_n_contexts (n_contexts), <=, n_contexts);
-  /* The drain thread frees its own context once it has nothing left, a
-   * moment after its last release. */
-  for (guint i = 0; i < 1000 && test_count_fds () > n_fds; i++)
-    g_usleep (10000);
-  g_assert_cmpuint (test_count_fds (), <=, n_fds);
-  g_free (watches);
 }
 
 /* g_task_propagate_int() on the call's task gives the body's int, with
@@ -2073,7 +1996,6 @@ static const OffloadSituation offload_situations[] = {
   { "propagate",           offload_situation_propagate },
   { "priority",            offload_situation_priority },
   { "burst",               offload_situation_burst },
-  { "late-after-guard",      offload_situation_late_after_guard },
 };
 
 typedef struct

@@ -125,7 +125,9 @@ class GiEvents:
             return self.run_on_policy(start, during)
         finally:
             asyncio.set_event_loop_policy(None)
-            for loop in policy._loops.values():
+            # A copy: the binding's GLib thread for asyncio callers may add
+            # the loop of its own context meanwhile.
+            for loop in list(policy._loops.values()):
                 loop.close()
 
 

@@ -19,7 +19,8 @@ Who runs what, by caller (the thread that makes the call):
   asyncio loop, kept from call to call. The result comes back directly.
 - a running asyncio loop: a coroutine function returns its coroutine, which
   runs on that loop; a plain function runs on a worker thread and its
-  result comes back with one loop.call_soon_threadsafe(). The caller awaits.
+  result comes back with one loop.call_soon_threadsafe(), or is set before
+  the call returns when the worker ended first. The caller awaits.
 - a running GLib main loop (the thread owns its thread-default main
   context): the call returns an Sa.Pending, completed on that context; a
   plain function runs on a worker thread, a coroutine function on the
@@ -39,12 +40,15 @@ import asyncio
 import collections
 import contextvars
 import ctypes
+import errno
 import functools
 import inspect
 import os
 import sys
 import threading
+import time
 import traceback
+import weakref
 
 from gi.repository import GLib, GObject, Gio
 
@@ -229,6 +233,11 @@ def _caller_context():
         # The global default context is None: its results come back
         # through g_idle_add(), the cheaper way.
         return None if hash(context) == _default_context_address else context
+    return _thread_default_context()
+
+
+def _thread_default_context():
+    """The thread-default GLib context, None for the global default one."""
     return GLib.MainContext.get_thread_default() if _has_thread_default() else None
 
 
@@ -244,8 +253,11 @@ class _Call:
     """One call of a plain function on a worker thread. Its cancellable is
     made only when someone asks for it (Sa.current_cancellable())."""
 
+    # race: for an asyncio or GLib caller, a list that starts as [None];
+    # the side (caller or worker) that pops the None first hands nothing
+    # over, the other hands the outcome over (see _offload_asyncio()).
     __slots__ = ("func", "args", "kwargs", "context", "deliver", "target", "where",
-                 "_cancellable", "_cancelled", "_handler")
+                 "_cancellable", "_cancelled", "_handler", "race")
 
     def __init__(self, func, args, kwargs, deliver, target, where, cancellable=None):
         self.func = func
@@ -258,6 +270,7 @@ class _Call:
         self._cancellable = cancellable
         self._cancelled = False
         self._handler = 0
+        self.race = None
 
     def cancellable(self):
         cancellable = self._cancellable
@@ -296,10 +309,15 @@ def _execute(call, pool=None):
     outer = getattr(_local, "call", None)
     _local.call = call
     try:
-        if call.is_cancelled():
+        context = call.context
+        if call._cancelled or (call._cancellable is not None
+                               and call._cancellable.is_cancelled()):
             ok, value = False, _cancelled_error()
+        elif context.get(_forced) is None:  # the body's calls are a worker's already
+            value = context.run(call.func, *call.args, **call.kwargs)
+            ok = True
         else:
-            value = call.context.run(_run_body, call.func, call.args, call.kwargs)
+            value = context.run(_run_body, call.func, call.args, call.kwargs)
             ok = True
     except BaseException as exc:  # noqa: B902 - the caller's to handle
         # From the user's frame down: this frame is no part of it.
@@ -311,12 +329,18 @@ def _execute(call, pool=None):
     # The outcome travels in a box the receiver empties: once handed over,
     # this thread holds none of it, even while the hand-over still runs.
     # (A traceback may also keep this frame, as f_back of the user's.)
-    outcome = [ok, value]
-    value = outer = None
+    outcome = _Box((ok, value))
+    value = outer = context = None
     if pool is not None:
-        pool.finishing()
+        pool.finishing(outcome)
     call.deliver(call, outcome)
     call = outcome = None
+
+
+class _Box(list):
+    """An outcome in transit, [ok, value, ...]: the receiver empties it."""
+
+    __slots__ = ("__weakref__",)
 
 
 def _unbox(outcome):
@@ -335,16 +359,101 @@ _DEFAULT_BOUND = max(10, 2 * (len(os.sched_getaffinity(0)) if hasattr(os, "sched
 _IDLE_SECONDS = 15.0
 
 
-class _Worker:
-    """A worker thread's hand: `wake` is held while the worker sleeps;
-    releasing it hands over `call`."""
+class _Timespec(ctypes.Structure):
+    _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
 
-    __slots__ = ("wake", "call")
+
+class _SemT(ctypes.Union):
+    _fields_ = [("data", ctypes.c_char * 32), ("align", ctypes.c_long)]
+
+
+def _semaphore_functions():
+    """libc's sem_init(), sem_post(), sem_timedwait(), sem_destroy(),
+    called through ctypes.CDLL, which releases the GIL around each call,
+    and sem_post() through ctypes.PyDLL, with the GIL held; None where libc
+    has no POSIX semaphores or their sem_t is larger."""
+    if not sys.platform.startswith("linux"):  # sizeof (sem_t) is 32 on Linux
+        return None
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        funcs = (libc.sem_init, libc.sem_post, libc.sem_timedwait, libc.sem_destroy,
+                 ctypes.PyDLL(None).sem_post)
+    except (AttributeError, OSError):
+        return None
+    for func in funcs:
+        func.restype = ctypes.c_int
+    funcs[0].argtypes = [ctypes.POINTER(_SemT), ctypes.c_int, ctypes.c_uint]
+    funcs[1].argtypes = funcs[4].argtypes = [ctypes.POINTER(_SemT)]
+    funcs[2].argtypes = [ctypes.POINTER(_SemT), ctypes.POINTER(_Timespec)]
+    funcs[3].argtypes = [ctypes.POINTER(_SemT)]
+    return funcs
+
+
+_SEMAPHORE = _semaphore_functions()
+
+
+class _Worker:
+    """A worker thread's hand: the worker sleeps in sleep(); wake() hands
+    over `call`.
+
+    The hand-over is a POSIX semaphore, posted with the GIL released when
+    the caller is about to wait: the woken worker, often run at once on
+    the caller's CPU, finds the GIL free and runs the call to its end
+    before the caller goes on. Posted with the GIL held (a threading.Lock
+    released), the worker would wake only to wait for the GIL, then for
+    the GIL's mutex, each wait a pair of context switches; but a caller
+    that issues many calls at once issues them all before any runs.
+    Where libc has no semaphores, a threading.Lock."""
+
+    __slots__ = ("call", "_sem", "_lock", "_deadline", "_deadline_ref")
 
     def __init__(self):
-        self.wake = threading.Lock()
-        self.wake.acquire()
         self.call = None
+        if _SEMAPHORE is not None:
+            self._sem = ctypes.byref(_SemT())
+            self._deadline = _Timespec()
+            self._deadline_ref = ctypes.byref(self._deadline)
+            if _SEMAPHORE[0](self._sem, 0, 0) == 0:
+                self._lock = None
+                return
+        self._sem = None
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def wake(self, release_gil):
+        if self._sem is None:
+            self._lock.release()
+        elif release_gil:
+            _SEMAPHORE[1](self._sem)
+        else:
+            _SEMAPHORE[4](self._sem)
+
+    def sleep(self, timeout=None):
+        """Waits for wake(); False if timeout (seconds) passed first."""
+        if self._sem is None:
+            return self._lock.acquire(timeout=-1 if timeout is None else timeout)
+        deadline = None
+        if timeout is not None:
+            seconds, fraction = divmod(time.time() + timeout, 1.0)
+            self._deadline.tv_sec = int(seconds)
+            self._deadline.tv_nsec = int(fraction * 1e9)
+            deadline = self._deadline_ref
+        while _SEMAPHORE[2](self._sem, deadline) != 0:
+            error = ctypes.get_errno()
+            if error == errno.ETIMEDOUT:
+                return False
+            if error != errno.EINTR:
+                raise OSError(error, os.strerror(error))
+        return True
+
+    def close(self):
+        """Once nobody can wake it any more."""
+        if self._sem is not None:
+            _SEMAPHORE[3](self._sem)
+
+
+def _no_box():
+    return None
 
 
 class _Pool:
@@ -356,7 +465,8 @@ class _Pool:
     submits while the bound is reached and none is idle runs the call
     itself: nested calls never wait for a worker their own kind holds."""
 
-    __slots__ = ("_lock", "_bound", "_n_threads", "_n_finishing", "_idle", "_backlog")
+    __slots__ = ("_lock", "_bound", "_n_threads", "_n_finishing", "_idle", "_backlog",
+                 "_last_outcome")
 
     def __init__(self, max_threads):
         self._lock = threading.Lock()
@@ -365,6 +475,10 @@ class _Pool:
         self._n_finishing = 0  # workers handing an outcome over, about to be free
         self._idle = []                       # of _Worker, the last idle on top
         self._backlog = collections.deque()   # of _Call
+        # The box of the outcome handed over last (a weak reference): emptied
+        # once its caller has it. Not empty, the caller is issuing calls
+        # before it waits for them.
+        self._last_outcome = _no_box
 
     def set_bound(self, max_threads):
         self._bound = max_threads or _DEFAULT_BOUND
@@ -391,13 +505,14 @@ class _Pool:
                 self._backlog.append(call)
                 return
         if worker is not None:
-            worker.wake.release()
+            worker.wake(not self._last_outcome())
         else:
             _execute(call)
 
-    def finishing(self):
+    def finishing(self, outcome):
         with self._lock:
             self._n_finishing += 1
+            self._last_outcome = weakref.ref(outcome)
 
     def _work(self, worker):
         _local.worker_of = self
@@ -414,13 +529,14 @@ class _Pool:
                     continue
                 idle.append(worker)
             call = None
-            if not worker.wake.acquire(timeout=_IDLE_SECONDS):
+            if not worker.sleep(_IDLE_SECONDS):
                 with lock:
                     if worker in idle:  # still idle: the thread goes
                         idle.remove(worker)
                         self._n_threads -= 1
+                        worker.close()
                         return
-                worker.wake.acquire()  # handed a call meanwhile
+                worker.sleep()  # handed a call meanwhile
             call, worker.call = worker.call, None
 
 
@@ -702,6 +818,11 @@ def _deliver_glib(call, outcome):
     context = call.target._context
     outcome.append(call.target)
     call.target = None
+    race, call.race = call.race, None
+    if race is not None:
+        race.append(outcome)
+        if race.pop(0) is None:
+            return  # the caller, still in its call, attaches the idle itself
     if context is None:
         _idle_add(_PRIORITY_DEFAULT, _settle_boxed, outcome)
     else:
@@ -732,10 +853,18 @@ def _settle_future(future, ok, value):
 
 def _deliver_asyncio(call, outcome):
     """On the worker: one call_soon_threadsafe() to the caller's loop; the
-    future travels in the box, which the loop empties."""
+    future travels in the box, which the loop empties. If the caller is
+    still in its smartasync call (the worker ran while it woke it), the
+    box is left to it there."""
     loop = call.where
     outcome.append(call.target)
     call.target = call.where = None
+    race, call.race = call.race, None
+    if race is not None:
+        # append() and pop(0) are atomic: the caller pops None, or the box.
+        race.append(outcome)
+        if race.pop(0) is None:
+            return  # the caller, still in its call, takes the box
     try:
         loop.call_soon_threadsafe(_settle_future_boxed, outcome)
     except RuntimeError:
@@ -758,7 +887,17 @@ class _CallFuture(asyncio.Future):
     throw(), close()), so that asyncio.create_task(f()) takes it, as it
     takes the call of a coroutine function."""
 
-    __slots__ = ("_sa_call", "_sa_timer", "_sa_steps")
+    # _sa_box: the box of an outcome set inside the call, [True] until
+    # the future is awaited (the pool's sign of a caller issuing calls
+    # before it waits for them), None otherwise.
+    __slots__ = ("_sa_call", "_sa_timer", "_sa_steps", "_sa_box")
+
+    def __await__(self):
+        box = self._sa_box
+        if box is not None:
+            self._sa_box = None
+            box.clear()
+        return super().__await__()
 
     def send(self, value):
         steps = self._sa_steps
@@ -822,27 +961,58 @@ def _call_blocking(func, args, kwargs, call_mode, settings):
             _forced.reset(token)
 
     if where is _GLIB:
-        pending = Pending()
-        call = _Call(func, args, kwargs, _deliver_glib, pending, pending._context, cancellable)
-        pending._canceller = call.cancel
-        if cancellable is not None:
-            _link_cancellable(cancellable, pending)
-        if settings.timeout:
-            _time_out_pending(pending, settings.timeout)
-        settings.pool.submit(call)
-        return pending
+        return _offload_glib(func, args, kwargs, settings, Pending(), cancellable)
+    return _offload_asyncio(func, args, kwargs, settings, where, cancellable)
 
-    future = _CallFuture(loop=where)
-    future._sa_steps = None
-    call = future._sa_call = _Call(func, args, kwargs, _deliver_asyncio, future, where,
+
+def _offload_glib(func, args, kwargs, settings, pending, cancellable=None):
+    """A GLib caller's call of a plain function: a worker runs it, pending
+    gets its outcome."""
+    call = _Call(func, args, kwargs, _deliver_glib, pending, pending._context, cancellable)
+    pending._canceller = call.cancel
+    if cancellable is not None:
+        _link_cancellable(cancellable, pending)
+    if settings.timeout:
+        _time_out_pending(pending, settings.timeout)
+    race = call.race = [None]
+    settings.pool.submit(call)
+    # The worker may have ended before this thread got the GIL back: the
+    # outcome's idle is attached here, by the context's owner, which wakes
+    # nobody (the Pending completes in a later iteration all the same).
+    outcome = race.pop(0)
+    if outcome is not None:
+        _later(pending._context, _settle_boxed, outcome)
+    return pending
+
+
+def _offload_asyncio(func, args, kwargs, settings, loop, cancellable=None):
+    """An asyncio caller's call of a plain function: a worker runs it, the
+    future it awaits gets its outcome."""
+    future = _CallFuture(loop=loop)
+    future._sa_steps = future._sa_box = None
+    call = future._sa_call = _Call(func, args, kwargs, _deliver_asyncio, future, loop,
                                    cancellable)
-    future._sa_timer = (_start_timeout(settings.timeout, future._time_out, where)
+    future._sa_timer = (_start_timeout(settings.timeout, future._time_out, loop)
                         if settings.timeout else None)
     if cancellable is not None:
         if cancellable.is_cancelled():
             call.cancel()  # never runs, even before the loop cancels the future
-        _link_cancellable(cancellable, future, where)
+        _link_cancellable(cancellable, future, loop)
+        settings.pool.submit(call)
+        return future
+    race = call.race = [None]
     settings.pool.submit(call)
+    # The worker woken by submit() may have run the call to its end before
+    # this thread got the GIL back: then its outcome is here, and the
+    # future is settled at once, on the loop's thread, with no wake-up of
+    # the loop and no two iterations of it for the result.
+    outcome = race.pop(0)
+    if outcome is not None:
+        _settle_future_boxed(outcome)
+        # Not empty until the caller awaits: the next call's worker is
+        # woken with the GIL held if it does not (a gather).
+        outcome.append(True)
+        future._sa_box = outcome
     return future
 
 
@@ -958,13 +1128,16 @@ def _run_coroutine_sync(coroutine):
         finally:
             _forced.reset(token)
     coroutine = None
-    first_step = loop._ready.pop()  # scheduled last by the Task's creation
+    ready = loop._ready
+    first_step = ready.pop()  # scheduled last by the Task's creation
     _set_running_loop(loop)
     try:
         first_step._run()
     finally:
         _set_running_loop(outer)
     first_step = None
+    if ready and not task.done() and _needs_no_poll(loop):
+        _run_ready(loop, task, outer)
     try:
         if not task.done() or loop._ready:
             task.add_done_callback(_stop_loop)
@@ -987,6 +1160,44 @@ def _run_coroutine_sync(coroutine):
         return task.result()
     finally:
         task = None  # a traceback keeps this frame: it keeps no outcome
+
+
+def _needs_no_poll(loop):
+    """Whether a poll of loop could find nothing but its self-pipe (whose
+    wake-ups' callbacks are in the ready queue already) and no timer is
+    due: no timer, no reader or writer of its own, no signal handler."""
+    return (not loop._scheduled and not loop._debug and not loop._signal_handlers
+            and len(loop._selector.get_map()) == 1)
+
+
+def _run_ready(loop, task, outer):
+    """The iterations of the kept loop that the task needs while they
+    need no poll, without the poll: the ready callbacks of each, in
+    order, with the loop marked as running. What is left (I/O, a timer)
+    goes to run_forever()."""
+    ready = loop._ready
+    _set_running_loop(loop)
+    try:
+        while True:
+            for _ in range(len(ready)):
+                handle = ready.popleft()
+                if not handle._cancelled:
+                    handle._run()
+            if loop._stopping:
+                if task.done():  # as run_forever() leaves it: not stopping
+                    loop._stopping = False
+                break
+            if task.done() or not ready or not _needs_no_poll(loop):
+                break
+    except BaseException:
+        # Ctrl-C or SystemExit: as in run_forever() below.
+        handle = None
+        _set_running_loop(None)
+        _settle_after_interrupt(loop, task)
+        raise
+    finally:
+        handle = None
+        _set_running_loop(outer)
 
 
 def _stop_loop(task):
@@ -1212,11 +1423,18 @@ def smartasync(func=None, *, mode=Sa.CallMode.AUTO, dispatcher=None):
     else:
         @functools.wraps(func)
         def wrapper(*args, **kwargs):
-            # The sync caller's cell, inline: detection and a direct call.
-            if (_get_running_loop() is None and not _caller_is_async()
-                    and fixed is None and settings.fast and _forced_get() is None
+            # Without a mode, a timeout or the call's own keywords, the
+            # cells inline: one detection, then a direct call or an offload.
+            if (fixed is None and settings.fast and _forced_get() is None
                     and (not kwargs or _CALL_KEYWORDS.isdisjoint(kwargs))):
-                return func(*args, **kwargs)
+                loop = _get_running_loop()
+                if loop is None:
+                    if not _caller_is_async():
+                        return func(*args, **kwargs)
+                    return _offload_glib(func, args, kwargs, settings,
+                                         Pending(_thread_default_context()))
+                if not _is_glib_loop(loop) or _current_task(loop) is not None:
+                    return _offload_asyncio(func, args, kwargs, settings, loop)
             return _call_blocking(func, args, kwargs, fixed, settings)
 
     wrapper.__smartasync__ = True
