@@ -36,14 +36,24 @@ def run_counting(main):
 
 
 def test_offload_is_one_call_soon_threadsafe():
+    # The bodies wait until every call has returned: a result ready during
+    # its call is handed over in the call (test_handover.py), not counted.
+    gate = threading.Event()
+
     @Sa.smartasync
     def double(x):
+        gate.wait(10)
         return 2 * x
 
     async def main(loop):
-        one = await double(1)
+        first = double(1)
+        gate.set()
+        one = await first
+        gate.clear()
         before = loop.n_threadsafe
-        many = await asyncio.gather(*[double(i) for i in range(50)])
+        calls = [double(i) for i in range(50)]
+        gate.set()
+        many = await asyncio.gather(*calls)
         return one, many, loop.n_threadsafe - before
 
     (one, many, n), total = run_counting(main)
