@@ -6,22 +6,16 @@
 #include "config.h"
 
 #include "sa-application.h"
-#include "sa-dispatcher-private.h"
+#include "sa-call-task-private.h"
+#include "sa-task-private.h"
 
 /* An application's calls live in two lifetimes: a window's (closing it
  * cancels what it started) and the application's (it must not quit while
  * a call is pending). Both helpers are GIO-only, so they serve GTK,
  * libadwaita and headless GApplications alike. */
 
-static GQuark
-object_cancellable_quark (void)
-{
-  static GQuark quark;
-
-  if G_UNLIKELY (quark == 0)
-    quark = g_quark_from_static_string ("sa-object-cancellable");
-  return quark;
-}
+/* An object's cancellable, in its qdata. */
+static SA_DEFINE_QUARK (sa-object-cancellable, object_cancellable)
 
 static void
 object_disposed (gpointer  data,
@@ -114,7 +108,7 @@ task_completed (GTask      *task,
   /* A dispatcher's call may complete its task before the caller's
    * callback (its body's thread handing the callback back): the hold then
    * passes to a hook of the call's, released after that callback. */
-  if (_sa_dispatcher_on_delivered (task, callback_ran, hold, hook_done))
+  if (_sa_call_task_on_delivered (task, callback_ran, hold, hook_done))
     hold->passed_on = TRUE;
   /* Disconnecting frees @hold, which releases the application, unless it
    * passed on. */

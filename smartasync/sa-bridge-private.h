@@ -1,4 +1,4 @@
-/* sa-bridge-private.h (not installed)
+/* sa-bridge-private.h: a bridge the library keeps on its stack, and its internal entry points (not installed)
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -18,7 +18,7 @@ struct _SaBridge
 {
   gatomicrefcount  ref_count;
   GMainContext    *context;
-  GSource         *kick;             /* the context's kick source */
+  GSource         *schedule;         /* the context's schedule source */
   GCancellable    *cancellable;      /* handed to the call */
   SaGuard         *guard;            /* (nullable) the timeout, the caller's cancellation */
   SaDrain         *drain;            /* (nullable) draining an abandoned call */
@@ -26,7 +26,7 @@ struct _SaBridge
   char            *what;
   guint            open : 1;
   guint            given_up : 1;     /* the guard fired */
-  guint            abandoned : 1;    /* given up before the call answered */
+  guint            abandoned : 1;    /* given up before the call called back */
   guint            keep_for_callback : 1;
   guint            completed : 1;
   guint            heap : 1;         /* from g_new(), freed by the last unref */

@@ -8,6 +8,7 @@
 #include "sa-bridge-private.h"
 #include "sa-task-private.h"
 #include "sa-context-private.h"
+#include "sa-drain-thread-private.h"
 #include "sa-pool-private.h"
 
 #include <string.h>
@@ -98,21 +99,21 @@ sa_bridge_close (SaBridge *self)
 
   if (!self->given_up)
     {
-      _sa_context_leave (g_steal_pointer (&self->context), g_steal_pointer (&self->kick));
+      _sa_context_leave (g_steal_pointer (&self->context), g_steal_pointer (&self->schedule));
       return;
     }
-  /* Answered at once at the cancellation: what the call started may still
+  /* Called back at once at the cancellation: what the call started may still
    * run late on the context (a timer of its own, ignoring the
    * cancellable), and it goes to the drain thread if so. */
   if (!self->abandoned)
     {
-      _sa_context_leave_given_up (g_steal_pointer (&self->context), g_steal_pointer (&self->kick));
+      _sa_context_leave_given_up (g_steal_pointer (&self->context), g_steal_pointer (&self->schedule));
       return;
     }
 
   /* The drain thread may complete the call at once: it starts only once
    * everything the completion reads is in place. */
-  self->drain = _sa_context_retire (g_steal_pointer (&self->context), g_steal_pointer (&self->kick));
+  self->drain = _sa_context_leave_to_drain (g_steal_pointer (&self->context), g_steal_pointer (&self->schedule));
   _sa_drain_start (self->drain);
 }
 
@@ -128,7 +129,7 @@ _sa_bridge_init (SaBridge     *self,
   self->keep_for_callback = !!keep_for_callback;
   self->what = g_strdup (what);
   self->open = TRUE;
-  self->context = _sa_context_enter (&self->kick);
+  self->context = _sa_context_enter (&self->schedule);
 
   if (_sa_guard_needed (cancellable, TRUE, timeout_ms))
     {
@@ -240,7 +241,7 @@ sa_bridge_unref (SaBridge *self)
 
   /* An abandoned call that never called back: nothing left to drain for. */
   if (self->drain != NULL)
-    _sa_drain_finish (g_steal_pointer (&self->drain));
+    _sa_drain_completed (g_steal_pointer (&self->drain));
   g_clear_object (&self->result);
   g_clear_object (&self->cancellable);
   g_free (self->what);
@@ -297,7 +298,7 @@ sa_bridge_complete (SaBridge     *self,
       /* The wait gave up on this call; its late result goes nowhere, and
        * its context's drain can stop. */
       if (self->drain != NULL)
-        _sa_drain_finish (g_steal_pointer (&self->drain));
+        _sa_drain_completed (g_steal_pointer (&self->drain));
       if (self->keep_for_callback)
         sa_bridge_unref (self);
       return;
@@ -398,7 +399,7 @@ _sa_bridge_wait (SaBridge  *self,
       return g_steal_pointer (&self->result);
     }
 
-  /* The guard fired. A call that honours its cancellable may answer at
+  /* The guard fired. A call that honours its cancellable may call back at
    * once; anything else is abandoned to report later, or never. */
   self->given_up = TRUE;
   if (!bridge_dispatch_ready (self))

@@ -8,7 +8,7 @@
 #include "sa-bridge-private.h"
 #include "sa-context.h"
 #include "sa-continuation.h"
-#include "sa-dispatcher-private.h"
+#include "sa-call-task-private.h"
 #include "sa-task-private.h"
 
 typedef struct
@@ -19,7 +19,7 @@ typedef struct
   GTask              *next;
   gulong              handler_id;
   gint                fired;     /* atomic */
-  gatomicrefcount     ref_count; /* the signal handler's, an answer hook's, the caller's */
+  gatomicrefcount     ref_count; /* the signal handler's, a delivered hook's, the caller's */
 } Continuation;
 
 static void
@@ -52,7 +52,7 @@ continuation_fire (GTask        *previous,
   if (!g_atomic_int_compare_and_exchange (&cont->fired, 0, 1))
     return;
 
-  readable = _sa_dispatcher_unwrap (previous);
+  readable = _sa_call_task_unwrap (previous);
   cont->func (readable, cont->next, cont->func_data);
   g_signal_handler_disconnect (previous, cont->handler_id);
 }
@@ -103,17 +103,17 @@ fire_later (GTask        *previous,
 }
 
 /* A dispatcher's call whose caller's callback and task completion part:
- * answered by its guard before the completion, or called back by its
+ * given up by its guard before the completion, or called back by its
  * body's thread after it. */
 static void
-answered_cb (GTask    *task,
+delivered_cb (GTask    *task,
              gpointer  user_data)
 {
   continuation_fire (task, user_data);
 }
 
 static void
-answered_cb_destroy (gpointer data)
+delivered_cb_destroy (gpointer data)
 {
   continuation_unref (data);
 }
@@ -127,7 +127,7 @@ completed_cb (GObject    *object,
 
   /* After the caller's callback, where that comes later. */
   g_atomic_ref_count_inc (&cont->ref_count);
-  if (_sa_dispatcher_on_delivered (G_TASK (object), answered_cb, cont, answered_cb_destroy))
+  if (_sa_call_task_on_delivered (G_TASK (object), delivered_cb, cont, delivered_cb_destroy))
     return;
   continuation_unref (cont);
 
@@ -137,7 +137,7 @@ completed_cb (GObject    *object,
 static inline gboolean
 is_ready (GTask *task)
 {
-  return g_task_get_completed (task) || _sa_dispatcher_answered (task);
+  return g_task_get_completed (task) || _sa_call_task_given_up (task);
 }
 
 /**
@@ -193,16 +193,16 @@ sa_continue (GTask               *task,
   g_return_val_if_fail (func != NULL, NULL);
 
   source_object = g_task_get_source_object (task);
-  cancellable = _sa_dispatcher_get_cancellable (task);
+  cancellable = _sa_call_task_get_cancellable (task);
 
   if (is_ready (task) && !sa_caller_is_async ())
     {
-      g_autoptr(GTask) readable = _sa_dispatcher_unwrap (task);
+      g_autoptr(GTask) readable = _sa_call_task_unwrap (task);
       SaBridge *bridge = _sa_bridge_new_full (NULL, 0, FALSE, NULL);
       GAsyncResult *result;
 
       next = g_task_new (source_object, cancellable, sa_bridge_callback, bridge);
-      _sa_task_set_tag (next, _sa_dispatcher_plain_tag (task));
+      _sa_task_set_tag (next, g_task_get_source_tag (task));
       _sa_bridge_attach (bridge, next);
       sa_bridge_unref (bridge);
 
@@ -221,7 +221,7 @@ sa_continue (GTask               *task,
     }
 
   next = g_task_new (source_object, cancellable, callback, user_data);
-  _sa_task_set_tag (next, _sa_dispatcher_plain_tag (task));
+  _sa_task_set_tag (next, g_task_get_source_tag (task));
 
   cont = g_new0 (Continuation, 1);
   cont->func = func;
@@ -235,7 +235,7 @@ sa_continue (GTask               *task,
                                             continuation_closure_notify, 0);
 
   g_atomic_ref_count_inc (&cont->ref_count);
-  if (!_sa_dispatcher_on_delivered (task, answered_cb, cont, answered_cb_destroy))
+  if (!_sa_call_task_on_delivered (task, delivered_cb, cont, delivered_cb_destroy))
     continuation_unref (cont);
 
   /* @task may have completed already, or on its own thread since. */

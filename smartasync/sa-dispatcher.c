@@ -1,21 +1,19 @@
-/* sa-dispatcher.c: carries out an operation in the cell its caller needs
+/* sa-dispatcher.c: the SaDispatcher object: its properties and counters, the choice of cell, and the public calls
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 
 #include "config.h"
 
-#include "sa-bridge-private.h"
+#include "sa-call-task-private.h"
+#include "sa-cell-private.h"
 #include "sa-context.h"
-#include "sa-context-private.h"
 #include "sa-dispatcher.h"
 #include "sa-dispatcher-private.h"
 #include "sa-enum-types.h"
 #include "sa-error.h"
-#include "sa-guard-private.h"
 #include "sa-operation-private.h"
 #include "sa-pool-private.h"
-#include "sa-task-private.h"
 
 /**
  * SaDispatcher:
@@ -181,9 +179,9 @@
  *   started.
  *
  * The caller's thread never busy-waits. A pool thread may spin for a
- * while for the next call before it sleeps, which saves a wake-up per
- * call in streams of short calls: see [property@Sa.Dispatcher:busy-wait],
- * off by default.
+ * while for the next call before it sleeps: see
+ * [property@Sa.Dispatcher:busy-wait], off by default, and what it costs
+ * and saves in the performance guide (`docs/performance.md`).
  *
  * ## Debugging
  *
@@ -237,24 +235,6 @@ static const char * const cell_names[SA_N_CELLS] = {
   [SA_CELL_ASYNC_BLOCKING]     = "async caller, blocking operation: worker thread",
 };
 
-/* Words used below. The *call's task* is the GTask a caller gets: the one
- * returned and the one handed to its callback, always the same. It is
- * the task handed to the body too: one task per call, in every cell. */
-static SA_DEFINE_QUARK (sa-result-read, result_read)
-/* The dispatcher of a call's task that carries another source object or
- * tag than sa_dispatcher_call()'s, for its finish functions. */
-static SA_DEFINE_QUARK (sa-dispatcher, dispatcher)
-
-/* The error of a guard that answered a call, on its task, for the
- * dispatcher's finish functions. */
-static SA_DEFINE_QUARK (sa-guard-error, guard_error)
-
-static inline gboolean
-is_blocking (SaOperation *operation)
-{
-  return _sa_operation_get_kind (operation) == SA_OPERATION_KIND_BLOCKING;
-}
-
 static inline gboolean
 caller_is_async (SaDispatcher *self,
                  SaCallMode    mode)
@@ -283,1101 +263,9 @@ choose_cell (SaDispatcher *self,
              SaCallMode    mode)
 {
   if (caller_is_async (self, mode))
-    return is_blocking (operation) ? SA_CELL_ASYNC_BLOCKING : SA_CELL_ASYNC_NON_BLOCKING;
+    return _sa_operation_is_blocking (operation) ? SA_CELL_ASYNC_BLOCKING : SA_CELL_ASYNC_NON_BLOCKING;
   else
-    return is_blocking (operation) ? SA_CELL_SYNC_BLOCKING : SA_CELL_SYNC_NON_BLOCKING;
-}
-
-/* What a call's task carries for its caller, in every cell: the source
- * object, the source tag and the I/O priority of sa_dispatcher_call_full(). */
-typedef struct
-{
-  SaDispatcher *dispatcher;
-  gpointer      source_object;
-  gpointer      source_tag;
-  int           priority;
-} Origin;
-
-static GTask *
-new_task (const Origin        *origin,
-          GCancellable        *cancellable,
-          GAsyncReadyCallback  callback,
-          gpointer             user_data)
-{
-  GTask *task = g_task_new (origin->source_object, cancellable, callback, user_data);
-
-  _sa_task_set_tag (task, origin->source_tag);
-  if (origin->priority != G_PRIORITY_DEFAULT)
-    g_task_set_priority (task, origin->priority);
-  /* Not sa_dispatcher_call()'s: its finish functions must know it. */
-  if G_UNLIKELY (origin->source_object != origin->dispatcher ||
-                 origin->source_tag != sa_dispatcher_call)
-    g_object_set_qdata (G_OBJECT (task), dispatcher_quark (), origin->dispatcher);
-
-  return task;
-}
-
-static void
-run_blocking (SaOperation  *operation,
-              GTask        *task,
-              GCancellable *cancellable)
-{
-  gboolean was_blocking = _sa_context_set_blocking (TRUE);
-
-  SA_OPERATION_GET_CLASS (operation)->run (operation, task, cancellable);
-  _sa_context_set_blocking (was_blocking);
-}
-
-static void
-start_non_blocking (SaOperation  *operation,
-                    GTask        *task,
-                    GCancellable *cancellable)
-{
-  /* Most callers are not inside a blocking body: then there is no mark
-   * to lift and put back. */
-  if G_LIKELY (!_sa_context_is_blocking ())
-    {
-      SA_OPERATION_GET_CLASS (operation)->start (operation, task, cancellable);
-      return;
-    }
-
-  _sa_context_set_blocking (FALSE);
-  SA_OPERATION_GET_CLASS (operation)->start (operation, task, cancellable);
-  _sa_context_set_blocking (TRUE);
-}
-
-typedef struct
-{
-  SaOperation  *operation;
-  GTask        *task;
-  GCancellable *cancellable;
-} StartArgs;
-
-static void
-start_from_kick (gpointer data)
-{
-  StartArgs *args = data;
-
-  start_non_blocking (args->operation, args->task, args->cancellable);
-}
-
-static void
-run_from_kick (gpointer data)
-{
-  StartArgs *args = data;
-
-  run_blocking (args->operation, args->task, args->cancellable);
-}
-
-static void
-return_no_result (gpointer data)
-{
-  StartArgs *args = data;
-
-  g_task_return_error (args->task, _sa_operation_new_no_result_error (args->operation));
-}
-
-static void
-blocking_done (GObject      *source_object,
-               GAsyncResult *result,
-               gpointer      user_data)
-{
-  *(GTask **) user_data = g_object_ref (G_TASK (result));
-}
-
-/* Runs a blocking body on this thread, from a dispatch of its private
- * context, on an operation's task made there: the task calls back inside
- * the body's g_task_return_*(), so a body that returned without completing
- * it is known at once. The private context is only iterated, not
- * thread-default, while the body runs: the body sees the thread-default
- * context of its caller, or of its worker, and what it binds there is
- * serviced. Returns the operation's task, complete, or NULL with
- * NO_RESULT. */
-static GTask *
-run_blocking_here (const Origin *origin,
-                   SaOperation  *operation,
-                   GCancellable *cancellable,
-                   GError      **error)
-{
-  GSource *kick;
-  GMainContext *context = _sa_context_enter (&kick);
-  GTask *done = NULL;
-  GTask *task = new_task (origin, cancellable, blocking_done, &done);
-  StartArgs args = { operation, task, cancellable };
-
-  g_main_context_pop_thread_default (context);
-  /* The body runs in the first iteration, and whatever it left ready in
-   * the ones after; a body that completed nothing by then never will. */
-  _sa_context_kick (kick, run_from_kick, &args);
-  while (done == NULL && g_main_context_iteration (context, FALSE))
-    ;
-  if (done == NULL)
-    {
-      /* The body left its task unreturned: the library returns it, on this
-       * context, so that GLib 2.76 and later see no task finalized without
-       * a result. */
-      _sa_context_kick (kick, return_no_result, &args);
-      while (done == NULL && g_main_context_iteration (context, FALSE))
-        ;
-      g_clear_object (&done);
-      g_propagate_error (error, _sa_operation_new_no_result_error (operation));
-    }
-  _sa_context_unkick (kick);
-  _sa_context_leave_popped (context, kick);
-  g_object_unref (task);
-
-  return done;
-}
-
-/* A completed task holding @error, completed on the private context, so
- * that the caller's context is not touched. */
-static GTask *
-completed_error_task (const Origin *origin,
-                      GError       *error)
-{
-  SaBridge bridge;
-  g_autoptr(GTask) task = NULL;
-  GAsyncResult *result;
-
-  _sa_bridge_init (&bridge, NULL, 0, FALSE, NULL);
-  task = new_task (origin, NULL, sa_bridge_callback, &bridge);
-  g_task_return_error (task, error);
-  result = _sa_bridge_wait (&bridge, NULL);
-  g_assert (result == G_ASYNC_RESULT (task));
-  _sa_bridge_clear (&bridge);
-
-  return G_TASK (result);
-}
-
-/* Hands a sync call's outcome to the caller: a task, complete. */
-static GTask *
-sync_outcome (const Origin        *origin,
-              GTask               *task,
-              GError              *error,
-              GAsyncReadyCallback  callback,
-              gpointer             user_data)
-{
-  if (task == NULL)
-    task = completed_error_task (origin, error);
-
-  if (callback != NULL)
-    callback (origin->source_object, G_ASYNC_RESULT (task), user_data);
-
-  return task;
-}
-
-static SaBridge *
-sync_bridge_open (SaBridge     *on_stack,
-                  GCancellable *cancellable,
-                  guint         timeout_ms,
-                  SaOperation  *operation)
-{
-  /* Without a guard the wait ends only with the result, so the bridge
-   * cannot outlive the call's frame. */
-  if (!_sa_bridge_needs_heap (cancellable, timeout_ms))
-    {
-      _sa_bridge_init (on_stack, cancellable, 0, FALSE, NULL);
-      return on_stack;
-    }
-
-  return _sa_bridge_new_full (cancellable, timeout_ms, FALSE,
-                              sa_operation_get_name (operation));
-}
-
-static void
-sync_bridge_close (SaBridge *bridge,
-                   SaBridge *on_stack)
-{
-  if (bridge == on_stack)
-    _sa_bridge_clear (bridge);
-  else
-    sa_bridge_unref (bridge);
-}
-
-/* Sync caller, non-blocking operation: started from a dispatch of the
- * private context and waited for there; a guard that fires abandons it. */
-static GTask *
-call_sync_non_blocking (SaDispatcher        *self,
-                        const Origin        *origin,
-                        SaOperation         *operation,
-                        GCancellable        *cancellable,
-                        guint                timeout_ms,
-                        GAsyncReadyCallback  callback,
-                        gpointer             user_data)
-{
-  SaBridge on_stack;
-  SaBridge *bridge = sync_bridge_open (&on_stack, cancellable, timeout_ms, operation);
-  g_autoptr(GTask) task = new_task (origin, bridge->cancellable, sa_bridge_callback, bridge);
-  StartArgs args = { operation, task, bridge->cancellable };
-  GError *error = NULL;
-  GTask *result;
-
-  /* A heap bridge lives as long as the task may call it back. */
-  if (bridge != &on_stack)
-    _sa_bridge_attach (bridge, task);
-
-  if (!g_task_return_error_if_cancelled (task))
-    _sa_context_kick (bridge->kick, start_from_kick, &args);
-  result = G_TASK (_sa_bridge_wait (bridge, &error));
-  sync_bridge_close (bridge, &on_stack);
-
-  return sync_outcome (origin, result, error, callback, user_data);
-}
-
-/* Sync caller, blocking operation: a direct call on this thread. A
- * timeout fires on the timer thread, since this one is busy with the
- * body: it cancels the body's cancellable, and the call reports it when
- * the body returns. */
-static GTask *
-call_sync_blocking (SaDispatcher        *self,
-                    const Origin        *origin,
-                    SaOperation         *operation,
-                    GCancellable        *cancellable,
-                    guint                timeout_ms,
-                    GAsyncReadyCallback  callback,
-                    gpointer             user_data)
-{
-  SaGuard *guard = NULL;
-  GCancellable *op_cancellable = cancellable;
-  GError *error = NULL;
-  GTask *task = NULL;
-
-  if (timeout_ms != 0)
-    {
-      guard = _sa_guard_new (cancellable, FALSE, timeout_ms, NULL, NULL, NULL, NULL);
-      op_cancellable = guard->cancellable;
-    }
-
-  if (!g_cancellable_set_error_if_cancelled (op_cancellable, &error))
-    task = run_blocking_here (origin, operation, op_cancellable, &error);
-
-  if (guard != NULL)
-    {
-      if (!_sa_guard_disarm (guard))
-        {
-          g_clear_object (&task);
-          g_clear_error (&error);
-          error = _sa_guard_error (guard, sa_operation_get_name (operation));
-        }
-      _sa_guard_close (guard);
-    }
-
-  return sync_outcome (origin, task, error, callback, user_data);
-}
-
-/* --- async calls answered through the library's callback -------------- */
-
-/* An SaCall is an async call whose caller's callback the library runs: a
- * blocking body on a pool, whose caller's callback must come after the
- * body returned, or any call with a guard (a timeout or the caller's
- * cancellable), which may answer before the operation does.
- * Invariants:
- * - the call's task is made on the caller's context with call_done() as
- *   its callback and the caller's user data as its data, and handed to
- *   the body with the SaCall in its qdata (put there by the thread that
- *   takes a queued call without a guard): GTask queues its completion to
- *   that context, from whichever thread completes it;
- * - @state goes from RUNNING to BODY_RETURNED (the body's thread, after
- *   the body, as its last act on the call) or to CALLBACK_WAITING
- *   (call_done(), first): the second of the two completes the call, on
- *   the caller's context (call_complete()); a call with no body to wait
- *   for starts at BODY_RETURNED;
- * - a body that returned without completing its task is completed with
- *   SA_ERROR_NO_RESULT before BODY_RETURNED, by its thread, which looks
- *   for the task's completion on the caller's context; when it does not
- *   look (@unconfirmed), call_confirm() does, on the caller's context, one
- *   priority below the task's and so after the completion the body
- *   queued (once more if the call came after the source's check, which
- *   the completion could not precede), and completes the call after
- *   call_done();
- * - the caller's callback runs once (CALL_DELIVERED, caller's context
- *   only): at call_complete(), or at the guard's answer if it comes first;
- * - every reference the call holds is dropped on the caller's context:
- *   the task's at call_complete(), the rest with the last reference to
- *   the call (its own, dropped there, or a guard answer's, in its idle);
- *   no pool thread drops any;
- * - a non-blocking operation may drop its task without completing it:
- *   the call then holds the task by a toggle reference, whose last-one
- *   notification completes it with SA_ERROR_NO_RESULT. */
-typedef enum
-{
-  CALL_RUNNING,
-  CALL_BODY_RETURNED,
-  CALL_CALLBACK_WAITING,
-} CallState;
-
-/* The caller's context's marks of a call, in one byte of their own. */
-typedef enum
-{
-  CALL_DELIVERED    = 1 << 0,   /* the caller's callback ran */
-  CALL_TOGGLE       = 1 << 1,   /* @task is held by a toggle reference */
-  CALL_DONE_SEEN    = 1 << 2,   /* unconfirmed: call_done() ran */
-  CALL_CONFIRM_SEEN = 1 << 3,   /* unconfirmed: call_confirm() ran */
-  CALL_COUNTED      = 1 << 4,   /* in n_unanswered */
-  CALL_GUARDED      = 1 << 5,   /* a GuardedCall */
-  CALL_DEFERRED     = 1 << 6,   /* unconfirmed: call_confirm() came early once */
-  CALL_HOOKED       = 1 << 7,   /* @task carries AnswerHooks */
-} CallFlags;
-
-/* Small, as one is held per offloaded call: 40 bytes, the pool's queue
- * link included. The caller's user data is the task's. */
-typedef struct
-{
-  SaPoolLink           link;        /* the pool's, while queued */
-  GTask               *task;        /* the call's task, until call_complete() */
-  GAsyncReadyCallback  callback;
-  SaOperation         *operation;
-  gint                 state;       /* atomic CallState */
-  guint8               unconfirmed; /* BODY_RETURNED by a thread that did not
-                                     * look for the task's completion */
-  guint8               flags;       /* CallFlags */
-  guint8               guarded;     /* CALL_GUARDED, for the body's thread:
-                                     * never written after the call is made */
-} SaCall;
-
-/* A call with a guard, which may answer from another thread before the
- * task exists, and outlive call_complete() in its answer's idle. */
-typedef struct
-{
-  SaCall           call;
-  gatomicrefcount  ref_count;       /* its own, and each guard answer's */
-  int              priority;        /* of the guard's answer */
-  SaGuard         *guard;           /* closed at call_complete() */
-  GMainContext    *context;         /* the task's (unowned: the task holds it) */
-} GuardedCall;
-
-static inline GuardedCall *
-call_guarded (SaCall *call)
-{
-  return (call->flags & CALL_GUARDED) ? (GuardedCall *) call : NULL;
-}
-
-static inline GMainContext *
-call_context (SaCall *call)
-{
-  return g_task_get_context (call->task);
-}
-
-/* Offloaded calls whose caller's callback has not run yet, all contexts
- * together: while few, a pool thread looks for a body's completion on its
- * context, a walk of that context's sources; while many, their
- * completions may be piling up there, and the walk would cost as much
- * each time, so the caller's context checks after them instead. */
-static gint n_unanswered;
-#define FIND_LIMIT 16
-
-static void call_done (GObject      *source_object,
-                       GAsyncResult *result,
-                       gpointer      data);
-
-/* The SaCall of a call's task: its callback data is the caller's, as
- * g_async_result_get_user_data() must give. */
-static SA_DEFINE_QUARK (sa-call, call)
-
-static GTask *
-call_new_task (SaCall       *call,
-               const Origin *origin,
-               GCancellable *cancellable,
-               gpointer      user_data)
-{
-  GTask *task = new_task (origin, cancellable, call_done, user_data);
-
-  g_object_set_qdata (G_OBJECT (task), call_quark (), call);
-
-  return task;
-}
-
-/* What runs once the caller's callback has, for what must follow it
- * (sa_continue(), sa_application_hold_task()) where the task's completion
- * does not: a guard's answer comes before it, and a callback handed back
- * by the body's thread after it. A guarded call's task carries a list of
- * them from the start, another call's from the moment call_done() sees
- * the callback must wait; under answer_lock. */
-typedef struct
-{
-  GSList       *hooks;                /* (element-type AnswerHook) */
-  gboolean      answered;
-  GCancellable *caller_cancellable;   /* the task's is the guard's */
-} AnswerHooks;
-
-typedef struct
-{
-  SaAnswerFunc   func;
-  gpointer       data;
-  GDestroyNotify destroy;
-} AnswerHook;
-
-static GMutex answer_lock;
-static SA_DEFINE_QUARK (sa-answer-hooks, answer_hooks)
-
-static void
-answer_hook_free (gpointer data)
-{
-  AnswerHook *hook = data;
-
-  if (hook->destroy != NULL)
-    hook->destroy (hook->data);
-  g_free (hook);
-}
-
-static void
-answer_hooks_free (gpointer data)
-{
-  AnswerHooks *hooks = data;
-
-  g_slist_free_full (hooks->hooks, answer_hook_free);
-  g_clear_object (&hooks->caller_cancellable);
-  g_free (hooks);
-}
-
-/* On the caller's context, once the caller's callback has run. */
-static void
-answer_hooks_run (GTask *task)
-{
-  AnswerHooks *hooks = g_object_get_qdata (G_OBJECT (task), answer_hooks_quark ());
-  GSList *list;
-
-  if (hooks == NULL)
-    return;
-  g_mutex_lock (&answer_lock);
-  hooks->answered = TRUE;
-  list = g_steal_pointer (&hooks->hooks);
-  g_mutex_unlock (&answer_lock);
-
-  list = g_slist_reverse (list);
-  for (GSList *l = list; l != NULL; l = l->next)
-    {
-      AnswerHook *hook = l->data;
-
-      hook->func (task, hook->data);
-    }
-  g_slist_free_full (list, answer_hook_free);
-}
-
-gboolean
-_sa_dispatcher_on_delivered (GTask          *task,
-                          SaAnswerFunc    func,
-                          gpointer        data,
-                          GDestroyNotify  destroy)
-{
-  AnswerHooks *hooks = g_object_get_qdata (G_OBJECT (task), answer_hooks_quark ());
-  AnswerHook *hook;
-
-  if (hooks == NULL)
-    return FALSE;
-
-  g_mutex_lock (&answer_lock);
-  if (hooks->answered)
-    {
-      g_mutex_unlock (&answer_lock);
-      return FALSE;
-    }
-  hook = g_new (AnswerHook, 1);
-  *hook = (AnswerHook) { func, data, destroy };
-  hooks->hooks = g_slist_prepend (hooks->hooks, hook);
-  g_mutex_unlock (&answer_lock);
-
-  return TRUE;
-}
-
-GCancellable *
-_sa_dispatcher_get_cancellable (GTask *task)
-{
-  AnswerHooks *hooks = g_object_get_qdata (G_OBJECT (task), answer_hooks_quark ());
-
-  return hooks != NULL ? hooks->caller_cancellable : g_task_get_cancellable (task);
-}
-
-gboolean
-_sa_dispatcher_answered (GTask *task)
-{
-  return g_object_get_qdata (G_OBJECT (task), guard_error_quark ()) != NULL;
-}
-
-static void
-call_free (SaCall *call)
-{
-  g_assert (call->task == NULL);
-  g_object_unref (call->operation);
-  g_free (call);
-}
-
-static GuardedCall *
-guarded_ref (GuardedCall *gcall)
-{
-  g_atomic_ref_count_inc (&gcall->ref_count);
-  return gcall;
-}
-
-static void
-guarded_unref (gpointer data)
-{
-  GuardedCall *gcall = data;
-
-  if (!g_atomic_ref_count_dec (&gcall->ref_count))
-    return;
-
-  g_assert (gcall->guard == NULL);
-  call_free (&gcall->call);
-}
-
-/* Drops the call's own reference. */
-static void
-call_release (SaCall *call)
-{
-  GuardedCall *gcall = call_guarded (call);
-
-  if (gcall != NULL)
-    guarded_unref (gcall);
-  else
-    call_free (call);
-}
-
-/* g_async_result_get_user_data() of a GTask, without the interface's
- * type checks and lookup on each call. */
-static gpointer
-task_user_data (GTask *task)
-{
-  static GAsyncResultIface *iface;
-
-  if G_UNLIKELY (g_atomic_pointer_get (&iface) == NULL)
-    g_atomic_pointer_set (&iface, G_ASYNC_RESULT_GET_IFACE (task));
-
-  return g_atomic_pointer_get (&iface)->get_user_data ((GAsyncResult *) task);
-}
-
-/* Runs the caller's callback, once, on the caller's context. A guard that
- * fired first gives its error to the finish functions; the task's own
- * cancellable, cancelled by the guard, gives g_task_propagate_*() theirs. */
-static void
-call_deliver (SaCall *call)
-{
-  GuardedCall *gcall = call_guarded (call);
-  gboolean answered = FALSE;
-
-  if (call->flags & CALL_DELIVERED)
-    return;
-  call->flags |= CALL_DELIVERED;
-
-  if (gcall != NULL && gcall->guard != NULL && !_sa_guard_disarm (gcall->guard))
-    {
-      g_object_set_qdata_full (G_OBJECT (call->task), guard_error_quark (),
-                               _sa_guard_error (gcall->guard, sa_operation_get_name (call->operation)),
-                               (GDestroyNotify) g_error_free);
-      answered = TRUE;
-    }
-  if (call->callback != NULL)
-    call->callback (g_task_get_source_object (call->task), G_ASYNC_RESULT (call->task),
-                    task_user_data (call->task));
-  /* After the callback, as GTask notifies completion after it. */
-  if (answered || (call->flags & CALL_HOOKED))
-    answer_hooks_run (call->task);
-}
-
-static void
-call_task_toggled (gpointer  data,
-                   GObject  *object,
-                   gboolean  is_last)
-{
-  SaCall *call = data;
-
-  /* Dropped by everyone else before it was completed: a completion
-   * holds a reference until call_done() has let this one go. */
-  if (is_last)
-    g_task_return_error (G_TASK (object), _sa_operation_new_no_result_error (call->operation));
-}
-
-/* On the caller's context, once the body returned and GTask called back:
- * the caller's callback if the guard did not answer, then every
- * reference of the call, in this same dispatch. */
-static void
-call_complete (SaCall *call)
-{
-  GuardedCall *gcall = call_guarded (call);
-  GTask *task;
-
-  if (call->flags & CALL_COUNTED)
-    g_atomic_int_add (&n_unanswered, -1);
-  call_deliver (call);
-  if (gcall != NULL)
-    g_clear_pointer (&gcall->guard, _sa_guard_close);
-  task = g_steal_pointer (&call->task);
-  if (call->flags & CALL_TOGGLE)
-    g_object_remove_toggle_ref (G_OBJECT (task), call_task_toggled, call);
-  else
-    g_object_unref (task);
-  call_release (call);
-}
-
-static void
-call_done (GObject      *source_object,
-           GAsyncResult *result,
-           gpointer      data)
-{
-  SaCall *call = g_object_get_qdata (G_OBJECT (result), call_quark ());
-
-  /* The body's thread has yet to say that the body returned: it will
-   * complete the call then. GTask marks the task completed on return from
-   * here, before the caller's callback: what must follow that can wait. */
-  if (g_atomic_int_compare_and_exchange (&call->state, CALL_RUNNING, CALL_CALLBACK_WAITING))
-    {
-      if (!(call->flags & CALL_HOOKED))
-        {
-          call->flags |= CALL_HOOKED;
-          g_object_set_qdata_full (G_OBJECT (call->task), answer_hooks_quark (),
-                                   g_new0 (AnswerHooks, 1), answer_hooks_free);
-        }
-      return;
-    }
-
-  /* Body returned, unconfirmed: call_confirm() comes after this. */
-  if (call->unconfirmed)
-    {
-      call->flags |= CALL_DONE_SEEN;
-      if (!(call->flags & CALL_CONFIRM_SEEN))
-        return;
-    }
-
-  call_complete (call);
-}
-
-/* On the caller's context, for a call whose body's thread did not look
- * for the task's completion: at a priority below the task's, so that a
- * completion queued by the body came first, in the usual case; else it
- * is looked for here. */
-static void call_attach_confirm (SaCall *call,
-                                 int     priority);
-static int  confirm_priority    (SaCall *call);
-
-static void
-call_confirm (SaCall *call)
-{
-  if (call->flags & CALL_DONE_SEEN)
-    {
-      call->flags |= CALL_CONFIRM_SEEN;
-      call_complete (call);
-      return;
-    }
-
-  /* Handed over after this source's last check: a completion the body
-   * queued then is dispatched before the next one can run. */
-  if (!(call->flags & CALL_DEFERRED))
-    {
-      call->flags |= CALL_DEFERRED;
-      call_attach_confirm (call, confirm_priority (call));
-      return;
-    }
-
-  call->flags |= CALL_CONFIRM_SEEN;
-  if (g_main_context_find_source_by_funcs_user_data (call_context (call), &g_idle_funcs,
-                                                     call->task) == NULL)
-    /* Never returned: call_done() completes the call from this. */
-    g_task_return_error (call->task, _sa_operation_new_no_result_error (call->operation));
-}
-
-static gboolean
-call_complete_cb (gpointer data)
-{
-  call_complete (data);
-
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-call_answer_cb (gpointer data)
-{
-  call_deliver (data);
-
-  return G_SOURCE_REMOVE;
-}
-
-/* Where the guard fired: the caller's context, or a cancelling thread. */
-static void
-call_guard_fired (SaGuard  *guard,
-                  gpointer  data)
-{
-  GuardedCall *gcall = data;
-  GSource *source = g_idle_source_new ();
-
-  g_source_set_priority (source, gcall->priority);
-  g_source_set_static_name (source, "[smartasync] guard's answer");
-  g_source_set_callback (source, call_answer_cb, guarded_ref (gcall), guarded_unref);
-  g_source_attach (source, gcall->context);
-  g_source_unref (source);
-}
-
-/* A new call and its task, made on the caller's context. */
-static SaCall *
-call_new (const Origin        *origin,
-          SaOperation         *operation,
-          GCancellable        *cancellable,
-          guint                timeout_ms,
-          GAsyncReadyCallback  callback,
-          gpointer             user_data,
-          CallState            state)
-{
-  GCancellable *caller_cancellable = cancellable;
-  GuardedCall *gcall = NULL;
-  SaCall *call;
-
-  if G_LIKELY (!_sa_guard_needed (cancellable, TRUE, timeout_ms))
-    call = g_new (SaCall, 1);
-  else
-    call = &(gcall = g_new (GuardedCall, 1))->call;
-  *call = (SaCall) {
-    .callback = callback,
-    .operation = g_object_ref (operation),
-    .state = state,
-    .guarded = gcall != NULL,
-  };
-  if (gcall == NULL)
-    {
-      call->task = call_new_task (call, origin, cancellable, user_data);
-      return call;
-    }
-
-  call->flags |= CALL_GUARDED;
-  g_atomic_ref_count_init (&gcall->ref_count);
-  gcall->priority = origin->priority;
-  gcall->context = g_main_context_get_thread_default ();
-  if (gcall->context == NULL)
-    gcall->context = g_main_context_default ();
-  /* The task is made with the guard's cancellable, which the guard
-   * cancels when it fires (so that GTask reads it as cancelled), and
-   * which is the caller's when there is no timeout. The guard may fire
-   * at once, before the task exists: its answer comes from an idle. */
-  gcall->guard = _sa_guard_new (cancellable, TRUE, timeout_ms, gcall->context,
-                                call_guard_fired, gcall, NULL);
-  call->task = call_new_task (call, origin, gcall->guard->cancellable, user_data);
-  {
-    AnswerHooks *hooks = g_new0 (AnswerHooks, 1);
-
-    if (caller_cancellable != NULL)
-      hooks->caller_cancellable = g_object_ref (caller_cancellable);
-    call->flags |= CALL_HOOKED;
-    g_object_set_qdata_full (G_OBJECT (call->task), answer_hooks_quark (), hooks,
-                             answer_hooks_free);
-  }
-
-  return call;
-}
-
-/* Async caller, non-blocking operation, with a guard: the operation
- * completes the call's task on the caller's context; the guard may answer
- * first. */
-static GTask *
-call_async_non_blocking_guarded (const Origin        *origin,
-                                 SaOperation         *operation,
-                                 GCancellable        *cancellable,
-                                 guint                timeout_ms,
-                                 GAsyncReadyCallback  callback,
-                                 gpointer             user_data)
-{
-  SaCall *call = call_new (origin, operation, cancellable, timeout_ms, callback, user_data,
-                           CALL_BODY_RETURNED);
-  GTask *task = g_object_ref (call->task);   /* the caller's */
-
-  /* The call's own reference becomes a toggle one. */
-  call->flags |= CALL_TOGGLE;
-  g_object_add_toggle_ref (G_OBJECT (task), call_task_toggled, call);
-  g_object_unref (task);
-
-  if (!g_task_return_error_if_cancelled (task))
-    start_non_blocking (operation, task, g_task_get_cancellable (task));
-
-  return task;
-}
-
-static GTask *
-call_async_non_blocking (SaDispatcher        *self,
-                         const Origin        *origin,
-                         SaOperation         *operation,
-                         GCancellable        *cancellable,
-                         guint                timeout_ms,
-                         GAsyncReadyCallback  callback,
-                         gpointer             user_data)
-{
-  GTask *task;
-
-  if (_sa_guard_needed (cancellable, TRUE, timeout_ms))
-    return call_async_non_blocking_guarded (origin, operation, cancellable, timeout_ms,
-                                            callback, user_data);
-
-  /* The common case needs nothing but the one task. */
-  task = new_task (origin, cancellable, callback, user_data);
-  if (cancellable == NULL || !g_task_return_error_if_cancelled (task))
-    start_non_blocking (operation, task, cancellable);
-
-  return task;
-}
-
-/* After the body, on its thread: hands the call to the caller's context,
- * where call_complete_cb() completes it. */
-static void
-call_hand_back (SaCall *call)
-{
-  GSource *source = g_idle_source_new ();
-
-  g_source_set_priority (source, g_task_get_priority (call->task));
-  g_source_set_static_name (source, "[smartasync] callback after the body");
-  g_source_set_callback (source, call_complete_cb, call, NULL);
-  g_source_attach (source, call_context (call));
-  g_source_unref (source);
-}
-
-/* Runs a blocking body for an async caller, on a pool thread of either
- * pool, on the call's task. */
-static void
-offload_run (SaCall *call)
-{
-  GTask *task = call->task;
-  GCancellable *cancellable = g_task_get_cancellable (task);
-
-  if (cancellable == NULL || !g_task_return_error_if_cancelled (task))
-    run_blocking (call->operation, task, cancellable);
-
-  if (g_atomic_int_get (&call->state) != CALL_RUNNING)
-    return;   /* call_done() ran: the task was returned */
-
-  if (g_atomic_int_get (&n_unanswered) > FIND_LIMIT)
-    {
-      call->unconfirmed = TRUE;   /* published by the state's change */
-      return;
-    }
-
-  /* A task returned from this thread has its completion queued on its
-   * context, with the task as its user data (see g_task_attach_source()),
-   * until call_done() has run, which marks the state first: so neither
-   * found nor marked means never returned. */
-  if (g_main_context_find_source_by_funcs_user_data (call_context (call), &g_idle_funcs, task) == NULL &&
-      g_atomic_int_get (&call->state) == CALL_RUNNING)
-    g_task_return_error (task, _sa_operation_new_no_result_error (call->operation));
-}
-
-/* Calls whose body's thread did not look for their task's completion,
- * confirmed together by one source on their context: a batch that a
- * thread fills, at one priority, until the source is dispatched, so that
- * a burst of calls pays for few sources. A thread keeps its last batch,
- * not the source: a source must not outlive its context in other hands. */
-typedef struct
-{
-  gatomicrefcount ref_count;   /* its source's, the filling thread's */
-  GMutex          lock;
-  GMainContext   *context;     /* unowned: its calls' tasks hold it */
-  int             priority;
-  GPtrArray      *calls;       /* NULL once dispatched: it takes no more */
-} Batch;
-
-typedef struct
-{
-  GSource source;
-  Batch  *batch;
-} ConfirmSource;
-
-static void
-batch_unref (gpointer data)
-{
-  Batch *batch = data;
-
-  if (!g_atomic_ref_count_dec (&batch->ref_count))
-    return;
-
-  /* Dispatched before: its calls held the context it was attached to. */
-  g_assert (batch->calls == NULL);
-  g_mutex_clear (&batch->lock);
-  g_free (batch);
-}
-
-static gboolean
-confirm_prepare (GSource *source,
-                 gint    *timeout)
-{
-  *timeout = -1;
-  return TRUE;
-}
-
-static gboolean
-confirm_dispatch (GSource     *source,
-                  GSourceFunc  callback,
-                  gpointer     user_data)
-{
-  Batch *batch = ((ConfirmSource *) source)->batch;
-  GPtrArray *calls;
-
-  g_mutex_lock (&batch->lock);
-  calls = g_steal_pointer (&batch->calls);
-  g_mutex_unlock (&batch->lock);
-  for (guint i = 0; i < calls->len; i++)
-    call_confirm (calls->pdata[i]);
-  g_ptr_array_unref (calls);
-
-  return G_SOURCE_REMOVE;
-}
-
-static void
-confirm_finalize (GSource *source)
-{
-  batch_unref (((ConfirmSource *) source)->batch);
-}
-
-static GSourceFuncs confirm_funcs = {
-  confirm_prepare, NULL, confirm_dispatch, confirm_finalize, NULL, NULL,
-};
-
-/* This thread's batch being filled, a reference. */
-static GPrivate confirm_batch = G_PRIVATE_INIT (batch_unref);
-
-static void
-call_attach_confirm (SaCall *call,
-                     int     priority)
-{
-  Batch *batch = g_private_get (&confirm_batch);
-  GMainContext *context = call_context (call);
-  ConfirmSource *source;
-  gboolean added = FALSE;
-
-  if (batch != NULL)
-    {
-      g_mutex_lock (&batch->lock);
-      if (batch->calls != NULL && batch->context == context && batch->priority == priority)
-        {
-          g_ptr_array_add (batch->calls, call);
-          added = TRUE;
-        }
-      g_mutex_unlock (&batch->lock);
-      if (added)
-        return;
-    }
-
-  batch = g_new (Batch, 1);
-  g_atomic_ref_count_init (&batch->ref_count);
-  g_mutex_init (&batch->lock);
-  batch->context = context;
-  batch->priority = priority;
-  batch->calls = g_ptr_array_new ();
-  g_ptr_array_add (batch->calls, call);
-  source = (ConfirmSource *) g_source_new (&confirm_funcs, sizeof (ConfirmSource));
-  g_atomic_ref_count_inc (&batch->ref_count);
-  source->batch = batch;
-  g_source_set_priority (&source->source, priority);
-  g_source_set_static_name (&source->source, "[smartasync] bodies returned");
-  g_source_attach (&source->source, context);
-  g_source_unref (&source->source);
-  g_private_replace (&confirm_batch, batch);
-}
-
-static int
-confirm_priority (SaCall *call)
-{
-  int priority = g_task_get_priority (call->task);
-
-  return priority < G_MAXINT ? priority + 1 : priority;
-}
-
-/* After offload_run(): the last act on the call, whereafter the caller's
- * context may free it. */
-static void
-offload_hand_over (SaCall *call)
-{
-  gboolean unconfirmed = call->unconfirmed;
-  int priority;
-
-  if (!unconfirmed)
-    {
-      if (!g_atomic_int_compare_and_exchange (&call->state, CALL_RUNNING, CALL_BODY_RETURNED))
-        call_hand_back (call);
-      return;
-    }
-
-  /* Read before the change: afterwards the call may be gone, unless the
-   * source below is still to come, which only this thread adds. */
-  priority = confirm_priority (call);
-  if (!g_atomic_int_compare_and_exchange (&call->state, CALL_RUNNING, CALL_BODY_RETURNED))
-    {
-      call->unconfirmed = FALSE;   /* call_done() ran: it waits for us */
-      call_hand_back (call);
-      return;
-    }
-  call_attach_confirm (call, priority);
-}
-
-/* A job of the dispatcher's pool: an SaCall. One with no guard has no
- * SaCall in its task's qdata until this thread puts it there, so that a
- * queued call costs no GData: nothing can complete its task before its
- * body runs (no guard, no cancellable), so call_done() cannot look for
- * its SaCall earlier. */
-static void
-offload_func (gpointer data)
-{
-  SaCall *call = data;
-
-  _sa_pool_job_caller_idle ();
-  if (!call->guarded)
-    g_object_set_qdata (G_OBJECT (call->task), call_quark (), call);
-  offload_run (call);
-  offload_hand_over (call);
-}
-
-/* A body on GTask's pool runs on a carrier task of the library's, made on
- * the caller's context: its completion there says that the body returned,
- * as the hand-back of the dispatcher's pool does, and it is released in
- * its own dispatch. */
-static void
-carrier_func (GTask        *carrier,
-              gpointer      source_object,
-              gpointer      task_data,
-              GCancellable *cancellable)
-{
-  offload_run (task_data);
-  g_task_return_boolean (carrier, TRUE);
-}
-
-static void
-carrier_done (GObject      *source_object,
-              GAsyncResult *result,
-              gpointer      data)
-{
-  SaCall *call = data;
-
-  if (!g_atomic_int_compare_and_exchange (&call->state, CALL_RUNNING, CALL_BODY_RETURNED))
-    call_complete (call);
-  else if (call->unconfirmed)
-    call_attach_confirm (call, confirm_priority (call));
-}
-
-static void
-run_on_gtask_pool (SaCall *call)
-{
-  GTask *carrier = g_task_new (NULL, NULL, carrier_done, call);
-
-  g_task_set_priority (carrier, g_task_get_priority (call->task));
-  g_task_set_task_data (carrier, call, NULL);
-  g_task_run_in_thread (carrier, carrier_func);
-  g_object_unref (carrier);
-}
-
-/* The dispatcher's own pool, made on first use; NULL for GTask's. */
-static SaPool *
-get_pool (SaDispatcher *self)
-{
-  SaPool *pool = g_atomic_pointer_get (&self->pool);
-
-  if G_LIKELY (pool != NULL)
-    return pool;
-
-  if (g_atomic_int_get (&self->gtask_pool) && g_atomic_int_get (&self->max_threads) == 0)
-    return NULL;
-
-  g_mutex_lock (&self->pool_lock);
-  if ((pool = self->pool) == NULL)
-    {
-      pool = _sa_pool_new_full (self->max_threads, offload_func);
-      _sa_pool_set_busy_wait (pool, g_atomic_int_get (&self->busy_wait));
-      g_atomic_pointer_set (&self->pool, pool);
-    }
-  g_mutex_unlock (&self->pool_lock);
-
-  return pool;
+    return _sa_operation_is_blocking (operation) ? SA_CELL_SYNC_BLOCKING : SA_CELL_SYNC_NON_BLOCKING;
 }
 
 static inline gboolean
@@ -1386,52 +274,28 @@ uses_gtask_pool (SaDispatcher *self)
   return g_atomic_int_get (&self->gtask_pool) && g_atomic_int_get (&self->max_threads) == 0;
 }
 
-/* Async caller, blocking operation: the body runs on a worker, on the
- * call's task; the caller's callback runs after it returned. */
-static GTask *
-call_async_blocking (SaDispatcher        *self,
-                     const Origin        *origin,
-                     SaOperation         *operation,
-                     GCancellable        *cancellable,
-                     guint                timeout_ms,
-                     GAsyncReadyCallback  callback,
-                     gpointer             user_data)
+SaPool *
+_sa_dispatcher_get_pool (SaDispatcher *self)
 {
-  SaCall *call;
-  GTask *task;
-  SaPool *pool = uses_gtask_pool (self) ? NULL : get_pool (self);
+  SaPool *pool;
 
-  /* The common case: no guard, the dispatcher's pool (see offload_func()). */
-  if G_LIKELY (pool != NULL && !_sa_guard_needed (cancellable, TRUE, timeout_ms))
+  if (uses_gtask_pool (self))
+    return NULL;
+
+  pool = g_atomic_pointer_get (&self->pool);
+  if G_LIKELY (pool != NULL)
+    return pool;
+
+  g_mutex_lock (&self->pool_lock);
+  if ((pool = self->pool) == NULL)
     {
-      call = g_new (SaCall, 1);
-      *call = (SaCall) {
-        .task = new_task (origin, NULL, call_done, user_data),
-        .callback = callback,
-        .operation = g_object_ref (operation),
-        .state = CALL_RUNNING,
-        .flags = CALL_COUNTED,
-      };
-      task = g_object_ref (call->task);   /* the caller's */
-      g_atomic_int_inc (&n_unanswered);
-      _sa_pool_push_data (pool, call, origin->priority);
-      return task;
+      pool = _sa_pool_new_full (self->max_threads, _sa_cell_offload_job);
+      _sa_pool_set_busy_wait (pool, g_atomic_int_get (&self->busy_wait));
+      g_atomic_pointer_set (&self->pool, pool);
     }
+  g_mutex_unlock (&self->pool_lock);
 
-  call = call_new (origin, operation, cancellable, timeout_ms, callback, user_data,
-                   CALL_RUNNING);
-  task = g_object_ref (call->task);   /* the caller's */
-  call->flags |= CALL_COUNTED;
-  g_atomic_int_inc (&n_unanswered);
-  /* Cancelled before the call: answered without a thread. */
-  if (g_task_return_error_if_cancelled (task))
-    g_atomic_int_set (&call->state, CALL_BODY_RETURNED);
-  else if (pool != NULL)
-    _sa_pool_push_data (pool, call, origin->priority);
-  else
-    run_on_gtask_pool (call);
-
-  return task;
+  return pool;
 }
 
 static void
@@ -1654,12 +518,10 @@ sa_dispatcher_class_init (SaDispatcherClass *klass)
    * SaDispatcher:busy-wait:
    *
    * Whether a thread of the dispatcher's pool that has just run a body
-   * spins for up to 50 µs for the caller's next call before it sleeps.
-   * Off by default: it saves a wake-up of a few microseconds per call in
-   * a stream of short calls (bodies of up to about 20 µs) and costs up
-   * to 50 µs of processor time each time no call comes (spinning less
-   * after spins in vain, down to one chance in 64). The caller's thread
-   * never spins. Defaults to whether the environment variable
+   * spins for up to 50 µs for the caller's next call before it sleeps
+   * (spinning less after spins in vain, down to one chance in 64). Off by
+   * default; `docs/performance.md` says what it saves and costs. The
+   * caller's thread never spins. Defaults to whether the environment variable
    * `SA_BUSY_WAIT` is set (to anything but `0`) when the dispatcher is
    * created.
    *
@@ -2198,7 +1060,7 @@ sa_dispatcher_call_full (SaDispatcher        *self,
                          GAsyncReadyCallback  callback,
                          gpointer             user_data)
 {
-  Origin origin = { self, source_object, source_tag, io_priority };
+  SaCallOrigin origin = { self, source_object, source_tag, io_priority };
   guint timeout_ms;
   GTask *task;
   SaCell cell;
@@ -2219,19 +1081,19 @@ sa_dispatcher_call_full (SaDispatcher        *self,
   switch (cell)
     {
     case SA_CELL_SYNC_NON_BLOCKING:
-      task = call_sync_non_blocking (self, &origin, operation, cancellable, timeout_ms,
+      task = _sa_cell_sync_non_blocking (&origin, operation, cancellable, timeout_ms,
                                      callback, user_data);
       break;
     case SA_CELL_SYNC_BLOCKING:
-      task = call_sync_blocking (self, &origin, operation, cancellable, timeout_ms,
+      task = _sa_cell_sync_blocking (&origin, operation, cancellable, timeout_ms,
                                  callback, user_data);
       break;
     case SA_CELL_ASYNC_NON_BLOCKING:
-      task = call_async_non_blocking (self, &origin, operation, cancellable, timeout_ms,
+      task = _sa_cell_async_non_blocking (&origin, operation, cancellable, timeout_ms,
                                       callback, user_data);
       break;
     case SA_CELL_ASYNC_BLOCKING:
-      task = call_async_blocking (self, &origin, operation, cancellable, timeout_ms,
+      task = _sa_cell_async_blocking (&origin, operation, cancellable, timeout_ms,
                                   callback, user_data);
       break;
     default:
@@ -2275,64 +1137,8 @@ sa_dispatcher_call_async (SaDispatcher        *self,
   g_object_unref (task);
 }
 
-/* The task that holds the result of @result, a call's task, for reading
- * once: the call's task itself. NULL with @error set when the call's
- * guard answered it, or it was read already. */
-GTask *
-_sa_dispatcher_result_task (GAsyncResult  *result,
-                            GError       **error)
-{
-  GTask *task = G_TASK (result);
-  const GError *guard_error;
-
-  if (g_object_get_qdata (G_OBJECT (task), result_read_quark ()) != NULL)
-    {
-      g_set_error_literal (error, SA_ERROR, SA_ERROR_FAILED,
-                           "The result of this call was read already");
-      return NULL;
-    }
-  g_object_set_qdata (G_OBJECT (task), result_read_quark (), GINT_TO_POINTER (TRUE));
-
-  if G_UNLIKELY ((guard_error = g_object_get_qdata (G_OBJECT (task), guard_error_quark ())) != NULL)
-    {
-      g_propagate_error (error, g_error_copy (guard_error));
-      return NULL;
-    }
-
-  return g_object_ref (task);
-}
-
-GTask *
-_sa_dispatcher_unwrap (GTask *task)
-{
-  const GError *guard_error = g_object_get_qdata (G_OBJECT (task), guard_error_quark ());
-  GTask *failed;
-
-  if G_LIKELY (guard_error == NULL)
-    return g_object_ref (task);
-
-  /* Answered by its guard: a task of the guard's error stands for it. */
-  failed = g_task_new (g_task_get_source_object (task), NULL, NULL, NULL);
-  _sa_task_set_tag (failed, g_task_get_source_tag (task));
-  g_task_return_error (failed, g_error_copy (guard_error));
-
-  return failed;
-}
-
-gpointer
-_sa_dispatcher_plain_tag (GTask *task)
-{
-  return g_task_get_source_tag (task);
-}
-
-static inline GTask *
-begin_read (SaDispatcher  *self,
-            GAsyncResult  *result,
-            GError       **error)
-{
-  return _sa_dispatcher_result_task (result, error);
-}
-
+/* Whether @result is the task of a call of @self: sa_dispatcher_call()'s
+ * source object and tag, or another's marked with @self. */
 static inline gboolean
 is_call_result (SaDispatcher *self,
                 GAsyncResult *result)
@@ -2343,8 +1149,16 @@ is_call_result (SaDispatcher *self,
   if (g_task_is_valid (result, self) && g_task_get_source_tag (G_TASK (result)) == sa_dispatcher_call)
     return TRUE;
 
-  return g_object_get_qdata (G_OBJECT (result), dispatcher_quark ()) == self;
+  return _sa_call_task_get_dispatcher (G_TASK (result)) == self;
 }
+
+/* The checks of every finish function, in the order of the lock's: the
+ * object, the result and @error, then (in the function) the output. */
+#define RETURN_IF_NOT_A_CALL(self, result, error, val) G_STMT_START {   \
+    g_return_val_if_fail (SA_IS_DISPATCHER (self), val);               \
+    g_return_val_if_fail (is_call_result (self, result), val);         \
+    g_return_val_if_fail (error == NULL || *error == NULL, val);       \
+  } G_STMT_END
 
 /**
  * sa_dispatcher_call_finish:
@@ -2370,16 +1184,15 @@ sa_dispatcher_call_finish (SaDispatcher  *self,
                            GAsyncResult  *result,
                            GError       **error)
 {
-  g_autoptr(GTask) task = NULL;
+  GValue *value;
 
-  g_return_val_if_fail (SA_IS_DISPATCHER (self), NULL);
-  g_return_val_if_fail (is_call_result (self, result), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  RETURN_IF_NOT_A_CALL (self, result, error, NULL);
 
-  if ((task = begin_read (self, result, error)) == NULL)
-    return NULL;
+  value = g_new0 (GValue, 1);
+  if (!_sa_call_task_read (result, SA_RESULT_VALUE, value, error))
+    g_clear_pointer (&value, g_free);
 
-  return _sa_task_propagate_new_value (task, error);
+  return value;
 }
 
 /**
@@ -2406,17 +1219,10 @@ sa_dispatcher_call_finish_value (SaDispatcher  *self,
                                  GValue        *value,
                                  GError       **error)
 {
-  g_autoptr(GTask) task = NULL;
-
-  g_return_val_if_fail (SA_IS_DISPATCHER (self), FALSE);
-  g_return_val_if_fail (is_call_result (self, result), FALSE);
+  RETURN_IF_NOT_A_CALL (self, result, error, FALSE);
   g_return_val_if_fail (value != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if ((task = begin_read (self, result, error)) == NULL)
-    return FALSE;
-
-  return _sa_task_propagate_value (task, value, error);
+  return _sa_call_task_read (result, SA_RESULT_VALUE, value, error);
 }
 
 /**
@@ -2440,16 +1246,14 @@ sa_dispatcher_call_finish_pointer (SaDispatcher  *self,
                                    GAsyncResult  *result,
                                    GError       **error)
 {
-  g_autoptr(GTask) task = NULL;
+  gpointer ret = NULL;
 
-  g_return_val_if_fail (SA_IS_DISPATCHER (self), NULL);
-  g_return_val_if_fail (is_call_result (self, result), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  RETURN_IF_NOT_A_CALL (self, result, error, NULL);
 
-  if ((task = begin_read (self, result, error)) == NULL)
+  if (!_sa_call_task_read (result, SA_RESULT_POINTER, &ret, error))
     return NULL;
 
-  return g_task_propagate_pointer (task, error);
+  return ret;
 }
 
 /**
@@ -2471,16 +1275,14 @@ sa_dispatcher_call_finish_boolean (SaDispatcher  *self,
                                    GAsyncResult  *result,
                                    GError       **error)
 {
-  g_autoptr(GTask) task = NULL;
+  gboolean ret = FALSE;
 
-  g_return_val_if_fail (SA_IS_DISPATCHER (self), FALSE);
-  g_return_val_if_fail (is_call_result (self, result), FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  RETURN_IF_NOT_A_CALL (self, result, error, FALSE);
 
-  if ((task = begin_read (self, result, error)) == NULL)
+  if (!_sa_call_task_read (result, SA_RESULT_BOOLEAN, &ret, error))
     return FALSE;
 
-  return g_task_propagate_boolean (task, error);
+  return ret;
 }
 
 /**
@@ -2502,25 +1304,38 @@ sa_dispatcher_call_finish_int (SaDispatcher  *self,
                                GAsyncResult  *result,
                                GError       **error)
 {
-  g_autoptr(GTask) task = NULL;
+  gssize ret = -1;
 
-  g_return_val_if_fail (SA_IS_DISPATCHER (self), -1);
-  g_return_val_if_fail (is_call_result (self, result), -1);
-  g_return_val_if_fail (error == NULL || *error == NULL, -1);
+  RETURN_IF_NOT_A_CALL (self, result, error, -1);
 
-  if ((task = begin_read (self, result, error)) == NULL)
+  if (!_sa_call_task_read (result, SA_RESULT_INT, &ret, error))
     return -1;
 
-  return g_task_propagate_int (task, error);
+  return ret;
 }
 
-static GTask *
-call_sync_task (SaDispatcher *self,
-                SaOperation  *operation,
-                GCancellable *cancellable)
+/* A sync call, its task read as the finish functions read it. */
+static gboolean
+call_sync_read (SaDispatcher  *self,
+                SaOperation   *operation,
+                GCancellable  *cancellable,
+                SaResultForm   form,
+                gpointer       out,
+                GError       **error)
 {
-  return sa_dispatcher_call (self, operation, SA_CALL_MODE_SYNC, cancellable, NULL, NULL);
+  g_autoptr(GTask) task = sa_dispatcher_call (self, operation, SA_CALL_MODE_SYNC,
+                                              cancellable, NULL, NULL);
+
+  return _sa_call_task_read (G_ASYNC_RESULT (task), form, out, error);
 }
+
+/* The checks of every sync function, in the order of the lock's. */
+#define RETURN_IF_BAD_SYNC_CALL(self, operation, cancellable, error, val) G_STMT_START { \
+    g_return_val_if_fail (SA_IS_DISPATCHER (self), val);                                \
+    g_return_val_if_fail (SA_IS_OPERATION (operation), val);                            \
+    g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), val);  \
+    g_return_val_if_fail (error == NULL || *error == NULL, val);                        \
+  } G_STMT_END
 
 /**
  * sa_dispatcher_call_sync:
@@ -2549,16 +1364,15 @@ sa_dispatcher_call_sync (SaDispatcher  *self,
                          GCancellable  *cancellable,
                          GError       **error)
 {
-  g_autoptr(GTask) task = NULL;
+  GValue *value;
 
-  g_return_val_if_fail (SA_IS_DISPATCHER (self), NULL);
-  g_return_val_if_fail (SA_IS_OPERATION (operation), NULL);
-  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, NULL);
 
-  task = call_sync_task (self, operation, cancellable);
+  value = g_new0 (GValue, 1);
+  if (!call_sync_read (self, operation, cancellable, SA_RESULT_VALUE, value, error))
+    g_clear_pointer (&value, g_free);
 
-  return sa_dispatcher_call_finish (self, G_ASYNC_RESULT (task), error);
+  return value;
 }
 
 /**
@@ -2583,17 +1397,10 @@ sa_dispatcher_call_sync_value (SaDispatcher  *self,
                                GValue        *value,
                                GError       **error)
 {
-  g_autoptr(GTask) task = NULL;
-
-  g_return_val_if_fail (SA_IS_DISPATCHER (self), FALSE);
-  g_return_val_if_fail (SA_IS_OPERATION (operation), FALSE);
-  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
+  RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, FALSE);
   g_return_val_if_fail (value != NULL, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  task = call_sync_task (self, operation, cancellable);
-
-  return sa_dispatcher_call_finish_value (self, G_ASYNC_RESULT (task), value, error);
+  return call_sync_read (self, operation, cancellable, SA_RESULT_VALUE, value, error);
 }
 
 /**
@@ -2616,16 +1423,14 @@ sa_dispatcher_call_sync_pointer (SaDispatcher  *self,
                                  GCancellable  *cancellable,
                                  GError       **error)
 {
-  g_autoptr(GTask) task = NULL;
+  gpointer ret = NULL;
 
-  g_return_val_if_fail (SA_IS_DISPATCHER (self), NULL);
-  g_return_val_if_fail (SA_IS_OPERATION (operation), NULL);
-  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+  RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, NULL);
 
-  task = call_sync_task (self, operation, cancellable);
+  if (!call_sync_read (self, operation, cancellable, SA_RESULT_POINTER, &ret, error))
+    return NULL;
 
-  return sa_dispatcher_call_finish_pointer (self, G_ASYNC_RESULT (task), error);
+  return ret;
 }
 
 /**
@@ -2648,16 +1453,14 @@ sa_dispatcher_call_sync_boolean (SaDispatcher  *self,
                                  GCancellable  *cancellable,
                                  GError       **error)
 {
-  g_autoptr(GTask) task = NULL;
+  gboolean ret = FALSE;
 
-  g_return_val_if_fail (SA_IS_DISPATCHER (self), FALSE);
-  g_return_val_if_fail (SA_IS_OPERATION (operation), FALSE);
-  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+  RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, FALSE);
 
-  task = call_sync_task (self, operation, cancellable);
+  if (!call_sync_read (self, operation, cancellable, SA_RESULT_BOOLEAN, &ret, error))
+    return FALSE;
 
-  return sa_dispatcher_call_finish_boolean (self, G_ASYNC_RESULT (task), error);
+  return ret;
 }
 
 /**
@@ -2680,16 +1483,14 @@ sa_dispatcher_call_sync_int (SaDispatcher  *self,
                              GCancellable  *cancellable,
                              GError       **error)
 {
-  g_autoptr(GTask) task = NULL;
+  gssize ret = -1;
 
-  g_return_val_if_fail (SA_IS_DISPATCHER (self), -1);
-  g_return_val_if_fail (SA_IS_OPERATION (operation), -1);
-  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), -1);
-  g_return_val_if_fail (error == NULL || *error == NULL, -1);
+  RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, -1);
 
-  task = call_sync_task (self, operation, cancellable);
+  if (!call_sync_read (self, operation, cancellable, SA_RESULT_INT, &ret, error))
+    return -1;
 
-  return sa_dispatcher_call_finish_int (self, G_ASYNC_RESULT (task), error);
+  return ret;
 }
 
 /**
@@ -2705,13 +1506,16 @@ sa_dispatcher_call_sync_int (SaDispatcher  *self,
  * @user_data: data for @callback
  *
  * The thread bridge: runs any blocking function on a worker thread (the
- * dispatcher's pool, or GTask's with [property@Sa.Dispatcher:gtask-pool])
- * and hands its result to @callback on the caller's context, after @func
- * returned, with the guarantees of `g_task_run_in_thread()` (see
- * "Threads" in [class@Sa.Dispatcher]); @func_data_destroy runs there too.
- * Finish with the `sa_dispatcher_call_finish*()` function or the
- * `g_task_propagate_*()` function of the form @func completed its task
- * with.
+ * dispatcher's pool, or GTask's when [property@Sa.Dispatcher:gtask-pool]
+ * is set and [property@Sa.Dispatcher:max-threads] is 0) and hands its
+ * result to @callback on the caller's context, after @func returned, with
+ * the guarantees of `g_task_run_in_thread()` (see "Threads" in
+ * [class@Sa.Dispatcher]); @func_data_destroy runs there too. Finish with
+ * the `sa_dispatcher_call_finish*()` function of the form @func completed
+ * its task with; `g_task_propagate_*()` reads it too, with the two
+ * differences "Reading results" in [class@Sa.Dispatcher] gives (no
+ * read-once rule of its own, and a call given up at its timeout reads as
+ * `G_IO_ERROR_CANCELLED`).
  *
  * Since: 1.0
  */

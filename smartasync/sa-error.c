@@ -1,4 +1,4 @@
-/* sa-error.c
+/* sa-error.c: the Sa error domain
  *
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */

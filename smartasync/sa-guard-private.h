@@ -64,7 +64,7 @@ _sa_guard_needed (GCancellable *caller_cancellable,
 {
   return timeout_ms != 0 || (watch_caller && caller_cancellable != NULL);
 }
-/* Claims the outcome for the result: TRUE when the guard had not fired. */
+/* Settles the call for its result: TRUE when the guard had not fired. */
 gboolean      _sa_guard_disarm    (SaGuard      *guard);
 SaGuardState  _sa_guard_get_state (SaGuard      *guard);
 /* The error of a guard that fired, naming @what (an operation) if given. */

@@ -7,6 +7,7 @@
 
 #include "sa-bridge-private.h"
 #include "sa-context-private.h"
+#include "sa-call-task-private.h"
 #include "sa-dispatcher-private.h"
 #include "sa-error.h"
 #include "sa-guard-private.h"
@@ -128,8 +129,8 @@
  *   FORGOTTEN -> DONE     its task completed: the outcome is dropped
  *
  * A caller is a slot in its execution's array of waiters, holding its
- * task; whoever empties the slot, under the lock's mutex, finishes the
- * caller, exactly once. The cancellation handler of a caller with a
+ * task; whoever empties the slot, under the lock's mutex, completes the
+ * caller's task, exactly once. The cancellation handler of a caller with a
  * cancellable is disconnected where its task is delivered: in the task's
  * callback (async caller) or after the wait (sync caller), never inside
  * the handler.
@@ -217,21 +218,13 @@ typedef struct
 /* The outcome of an execution that succeeded, shared by the callers it
  * reached: the operation's completed task, read once, in the form the
  * first reader asks for, and copied from there to each reader. */
-typedef enum
-{
-  FORM_NONE,
-  FORM_POINTER,
-  FORM_BOOLEAN,
-  FORM_INT,
-  FORM_VALUE,
-} Form;
 
 static const char * const form_names[] = {
-  [FORM_NONE] = "nothing",
-  [FORM_POINTER] = "a pointer",
-  [FORM_BOOLEAN] = "a boolean",
-  [FORM_INT] = "an int",
-  [FORM_VALUE] = "a GValue",
+  [SA_RESULT_NONE] = "nothing",
+  [SA_RESULT_POINTER] = "a pointer",
+  [SA_RESULT_BOOLEAN] = "a boolean",
+  [SA_RESULT_INT] = "an int",
+  [SA_RESULT_VALUE] = "a GValue",
 };
 
 typedef struct
@@ -241,7 +234,7 @@ typedef struct
   GMutex           mutex;
   GTask           *task;        /* the operation's, completed */
   guint            n_reached;   /* callers it was delivered to */
-  Form             form;        /* guarded by mutex: how task was read */
+  SaResultForm     form;        /* guarded by mutex: how task was read */
   gboolean         boolean;
   gssize           integer;
   GValue           value;
@@ -282,37 +275,34 @@ outcome_unref (gpointer data)
 
 /* Reads the operation's result once, in @form. */
 static gboolean
-outcome_take (Outcome  *self,
-              Form      form,
-              GError  **error)
+outcome_take (Outcome       *self,
+              SaResultForm   form,
+              GError       **error)
 {
-  g_autoptr(GError) local_error = NULL;
+  gpointer out;
 
   switch (form)
     {
-    case FORM_BOOLEAN:
-      self->boolean = g_task_propagate_boolean (self->task, &local_error);
+    case SA_RESULT_BOOLEAN:
+      out = &self->boolean;
       break;
 
-    case FORM_INT:
-      self->integer = g_task_propagate_int (self->task, &local_error);
+    case SA_RESULT_INT:
+      out = &self->integer;
       break;
 
-    case FORM_VALUE:
-      _sa_task_propagate_value (self->task, &self->value, &local_error);
+    case SA_RESULT_VALUE:
+      out = &self->value;
       break;
 
-    case FORM_POINTER:
-    case FORM_NONE:
+    case SA_RESULT_POINTER:
+    case SA_RESULT_NONE:
     default:
       g_assert_not_reached ();
     }
 
-  if (local_error != NULL)
-    {
-      g_propagate_error (error, g_steal_pointer (&local_error));
-      return FALSE;
-    }
+  if (!_sa_task_read (self->task, form, out, error))
+    return FALSE;
 
   self->form = form;
   return TRUE;
@@ -321,14 +311,14 @@ outcome_take (Outcome  *self,
 /* Hands one reader its copy of the result in @form: *(gboolean *) @out,
  * *(gssize *) @out, a GValue to initialize at @out, or *(gpointer *) @out. */
 static gboolean
-outcome_read (Outcome  *self,
-              Form      form,
-              gpointer  out,
-              GError  **error)
+outcome_read (Outcome       *self,
+              SaResultForm   form,
+              gpointer       out,
+              GError       **error)
 {
   gboolean ok = TRUE;
 
-  if (form == FORM_POINTER)
+  if (form == SA_RESULT_POINTER)
     {
       if (self->n_reached > 1)
         {
@@ -337,20 +327,12 @@ outcome_read (Outcome  *self,
                        "return it with g_task_return_value()", self->n_reached);
           return FALSE;
         }
-      g_autoptr(GError) local_error = NULL;
-
       /* One caller, one read: its task can be read only once. */
-      *(gpointer *) out = g_task_propagate_pointer (self->task, &local_error);
-      if (local_error != NULL)
-        {
-          g_propagate_error (error, g_steal_pointer (&local_error));
-          return FALSE;
-        }
-      return TRUE;
+      return _sa_task_read (self->task, SA_RESULT_POINTER, out, error);
     }
 
   g_mutex_lock (&self->mutex);
-  if (self->form == FORM_NONE)
+  if (self->form == SA_RESULT_NONE)
     ok = outcome_take (self, form, error);
   else if (self->form != form)
     {
@@ -364,21 +346,21 @@ outcome_read (Outcome  *self,
     {
       switch (form)
         {
-        case FORM_BOOLEAN:
+        case SA_RESULT_BOOLEAN:
           *(gboolean *) out = self->boolean;
           break;
 
-        case FORM_INT:
+        case SA_RESULT_INT:
           *(gssize *) out = self->integer;
           break;
 
-        case FORM_VALUE:
+        case SA_RESULT_VALUE:
           g_value_init (out, G_VALUE_TYPE (&self->value));
           g_value_copy (&self->value, out);
           break;
 
-        case FORM_POINTER:
-        case FORM_NONE:
+        case SA_RESULT_POINTER:
+        case SA_RESULT_NONE:
         default:
           g_assert_not_reached ();
         }
@@ -497,7 +479,7 @@ execution_stop_running (Execution      *exec,
 }
 
 /* Under the mutex: RUNNING -> FORGOTTEN or DONE. Returns the waiters'
- * array, whose tasks are the caller's to finish and drop. */
+ * array, whose tasks are the caller's to complete and drop. */
 static GPtrArray *
 execution_close (Execution      *exec,
                  ExecutionState  state)
@@ -573,8 +555,8 @@ execution_done (GObject      *source_object,
 
   if (n_reached > 0 && error == NULL)
     {
-      /* The call's task, unless its guard answered. */
-      g_autoptr(GTask) holder = _sa_dispatcher_result_task (result, &error);
+      /* The call's task, unless its guard gave the call up. */
+      g_autoptr(GTask) holder = _sa_call_task_take (result, &error);
 
       if (holder != NULL && g_task_had_error (holder))
         g_task_propagate_boolean (holder, &error);
@@ -582,7 +564,7 @@ execution_done (GObject      *source_object,
         outcome = outcome_new (holder, n_reached);
     }
 
-  /* Taken out under the mutex, each caller is ours alone to finish. */
+  /* Taken out under the mutex, each caller is ours alone to complete. */
   for (guint i = 0; waiters != NULL && i < waiters->len; i++)
     {
       GTask *task = waiters->pdata[i];
@@ -966,31 +948,23 @@ call_sync (SaLock              *self,
   return task;
 }
 
-/* --- finishing ---------------------------------------------------------- */
-
-/* Marks a caller's task whose result was read: GTask can hand a result
- * out once, and a second read is an error rather than its critical. */
-static GQuark sa_lock_read_quark (void);
-SA_DEFINE_QUARK (sa-lock-read, sa_lock_read)
+/* --- reading ----------------------------------------------------------- */
 
 /* Reads this caller's result in @form into @out (see outcome_read()). */
 static gboolean
-finish (SaLock        *self,
-        GAsyncResult  *result,
-        Form           form,
-        gpointer       out,
-        GError       **error)
+read_result (SaLock        *self,
+             GAsyncResult  *result,
+             SaResultForm   form,
+             gpointer       out,
+             GError       **error)
 {
   Outcome *outcome;
   gboolean ok;
 
-  if (g_object_get_qdata (G_OBJECT (result), sa_lock_read_quark ()) != NULL)
-    {
-      g_set_error_literal (error, SA_ERROR, SA_ERROR_FAILED,
-                           "The result of this call was read already: it is read once");
-      return FALSE;
-    }
-  g_object_set_qdata (G_OBJECT (result), sa_lock_read_quark (), GINT_TO_POINTER (TRUE));
+  /* GTask can hand a result out once: a second read is an error rather
+   * than its critical. */
+  if (!_sa_result_mark_read (result, error))
+    return FALSE;
 
   outcome = g_task_propagate_pointer (G_TASK (result), error);
   if (outcome == NULL)
@@ -1002,6 +976,8 @@ finish (SaLock        *self,
   return ok;
 }
 
+/* The checks of every finish function, in the order of the dispatcher's:
+ * the object, the result and @error, then (in the function) the output. */
 #define RETURN_IF_NOT_A_CALL(self, result, error, val) G_STMT_START {            \
     g_return_val_if_fail (SA_IS_LOCK (self), val);                              \
     g_return_val_if_fail (g_task_is_valid (result, self), val);                 \
@@ -1237,7 +1213,6 @@ sa_lock_get_n_in_flight (SaLock *self)
   return n;
 }
 
-
 /**
  * sa_lock_call:
  * @self: a [class@Sa.Lock]
@@ -1342,7 +1317,7 @@ sa_lock_call_finish (SaLock        *self,
   RETURN_IF_NOT_A_CALL (self, result, error, NULL);
 
   value = g_new0 (GValue, 1);
-  if (!finish (self, result, FORM_VALUE, value, error))
+  if (!read_result (self, result, SA_RESULT_VALUE, value, error))
     g_clear_pointer (&value, g_free);
 
   return value;
@@ -1373,7 +1348,7 @@ sa_lock_call_finish_value (SaLock        *self,
   RETURN_IF_NOT_A_CALL (self, result, error, FALSE);
   g_return_val_if_fail (value != NULL && !G_IS_VALUE (value), FALSE);
 
-  return finish (self, result, FORM_VALUE, value, error);
+  return read_result (self, result, SA_RESULT_VALUE, value, error);
 }
 
 /**
@@ -1399,7 +1374,7 @@ sa_lock_call_finish_boolean (SaLock        *self,
 
   RETURN_IF_NOT_A_CALL (self, result, error, FALSE);
 
-  if (!finish (self, result, FORM_BOOLEAN, &ret, error))
+  if (!read_result (self, result, SA_RESULT_BOOLEAN, &ret, error))
     return FALSE;
 
   return ret;
@@ -1427,7 +1402,7 @@ sa_lock_call_finish_int (SaLock        *self,
 
   RETURN_IF_NOT_A_CALL (self, result, error, -1);
 
-  if (!finish (self, result, FORM_INT, &ret, error))
+  if (!read_result (self, result, SA_RESULT_INT, &ret, error))
     return -1;
 
   return ret;
@@ -1460,7 +1435,7 @@ sa_lock_call_finish_pointer (SaLock        *self,
 
   RETURN_IF_NOT_A_CALL (self, result, error, NULL);
 
-  if (!finish (self, result, FORM_POINTER, &ret, error))
+  if (!read_result (self, result, SA_RESULT_POINTER, &ret, error))
     return NULL;
 
   return ret;
@@ -1476,6 +1451,7 @@ call_sync_task (SaLock       *self,
   return call_sync (self, key, operation, cancellable, NULL, NULL);
 }
 
+/* The checks of every sync function, in the order of the dispatcher's. */
 #define RETURN_IF_BAD_SYNC_CALL(self, operation, cancellable, error, val) G_STMT_START { \
     g_return_val_if_fail (SA_IS_LOCK (self), val);                                      \
     g_return_val_if_fail (SA_IS_OPERATION (operation), val);                            \
@@ -1510,12 +1486,16 @@ sa_lock_call_sync (SaLock        *self,
                    GError       **error)
 {
   g_autoptr(GTask) task = NULL;
+  GValue *value;
 
   RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, NULL);
 
   task = call_sync_task (self, key, operation, cancellable);
+  value = g_new0 (GValue, 1);
+  if (!read_result (self, G_ASYNC_RESULT (task), SA_RESULT_VALUE, value, error))
+    g_clear_pointer (&value, g_free);
 
-  return sa_lock_call_finish (self, G_ASYNC_RESULT (task), error);
+  return value;
 }
 
 /**
@@ -1553,7 +1533,7 @@ sa_lock_call_sync_value (SaLock        *self,
 
   task = call_sync_task (self, key, operation, cancellable);
 
-  return finish (self, G_ASYNC_RESULT (task), FORM_VALUE, value, error);
+  return read_result (self, G_ASYNC_RESULT (task), SA_RESULT_VALUE, value, error);
 }
 
 /**
@@ -1580,12 +1560,15 @@ sa_lock_call_sync_boolean (SaLock        *self,
                            GError       **error)
 {
   g_autoptr(GTask) task = NULL;
+  gboolean ret = FALSE;
 
   RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, FALSE);
 
   task = call_sync_task (self, key, operation, cancellable);
+  if (!read_result (self, G_ASYNC_RESULT (task), SA_RESULT_BOOLEAN, &ret, error))
+    return FALSE;
 
-  return sa_lock_call_finish_boolean (self, G_ASYNC_RESULT (task), error);
+  return ret;
 }
 
 /**
@@ -1612,12 +1595,15 @@ sa_lock_call_sync_int (SaLock        *self,
                        GError       **error)
 {
   g_autoptr(GTask) task = NULL;
+  gssize ret = -1;
 
   RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, -1);
 
   task = call_sync_task (self, key, operation, cancellable);
+  if (!read_result (self, G_ASYNC_RESULT (task), SA_RESULT_INT, &ret, error))
+    return -1;
 
-  return sa_lock_call_finish_int (self, G_ASYNC_RESULT (task), error);
+  return ret;
 }
 
 /**
@@ -1646,12 +1632,15 @@ sa_lock_call_sync_pointer (SaLock        *self,
                            GError       **error)
 {
   g_autoptr(GTask) task = NULL;
+  gpointer ret = NULL;
 
   RETURN_IF_BAD_SYNC_CALL (self, operation, cancellable, error, NULL);
 
   task = call_sync_task (self, key, operation, cancellable);
+  if (!read_result (self, G_ASYNC_RESULT (task), SA_RESULT_POINTER, &ret, error))
+    return NULL;
 
-  return sa_lock_call_finish_pointer (self, G_ASYNC_RESULT (task), error);
+  return ret;
 }
 
 /**

@@ -404,7 +404,9 @@ sa_operation_set_name (SaOperation *self,
  * @cancellable: (nullable): a [class@Gio.Cancellable]
  *
  * Runs the body of a blocking operation in the calling thread. The
- * dispatcher calls this; call it yourself only to bypass the dispatcher.
+ * dispatcher runs the same virtual function, with the thread marked as
+ * inside a blocking body (where every caller is a sync caller); call this
+ * yourself only to bypass the dispatcher.
  *
  * Since: 1.0
  */
@@ -427,8 +429,8 @@ sa_operation_run (SaOperation  *self,
  * @cancellable: (nullable): a [class@Gio.Cancellable]
  *
  * Starts the body of a non-blocking operation on the thread-default main
- * context. The dispatcher calls this; call it yourself only to bypass the
- * dispatcher.
+ * context. The dispatcher starts the same virtual function; call this
+ * yourself only to bypass the dispatcher.
  *
  * Since: 1.0
  */

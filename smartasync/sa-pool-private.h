@@ -27,7 +27,7 @@ G_BEGIN_DECLS
  * - A thread idle for the idle time (15 s) exits; the pool starts threads
  *   again as work comes.
  * - Every function is safe from any thread. _sa_pool_free() never waits:
- *   the pool's threads finish what is queued, then exit and drop the pool,
+ *   the pool's threads run what is queued, then exit and drop the pool,
  *   so it may be called from one of the pool's own threads.
  */
 typedef struct _SaPool SaPool;

@@ -10,6 +10,9 @@
 
 #include "sa-pool-private.h"
 #include "sa-spin-private.h"
+#ifdef SA_COMPILATION
+# include "sa-thread-storage-private.h"
+#endif
 
 #ifdef HAVE_SCHED_GETCPU
 # include <sched.h>
@@ -36,10 +39,10 @@
  *   the idle time exits;
  * - a thread is woken *after* the lock is released: woken under it, it
  *   would wake only to wait for the lock;
- * - the Worker of a thread that exited is *retired*: kept for the next
+ * - the Worker of a thread that exited goes to the *exited* list: kept for the next
  *   thread, and freed with the pool, so that a late signal never reaches
  *   freed memory.
- * Every count, the queues and the retired list are guarded by the pool's
+ * Every count, the queues and the exited list are guarded by the pool's
  * lock; n_queued is also read without it, by a spinning thread.
  */
 
@@ -98,7 +101,7 @@ struct _SaPool
   gboolean linked;              /* jobs are linked through their data, not
                                  * held in chunks (_sa_pool_push_data()) */
   Worker  *idle;                /* the idle stack, last idle on top */
-  Worker  *retired;             /* linked by next_idle */
+  Worker  *exited;              /* linked by next_idle */
   guint    max_threads;         /* 0: the elastic policy */
   guint    limit;               /* active threads allowed at once */
   guint    idle_ms;
@@ -114,7 +117,14 @@ struct _SaPool
   gboolean freed;
 };
 
-static GPrivate current_worker;
+/* The pool thread this thread is, in the library's per-thread state. The
+ * pool's test and the bench build this file alone, without it: their
+ * copy keeps a thread-local of its own. */
+#ifdef SA_COMPILATION
+# define current_worker (_sa_thread_storage_get ()->pool_worker)
+#else
+static _Thread_local gpointer current_worker;
+#endif
 static gint     all_threads;
 
 static guint
@@ -132,13 +142,13 @@ pool_unref (SaPool *pool)
   if (!g_atomic_int_dec_and_test (&pool->ref_count))
     return;
 
-  /* Threads drain the queue before they drop their references. */
+  /* Threads empty the queue before they drop their references. */
   g_assert (pool->n_queued == 0);
-  while (pool->retired != NULL)
+  while (pool->exited != NULL)
     {
-      Worker *worker = pool->retired;
+      Worker *worker = pool->exited;
 
-      pool->retired = worker->next_idle;
+      pool->exited = worker->next_idle;
       g_cond_clear (&worker->cond);
       g_free (worker);
     }
@@ -303,12 +313,12 @@ static void
 spawn (SaPool *pool)
 {
   g_autoptr(GError) error = NULL;
-  Worker *worker = pool->retired;
+  Worker *worker = pool->exited;
   GThread *thread;
 
   if (worker != NULL)
     {
-      pool->retired = worker->next_idle;
+      pool->exited = worker->next_idle;
       worker->next_idle = NULL;
       worker->woken = FALSE;
       worker->wait_depth = 0;
@@ -331,14 +341,14 @@ spawn (SaPool *pool)
       return;
     }
 
-  /* The queued jobs wait for a thread of the pool to finish its job. */
+  /* The queued jobs wait for a thread of the pool to end its job. */
   g_warning ("smartasync: cannot start a pool thread: %s", error->message);
   pool->n_threads--;
   pool->n_searching--;
   g_atomic_int_add (&all_threads, -1);
   g_atomic_int_add (&pool->ref_count, -1);   /* never the last: the caller holds one */
-  worker->next_idle = pool->retired;
-  pool->retired = worker;
+  worker->next_idle = pool->exited;
+  pool->exited = worker;
 }
 
 /* Makes sure a thread is on its way to queued work that an active slot is
@@ -502,7 +512,7 @@ worker_main (gpointer data)
   Worker *worker = data;
   SaPool *pool = worker->pool;
 
-  g_private_set (&current_worker, worker);
+  current_worker = worker;
   g_mutex_lock (&pool->lock);
 
   /* Searching at every turn of this loop. */
@@ -538,11 +548,11 @@ worker_main (gpointer data)
     }
 
   pool->n_threads--;
-  worker->next_idle = pool->retired;
-  pool->retired = worker;
+  worker->next_idle = pool->exited;
+  pool->exited = worker;
   g_mutex_unlock (&pool->lock);
 
-  g_private_set (&current_worker, NULL);
+  current_worker = NULL;
   pool_unref (pool);
   g_atomic_int_add (&all_threads, -1);
 
@@ -688,7 +698,7 @@ _sa_pool_free (SaPool *pool)
 gboolean
 _sa_pool_begin_wait (void)
 {
-  Worker *worker = g_private_get (&current_worker);
+  Worker *worker = current_worker;
   SaPool *pool;
 
   if (worker == NULL)
@@ -715,13 +725,13 @@ _sa_pool_end_wait (gboolean was_pool_thread)
   if (!was_pool_thread)
     return;
 
-  worker = g_private_get (&current_worker);
+  worker = current_worker;
   g_return_if_fail (worker != NULL && worker->wait_depth > 0);
 
   if (--worker->wait_depth > 0)
     return;
 
-  /* Back among the active threads, over the limit until one finishes:
+  /* Back among the active threads, over the limit until one ends its job:
    * the waiter never waits twice. */
   pool = worker->pool;
   g_mutex_lock (&pool->lock);
@@ -733,7 +743,7 @@ _sa_pool_end_wait (gboolean was_pool_thread)
 void
 _sa_pool_job_caller_idle (void)
 {
-  Worker *worker = g_private_get (&current_worker);
+  Worker *worker = current_worker;
 
   if (worker != NULL && worker->wait_depth == 0)
     worker->expect_push = TRUE;

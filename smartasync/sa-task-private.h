@@ -26,9 +26,8 @@ q_n##_quark (void)                                                      \
   return (GQuark) q;                                                    \
 }
 
-/* The source tag only. GLib's g_task_set_source_tag() macro also names the
- * task after the tag (a g_strdup per task, and a g_strconcat per return,
- * to name the idle source): a fifth of the cost of a short call. */
+/* The source tag only, without the name GLib's g_task_set_source_tag()
+ * macro also gives the task (docs/performance.md). */
 #define _sa_task_set_tag(task, tag) ((g_task_set_source_tag) ((task), (gpointer) (tag)))
 
 /* g_task_propagate_value(), with an error where GLib's critical for a

@@ -1,0 +1,586 @@
+/* sa-call-task.c: the call's task: made once per call, completed once through its SaCall, read once
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "sa-call-task-private.h"
+#include "sa-error.h"
+#include "sa-operation-private.h"
+#include "sa-task-private.h"
+
+/* The *call's task* is the GTask a caller gets: the one returned and the
+ * one handed to its callback, always the same. It is the task handed to
+ * the body too: one task per call, in every cell. */
+static SA_DEFINE_QUARK (sa-result-read, result_read)
+/* The dispatcher of a call's task that carries another source object or
+ * tag than sa_dispatcher_call()'s, for its finish functions. */
+static SA_DEFINE_QUARK (sa-dispatcher, dispatcher)
+
+/* The error of a guard that gave a call up, on its task, for the
+ * dispatcher's finish functions. */
+static SA_DEFINE_QUARK (sa-guard-error, guard_error)
+
+void
+_sa_call_task_set_dispatcher (GTask        *task,
+                              SaDispatcher *dispatcher)
+{
+  g_object_set_qdata (G_OBJECT (task), dispatcher_quark (), dispatcher);
+}
+
+SaDispatcher *
+_sa_call_task_get_dispatcher (GTask *task)
+{
+  return g_object_get_qdata (G_OBJECT (task), dispatcher_quark ());
+}
+
+/* --- SaCall: async calls whose callback the library runs --------------- */
+
+/* An SaCall is an async call whose caller's callback the library runs: a
+ * blocking body on a pool, whose caller's callback must come after the
+ * body returned, or any call with a guard (a timeout or the caller's
+ * cancellable), which may be given up before the operation completes.
+ * Invariants:
+ * - the call's task is made on the caller's context with call_done() as
+ *   its callback and the caller's user data as its data, and handed to
+ *   the body with the SaCall in its qdata (put there by the thread that
+ *   takes a queued call without a guard): GTask queues its completion to
+ *   that context, from whichever thread completes it;
+ * - @state goes from RUNNING to BODY_RETURNED (the body's thread, after
+ *   the body, as its last act on the call) or to CALLBACK_WAITING
+ *   (call_done(), first): the second of the two completes the call, on
+ *   the caller's context (_sa_call_complete()); a call with no body to wait
+ *   for starts at BODY_RETURNED;
+ * - a body that returned without completing its task is completed with
+ *   SA_ERROR_NO_RESULT before BODY_RETURNED, by its thread, which looks
+ *   for the task's completion on the caller's context; when it does not
+ *   look (@unconfirmed), confirm() of sa-hand-back.c does, on the
+ *   caller's context, one priority below the task's and so after the
+ *   completion the body queued (once more if the call came after the
+ *   source's check, which the completion could not precede), and
+ *   completes the call after call_done();
+ * - the caller's callback runs once (SA_CALL_DELIVERED, caller's context
+ *   only): at _sa_call_complete(), or when the guard gives the call up, if
+ *   that comes first (call_given_up_cb());
+ * - every reference the call holds is dropped on the caller's context:
+ *   the task's at _sa_call_complete(), the rest with the last reference
+ *   to the call (its own, dropped there, or its guard's, in the idle of
+ *   call_guard_fired()); no pool thread drops any;
+ * - a non-blocking operation may drop its task without completing it:
+ *   the call then holds the task by a toggle reference, whose last-one
+ *   notification completes it with SA_ERROR_NO_RESULT. */
+
+/* A call with a guard, which may fire in another thread before the task
+ * exists, and outlive _sa_call_complete() in its idle. */
+typedef struct
+{
+  SaCall           call;
+  gatomicrefcount  ref_count;       /* its own, and each idle of its guard's */
+  int              priority;        /* of its guard's idle */
+  SaGuard         *guard;           /* closed at _sa_call_complete() */
+  GMainContext    *context;         /* the task's (unowned: the task holds it) */
+} GuardedCall;
+
+static inline GuardedCall *
+call_guarded (SaCall *call)
+{
+  return (call->flags & SA_CALL_GUARDED) ? (GuardedCall *) call : NULL;
+}
+
+/* See sa-call-task-private.h. */
+gint _sa_call_n_undelivered;
+
+static void call_done (GObject      *source_object,
+                       GAsyncResult *result,
+                       gpointer      data);
+
+/* The SaCall of a call's task: its callback data is the caller's, as
+ * g_async_result_get_user_data() must give. */
+static SA_DEFINE_QUARK (sa-call, call)
+
+static GTask *
+call_new_task (SaCall             *call,
+               const SaCallOrigin *origin,
+               GCancellable       *cancellable,
+               gpointer            user_data)
+{
+  GTask *task = _sa_call_task_new (origin, cancellable, call_done, user_data);
+
+  g_object_set_qdata (G_OBJECT (task), call_quark (), call);
+
+  return task;
+}
+
+/* What runs once the caller's callback has, for what must follow it
+ * (sa_continue(), sa_application_hold_task()) where the task's completion
+ * does not: a call given up is delivered before it, and a callback handed back
+ * by the body's thread after it. A guarded call's task carries a list of
+ * them from the start, another call's from the moment call_done() sees
+ * the callback must wait; under hooks_lock. */
+typedef struct
+{
+  GSList       *hooks;                /* (element-type DeliveredHook) */
+  gboolean      delivered;
+  GCancellable *caller_cancellable;   /* the task's is the guard's */
+} DeliveredHooks;
+
+typedef struct
+{
+  SaDeliveredFunc  func;
+  gpointer         data;
+  GDestroyNotify   destroy;
+} DeliveredHook;
+
+static GMutex hooks_lock;
+static SA_DEFINE_QUARK (sa-delivered-hooks, delivered_hooks)
+
+static void
+delivered_hook_free (gpointer data)
+{
+  DeliveredHook *hook = data;
+
+  if (hook->destroy != NULL)
+    hook->destroy (hook->data);
+  g_free (hook);
+}
+
+static void
+delivered_hooks_free (gpointer data)
+{
+  DeliveredHooks *hooks = data;
+
+  g_slist_free_full (hooks->hooks, delivered_hook_free);
+  g_clear_object (&hooks->caller_cancellable);
+  g_free (hooks);
+}
+
+/* On the caller's context, once the caller's callback has run. */
+static void
+delivered_hooks_run (GTask *task)
+{
+  DeliveredHooks *hooks = g_object_get_qdata (G_OBJECT (task), delivered_hooks_quark ());
+  GSList *list;
+
+  if (hooks == NULL)
+    return;
+  g_mutex_lock (&hooks_lock);
+  hooks->delivered = TRUE;
+  list = g_steal_pointer (&hooks->hooks);
+  g_mutex_unlock (&hooks_lock);
+
+  list = g_slist_reverse (list);
+  for (GSList *l = list; l != NULL; l = l->next)
+    {
+      DeliveredHook *hook = l->data;
+
+      hook->func (task, hook->data);
+    }
+  g_slist_free_full (list, delivered_hook_free);
+}
+
+gboolean
+_sa_call_task_on_delivered (GTask           *task,
+                            SaDeliveredFunc  func,
+                            gpointer         data,
+                            GDestroyNotify   destroy)
+{
+  DeliveredHooks *hooks = g_object_get_qdata (G_OBJECT (task), delivered_hooks_quark ());
+  DeliveredHook *hook;
+
+  if (hooks == NULL)
+    return FALSE;
+
+  g_mutex_lock (&hooks_lock);
+  if (hooks->delivered)
+    {
+      g_mutex_unlock (&hooks_lock);
+      return FALSE;
+    }
+  hook = g_new (DeliveredHook, 1);
+  *hook = (DeliveredHook) { func, data, destroy };
+  hooks->hooks = g_slist_prepend (hooks->hooks, hook);
+  g_mutex_unlock (&hooks_lock);
+
+  return TRUE;
+}
+
+GCancellable *
+_sa_call_task_get_cancellable (GTask *task)
+{
+  DeliveredHooks *hooks = g_object_get_qdata (G_OBJECT (task), delivered_hooks_quark ());
+
+  return hooks != NULL ? hooks->caller_cancellable : g_task_get_cancellable (task);
+}
+
+gboolean
+_sa_call_task_given_up (GTask *task)
+{
+  return g_object_get_qdata (G_OBJECT (task), guard_error_quark ()) != NULL;
+}
+
+static void
+call_free (SaCall *call)
+{
+  g_assert (call->task == NULL);
+  g_object_unref (call->operation);
+  g_free (call);
+}
+
+static GuardedCall *
+guarded_ref (GuardedCall *gcall)
+{
+  g_atomic_ref_count_inc (&gcall->ref_count);
+  return gcall;
+}
+
+static void
+guarded_unref (gpointer data)
+{
+  GuardedCall *gcall = data;
+
+  if (!g_atomic_ref_count_dec (&gcall->ref_count))
+    return;
+
+  g_assert (gcall->guard == NULL);
+  call_free (&gcall->call);
+}
+
+/* Drops the call's own reference. */
+static void
+call_release (SaCall *call)
+{
+  GuardedCall *gcall = call_guarded (call);
+
+  if (gcall != NULL)
+    guarded_unref (gcall);
+  else
+    call_free (call);
+}
+
+/* g_async_result_get_user_data() of a GTask, without the interface's
+ * type checks and lookup on each call. */
+static gpointer
+task_user_data (GTask *task)
+{
+  static GAsyncResultIface *iface;
+
+  if G_UNLIKELY (g_atomic_pointer_get (&iface) == NULL)
+    g_atomic_pointer_set (&iface, G_ASYNC_RESULT_GET_IFACE (task));
+
+  return g_atomic_pointer_get (&iface)->get_user_data ((GAsyncResult *) task);
+}
+
+/* Runs the caller's callback, once, on the caller's context. A guard that
+ * fired first gives its error to the finish functions; the task's own
+ * cancellable, cancelled by the guard, gives g_task_propagate_*() theirs. */
+static void
+call_deliver (SaCall *call)
+{
+  GuardedCall *gcall = call_guarded (call);
+  gboolean given_up = FALSE;
+
+  if (call->flags & SA_CALL_DELIVERED)
+    return;
+  call->flags |= SA_CALL_DELIVERED;
+
+  if (gcall != NULL && gcall->guard != NULL && !_sa_guard_disarm (gcall->guard))
+    {
+      g_object_set_qdata_full (G_OBJECT (call->task), guard_error_quark (),
+                               _sa_guard_error (gcall->guard, sa_operation_get_name (call->operation)),
+                               (GDestroyNotify) g_error_free);
+      given_up = TRUE;
+    }
+  if (call->callback != NULL)
+    call->callback (g_task_get_source_object (call->task), G_ASYNC_RESULT (call->task),
+                    task_user_data (call->task));
+  /* After the callback, as GTask notifies completion after it. */
+  if (given_up || (call->flags & SA_CALL_HOOKED))
+    delivered_hooks_run (call->task);
+}
+
+static void
+call_task_toggled (gpointer  data,
+                   GObject  *object,
+                   gboolean  is_last)
+{
+  SaCall *call = data;
+
+  /* Dropped by everyone else before it was completed: a completion
+   * holds a reference until call_done() has let this one go. */
+  if (is_last)
+    g_task_return_error (G_TASK (object), _sa_operation_new_no_result_error (call->operation));
+}
+
+void
+_sa_call_complete (SaCall *call)
+{
+  GuardedCall *gcall = call_guarded (call);
+  GTask *task;
+
+  if (call->flags & SA_CALL_COUNTED)
+    g_atomic_int_add (&_sa_call_n_undelivered, -1);
+  call_deliver (call);
+  if (gcall != NULL)
+    g_clear_pointer (&gcall->guard, _sa_guard_close);
+  task = g_steal_pointer (&call->task);
+  if (call->flags & SA_CALL_TOGGLE)
+    g_object_remove_toggle_ref (G_OBJECT (task), call_task_toggled, call);
+  else
+    g_object_unref (task);
+  call_release (call);
+}
+
+static void
+call_done (GObject      *source_object,
+           GAsyncResult *result,
+           gpointer      data)
+{
+  SaCall *call = g_object_get_qdata (G_OBJECT (result), call_quark ());
+
+  /* The body's thread has yet to say that the body returned: it will
+   * complete the call then. GTask marks the task completed on return from
+   * here, before the caller's callback: what must follow that can wait. */
+  if (g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_CALLBACK_WAITING))
+    {
+      if (!(call->flags & SA_CALL_HOOKED))
+        {
+          call->flags |= SA_CALL_HOOKED;
+          g_object_set_qdata_full (G_OBJECT (call->task), delivered_hooks_quark (),
+                                   g_new0 (DeliveredHooks, 1), delivered_hooks_free);
+        }
+      return;
+    }
+
+  /* Body returned, unconfirmed: confirm() of sa-hand-back.c comes after
+   * this. */
+  if (call->unconfirmed)
+    {
+      call->flags |= SA_CALL_DONE_SEEN;
+      if (!(call->flags & SA_CALL_CONFIRM_SEEN))
+        return;
+    }
+
+  _sa_call_complete (call);
+}
+
+static gboolean
+call_given_up_cb (gpointer data)
+{
+  call_deliver (data);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Where the guard fired: the caller's context, or a cancelling thread. */
+static void
+call_guard_fired (SaGuard  *guard,
+                  gpointer  data)
+{
+  GuardedCall *gcall = data;
+  GSource *source = g_idle_source_new ();
+
+  g_source_set_priority (source, gcall->priority);
+  g_source_set_static_name (source, "[smartasync] call given up");
+  g_source_set_callback (source, call_given_up_cb, guarded_ref (gcall), guarded_unref);
+  g_source_attach (source, gcall->context);
+  g_source_unref (source);
+}
+
+SaCall *
+_sa_call_new (const SaCallOrigin  *origin,
+              SaOperation         *operation,
+              GCancellable        *cancellable,
+              guint                timeout_ms,
+              GAsyncReadyCallback  callback,
+              gpointer             user_data,
+              SaCallState          state)
+{
+  GCancellable *caller_cancellable = cancellable;
+  GuardedCall *gcall = NULL;
+  SaCall *call;
+
+  if G_LIKELY (!_sa_guard_needed (cancellable, TRUE, timeout_ms))
+    call = g_new (SaCall, 1);
+  else
+    call = &(gcall = g_new (GuardedCall, 1))->call;
+  *call = (SaCall) {
+    .callback = callback,
+    .operation = g_object_ref (operation),
+    .state = state,
+    .guarded = gcall != NULL,
+  };
+  if (gcall == NULL)
+    {
+      call->task = call_new_task (call, origin, cancellable, user_data);
+      return call;
+    }
+
+  call->flags |= SA_CALL_GUARDED;
+  g_atomic_ref_count_init (&gcall->ref_count);
+  gcall->priority = origin->priority;
+  gcall->context = g_main_context_get_thread_default ();
+  if (gcall->context == NULL)
+    gcall->context = g_main_context_default ();
+  /* The task is made with the guard's cancellable, which the guard
+   * cancels when it fires (so that GTask reads it as cancelled), and
+   * which is the caller's when there is no timeout. The guard may fire
+   * at once, before the task exists: the call is given up from an idle. */
+  gcall->guard = _sa_guard_new (cancellable, TRUE, timeout_ms, gcall->context,
+                                call_guard_fired, gcall, NULL);
+  call->task = call_new_task (call, origin, gcall->guard->cancellable, user_data);
+  {
+    DeliveredHooks *hooks = g_new0 (DeliveredHooks, 1);
+
+    if (caller_cancellable != NULL)
+      hooks->caller_cancellable = g_object_ref (caller_cancellable);
+    call->flags |= SA_CALL_HOOKED;
+    g_object_set_qdata_full (G_OBJECT (call->task), delivered_hooks_quark (), hooks,
+                             delivered_hooks_free);
+  }
+
+  return call;
+}
+
+SaCall *
+_sa_call_new_queued (const SaCallOrigin  *origin,
+                     SaOperation         *operation,
+                     GAsyncReadyCallback  callback,
+                     gpointer             user_data)
+{
+  SaCall *call = g_new (SaCall, 1);
+
+  *call = (SaCall) {
+    .task = _sa_call_task_new (origin, NULL, call_done, user_data),
+    .callback = callback,
+    .operation = g_object_ref (operation),
+    .state = SA_CALL_RUNNING,
+    .flags = SA_CALL_COUNTED,
+  };
+  g_atomic_int_inc (&_sa_call_n_undelivered);
+
+  return call;
+}
+
+void
+_sa_call_task_set_call (SaCall *call)
+{
+  g_object_set_qdata (G_OBJECT (call->task), call_quark (), call);
+}
+
+void
+_sa_call_hold_by_toggle (SaCall *call)
+{
+  call->flags |= SA_CALL_TOGGLE;
+  g_object_add_toggle_ref (G_OBJECT (call->task), call_task_toggled, call);
+  g_object_unref (call->task);
+}
+
+/* --- reading ------------------------------------------------------------ */
+
+gboolean
+_sa_result_mark_read (GAsyncResult  *result,
+                      GError       **error)
+{
+  if (g_object_get_qdata (G_OBJECT (result), result_read_quark ()) != NULL)
+    {
+      g_set_error_literal (error, SA_ERROR, SA_ERROR_FAILED,
+                           "The result of this call was read already: it is read once");
+      return FALSE;
+    }
+  g_object_set_qdata (G_OBJECT (result), result_read_quark (), GINT_TO_POINTER (TRUE));
+
+  return TRUE;
+}
+
+gboolean
+_sa_task_read (GTask         *task,
+               SaResultForm   form,
+               gpointer       out,
+               GError       **error)
+{
+  GError *local_error = NULL;
+
+  switch (form)
+    {
+    case SA_RESULT_POINTER:
+      *(gpointer *) out = g_task_propagate_pointer (task, &local_error);
+      break;
+
+    case SA_RESULT_BOOLEAN:
+      *(gboolean *) out = g_task_propagate_boolean (task, &local_error);
+      break;
+
+    case SA_RESULT_INT:
+      *(gssize *) out = g_task_propagate_int (task, &local_error);
+      break;
+
+    case SA_RESULT_VALUE:
+      return _sa_task_propagate_value (task, out, error);
+
+    case SA_RESULT_NONE:
+    default:
+      g_assert_not_reached ();
+    }
+
+  if G_UNLIKELY (local_error != NULL)
+    {
+      g_propagate_error (error, local_error);
+      return FALSE;
+    }
+
+  return TRUE;
+}
+
+/* The guard's error of a call given up, for its caller's read. */
+static inline gboolean
+propagate_given_up (GTask   *task,
+                    GError **error)
+{
+  const GError *guard_error = g_object_get_qdata (G_OBJECT (task), guard_error_quark ());
+
+  if G_LIKELY (guard_error == NULL)
+    return FALSE;
+
+  g_propagate_error (error, g_error_copy (guard_error));
+  return TRUE;
+}
+
+gboolean
+_sa_call_task_read (GAsyncResult  *result,
+                    SaResultForm   form,
+                    gpointer       out,
+                    GError       **error)
+{
+  if (!_sa_result_mark_read (result, error) || propagate_given_up (G_TASK (result), error))
+    return FALSE;
+
+  return _sa_task_read (G_TASK (result), form, out, error);
+}
+
+GTask *
+_sa_call_task_take (GAsyncResult  *result,
+                    GError       **error)
+{
+  if (!_sa_result_mark_read (result, error) || propagate_given_up (G_TASK (result), error))
+    return NULL;
+
+  return g_object_ref (G_TASK (result));
+}
+
+GTask *
+_sa_call_task_unwrap (GTask *task)
+{
+  const GError *guard_error = g_object_get_qdata (G_OBJECT (task), guard_error_quark ());
+  GTask *failed;
+
+  if G_LIKELY (guard_error == NULL)
+    return g_object_ref (task);
+
+  /* Given up by its guard: a task of the guard's error stands for it. */
+  failed = g_task_new (g_task_get_source_object (task), NULL, NULL, NULL);
+  _sa_task_set_tag (failed, g_task_get_source_tag (task));
+  g_task_return_error (failed, g_error_copy (guard_error));
+
+  return failed;
+}

@@ -1,0 +1,217 @@
+/* sa-hand-back.c: hands an offloaded call whose body returned back to its caller's context
+ *
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+
+#include "config.h"
+
+#include "sa-hand-back-private.h"
+#include "sa-operation-private.h"
+
+static void attach_confirm (SaCall *call,
+                            int     priority);
+
+static int
+confirm_priority (SaCall *call)
+{
+  int priority = g_task_get_priority (call->task);
+
+  return priority < G_MAXINT ? priority + 1 : priority;
+}
+
+/* On the caller's context, for a call whose body's thread did not look
+ * for the task's completion: at a priority below the task's, so that a
+ * completion queued by the body came first, in the usual case; else it
+ * is looked for here. */
+static void
+confirm (SaCall *call)
+{
+  if (call->flags & SA_CALL_DONE_SEEN)
+    {
+      call->flags |= SA_CALL_CONFIRM_SEEN;
+      _sa_call_complete (call);
+      return;
+    }
+
+  /* Handed over after this source's last check: a completion the body
+   * queued then is dispatched before the next one can run. */
+  if (!(call->flags & SA_CALL_DEFERRED))
+    {
+      call->flags |= SA_CALL_DEFERRED;
+      attach_confirm (call, confirm_priority (call));
+      return;
+    }
+
+  call->flags |= SA_CALL_CONFIRM_SEEN;
+  if (g_main_context_find_source_by_funcs_user_data (_sa_call_get_context (call), &g_idle_funcs,
+                                                     call->task) == NULL)
+    /* Never returned: call_done() completes the call from this. */
+    g_task_return_error (call->task, _sa_operation_new_no_result_error (call->operation));
+}
+
+static gboolean
+call_complete_cb (gpointer data)
+{
+  _sa_call_complete (data);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* On the body's thread, once call_done() ran: hands the call to the
+ * caller's context, where call_complete_cb() completes it. */
+static void
+hand_back (SaCall *call)
+{
+  GSource *source = g_idle_source_new ();
+
+  g_source_set_priority (source, g_task_get_priority (call->task));
+  g_source_set_static_name (source, "[smartasync] callback after the body");
+  g_source_set_callback (source, call_complete_cb, call, NULL);
+  g_source_attach (source, _sa_call_get_context (call));
+  g_source_unref (source);
+}
+
+/* Calls whose body's thread did not look for their task's completion,
+ * confirmed together by one source on their context: a batch that a
+ * thread fills, at one priority, until the source is dispatched. A thread
+ * keeps its last batch, not the source: a source must not outlive its
+ * context in other hands. */
+struct _SaConfirmBatch
+{
+  gatomicrefcount ref_count;   /* its source's, the filling thread's */
+  GMutex          lock;
+  GMainContext   *context;     /* unowned: its calls' tasks hold it */
+  int             priority;
+  GPtrArray      *calls;       /* NULL once dispatched: it takes no more */
+};
+
+typedef struct
+{
+  GSource         source;
+  SaConfirmBatch *batch;
+} ConfirmSource;
+
+void
+_sa_confirm_batch_unref (SaConfirmBatch *batch)
+{
+  if (!g_atomic_ref_count_dec (&batch->ref_count))
+    return;
+
+  /* Dispatched before: its calls held the context it was attached to. */
+  g_assert (batch->calls == NULL);
+  g_mutex_clear (&batch->lock);
+  g_free (batch);
+}
+
+static gboolean
+confirm_prepare (GSource *source,
+                 gint    *timeout)
+{
+  *timeout = -1;
+  return TRUE;
+}
+
+static gboolean
+confirm_dispatch (GSource     *source,
+                  GSourceFunc  callback,
+                  gpointer     user_data)
+{
+  SaConfirmBatch *batch = ((ConfirmSource *) source)->batch;
+  GPtrArray *calls;
+
+  g_mutex_lock (&batch->lock);
+  calls = g_steal_pointer (&batch->calls);
+  g_mutex_unlock (&batch->lock);
+  for (guint i = 0; i < calls->len; i++)
+    confirm (calls->pdata[i]);
+  g_ptr_array_unref (calls);
+
+  return G_SOURCE_REMOVE;
+}
+
+static void
+confirm_finalize (GSource *source)
+{
+  _sa_confirm_batch_unref (((ConfirmSource *) source)->batch);
+}
+
+static GSourceFuncs confirm_funcs = {
+  confirm_prepare, NULL, confirm_dispatch, confirm_finalize, NULL, NULL,
+};
+
+/* Adds @call to the batch this thread fills (a reference in its
+ * SaThreadStorage) if it fits, else to a new one. */
+static void
+attach_confirm (SaCall *call,
+                int     priority)
+{
+  SaThreadStorage *storage = _sa_thread_storage_get ();
+  SaConfirmBatch *batch = storage->confirm_batch;
+  GMainContext *context = _sa_call_get_context (call);
+  ConfirmSource *source;
+  gboolean added = FALSE;
+
+  if (batch != NULL)
+    {
+      g_mutex_lock (&batch->lock);
+      if (batch->calls != NULL && batch->context == context && batch->priority == priority)
+        {
+          g_ptr_array_add (batch->calls, call);
+          added = TRUE;
+        }
+      g_mutex_unlock (&batch->lock);
+      if (added)
+        return;
+    }
+
+  batch = g_new (SaConfirmBatch, 1);
+  g_atomic_ref_count_init (&batch->ref_count);
+  g_mutex_init (&batch->lock);
+  batch->context = context;
+  batch->priority = priority;
+  batch->calls = g_ptr_array_new ();
+  g_ptr_array_add (batch->calls, call);
+  source = (ConfirmSource *) g_source_new (&confirm_funcs, sizeof (ConfirmSource));
+  g_atomic_ref_count_inc (&batch->ref_count);
+  source->batch = batch;
+  g_source_set_priority (&source->source, priority);
+  g_source_set_static_name (&source->source, "[smartasync] bodies returned");
+  g_source_attach (&source->source, context);
+  g_source_unref (&source->source);
+  g_clear_pointer (&storage->confirm_batch, _sa_confirm_batch_unref);
+  storage->confirm_batch = batch;
+  _sa_thread_storage_hold_exit ();
+}
+
+void
+_sa_hand_back_confirm (SaCall *call)
+{
+  attach_confirm (call, confirm_priority (call));
+}
+
+/* The last act of the body's thread on the call, whereafter the caller's
+ * context may free it. */
+void
+_sa_hand_back (SaCall *call)
+{
+  gboolean unconfirmed = call->unconfirmed;
+  int priority;
+
+  if (!unconfirmed)
+    {
+      if (!g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_BODY_RETURNED))
+        hand_back (call);
+      return;
+    }
+
+  /* Read before the change: afterwards the call may be gone, unless the
+   * source below is still to come, which only this thread adds. */
+  priority = confirm_priority (call);
+  if (!g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_BODY_RETURNED))
+    {
+      call->unconfirmed = FALSE;   /* call_done() ran: it waits for us */
+      hand_back (call);
+      return;
+    }
+  attach_confirm (call, priority);
+}
