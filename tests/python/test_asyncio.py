@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Called from a running asyncio loop: coroutine functions run on it,
-plain functions come back with one call_soon_threadsafe(), cancelling the
+plain functions come back with one call_soon_threadsafe() (or settled in
+the call, when the worker ended first: test_handover.py), cancelling the
 task cancels the call's GCancellable, run_once() coalesces, a lock reset
 gives CancelledError, and a loop that closes first hears nothing."""
 

@@ -513,16 +513,16 @@ def test_sqlite_offloaded_loop_not_blocked(users_db):
     ticks = []
 
     @Sa.smartasync
-    def query(limit, loop_running=True):
+    def query(limit):
         first = len(ticks)
         conn = sqlite3.connect(users_db)  # one connection per call, in the thread using it
         try:
             rows = conn.execute(SLOW_QUERY, (limit,)).fetchall()
         finally:
             conn.close()
-        # The loop went on meanwhile: its 5 ms ticker moves while this
-        # thread waits (it never would, were the body blocking the loop).
-        if loop_running:
+        # Offloaded, the loop went on meanwhile: its 5 ms ticker moves while
+        # this thread waits (it never would, were the body blocking the loop).
+        if threading.current_thread() is not threading.main_thread():
             wait_until(lambda: len(ticks) >= first + 3)
         seen["thread"] = threading.get_ident()
         return rows
@@ -541,7 +541,7 @@ def test_sqlite_offloaded_loop_not_blocked(users_db):
 
     assert asyncio.run(main()) == [(2_000_000, 100)]
     assert seen["thread"] != threading.get_ident()
-    assert query(10, False) == [(10, 100)]  # from the script: a direct call, here
+    assert query(10) == [(10, 100)]  # from the script: a direct call, here
     assert seen["thread"] == threading.get_ident()
 
 
