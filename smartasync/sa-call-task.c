@@ -478,17 +478,43 @@ _sa_call_hold_by_toggle (SaCall *call)
 
 /* --- reading ------------------------------------------------------------ */
 
+/* The entry of result_read_quark(): NULL before the read, HELD_READ
+ * after it; or the operation a non-blocking body's task holds, tagged
+ * HELD_READ once read. */
+#define HELD_READ ((guintptr) 1)
+
+static void
+held_operation_release (gpointer data)
+{
+  g_object_unref ((gpointer) ((guintptr) data & ~HELD_READ));
+}
+
+void
+_sa_operation_hold_in_task (SaOperation *self,
+                            GTask       *task)
+{
+  g_object_set_qdata_full (G_OBJECT (task), result_read_quark (), g_object_ref (self),
+                           held_operation_release);
+}
+
 gboolean
 _sa_result_mark_read (GAsyncResult  *result,
                       GError       **error)
 {
-  if (g_object_get_qdata (G_OBJECT (result), result_read_quark ()) != NULL)
+  gpointer held = g_object_get_qdata (G_OBJECT (result), result_read_quark ());
+
+  if (((guintptr) held & HELD_READ) != 0)
     {
       g_set_error_literal (error, SA_ERROR, SA_ERROR_FAILED,
                            "The result of this call was read already: it is read once");
       return FALSE;
     }
-  g_object_set_qdata (G_OBJECT (result), result_read_quark (), GINT_TO_POINTER (TRUE));
+  if (held == NULL)
+    g_object_set_qdata (G_OBJECT (result), result_read_quark (), GUINT_TO_POINTER (HELD_READ));
+  else
+    g_object_replace_qdata (G_OBJECT (result), result_read_quark (), held,
+                            (gpointer) ((guintptr) held | HELD_READ), held_operation_release,
+                            NULL);
 
   return TRUE;
 }

@@ -36,13 +36,21 @@ _sa_operation_run_body (SaOperation  *operation,
   _sa_context_set_blocking (was_blocking);
 }
 
+/* @task holds @self, and so its data, until @task is finalized
+ * (sa-call-task.c: one entry of the task with its read-once mark). */
+void            _sa_operation_hold_in_task (SaOperation *self,
+                                            GTask       *task);
+
 /* Every non-blocking operation starts through this: the mark of a
- * blocking body is lifted while it starts, as it runs on a context. */
+ * blocking body is lifted while it starts, as it runs on a context. Its
+ * work goes on after the start returns, so its task holds it: a caller
+ * may drop the operation once the call is made. */
 static inline void
 _sa_operation_start_body (SaOperation  *operation,
                           GTask        *task,
                           GCancellable *cancellable)
 {
+  _sa_operation_hold_in_task (operation, task);
   /* Most callers are not inside a blocking body: then there is no mark
    * to lift and put back. */
   if G_LIKELY (!_sa_context_is_blocking ())

@@ -94,6 +94,8 @@ typedef struct
   gint          tasks_alive;    /* atomic: operation's tasks not yet finalized */
   GMainContext *body_context;   /* its thread-default context (unowned) */
   GThread      *body_thread;
+  gint          data_released;  /* atomic: the operation let its data go */
+  gint          completed_after_release; /* atomic: it completed after that */
 } Behaviour;
 
 static void
@@ -151,6 +153,9 @@ complete (Behaviour *b,
           GTask     *task)
 {
   GValue value = G_VALUE_INIT;
+
+  if (g_atomic_int_get (&b->data_released))
+    g_atomic_int_set (&b->completed_after_release, 1);
 
   switch (b->form)
     {
@@ -1325,6 +1330,59 @@ typedef struct
   void (*run) (const Cell *cell);
 } Situation;
 
+static void
+data_released (gpointer data)
+{
+  g_atomic_int_set (&((Behaviour *) data)->data_released, 1);
+}
+
+/* The caller drops its operation once the call is made, as it may: the
+ * operation and its data live until the call's task is released. */
+static void
+situation_operation_dropped (const Cell *cell)
+{
+  g_autoptr(SaDispatcher) d = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *got = NULL;
+  Outcome o = { 0 };
+  Behaviour b;
+  SaOperation *op;
+  CallArgs a;
+
+  if (skip_unless (cell->async, "a sync caller holds its operation until the call returns, "
+                                "complete"))
+    return;
+
+  d = dispatcher_for (cell);
+  behaviour_init (&b, FORM_VALUE);
+  b.gated = TRUE;
+  op = cell->blocking ? sa_operation_new_blocking (blocking_run, &b, data_released)
+                      : sa_operation_new_non_blocking (non_blocking_start, &b, data_released);
+  a = (CallArgs) { cell, d, op, NULL, &o, 0 };
+  g_idle_add (call_from_loop, &a);
+  /* A pool thread's start wakes no one here. */
+  while (g_atomic_int_get (&b.runs) == 0)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+  g_object_unref (op);
+  behaviour_open (&b);
+  while (g_atomic_int_get (&o.n_callbacks) == 0)
+    g_main_context_iteration (NULL, TRUE);
+  assert_delivered_once (cell, &o);
+  g_assert_cmpint (g_atomic_int_get (&b.completed_after_release), ==, 0);
+
+  got = read_result (cell, &o, FORM_VALUE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (got, ==, "v");
+
+  outcome_clear (&o);
+  assert_nothing_kept (&b, G_MAXUINT, G_MAXUINT);
+  g_assert_cmpint (g_atomic_int_get (&b.data_released), ==, 1);
+  behaviour_clear (&b);
+}
+
 static const Situation situations[] = {
   { "value",           situation_value },
   { "error",           situation_error },
@@ -1337,6 +1395,7 @@ static const Situation situations[] = {
   { "nesting",         situation_nesting },
   { "continue",        situation_continue },
   { "gio-style",       situation_gio_style },
+  { "operation-dropped", situation_operation_dropped },
 };
 
 typedef struct
