@@ -145,6 +145,13 @@ _sa_call_get_context (SaCall *call)
   return g_task_get_context (call->task);
 }
 
+/* On the body's thread, for a call whose task completed before its body
+ * returned: TRUE when its caller passed no callback and nothing of it is
+ * left for the caller's context (no hook waits, no guard fired), with its
+ * hooks closed and its guard disarmed; _sa_call_complete() may then run on
+ * another thread than the caller's. */
+gboolean _sa_call_detach             (SaCall              *call);
+
 /* --- what follows a call's callback ------------------------------------- */
 
 typedef void (*SaDeliveredFunc) (GTask    *task,

@@ -284,7 +284,8 @@ call_deliver (SaCall *call)
     return;
   call->flags |= SA_CALL_DELIVERED;
 
-  if (gcall != NULL && gcall->guard != NULL && !_sa_guard_disarm (gcall->guard))
+  if (gcall != NULL && gcall->guard != NULL && !_sa_guard_disarm (gcall->guard) &&
+      _sa_guard_get_state (gcall->guard) != SA_GUARD_DISARMED)
     {
       g_object_set_qdata_full (G_OBJECT (call->task), guard_error_quark (),
                                _sa_guard_error (gcall->guard, sa_operation_get_name (call->operation)),
@@ -343,7 +344,9 @@ call_done (GObject      *source_object,
    * here, before the caller's callback: what must follow that can wait. */
   if (g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_CALLBACK_WAITING))
     {
-      if (!(call->flags & SA_CALL_HOOKED))
+      /* With no callback, nothing is delivered after this: what follows
+       * the call follows its completion. */
+      if (call->callback != NULL && !(call->flags & SA_CALL_HOOKED))
         {
           call->flags |= SA_CALL_HOOKED;
           g_object_set_qdata_full (G_OBJECT (call->task), delivered_hooks_quark (),
@@ -362,6 +365,31 @@ call_done (GObject      *source_object,
     }
 
   _sa_call_complete (call);
+}
+
+gboolean
+_sa_call_detach (SaCall *call)
+{
+  GuardedCall *gcall = call_guarded (call);
+  DeliveredHooks *hooks;
+  gboolean detached;
+
+  if (call->callback != NULL)
+    return FALSE;
+  if (gcall == NULL)
+    return TRUE;   /* call_done() gave it no hooks */
+
+  /* A guard that fired gives the call up on the caller's context. */
+  if (!_sa_guard_disarm (gcall->guard))
+    return FALSE;
+  hooks = g_object_get_qdata (G_OBJECT (call->task), delivered_hooks_quark ());
+  g_mutex_lock (&hooks_lock);
+  detached = hooks->hooks == NULL;
+  if (detached)
+    hooks->delivered = TRUE;   /* a later hook follows the completion */
+  g_mutex_unlock (&hooks_lock);
+
+  return detached;
 }
 
 static gboolean

@@ -8,6 +8,7 @@
 #include "sa-call-task-private.h"
 #include "sa-cell-private.h"
 #include "sa-dispatcher-private.h"
+#include "sa-drain-thread-private.h"
 #include "sa-hand-back-private.h"
 #include "sa-operation-private.h"
 #include "sa-pool-private.h"
@@ -113,14 +114,20 @@ gtask_pool_run (GTask        *runner,
   g_task_return_boolean (runner, TRUE);
 }
 
+/* On the caller's context; or, with @drain, on the drain thread. */
 static void
 gtask_pool_returned (GObject      *source_object,
                      GAsyncResult *result,
-                     gpointer      data)
+                     gpointer      drain)
 {
-  SaCall *call = data;
+  SaCall *call = g_task_get_task_data (G_TASK (result));
 
-  if (!g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_BODY_RETURNED))
+  if (drain != NULL)
+    {
+      _sa_hand_back (call);
+      _sa_drain_completed (drain);
+    }
+  else if (!g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_BODY_RETURNED))
     _sa_call_complete (call);
   else if (call->unconfirmed)
     _sa_hand_back_confirm (call);
@@ -129,8 +136,26 @@ gtask_pool_returned (GObject      *source_object,
 static void
 push_to_gtask_pool (SaCall *call)
 {
-  GTask *runner = g_task_new (NULL, NULL, gtask_pool_returned, call);
+  GMainContext *own_context = NULL;
+  SaDrain *drain = NULL;
+  GTask *runner;
 
+  /* A caller with no callback may stop iterating its context once the
+   * call's task reads as completed, before this task's completion: that
+   * one goes to a context of the drain thread's instead. */
+  if (call->callback == NULL)
+    {
+      own_context = g_main_context_new ();
+      drain = _sa_drain_new (g_main_context_ref (own_context), FALSE);
+      g_main_context_push_thread_default (own_context);
+    }
+  runner = g_task_new (NULL, NULL, gtask_pool_returned, drain);
+  if (own_context != NULL)
+    {
+      g_main_context_pop_thread_default (own_context);
+      g_main_context_unref (own_context);
+      _sa_drain_start (_sa_drain_ref (drain));
+    }
   g_task_set_priority (runner, g_task_get_priority (call->task));
   g_task_set_task_data (runner, call, NULL);
   g_task_run_in_thread (runner, gtask_pool_run);

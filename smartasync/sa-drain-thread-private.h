@@ -28,5 +28,10 @@ void     _sa_drain_start     (SaDrain      *drain);
 void     _sa_drain_completed (SaDrain      *drain);
 /* Another reference, for whoever calls _sa_drain_completed(). */
 SaDrain *_sa_drain_ref       (SaDrain      *drain);
+/* Runs @func (@data) once on the drain thread, from a context of its own:
+ * for what must not run on the calling thread, and has no caller's context
+ * that will run it. */
+void     _sa_drain_run       (GSourceFunc   func,
+                              gpointer      data);
 
 G_END_DECLS

@@ -260,3 +260,17 @@ _sa_drain_completed (SaDrain *drain)
   g_main_context_wakeup (drain->context);
   drain_unref (drain);
 }
+
+void
+_sa_drain_run (GSourceFunc func,
+               gpointer    data)
+{
+  GMainContext *context = g_main_context_new ();
+  GSource *source = g_idle_source_new ();
+
+  g_source_set_static_name (source, "[smartasync] released on the drain thread");
+  g_source_set_callback (source, func, data, NULL);
+  g_source_attach (source, context);
+  g_source_unref (source);
+  _sa_drain_start (_sa_drain_new (context, TRUE));
+}

@@ -17,6 +17,7 @@
 #include "config.h"
 
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "test-util.h"
 
@@ -1457,14 +1458,27 @@ typedef struct
   gint           context_freed;  /* atomic */
   gint           sync_call_ok;
   gint           idle_ran;
+  gboolean       no_callback;    /* the caller passes none: waits for completion */
   gssize         value;          /* read with g_task_propagate_int() */
   GError        *error;
 } Watch;
 
+/* Whether this is the library's drain thread, named so by it. */
+static gboolean
+on_drain_thread (void)
+{
+  char name[17] = "";
+
+  (void) prctl (PR_GET_NAME, name);
+  return g_str_equal (name, "sa-drain");
+}
+
 static void
 watch_freed (Watch *w)
 {
-  if (g_thread_self () != w->caller)
+  /* A call of no callback is released by its caller's context, or by the
+   * drain thread when its caller may have stopped iterating. */
+  if (g_thread_self () != w->caller && !(w->no_callback && on_drain_thread ()))
     g_atomic_int_inc (&w->wrong_thread);
   if (!g_atomic_int_get (&w->body_returned))
     g_atomic_int_inc (&w->too_early);
@@ -1693,6 +1707,35 @@ own_context_caller (gpointer data)
   return NULL;
 }
 
+/* The same thread with no callback: it iterates until the call's task
+ * reads as completed, drops the task, then unrefs its context. */
+static gpointer
+no_callback_caller (gpointer data)
+{
+  Watch *w = data;
+  g_autoptr(GCancellable) cancellable = w->cell == OFF_GUARDED ? g_cancellable_new () : NULL;
+  g_autoptr(SaOperation) op = sa_operation_new_blocking (watch_body, w, watch_data_free);
+  g_autoptr(SaLock) lock = w->cell == OFF_LOCK ? sa_lock_new (w->dispatcher) : NULL;
+  GMainContext *context = g_main_context_new ();
+  GTask *task;
+
+  w->caller = g_thread_self ();
+  g_main_context_push_thread_default (context);
+  test_watch_context_free (context, &w->context_freed);
+  if (lock != NULL)
+    task = sa_lock_call (lock, "key", op, SA_CALL_MODE_ASYNC, cancellable, NULL, NULL);
+  else
+    task = sa_dispatcher_call (w->dispatcher, op, SA_CALL_MODE_ASYNC, cancellable, NULL, NULL);
+  g_clear_object (&op);
+  while (!g_task_get_completed (task))
+    g_main_context_iteration (context, TRUE);
+  g_object_unref (task);
+  g_main_context_pop_thread_default (context);
+  g_main_context_unref (context);
+
+  return NULL;
+}
+
 /* Runs @n calls of @cell, one thread each, @on_free on each call's data;
  * then everything is freed, on the caller's thread, after the body. */
 static void
@@ -1755,6 +1798,46 @@ static void
 offload_situation_release (OffloadCellId cell)
 {
   offload_release (cell, ON_FREE_NOTHING, 20);
+}
+
+/* A call of no callback whose caller stops iterating once its task reads
+ * as completed, while the body is still in its tail: everything is freed
+ * after the body returned, on no pool thread, with the context. */
+static void
+offload_situation_no_callback (OffloadCellId cell)
+{
+  g_autoptr(SaDispatcher) d = NULL;
+  Watch *watches;
+  guint n = 20, n_fds;
+
+  if (skip_unless (cell != OFF_RUN_IN_THREAD && cell != OFF_PRIVATE,
+                   "returns no task to wait for, or is a sync call"))
+    return;
+
+  d = offload_dispatcher (cell);
+  watches = g_new0 (Watch, n);
+  n_fds = test_count_fds ();
+  for (guint i = 0; i < n; i++)
+    {
+      watches[i] = (Watch) { cell, d, ON_FREE_NOTHING, .no_callback = TRUE };
+      g_thread_join (g_thread_new ("caller", no_callback_caller, &watches[i]));
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      Watch *w = &watches[i];
+
+      test_wait_for_count (&w->n_freed, expected_freed (cell));
+      test_wait_for_count (&w->context_freed, TRUE);
+      g_assert_cmpint (g_atomic_int_get (&w->n_freed), ==, expected_freed (cell));
+      g_assert_true (g_atomic_int_get (&w->context_freed));
+      g_assert_cmpint (g_atomic_int_get (&w->wrong_thread), ==, 0);
+      g_assert_cmpint (g_atomic_int_get (&w->too_early), ==, 0);
+    }
+  /* The drain thread ends once it holds nothing; each context is freed. */
+  for (guint i = 0; i < 1000 && test_count_fds () > n_fds; i++)
+    g_usleep (10000);
+  g_assert_cmpuint (test_count_fds (), <=, n_fds);
+  g_free (watches);
 }
 
 static void
@@ -2052,6 +2135,7 @@ static const OffloadSituation offload_situations[] = {
   { "release",             offload_situation_release },
   { "destroy-sync-call",   offload_situation_destroy_sync_call },
   { "finalizer-iterates",  offload_situation_finalizer_iterates },
+  { "no-callback",         offload_situation_no_callback },
   { "propagate",           offload_situation_propagate },
   { "priority",            offload_situation_priority },
   { "burst",               offload_situation_burst },
