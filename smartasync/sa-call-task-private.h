@@ -138,6 +138,10 @@ _sa_call_many_undelivered (void)
  * the caller's callback unless the guard gave it first, then every
  * reference of the call, in this same dispatch. */
 void     _sa_call_complete           (SaCall              *call);
+/* Frees the record of a call that call_done() completed while its batch's
+ * confirm() was still to come (SA_CALL_DONE_SEEN): that confirm(), or the
+ * batch's source finalized undispatched with its context. */
+void     _sa_call_release_kept       (SaCall              *call);
 
 static inline GMainContext *
 _sa_call_get_context (SaCall *call)

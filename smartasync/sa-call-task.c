@@ -58,8 +58,9 @@ _sa_call_task_get_dispatcher (GTask *task)
  *   look (@unconfirmed), confirm() of sa-hand-back.c does, on the
  *   caller's context, one priority below the task's and so after the
  *   completion the body queued (once more if the call came after the
- *   source's check, which the completion could not precede), and
- *   completes the call after call_done();
+ *   source's check, which the completion could not precede); a
+ *   call_done() that comes first completes the call and leaves its record
+ *   to that batch, which frees it when dispatched or finalized;
  * - the caller's callback runs once (SA_CALL_DELIVERED, caller's context
  *   only): at _sa_call_complete(), or when the guard gives the call up, if
  *   that comes first (call_given_up_cb());
@@ -223,7 +224,7 @@ static void
 call_free (SaCall *call)
 {
   g_assert (call->task == NULL);
-  g_object_unref (call->operation);
+  g_clear_object (&call->operation);
   g_free (call);
 }
 
@@ -313,8 +314,9 @@ call_task_toggled (gpointer  data,
     g_task_return_error (G_TASK (object), _sa_operation_new_no_result_error (call->operation));
 }
 
-void
-_sa_call_complete (SaCall *call)
+/* _sa_call_complete() but for the record itself, which keeps no reference. */
+static void
+call_complete_kept (SaCall *call)
 {
   GuardedCall *gcall = call_guarded (call);
   GTask *task;
@@ -329,6 +331,19 @@ _sa_call_complete (SaCall *call)
     g_object_remove_toggle_ref (G_OBJECT (task), call_task_toggled, call);
   else
     g_object_unref (task);
+  g_clear_object (&call->operation);
+}
+
+void
+_sa_call_complete (SaCall *call)
+{
+  call_complete_kept (call);
+  call_release (call);
+}
+
+void
+_sa_call_release_kept (SaCall *call)
+{
   call_release (call);
 }
 
@@ -355,13 +370,14 @@ call_done (GObject      *source_object,
       return;
     }
 
-  /* Body returned, unconfirmed: confirm() of sa-hand-back.c comes after
-   * this. */
-  if (call->unconfirmed)
+  /* Body returned, unconfirmed, its batch's confirm() still to come: the
+   * call completes here, as a caller may stop iterating now, and leaves
+   * its record to that batch. */
+  if (call->unconfirmed && !(call->flags & SA_CALL_CONFIRM_SEEN))
     {
       call->flags |= SA_CALL_DONE_SEEN;
-      if (!(call->flags & SA_CALL_CONFIRM_SEEN))
-        return;
+      call_complete_kept (call);
+      return;
     }
 
   _sa_call_complete (call);

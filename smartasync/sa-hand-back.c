@@ -9,8 +9,9 @@
 #include "sa-hand-back-private.h"
 #include "sa-operation-private.h"
 
-static void attach_confirm (SaCall *call,
-                            int     priority);
+static void attach_confirm (SaCall       *call,
+                            GMainContext *context,
+                            int           priority);
 
 static int
 confirm_priority (SaCall *call)
@@ -29,8 +30,7 @@ confirm (SaCall *call)
 {
   if (call->flags & SA_CALL_DONE_SEEN)
     {
-      call->flags |= SA_CALL_CONFIRM_SEEN;
-      _sa_call_complete (call);
+      _sa_call_release_kept (call);   /* completed by call_done() */
       return;
     }
 
@@ -39,7 +39,7 @@ confirm (SaCall *call)
   if (!(call->flags & SA_CALL_DEFERRED))
     {
       call->flags |= SA_CALL_DEFERRED;
-      attach_confirm (call, confirm_priority (call));
+      attach_confirm (call, _sa_call_get_context (call), confirm_priority (call));
       return;
     }
 
@@ -141,10 +141,24 @@ confirm_dispatch (GSource     *source,
   return G_SOURCE_REMOVE;
 }
 
+/* Undispatched, with its context: each call in it was completed by
+ * call_done() (any other still holds its task, which holds the context). */
 static void
 confirm_finalize (GSource *source)
 {
-  _sa_confirm_batch_unref (((ConfirmSource *) source)->batch);
+  SaConfirmBatch *batch = ((ConfirmSource *) source)->batch;
+  GPtrArray *calls;
+
+  g_mutex_lock (&batch->lock);
+  calls = g_steal_pointer (&batch->calls);
+  g_mutex_unlock (&batch->lock);
+  if (calls != NULL)
+    {
+      for (guint i = 0; i < calls->len; i++)
+        _sa_call_release_kept (calls->pdata[i]);
+      g_ptr_array_unref (calls);
+    }
+  _sa_confirm_batch_unref (batch);
 }
 
 static GSourceFuncs confirm_funcs = {
@@ -152,14 +166,14 @@ static GSourceFuncs confirm_funcs = {
 };
 
 /* Adds @call to the batch this thread fills (a reference in its
- * SaThreadStorage) if it fits, else to a new one. */
+ * SaThreadStorage) if it fits, else to a new one, on @context, its task's. */
 static void
-attach_confirm (SaCall *call,
-                int     priority)
+attach_confirm (SaCall       *call,
+                GMainContext *context,
+                int           priority)
 {
   SaThreadStorage *storage = _sa_thread_storage_get ();
   SaConfirmBatch *batch = storage->confirm_batch;
-  GMainContext *context = _sa_call_get_context (call);
   ConfirmSource *source;
   gboolean added = FALSE;
 
@@ -198,7 +212,7 @@ attach_confirm (SaCall *call,
 void
 _sa_hand_back_confirm (SaCall *call)
 {
-  attach_confirm (call, confirm_priority (call));
+  attach_confirm (call, _sa_call_get_context (call), confirm_priority (call));
 }
 
 /* The last act of the body's thread on the call, whereafter the caller's
@@ -207,6 +221,7 @@ void
 _sa_hand_back (SaCall *call)
 {
   gboolean unconfirmed = call->unconfirmed;
+  GMainContext *context;
   int priority;
 
   if (!unconfirmed)
@@ -216,14 +231,17 @@ _sa_hand_back (SaCall *call)
       return;
     }
 
-  /* Read before the change: afterwards the call may be gone, unless the
-   * source below is still to come, which only this thread adds. */
+  /* Taken before the change: afterwards call_done() may complete the
+   * call, and release its task and the context with it, at any moment;
+   * the record stays until its batch is dispatched or finalized. */
   priority = confirm_priority (call);
+  context = g_main_context_ref (_sa_call_get_context (call));
   if (!g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_BODY_RETURNED))
     {
       call->unconfirmed = FALSE;   /* call_done() ran: it waits for us */
       hand_back (call);
-      return;
     }
-  attach_confirm (call, priority);
+  else
+    attach_confirm (call, context, priority);
+  g_main_context_unref (context);
 }

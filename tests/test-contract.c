@@ -1459,6 +1459,7 @@ typedef struct
   gint           sync_call_ok;
   gint           idle_ran;
   gboolean       no_callback;    /* the caller passes none: waits for completion */
+  gboolean       no_tail;        /* the body returns as soon as it completes */
   gssize         value;          /* read with g_task_propagate_int() */
   GError        *error;
 } Watch;
@@ -1591,7 +1592,8 @@ watch_body (SaOperation  *op,
   else
     g_task_return_pointer (task, w, watch_result_free);   /* never read */
   /* The body's tail: nothing of the call may be freed before it ends. */
-  g_usleep (2000);
+  if (!w->no_tail)
+    g_usleep (2000);
   g_atomic_int_set (&w->body_returned, TRUE);
 }
 
@@ -1804,9 +1806,33 @@ offload_situation_release (OffloadCellId cell)
  * as completed, while the body is still in its tail: everything is freed
  * after the body returned, on no pool thread, with the context. */
 static void
-offload_situation_no_callback (OffloadCellId cell)
+count_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      data)
+{
+  g_atomic_int_inc ((gint *) data);
+}
+
+static void
+counted_body (SaOperation  *op,
+              GTask        *task,
+              GCancellable *cancellable,
+              gpointer      data)
+{
+  g_task_return_int (task, 42);
+  g_atomic_int_inc ((gint *) data);
+}
+
+/* With @in_flight calls of this thread's whose callbacks wait meanwhile:
+ * beyond a few, a pool thread leaves the check of a body's result to its
+ * caller's context (see docs/threading.md). */
+static void
+offload_no_callback (OffloadCellId cell,
+                     guint         in_flight)
 {
   g_autoptr(SaDispatcher) d = NULL;
+  g_autoptr(SaOperation) counted = NULL;
+  gint n_returned = 0, n_delivered = 0;
   Watch *watches;
   guint n = 20, n_fds;
 
@@ -1815,11 +1841,18 @@ offload_situation_no_callback (OffloadCellId cell)
     return;
 
   d = offload_dispatcher (cell);
+  counted = sa_operation_new_blocking (counted_body, &n_returned, NULL);
+  g_assert_true (g_main_context_acquire (NULL));
+  for (guint i = 0; i < in_flight; i++)
+    sa_dispatcher_call_async (d, counted, NULL, count_cb, &n_delivered);
+  test_wait_for_count (&n_returned, (gint) in_flight);
   watches = g_new0 (Watch, n);
   n_fds = test_count_fds ();
   for (guint i = 0; i < n; i++)
     {
-      watches[i] = (Watch) { cell, d, ON_FREE_NOTHING, .no_callback = TRUE };
+      /* With no tail, a body returns before its completion is dispatched. */
+      watches[i] = (Watch) { cell, d, ON_FREE_NOTHING, .no_callback = TRUE,
+                             .no_tail = in_flight > 0 };
       g_thread_join (g_thread_new ("caller", no_callback_caller, &watches[i]));
     }
   for (guint i = 0; i < n; i++)
@@ -1838,6 +1871,22 @@ offload_situation_no_callback (OffloadCellId cell)
     g_usleep (10000);
   g_assert_cmpuint (test_count_fds (), <=, n_fds);
   g_free (watches);
+
+  test_iterate_for_count (NULL, &n_delivered, (gint) in_flight);
+  g_assert_cmpint (n_delivered, ==, (gint) in_flight);
+  g_main_context_release (NULL);
+}
+
+static void
+offload_situation_no_callback (OffloadCellId cell)
+{
+  offload_no_callback (cell, 0);
+}
+
+static void
+offload_situation_no_callback_many (OffloadCellId cell)
+{
+  offload_no_callback (cell, 24);
 }
 
 static void
@@ -2136,6 +2185,7 @@ static const OffloadSituation offload_situations[] = {
   { "destroy-sync-call",   offload_situation_destroy_sync_call },
   { "finalizer-iterates",  offload_situation_finalizer_iterates },
   { "no-callback",         offload_situation_no_callback },
+  { "no-callback-many",    offload_situation_no_callback_many },
   { "propagate",           offload_situation_propagate },
   { "priority",            offload_situation_priority },
   { "burst",               offload_situation_burst },
