@@ -386,14 +386,16 @@ call_done (GObject      *source_object,
 gboolean
 _sa_call_detach (SaCall *call)
 {
-  GuardedCall *gcall = call_guarded (call);
+  GuardedCall *gcall;
   DeliveredHooks *hooks;
   gboolean detached;
 
+  /* The body's thread reads neither @flags, the caller's context's. */
   if (call->callback != NULL)
     return FALSE;
-  if (gcall == NULL)
+  if (!call->guarded)
     return TRUE;   /* call_done() gave it no hooks */
+  gcall = (GuardedCall *) call;
 
   /* A guard that fired gives the call up on the caller's context. */
   if (!_sa_guard_disarm (gcall->guard))
