@@ -28,7 +28,7 @@ void     _sa_drain_start     (SaDrain      *drain);
 void     _sa_drain_completed (SaDrain      *drain);
 /* Another reference, for whoever calls _sa_drain_completed(). */
 SaDrain *_sa_drain_ref       (SaDrain      *drain);
-/* Runs @func (@data) once on the drain thread, from a context of its own:
+/* Runs @func (@data) once on the drain thread, its return value ignored:
  * for what must not run on the calling thread, and has no caller's context
  * that will run it. */
 void     _sa_drain_run       (GSourceFunc   func,

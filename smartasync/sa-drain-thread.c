@@ -45,7 +45,15 @@ static GPtrArray    *drains_started;   /* (element-type SaDrain) (nullable)
                                         * handed over, not yet taken by the thread */
 static GMainContext *drains_wakeup;    /* (nullable) the running thread's context
                                         * with no source: its wakeup tells it of a
-                                        * new drain */
+                                        * new drain or run */
+static GSList       *drains_runs;      /* (element-type DrainRun) newest first:
+                                        * functions to run once, _sa_drain_run() */
+
+typedef struct
+{
+  GSourceFunc func;
+  gpointer    data;
+} DrainRun;
 
 SaDrain *
 _sa_drain_new (GMainContext *context,
@@ -129,11 +137,30 @@ drain_dispatch (SaDrain *drain,
 /* Takes the drains handed over since the last pass, and drops those
  * completed and quiet.
  * Returns FALSE, with the thread no longer running, once it holds none. */
+/* Runs what _sa_drain_run() handed over, oldest first, unlocked. */
+static void
+drains_run (void)
+{
+  GSList *runs;
+
+  g_mutex_lock (&drains_lock);
+  runs = g_slist_reverse (g_steal_pointer (&drains_runs));
+  g_mutex_unlock (&drains_lock);
+  for (GSList *l = runs; l != NULL; l = l->next)
+    {
+      DrainRun *run = l->data;
+
+      run->func (run->data);
+    }
+  g_slist_free_full (runs, g_free);
+}
+
 static gboolean
 drains_update (GPtrArray *drains)
 {
   gboolean running = TRUE;
 
+  drains_run ();
   g_mutex_lock (&drains_lock);
   for (guint i = 0; i < drains_started->len; )
     {
@@ -179,7 +206,7 @@ drains_update (GPtrArray *drains)
     }
 
   g_mutex_lock (&drains_lock);
-  if (drains->len == 0 && drains_started->len == 0)
+  if (drains->len == 0 && drains_started->len == 0 && drains_runs == NULL)
     {
       g_clear_pointer (&drains_started, g_ptr_array_unref);
       drains_wakeup = NULL;
@@ -190,16 +217,21 @@ drains_update (GPtrArray *drains)
   return running;
 }
 
-static gboolean
-drains_waiting_for_owner (void)
+/* The poll's longest wait: none for a run handed over since
+ * drains_update(), 10 ms while a drain waits for its owner to pop it. */
+static gint
+drains_poll_timeout (void)
 {
-  gboolean waiting;
+  gint timeout = -1;
 
   g_mutex_lock (&drains_lock);
-  waiting = drains_started->len > 0;
+  if (drains_runs != NULL)
+    timeout = 0;
+  else if (drains_started->len > 0)
+    timeout = 10;
   g_mutex_unlock (&drains_lock);
 
-  return waiting;
+  return timeout;
 }
 
 /* @data: (transfer full) the wakeup context of this run of the thread. */
@@ -216,7 +248,7 @@ drain_thread (gpointer data)
 
   while (drains_update (drains))
     {
-      gint timeout = drains_waiting_for_owner () ? 10 : -1;
+      gint timeout = drains_poll_timeout ();
 
       g_array_set_size (fds, 0);
       drain_prepare (&wakeup, fds, &timeout);
@@ -233,19 +265,27 @@ drain_thread (gpointer data)
   return NULL;
 }
 
+/* Under drains_lock: starts the thread unless it runs. */
+static void
+drains_start_thread (void)
+{
+  GMainContext *wakeup_context;
+
+  if (drains_started != NULL)
+    return;
+
+  wakeup_context = g_main_context_new ();
+  drains_started = g_ptr_array_new ();
+  drains_wakeup = wakeup_context;
+  g_thread_unref (g_thread_new ("sa-drain", drain_thread, g_main_context_ref (wakeup_context)));
+  g_main_context_unref (wakeup_context);
+}
+
 void
 _sa_drain_start (SaDrain *drain)
 {
   g_mutex_lock (&drains_lock);
-  if (drains_started == NULL)
-    {
-      GMainContext *wakeup_context = g_main_context_new ();
-
-      drains_started = g_ptr_array_new ();
-      drains_wakeup = wakeup_context;
-      g_thread_unref (g_thread_new ("sa-drain", drain_thread, g_main_context_ref (wakeup_context)));
-      g_main_context_unref (wakeup_context);
-    }
+  drains_start_thread ();
   g_ptr_array_add (drains_started, drain);
   /* Under the lock: the thread exits, and frees its context, only under
    * it. */
@@ -265,12 +305,13 @@ void
 _sa_drain_run (GSourceFunc func,
                gpointer    data)
 {
-  GMainContext *context = g_main_context_new ();
-  GSource *source = g_idle_source_new ();
+  DrainRun *run = g_new (DrainRun, 1);
 
-  g_source_set_static_name (source, "[smartasync] released on the drain thread");
-  g_source_set_callback (source, func, data, NULL);
-  g_source_attach (source, context);
-  g_source_unref (source);
-  _sa_drain_start (_sa_drain_new (context, TRUE));
+  run->func = func;
+  run->data = data;
+  g_mutex_lock (&drains_lock);
+  drains_start_thread ();
+  drains_runs = g_slist_prepend (drains_runs, run);
+  g_main_context_wakeup (drains_wakeup);
+  g_mutex_unlock (&drains_lock);
 }
