@@ -150,10 +150,9 @@ _sa_call_get_context (SaCall *call)
 }
 
 /* On the body's thread, for a call whose task completed before its body
- * returned: TRUE when its caller passed no callback and nothing of it is
- * left for the caller's context (no hook waits, no guard fired), with its
- * hooks closed and its guard disarmed; _sa_call_complete() may then run on
- * another thread than the caller's. */
+ * returned: TRUE when its caller passed no callback, so that call_done()
+ * delivered it already and nothing of it is left for the caller's
+ * context; _sa_call_complete() may then run on another thread. */
 gboolean _sa_call_detach             (SaCall              *call);
 
 /* --- what follows a call's callback ------------------------------------- */

@@ -63,11 +63,14 @@ _sa_call_task_get_dispatcher (GTask *task)
  *   to that batch, which frees it when dispatched or finalized;
  * - the caller's callback runs once (SA_CALL_DELIVERED, caller's context
  *   only): at _sa_call_complete(), or when the guard gives the call up, if
- *   that comes first (call_given_up_cb());
+ *   that comes first (call_given_up_cb()); a call of no callback is
+ *   delivered in call_done(), with its task's completion;
  * - every reference the call holds is dropped on the caller's context:
  *   the task's at _sa_call_complete(), the rest with the last reference
  *   to the call (its own, dropped there, or its guard's, in the idle of
- *   call_guard_fired()); no pool thread drops any;
+ *   call_guard_fired()); no pool thread drops any; a call of no callback
+ *   whose body returned after call_done() is completed on the drain
+ *   thread instead (_sa_call_detach());
  * - a non-blocking operation may drop its task without completing it:
  *   the call then holds the task by a toggle reference, whose last-one
  *   notification completes it with SA_ERROR_NO_RESULT. */
@@ -354,13 +357,17 @@ call_done (GObject      *source_object,
 {
   SaCall *call = g_object_get_qdata (G_OBJECT (result), call_quark ());
 
+  /* With no callback, the call is delivered with its task's completion,
+   * which its caller may wait for alone: the guard settled, what follows
+   * run, before the body's thread may see CALLBACK_WAITING. */
+  if (call->callback == NULL)
+    call_deliver (call);
+
   /* The body's thread has yet to say that the body returned: it will
    * complete the call then. GTask marks the task completed on return from
    * here, before the caller's callback: what must follow that can wait. */
   if (g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_CALLBACK_WAITING))
     {
-      /* With no callback, nothing is delivered after this: what follows
-       * the call follows its completion. */
       if (call->callback != NULL && !(call->flags & SA_CALL_HOOKED))
         {
           call->flags |= SA_CALL_HOOKED;
@@ -386,28 +393,10 @@ call_done (GObject      *source_object,
 gboolean
 _sa_call_detach (SaCall *call)
 {
-  GuardedCall *gcall;
-  DeliveredHooks *hooks;
-  gboolean detached;
-
-  /* The body's thread reads neither @flags, the caller's context's. */
-  if (call->callback != NULL)
-    return FALSE;
-  if (!call->guarded)
-    return TRUE;   /* call_done() gave it no hooks */
-  gcall = (GuardedCall *) call;
-
-  /* A guard that fired gives the call up on the caller's context. */
-  if (!_sa_guard_disarm (gcall->guard))
-    return FALSE;
-  hooks = g_object_get_qdata (G_OBJECT (call->task), delivered_hooks_quark ());
-  g_mutex_lock (&hooks_lock);
-  detached = hooks->hooks == NULL;
-  if (detached)
-    hooks->delivered = TRUE;   /* a later hook follows the completion */
-  g_mutex_unlock (&hooks_lock);
-
-  return detached;
+  /* call_done() delivered a call of no callback before it let the body's
+   * thread see CALLBACK_WAITING: nothing of it is left for the caller's
+   * context. */
+  return call->callback == NULL;
 }
 
 static gboolean

@@ -1460,6 +1460,8 @@ typedef struct
   gint           idle_ran;
   gboolean       no_callback;    /* the caller passes none: waits for completion */
   gboolean       no_tail;        /* the body returns as soon as it completes */
+  gboolean       give_up;        /* the caller cancels once the body started */
+  gint           started;        /* atomic: the body started */
   gssize         value;          /* read with g_task_propagate_int() */
   GError        *error;
 } Watch;
@@ -1587,6 +1589,9 @@ watch_body (SaOperation  *op,
   Watch *w = data;
 
   g_object_weak_ref (G_OBJECT (task), watch_task_finalized, w);
+  g_atomic_int_set (&w->started, TRUE);
+  if (w->give_up)
+    g_usleep (5000);   /* its caller gives the call up meanwhile */
   if (w->cell == OFF_LOCK)
     g_task_return_int (task, 42);   /* a lock's result goes to its callers */
   else
@@ -1715,7 +1720,7 @@ static gpointer
 no_callback_caller (gpointer data)
 {
   Watch *w = data;
-  g_autoptr(GCancellable) cancellable = w->cell == OFF_GUARDED ? g_cancellable_new () : NULL;
+  g_autoptr(GCancellable) cancellable = w->cell == OFF_GUARDED || w->give_up ? g_cancellable_new () : NULL;
   g_autoptr(SaOperation) op = sa_operation_new_blocking (watch_body, w, watch_data_free);
   g_autoptr(SaLock) lock = w->cell == OFF_LOCK ? sa_lock_new (w->dispatcher) : NULL;
   GMainContext *context = g_main_context_new ();
@@ -1729,6 +1734,11 @@ no_callback_caller (gpointer data)
   else
     task = sa_dispatcher_call (w->dispatcher, op, SA_CALL_MODE_ASYNC, cancellable, NULL, NULL);
   g_clear_object (&op);
+  if (w->give_up)
+    {
+      test_wait_for_count (&w->started, TRUE);
+      g_cancellable_cancel (cancellable);
+    }
   while (!g_task_get_completed (task))
     g_main_context_iteration (context, TRUE);
   g_object_unref (task);
@@ -1828,7 +1838,8 @@ counted_body (SaOperation  *op,
  * caller's context (see docs/threading.md). */
 static void
 offload_no_callback (OffloadCellId cell,
-                     guint         in_flight)
+                     guint         in_flight,
+                     gboolean      give_up)
 {
   g_autoptr(SaDispatcher) d = NULL;
   g_autoptr(SaOperation) counted = NULL;
@@ -1837,7 +1848,10 @@ offload_no_callback (OffloadCellId cell,
   guint n = 20, n_fds;
 
   if (skip_unless (cell != OFF_RUN_IN_THREAD && cell != OFF_PRIVATE,
-                   "returns no task to wait for, or is a sync call"))
+                   "returns no task to wait for, or is a sync call") ||
+      skip_unless (cell != OFF_LOCK || !give_up,
+                   "a caller that leaves does not end the execution it shared, which "
+                   "completes on its context: iterated until then (the class docs of SaLock)"))
     return;
 
   d = offload_dispatcher (cell);
@@ -1852,7 +1866,7 @@ offload_no_callback (OffloadCellId cell,
     {
       /* With no tail, a body returns before its completion is dispatched. */
       watches[i] = (Watch) { cell, d, ON_FREE_NOTHING, .no_callback = TRUE,
-                             .no_tail = in_flight > 0 };
+                             .no_tail = in_flight > 0, .give_up = give_up };
       g_thread_join (g_thread_new ("caller", no_callback_caller, &watches[i]));
     }
   for (guint i = 0; i < n; i++)
@@ -1880,13 +1894,21 @@ offload_no_callback (OffloadCellId cell,
 static void
 offload_situation_no_callback (OffloadCellId cell)
 {
-  offload_no_callback (cell, 0);
+  offload_no_callback (cell, 0, FALSE);
 }
 
 static void
 offload_situation_no_callback_many (OffloadCellId cell)
 {
-  offload_no_callback (cell, 24);
+  offload_no_callback (cell, 24, FALSE);
+}
+
+/* Given up by its caller's cancellable while the body runs, the call's
+ * task completes with the late result, which is all its caller waits for. */
+static void
+offload_situation_no_callback_given_up (OffloadCellId cell)
+{
+  offload_no_callback (cell, 0, TRUE);
 }
 
 static void
@@ -2186,6 +2208,7 @@ static const OffloadSituation offload_situations[] = {
   { "finalizer-iterates",  offload_situation_finalizer_iterates },
   { "no-callback",         offload_situation_no_callback },
   { "no-callback-many",    offload_situation_no_callback_many },
+  { "no-callback-given-up", offload_situation_no_callback_given_up },
   { "propagate",           offload_situation_propagate },
   { "priority",            offload_situation_priority },
   { "burst",               offload_situation_burst },
