@@ -134,9 +134,6 @@ drain_dispatch (SaDrain *drain,
     drain->n_after_completed++;
 }
 
-/* Takes the drains handed over since the last pass, and drops those
- * completed and quiet.
- * Returns FALSE, with the thread no longer running, once it holds none. */
 /* Runs what _sa_drain_run() handed over, oldest first, unlocked. */
 static void
 drains_run (void)
@@ -155,6 +152,10 @@ drains_run (void)
   g_slist_free_full (runs, g_free);
 }
 
+/* Runs what was handed over to run, takes the drains handed over since
+ * the last pass, and drops those completed and quiet.
+ * Returns FALSE, with the thread no longer running, once it holds none
+ * and has nothing to run. */
 static gboolean
 drains_update (GPtrArray *drains)
 {
