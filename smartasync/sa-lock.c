@@ -78,7 +78,8 @@
  *   to the caller of an execution that had exactly one caller when it
  *   completed. When it reached more than one, each of them gets
  *   `SA_ERROR_NOT_SHAREABLE` from the `_pointer` form instead, and the
- *   pointer is freed with the function the operation gave.
+ *   pointer is freed with the function the operation gave, once the last
+ *   of those callers' tasks is freed, on the thread that frees it.
  * - An error reaches every caller as its own copy, same domain, code and
  *   message. An operation that fails to complete its task reaches every
  *   caller as the dispatcher reports it (`SA_ERROR_NO_RESULT`).
