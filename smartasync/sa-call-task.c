@@ -288,8 +288,7 @@ call_deliver (SaCall *call)
     return;
   call->flags |= SA_CALL_DELIVERED;
 
-  if (gcall != NULL && gcall->guard != NULL && !_sa_guard_disarm (gcall->guard) &&
-      _sa_guard_get_state (gcall->guard) != SA_GUARD_DISARMED)
+  if (gcall != NULL && gcall->guard != NULL && !_sa_guard_disarm (gcall->guard))
     {
       g_object_set_qdata_full (G_OBJECT (call->task), guard_error_quark (),
                                _sa_guard_error (gcall->guard, sa_operation_get_name (call->operation)),

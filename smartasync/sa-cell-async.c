@@ -136,24 +136,24 @@ gtask_pool_returned (GObject      *source_object,
 static void
 push_to_gtask_pool (SaCall *call)
 {
-  GMainContext *own_context = NULL;
+  GMainContext *drain_context = NULL;
   SaDrain *drain = NULL;
   GTask *runner;
 
   /* A caller with no callback may stop iterating its context once the
    * call's task reads as completed, before this task's completion: that
-   * one goes to a context of the drain thread's instead. */
+   * one goes to a context of the drain thread's instead (the drain holds
+   * it). */
   if (call->callback == NULL)
     {
-      own_context = g_main_context_new ();
-      drain = _sa_drain_new (g_main_context_ref (own_context), FALSE);
-      g_main_context_push_thread_default (own_context);
+      drain_context = g_main_context_new ();
+      drain = _sa_drain_new (drain_context, FALSE);
+      g_main_context_push_thread_default (drain_context);
     }
   runner = g_task_new (NULL, NULL, gtask_pool_returned, drain);
-  if (own_context != NULL)
+  if (drain != NULL)
     {
-      g_main_context_pop_thread_default (own_context);
-      g_main_context_unref (own_context);
+      g_main_context_pop_thread_default (drain_context);
       _sa_drain_start (_sa_drain_ref (drain));
     }
   g_task_set_priority (runner, g_task_get_priority (call->task));

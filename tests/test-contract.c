@@ -1688,12 +1688,29 @@ offload_dispatcher (OffloadCellId cell)
 /* A thread that pushes a context of its own, calls, iterates until the
  * callback has run, then unrefs its context and exits: the common
  * pattern of a worker, a test or a command-line tool. */
+/* With no callback (@w->no_callback), the call's task is what it waits
+ * for: it iterates until the task reads as completed, then drops it. */
+static GTask *
+no_callback_call (Watch        *w,
+                  GCancellable *cancellable)
+{
+  g_autoptr(SaOperation) op = sa_operation_new_blocking (watch_body, w, watch_data_free);
+  g_autoptr(SaLock) lock = NULL;
+
+  if (w->cell != OFF_LOCK)
+    return sa_dispatcher_call (w->dispatcher, op, SA_CALL_MODE_ASYNC, cancellable, NULL, NULL);
+  lock = sa_lock_new (w->dispatcher);
+  return sa_lock_call (lock, "key", op, SA_CALL_MODE_ASYNC, cancellable, NULL, NULL);
+}
+
 static gpointer
 own_context_caller (gpointer data)
 {
   Watch *w = data;
-  g_autoptr(GCancellable) cancellable = w->cell == OFF_GUARDED ? g_cancellable_new () : NULL;
+  g_autoptr(GCancellable) cancellable = w->cell == OFF_GUARDED || w->give_up ? g_cancellable_new ()
+                                                                             : NULL;
   GMainContext *context;
+  GTask *task;
 
   w->caller = g_thread_self ();
   if (w->cell == OFF_PRIVATE)
@@ -1705,43 +1722,24 @@ own_context_caller (gpointer data)
   context = g_main_context_new ();
   g_main_context_push_thread_default (context);
   test_watch_context_free (context, &w->context_freed);
-  offload_call (w, cancellable);
-  while (!g_atomic_int_get (&w->n_callbacks))
-    g_main_context_iteration (context, TRUE);
-  g_main_context_pop_thread_default (context);
-  g_main_context_unref (context);
-
-  return NULL;
-}
-
-/* The same thread with no callback: it iterates until the call's task
- * reads as completed, drops the task, then unrefs its context. */
-static gpointer
-no_callback_caller (gpointer data)
-{
-  Watch *w = data;
-  g_autoptr(GCancellable) cancellable = w->cell == OFF_GUARDED || w->give_up ? g_cancellable_new () : NULL;
-  g_autoptr(SaOperation) op = sa_operation_new_blocking (watch_body, w, watch_data_free);
-  g_autoptr(SaLock) lock = w->cell == OFF_LOCK ? sa_lock_new (w->dispatcher) : NULL;
-  GMainContext *context = g_main_context_new ();
-  GTask *task;
-
-  w->caller = g_thread_self ();
-  g_main_context_push_thread_default (context);
-  test_watch_context_free (context, &w->context_freed);
-  if (lock != NULL)
-    task = sa_lock_call (lock, "key", op, SA_CALL_MODE_ASYNC, cancellable, NULL, NULL);
-  else
-    task = sa_dispatcher_call (w->dispatcher, op, SA_CALL_MODE_ASYNC, cancellable, NULL, NULL);
-  g_clear_object (&op);
-  if (w->give_up)
+  if (!w->no_callback)
     {
-      test_wait_for_count (&w->started, TRUE);
-      g_cancellable_cancel (cancellable);
+      offload_call (w, cancellable);
+      while (!g_atomic_int_get (&w->n_callbacks))
+        g_main_context_iteration (context, TRUE);
     }
-  while (!g_task_get_completed (task))
-    g_main_context_iteration (context, TRUE);
-  g_object_unref (task);
+  else
+    {
+      task = no_callback_call (w, cancellable);
+      if (w->give_up)
+        {
+          test_wait_for_count (&w->started, TRUE);
+          g_cancellable_cancel (cancellable);
+        }
+      while (!g_task_get_completed (task))
+        g_main_context_iteration (context, TRUE);
+      g_object_unref (task);
+    }
   g_main_context_pop_thread_default (context);
   g_main_context_unref (context);
 
@@ -1816,9 +1814,9 @@ offload_situation_release (OffloadCellId cell)
  * as completed, while the body is still in its tail: everything is freed
  * after the body returned, on no pool thread, with the context. */
 static void
-count_cb (GObject      *source,
-          GAsyncResult *result,
-          gpointer      data)
+count_cb_int (GObject      *source,
+              GAsyncResult *result,
+              gpointer      data)
 {
   g_atomic_int_inc ((gint *) data);
 }
@@ -1858,7 +1856,7 @@ offload_no_callback (OffloadCellId cell,
   counted = sa_operation_new_blocking (counted_body, &n_returned, NULL);
   g_assert_true (g_main_context_acquire (NULL));
   for (guint i = 0; i < in_flight; i++)
-    sa_dispatcher_call_async (d, counted, NULL, count_cb, &n_delivered);
+    sa_dispatcher_call_async (d, counted, NULL, count_cb_int, &n_delivered);
   test_wait_for_count (&n_returned, (gint) in_flight);
   watches = g_new0 (Watch, n);
   n_fds = test_count_fds ();
@@ -1867,7 +1865,7 @@ offload_no_callback (OffloadCellId cell,
       /* With no tail, a body returns before its completion is dispatched. */
       watches[i] = (Watch) { cell, d, ON_FREE_NOTHING, .no_callback = TRUE,
                              .no_tail = in_flight > 0, .give_up = give_up };
-      g_thread_join (g_thread_new ("caller", no_callback_caller, &watches[i]));
+      g_thread_join (g_thread_new ("caller", own_context_caller, &watches[i]));
     }
   for (guint i = 0; i < n; i++)
     {
@@ -2118,13 +2116,6 @@ named_cb (GObject      *source,
   g_string_append_c (n->order->callbacks, n->name);
 }
 
-static void
-count_cb_int (GObject      *source,
-              GAsyncResult *result,
-              gpointer      data)
-{
-  g_atomic_int_inc ((gint *) data);
-}
 
 static void
 offload_situation_priority (OffloadCellId cell)
