@@ -12,6 +12,11 @@
  * machine with halt polling off), the round trip follows where the body
  * runs, which the scheduler, not the library, decides.
  *
+ * A fourth row, "floor", is the floor of any offload's round trip on the
+ * host: the caller hands a turn to one waiting thread and waits for it
+ * back, with a GMutex and a GCond, no main loop. It is two thread
+ * wake-ups and nothing else, which every pool above pays too.
+ *
  *   bench/placement [SEGMENTS]
  */
 
@@ -55,6 +60,37 @@ count_cb (GObject      *source,
   (*(guint *) data)++;
 }
 
+/* The floor's partner thread: takes each turn, hands it back. */
+static GMutex turn_lock;
+static GCond  turn_cond;
+static guint  turn;        /* 1: the partner's, 0: the caller's */
+
+static gpointer
+partner_main (gpointer data)
+{
+  g_mutex_lock (&turn_lock);
+  for (;;)
+    {
+      while (turn != 1)
+        g_cond_wait (&turn_cond, &turn_lock);
+      g_atomic_int_set (&body_cpu, sched_getcpu ());
+      turn = 0;
+      g_cond_broadcast (&turn_cond);
+    }
+  return NULL;
+}
+
+static void
+floor_round_trip (void)
+{
+  g_mutex_lock (&turn_lock);
+  turn = 1;
+  g_cond_broadcast (&turn_cond);
+  while (turn != 0)
+    g_cond_wait (&turn_cond, &turn_lock);
+  g_mutex_unlock (&turn_lock);
+}
+
 /* One call of @d, or of g_task_run_in_thread() when @d is NULL. */
 static void
 call (SaDispatcher *d,
@@ -80,16 +116,19 @@ main (int   argc,
   guint segments = argc > 1 ? (guint) atoi (argv[1]) : 6;
   g_autoptr(SaOperation) op = sa_operation_new_blocking (sa_body, NULL, NULL);
   g_autoptr(SaDispatcher) bounded = sa_dispatcher_new ();
-  SaDispatcher *pools[] = { sa_dispatcher_get_default (), bounded, NULL };
-  const char *names[] = { "default", "max-threads 4", "g_task_run_in_thread" };
+  SaDispatcher *pools[] = { sa_dispatcher_get_default (), bounded, NULL, NULL };
+  const char *names[] = { "default", "max-threads 4", "g_task_run_in_thread",
+                          "floor" };
+  const guint floor_row = 3;
   double total[G_N_ELEMENTS (pools)] = { 0 };
   guint total_same[G_N_ELEMENTS (pools)] = { 0 };
 
   sa_dispatcher_set_max_threads (bounded, 4);
   if (!g_main_context_acquire (NULL))
     return 1;   /* the thread owns the default context: an async caller */
+  g_thread_unref (g_thread_new ("floor", partner_main, NULL));
 
-  for (guint p = 0; p < G_N_ELEMENTS (pools); p++)
+  for (guint p = 0; p < floor_row; p++)
     {
       guint done = 0;
 
@@ -111,8 +150,11 @@ main (int   argc,
           {
             guint done = 0;
 
-            call (pools[p], op, &done);
-            while (!done)
+            if (p == floor_row)
+              floor_round_trip ();
+            else
+              call (pools[p], op, &done);
+            while (p != floor_row && !done)
               g_main_context_iteration (NULL, TRUE);
             if (g_atomic_int_get (&body_cpu) == sched_getcpu ())
               same++;
@@ -128,6 +170,8 @@ main (int   argc,
             total[p] / segments, 100.0 * total_same[p] / (segments * CALLS));
   printf ("ratio g_task_run_in_thread-vs-default %.2f\n", total[2] / total[0]);
   printf ("ratio g_task_run_in_thread-vs-max-threads-4 %.2f\n", total[2] / total[1]);
+  printf ("ratio default-vs-floor %.2f\n", total[0] / total[floor_row]);
+  printf ("ratio g_task_run_in_thread-vs-floor %.2f\n", total[2] / total[floor_row]);
 
   g_main_context_release (NULL);
   return 0;

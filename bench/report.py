@@ -526,6 +526,16 @@ caller's vCPU, at 36 to 64 us. Against it the default dispatcher was 2.77,
 0.71, 0.49 and 0.59 times as fast, and `max-threads` 4 0.52, 4.15, 3.25
 and 1.66: the same pool, in either mode, from run to run.
 
+Its fourth row, the floor, is two threads handing a turn back and forth
+with a `GMutex` and a `GCond`: two thread wake-ups and nothing else, which
+every offload pays. On another 2-vCPU guest (one shared L3, halt polling
+on), in four runs of six segments, the floor was 21.3 to 25.5 us and
+`g_task_run_in_thread()` 27.4 to 31.8 us, 1.24 to 1.44 times the floor;
+the default dispatcher took 27.9 to 38.8 us and `max-threads` 4 22.4 to
+36.4. There, a round trip 1.4 times as fast as GTask's would have to take
+0.89 to 1.03 times the floor: below it in most runs, and no more than
+3%% above it in any, which leaves nothing for a main loop's dispatch.
+
 ## Where the cost is decided
 
 The choices below keep a call short; each names the code that keeps it.
