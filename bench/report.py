@@ -517,8 +517,8 @@ whose idle processors are slow to wake it decides the figure.
 `bench/placement` (built beside the bench) runs round trips one at a time
 in segments of 1,000, after a burst has given every pool several threads,
 and prints each segment's mean and how many bodies ran on the caller's
-processor. With both vCPUs of this machine idle, in four runs of six
-segments, each of the library's pools kept to one mode for most of a run:
+processor. On a 2-vCPU guest with halt polling off, both vCPUs idle, in
+four runs of six segments, each of the library's pools kept to one mode for most of a run:
 the body on the caller's vCPU (80 to 100%% of calls, 13 to 33 us a round
 trip) or on the other (11 to 26%%, 70 to 93 us); `g_task_run_in_thread()`,
 whose pool wakes its threads in turn, ran 68 to 78%% of its bodies on the
@@ -528,8 +528,8 @@ and 1.66: the same pool, in either mode, from run to run.
 
 Its fourth row, the floor, is two threads handing a turn back and forth
 with a `GMutex` and a `GCond`: two thread wake-ups and nothing else, which
-every offload pays. On another 2-vCPU guest (one shared L3, halt polling
-on), in four runs of six segments, the floor was 21.3 to 25.5 us and
+every offload pays. On the guest of the run above (one shared L3, halt
+polling on), in four runs of six segments, the floor was 21.3 to 25.5 us and
 `g_task_run_in_thread()` 27.4 to 31.8 us, 1.24 to 1.44 times the floor;
 the default dispatcher took 27.9 to 38.8 us and `max-threads` 4 22.4 to
 36.4. There, a round trip 1.4 times as fast as GTask's would have to take
