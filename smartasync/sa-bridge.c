@@ -304,6 +304,10 @@ sa_bridge_complete (SaBridge     *self,
       return;
     }
 
+  /* A result that comes after the deadline did not come within the
+   * timeout, though the timeout had no chance to be dispatched first. */
+  if (self->guard != NULL)
+    _sa_guard_fire_if_due (self->guard);
   self->result = g_object_ref (result);
 }
 

@@ -42,6 +42,7 @@ struct _SaGuard
   gpointer      fired_data;
   GDestroyNotify fired_data_destroy;
   guint         timeout_ms;
+  gint64        deadline;             /* monotonic, with a timeout: when it fires */
   gint          state;                /* atomic SaGuardState */
 };
 
@@ -64,6 +65,10 @@ _sa_guard_needed (GCancellable *caller_cancellable,
 {
   return timeout_ms != 0 || (watch_caller && caller_cancellable != NULL);
 }
+/* On the thread that iterates the timeout's context: fires a timeout that
+ * is due but was not dispatched yet, because that thread was busy (in an
+ * operation's start that blocked past it). */
+void          _sa_guard_fire_if_due (SaGuard    *guard);
 /* Settles the call for its result: TRUE when the guard had not fired. */
 gboolean      _sa_guard_disarm    (SaGuard      *guard);
 SaGuardState  _sa_guard_get_state (SaGuard      *guard);

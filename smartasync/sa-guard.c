@@ -122,6 +122,7 @@ _sa_guard_new (GCancellable   *caller_cancellable,
 
   if (timeout_ms != 0)
     {
+      guard->deadline = g_get_monotonic_time () + (gint64) timeout_ms * G_TIME_SPAN_MILLISECOND;
       guard->timeout_source = g_timeout_source_new (timeout_ms);
       g_source_set_name (guard->timeout_source, "[smartasync] call timeout");
       g_source_set_callback (guard->timeout_source, timeout_cb, guard_ref (guard), guard_unref);
@@ -136,6 +137,14 @@ _sa_guard_new (GCancellable   *caller_cancellable,
                                                  guard_ref (guard), guard_unref);
 
   return guard;
+}
+
+void
+_sa_guard_fire_if_due (SaGuard *guard)
+{
+  if (guard->timeout_ms != 0 && g_atomic_int_get (&guard->state) == SA_GUARD_ARMED &&
+      g_get_monotonic_time () >= guard->deadline)
+    guard_fire (guard, SA_GUARD_TIMED_OUT);
 }
 
 gboolean

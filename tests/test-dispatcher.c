@@ -1081,6 +1081,50 @@ stuck_start (SaOperation  *op,
   g_source_unref (source);
 }
 
+/* A start that keeps its thread past the timeout, then returns a value. */
+static void
+busy_start (SaOperation  *operation,
+            GTask        *task,
+            GCancellable *cancellable,
+            gpointer      user_data)
+{
+  g_usleep (150 * G_TIME_SPAN_MILLISECOND);
+  g_task_return_int (task, 42);
+}
+
+/* A sync caller's non-blocking operation whose start keeps the thread
+ * past the timeout, so that the timeout cannot be dispatched before its
+ * result: the result came late, and the caller gets TIMED_OUT. */
+static void
+test_timeout_busy_start (void)
+{
+  g_autoptr(SaDispatcher) d = sa_dispatcher_new ();
+  g_autoptr(SaOperation) op = sa_operation_new_non_blocking (busy_start, NULL, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GTask) task = NULL;
+  CallbackProbe cp = { 0 };
+
+  sa_operation_set_name (op, "busy");
+  sa_dispatcher_set_timeout (d, 50);
+  task = call_probed (d, op, SA_CALL_MODE_SYNC, NULL, &cp);
+  g_assert_cmpint (cp.n_callbacks, ==, 1);
+  g_assert_cmpint (sa_dispatcher_call_finish_int (d, G_ASYNC_RESULT (task), &error), ==, -1);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_cmpstr (error->message, ==, "Operation “busy” did not complete within 50 ms");
+  g_clear_error (&error);
+
+  /* Within the timeout, the value. */
+  sa_dispatcher_set_timeout (d, 60 * 1000);
+  g_clear_object (&task);
+  callback_probe_clear (&cp);
+  cp = (CallbackProbe) { 0 };
+  task = call_probed (d, op, SA_CALL_MODE_SYNC, NULL, &cp);
+  g_assert_cmpint (cp.n_callbacks, ==, 1);
+  g_assert_cmpint (sa_dispatcher_call_finish_int (d, G_ASYNC_RESULT (task), &error), ==, 42);
+  g_assert_no_error (error);
+  callback_probe_clear (&cp);
+}
+
 static void
 test_timeout_never_completes (void)
 {
@@ -1652,6 +1696,7 @@ main (int   argc,
   g_test_add_func ("/dispatcher/max-threads", test_max_threads);
   g_test_add_func ("/dispatcher/timeout/sync", test_timeout_sync);
   g_test_add_func ("/dispatcher/timeout/never-completes", test_timeout_never_completes);
+  g_test_add_func ("/dispatcher/timeout/busy-start", test_timeout_busy_start);
   g_test_add_func ("/dispatcher/timeout/async", test_timeout_async);
   g_test_add_func ("/dispatcher/timeout/cancel", test_timeout_cancel_still_cancels);
   g_test_add_func ("/dispatcher/leftover-sources", test_leftover_sources);
