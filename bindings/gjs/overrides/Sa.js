@@ -17,6 +17,10 @@
 //   blocking body for an async caller, run_in_thread(), an SaLock
 //   execution started by a sync caller) fail at once with
 //   G_IO_ERROR_NOT_SUPPORTED, naming the reason;
+// - a result that is a JavaScript object with no GType of its own travels
+//   in a carrier (Sa.toValue()), which call_sync() and call_finish() of
+//   Sa unwrap (Sa.fromValue()): gjs does not keep such an object alive
+//   inside a GValue;
 // - a JavaScript exception thrown by such an operation reaches a
 //   JavaScript caller as itself (same type, message and stack), and any
 //   other caller as Sa.Error.FAILED with the message "TypeName: message".
@@ -64,20 +68,40 @@ function unwrap(Sa, e) {
     return e;
 }
 
+// gjs puts a JavaScript object that has no GType of its own in a GValue as
+// a "JSObject" box, which its garbage collector does not trace (gjs 1.74):
+// the object can be collected, or moved, while a task still holds it, and
+// reading it then crashes. A carrier is a GObject whose JavaScript wrapper
+// holds the object, and gjs keeps a subclass's wrapper alive for as long as
+// C holds a reference: the task's GValue holds the carrier, never the
+// object itself.
+const Carrier = GObject.registerClass({
+    GTypeName: 'SaJsValue',
+}, class Carrier extends GObject.Object {});
+
+const JSOBJECT_GTYPE = Object.$gtype;
+
+function needsCarrier(v) {
+    if (v === null || typeof v !== 'object' || v instanceof GObject.Object)
+        return false;
+    const gtype = v.constructor?.$gtype;
+    return gtype === undefined || gtype === JSOBJECT_GTYPE;
+}
+
 /**
  * What Gio.Task.return_value() is handed for a JavaScript result: gjs
- * turns strings, numbers, booleans, GObjects and plain objects into a
- * GValue that comes back unchanged on the JavaScript side; null and
- * undefined come back as null. Arrays, which gjs cannot put in a GValue,
- * are refused: wrap them in an object. A BigInt comes back as a Number,
+ * turns strings, numbers, booleans, GObjects, boxed values and variants
+ * into a GValue that comes back unchanged on the JavaScript side; any
+ * other object (a plain object, an array, a typed array, an instance of a
+ * JavaScript class) is held by an object of type SaJsValue, which
+ * Sa.fromValue() and the call_sync()/call_finish() methods of Sa unwrap;
+ * null and undefined come back as null. A BigInt comes back as a Number,
  * so one beyond Number.MAX_SAFE_INTEGER is refused (a RangeError).
  *
  * @param {*} v the result
  * @returns {*} something Gio.Task.return_value() accepts
  */
 function toValue(v) {
-    if (Array.isArray(v))
-        throw new TypeError('Sa: return an object, not an array: gjs cannot put an array in a GValue');
     if (typeof v === 'bigint' &&
         (v > BigInt(Number.MAX_SAFE_INTEGER) || v < BigInt(Number.MIN_SAFE_INTEGER)))
         throw new RangeError('Sa: a BigInt beyond Number.MAX_SAFE_INTEGER would come back rounded: ' +
@@ -88,7 +112,25 @@ function toValue(v) {
         value.set_string(null);
         return value;
     }
+    if (needsCarrier(v)) {
+        const carrier = new Carrier();
+        carrier._value = v;
+        return carrier;
+    }
     return v;
+}
+
+/**
+ * A result as the operation returned it: the object a carrier of
+ * Sa.toValue() holds, or @v itself. For a result read other than through
+ * Sa's call_sync() and call_finish() methods (Gio.Task.propagate_value(),
+ * say).
+ *
+ * @param {*} v a value read from a task
+ * @returns {*} the JavaScript value
+ */
+function fromValue(v) {
+    return v instanceof Carrier ? v._value : v;
 }
 
 // Completes @task with the function's result @v, or with the error of a
@@ -122,19 +164,25 @@ function _init() {
     const Sa = this;
 
     // call_sync() and call_finish() (and typed forms) throw a JavaScript
-    // operation's own exception to a JavaScript caller.
+    // operation's own exception to a JavaScript caller, and return its
+    // value out of its carrier.
     for (const klass of [Sa.Dispatcher, Sa.Lock]) {
         const proto = klass.prototype;
         for (const name of Object.getOwnPropertyNames(proto)) {
             if (!/^call_(sync|finish)/.test(name) || typeof proto[name] !== 'function')
                 continue;
             const original = proto[name];
+            // The _value forms give [ok, value].
+            const read = name.endsWith('_value')
+                ? ([ok, value]) => [ok, fromValue(value)] : fromValue;
             proto[name] = function (...args) {
+                let result;
                 try {
-                    return original.apply(this, args);
+                    result = original.apply(this, args);
                 } catch (e) {
                     throw unwrap(Sa, e);
                 }
+                return read(result);
             };
         }
     }
@@ -305,4 +353,5 @@ function _init() {
     Sa.blocking = (name, fn) => new JsBlocking(name, fn);
 
     Sa.toValue = toValue;
+    Sa.fromValue = fromValue;
 }
