@@ -109,6 +109,25 @@ call (SaDispatcher *d,
   g_object_unref (task);
 }
 
+/* One round trip of row @p: a call waited for on this thread's context,
+ * or for the floor, one turn handed to the partner and back. */
+static void
+round_trip (SaDispatcher *d,
+            SaOperation  *op,
+            gboolean      is_floor)
+{
+  guint done = 0;
+
+  if (is_floor)
+    {
+      floor_round_trip ();
+      return;
+    }
+  call (d, op, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -148,14 +167,7 @@ main (int   argc,
 
         for (guint i = 0; i < CALLS; i++)
           {
-            guint done = 0;
-
-            if (p == floor_row)
-              floor_round_trip ();
-            else
-              call (pools[p], op, &done);
-            while (p != floor_row && !done)
-              g_main_context_iteration (NULL, TRUE);
+            round_trip (pools[p], op, p == floor_row);
             if (g_atomic_int_get (&body_cpu) == sched_getcpu ())
               same++;
           }
