@@ -151,9 +151,20 @@ _sa_call_get_context (SaCall *call)
 
 /* On the body's thread, for a call whose task completed before its body
  * returned: TRUE when its caller passed no callback, so that call_done()
- * delivered it already and nothing of it is left for the caller's
- * context; _sa_call_complete() may then run on another thread. */
+ * delivered it already, or when it was given up and delivered: nothing of
+ * it is left for the caller's context; _sa_call_complete() may then run on
+ * another thread. */
 gboolean _sa_call_detach             (SaCall              *call);
+/* Whether the call was given up and its caller's callback has run. */
+gboolean _sa_call_given_up           (SaCall              *call);
+/* On the body's thread, after the body: for a call given up and
+ * delivered, a reference to its task, taken before the body's thread lets
+ * the call go; else NULL. */
+GTask   *_sa_call_ref_given_up       (SaCall              *call);
+/* Hands the late completion of a call given up to the drain thread, with
+ * a reference to its @task: it withdraws the completion from the caller's
+ * context and completes the call there, unless call_done() ran first. */
+void     _sa_call_claim_late         (GTask               *task);
 
 /* --- what follows a call's callback ------------------------------------- */
 

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "sa-call-task-private.h"
+#include "sa-drain-thread-private.h"
 #include "sa-error.h"
 #include "sa-operation-private.h"
 #include "sa-task-private.h"
@@ -70,7 +71,11 @@ _sa_call_task_get_dispatcher (GTask *task)
  *   to the call (its own, dropped there, or its guard's, in the idle of
  *   call_guard_fired()); no pool thread drops any; a call of no callback
  *   whose body returned after call_done() is completed on the drain
- *   thread instead (_sa_call_detach());
+ *   thread instead (_sa_call_detach()), and so is a call given up and
+ *   delivered before its body returned, whose caller may have stopped
+ *   iterating too: the drain thread withdraws its task's completion from
+ *   the caller's context (_sa_call_claim_late()), unless call_done() took
+ *   the record first;
  * - a non-blocking operation may drop its task without completing it:
  *   the call then holds the task by a toggle reference, whose last-one
  *   notification completes it with SA_ERROR_NO_RESULT. */
@@ -84,6 +89,7 @@ typedef struct
   int              priority;        /* of its guard's idle */
   SaGuard         *guard;           /* closed at _sa_call_complete() */
   GMainContext    *context;         /* the task's (unowned: the task holds it) */
+  gint             delivered_early; /* atomic: call_given_up_cb() delivered it */
 } GuardedCall;
 
 static inline GuardedCall *
@@ -349,12 +355,36 @@ _sa_call_release_kept (SaCall *call)
   call_release (call);
 }
 
+/* Held by whoever takes a guarded call's record from its task's qdata:
+ * call_done(), or the drain thread, which withdraws the task's completion
+ * under it, while that source cannot have been freed. */
+static GMutex late_lock;
+/* On a task whose completion the drain thread withdrew. */
+static SA_DEFINE_QUARK (sa-late-withdrawn, late_withdrawn)
+
 static void
 call_done (GObject      *source_object,
            GAsyncResult *result,
            gpointer      data)
 {
-  SaCall *call = g_object_get_qdata (G_OBJECT (result), call_quark ());
+  SaCall *call;
+
+  /* Only a guarded call has a cancellable, and only one may be claimed
+   * by the drain thread. */
+  if (g_task_get_cancellable (G_TASK (result)) == NULL)
+    call = g_object_get_qdata (G_OBJECT (result), call_quark ());
+  else
+    {
+      g_mutex_lock (&late_lock);
+      call = g_object_steal_qdata (G_OBJECT (result), call_quark ());
+      /* Claimed by the drain thread, which withdrew this very dispatch's
+       * source and dropped the reference its callback drops after this. */
+      if (call == NULL && g_object_get_qdata (G_OBJECT (result), late_withdrawn_quark ()) != NULL)
+        g_object_ref (result);
+      g_mutex_unlock (&late_lock);
+      if (call == NULL)
+        return;   /* _sa_call_claim_late() completes it */
+    }
 
   /* With no callback, the call is delivered with its task's completion,
    * which its caller may wait for alone: the guard settled, what follows
@@ -389,19 +419,84 @@ call_done (GObject      *source_object,
   _sa_call_complete (call);
 }
 
+/* Whether the call was given up and its caller's callback ran, which
+ * the caller's context may wait for alone. */
+static gboolean
+call_delivered_early (SaCall *call)
+{
+  GuardedCall *gcall = call_guarded (call);
+
+  return gcall != NULL && g_atomic_int_get (&gcall->delivered_early);
+}
+
 gboolean
 _sa_call_detach (SaCall *call)
 {
   /* call_done() delivered a call of no callback before it let the body's
-   * thread see CALLBACK_WAITING: nothing of it is left for the caller's
-   * context. */
-  return call->callback == NULL;
+   * thread see CALLBACK_WAITING; a call given up was delivered before
+   * that: nothing of either is left for the caller's context. */
+  return call->callback == NULL || call_delivered_early (call);
+}
+
+gboolean
+_sa_call_given_up (SaCall *call)
+{
+  return call_delivered_early (call);
+}
+
+GTask *
+_sa_call_ref_given_up (SaCall *call)
+{
+  return call_delivered_early (call) ? g_object_ref (call->task) : NULL;
+}
+
+static gboolean
+claim_late_cb (gpointer data)
+{
+  GTask *task = data;
+  GSource *completion = NULL;
+  SaCall *call;
+
+  g_mutex_lock (&late_lock);
+  call = g_object_steal_qdata (G_OBJECT (task), call_quark ());
+  /* Still queued, or in a dispatch whose call_done() waits for the lock:
+   * alive either way. */
+  if (call != NULL)
+    completion = g_main_context_find_source_by_funcs_user_data (g_task_get_context (task),
+                                                                &g_idle_funcs, task);
+  if (completion != NULL)
+    {
+      g_source_destroy (completion);
+      g_object_set_qdata (G_OBJECT (task), late_withdrawn_quark (), GINT_TO_POINTER (TRUE));
+    }
+  g_mutex_unlock (&late_lock);
+
+  if (call != NULL)
+    _sa_call_complete (call);
+  /* GTask's completion idle drops a reference that g_task_return() took
+   * when it is dispatched (complete_in_idle_cb(), GLib 2.36 to 2.84):
+   * withdrawn, that reference is dropped here, and a dispatch already
+   * under way takes one more in call_done() to make up for its own. */
+  if (completion != NULL)
+    g_object_unref (task);
+  g_object_unref (task);
+
+  return G_SOURCE_REMOVE;
+}
+
+void
+_sa_call_claim_late (GTask *task)
+{
+  _sa_drain_run (claim_late_cb, task);
 }
 
 static gboolean
 call_given_up_cb (gpointer data)
 {
-  call_deliver (data);
+  GuardedCall *gcall = data;
+
+  call_deliver (&gcall->call);
+  g_atomic_int_set (&gcall->delivered_early, TRUE);
 
   return G_SOURCE_REMOVE;
 }
@@ -453,6 +548,7 @@ _sa_call_new (const SaCallOrigin  *origin,
   call->flags |= SA_CALL_GUARDED;
   g_atomic_ref_count_init (&gcall->ref_count);
   gcall->priority = origin->priority;
+  gcall->delivered_early = FALSE;
   gcall->context = g_main_context_get_thread_default ();
   if (gcall->context == NULL)
     gcall->context = g_main_context_default ();

@@ -71,7 +71,8 @@ offload_run (SaCall *call)
   if (g_atomic_int_get (&call->state) != SA_CALL_RUNNING)
     return;   /* call_done() ran: the task was returned */
 
-  if (_sa_call_many_undelivered ())
+  /* A call given up is looked for always: its caller may not confirm it. */
+  if (_sa_call_many_undelivered () && !_sa_call_given_up (call))
     {
       call->unconfirmed = TRUE;   /* published by the state's change */
       return;
@@ -141,10 +142,10 @@ push_to_gtask_pool (SaCall *call)
   GTask *runner;
 
   /* A caller with no callback may stop iterating its context once the
-   * call's task reads as completed, before this task's completion: that
-   * one goes to a context of the drain thread's instead (the drain holds
-   * it). */
-  if (call->callback == NULL)
+   * call's task reads as completed, and one whose call is given up once
+   * its callback ran, before this task's completion: that one goes to a
+   * context of the drain thread's instead (the drain holds it). */
+  if (call->callback == NULL || call->guarded)
     {
       drain_context = g_main_context_new ();
       drain = _sa_drain_new (drain_context, FALSE);

@@ -226,8 +226,16 @@ _sa_hand_back (SaCall *call)
 
   if (!unconfirmed)
     {
+      /* Taken before the change, after which call_done() may free the call. */
+      GTask *given_up = _sa_call_ref_given_up (call);
+
       if (!g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_BODY_RETURNED))
-        hand_back (call);
+        {
+          g_clear_object (&given_up);   /* not the last: the call holds its task */
+          hand_back (call);
+        }
+      else if (given_up != NULL)
+        _sa_call_claim_late (given_up);
       return;
     }
 

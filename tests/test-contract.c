@@ -1461,6 +1461,7 @@ typedef struct
   gboolean       no_callback;    /* the caller passes none: waits for completion */
   gboolean       no_tail;        /* the body returns as soon as it completes */
   gboolean       give_up;        /* the caller cancels once the body started */
+  gboolean       keep_iterating; /* and iterates until everything is freed */
   gint           started;        /* atomic: the body started */
   gssize         value;          /* read with g_task_propagate_int() */
   GError        *error;
@@ -1479,9 +1480,11 @@ on_drain_thread (void)
 static void
 watch_freed (Watch *w)
 {
-  /* A call of no callback is released by its caller's context, or by the
-   * drain thread when its caller may have stopped iterating. */
-  if (g_thread_self () != w->caller && !(w->no_callback && on_drain_thread ()))
+  /* A call of no callback, or one given up, is released by its caller's
+   * context, or by the drain thread when its caller may have stopped
+   * iterating. */
+  if (g_thread_self () != w->caller &&
+      !((w->no_callback || w->give_up) && on_drain_thread ()))
     g_atomic_int_inc (&w->wrong_thread);
   if (!g_atomic_int_get (&w->body_returned))
     g_atomic_int_inc (&w->too_early);
@@ -1725,8 +1728,20 @@ own_context_caller (gpointer data)
   if (!w->no_callback)
     {
       offload_call (w, cancellable);
+      if (w->give_up)
+        {
+          test_wait_for_count (&w->started, TRUE);
+          g_cancellable_cancel (cancellable);
+        }
       while (!g_atomic_int_get (&w->n_callbacks))
         g_main_context_iteration (context, TRUE);
+      /* The late completion's dispatch here races its claim by the drain
+       * thread: either may win, once. */
+      while (w->keep_iterating && g_atomic_int_get (&w->n_freed) < expected_freed (w->cell))
+        {
+          g_main_context_iteration (context, FALSE);
+          g_thread_yield ();
+        }
     }
   else
     {
@@ -1907,6 +1922,66 @@ static void
 offload_situation_no_callback_given_up (OffloadCellId cell)
 {
   offload_no_callback (cell, 0, TRUE);
+}
+
+/* A call with a callback, given up by its caller's cancellable while the
+ * body runs: the caller iterates until its callback (CANCELLED), then
+ * drops its context and exits before the body returns. The late result,
+ * the task, the data and the context are freed once the body returned,
+ * without the caller's context being iterated again. */
+static void
+offload_given_up (OffloadCellId cell,
+                  gboolean      keep_iterating)
+{
+  g_autoptr(SaDispatcher) d = NULL;
+  Watch *watches;
+  guint n = 20, n_fds;
+
+  if (skip_unless (cell != OFF_PRIVATE, "a sync call: the caller waits for no callback") ||
+      skip_unless (cell != OFF_LOCK,
+                   "a caller that leaves does not end the execution it shared, which "
+                   "completes on its context: iterated until then (the class docs of SaLock)"))
+    return;
+
+  d = offload_dispatcher (cell);
+  watches = g_new0 (Watch, n);
+  n_fds = test_count_fds ();
+  for (guint i = 0; i < n; i++)
+    {
+      /* With no tail, the body's thread hands the call back as soon as
+       * its completion is queued, for a dispatch to race. */
+      watches[i] = (Watch) { cell, d, ON_FREE_NOTHING, .give_up = TRUE,
+                             .keep_iterating = keep_iterating, .no_tail = keep_iterating };
+      g_thread_join (g_thread_new ("caller", own_context_caller, &watches[i]));
+    }
+  for (guint i = 0; i < n; i++)
+    {
+      Watch *w = &watches[i];
+
+      g_assert_cmpint (g_atomic_int_get (&w->n_callbacks), ==, 1);
+      test_wait_for_count (&w->n_freed, expected_freed (cell));
+      test_wait_for_count (&w->context_freed, TRUE);
+      g_assert_cmpint (g_atomic_int_get (&w->n_freed), ==, expected_freed (cell));
+      g_assert_true (g_atomic_int_get (&w->context_freed));
+      g_assert_cmpint (g_atomic_int_get (&w->wrong_thread), ==, 0);
+      g_assert_cmpint (g_atomic_int_get (&w->too_early), ==, 0);
+    }
+  for (guint i = 0; i < 1000 && test_count_fds () > n_fds; i++)
+    g_usleep (10000);
+  g_assert_cmpuint (test_count_fds (), <=, n_fds);
+  g_free (watches);
+}
+
+static void
+offload_situation_given_up (OffloadCellId cell)
+{
+  offload_given_up (cell, FALSE);
+}
+
+static void
+offload_situation_given_up_iterating (OffloadCellId cell)
+{
+  offload_given_up (cell, TRUE);
 }
 
 static void
@@ -2200,6 +2275,8 @@ static const OffloadSituation offload_situations[] = {
   { "no-callback",         offload_situation_no_callback },
   { "no-callback-many",    offload_situation_no_callback_many },
   { "no-callback-given-up", offload_situation_no_callback_given_up },
+  { "given-up",            offload_situation_given_up },
+  { "given-up-iterating",  offload_situation_given_up_iterating },
   { "propagate",           offload_situation_propagate },
   { "priority",            offload_situation_priority },
   { "burst",               offload_situation_burst },
