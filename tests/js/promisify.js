@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: LGPL-2.1-or-later
-// gjs: the library's async methods awaited after Gio._promisify (done by
-// the gjs override of Sa), operations written in JavaScript, GIO errors
+// gjs: the library's async methods awaited (the gjs override of Sa gives
+// them a promise form), operations written in JavaScript, GIO errors
 // as GLib.Error with their domain and code, JavaScript errors as themselves.
 
 import GLib from 'gi://GLib';
@@ -37,9 +37,13 @@ class Point {
     }
 }
 const objects = () => [
-    ['a plain object', {n: 1}], ['an array', [1, 2]], ['a Uint8Array', new Uint8Array([1, 2])],
-    ['a Date', new Date(0)], ['a Map', new Map([[1, 2]])], ['a class instance', new Point(3)],
-    ['a GObject', new Gio.Cancellable()],
+    ['a plain object', {n: 1}], ['an array', [1, 2]], ['an array that starts with true', [true, 5]],
+    ['a Uint8Array', new Uint8Array([1, 2])], ['a Date', new Date(0)], ['a Map', new Map([[1, 2]])],
+    ['a class instance', new Point(3)], ['a GObject', new Gio.Cancellable()],
+    ['new Boolean(false)', new Boolean(false)], ['new Number(5)', new Number(5)],
+    ['new String("abc")', new String('abc')], ['an object with its own constructor', {constructor: Number}],
+    ['an object made from String.prototype', Object.create(String.prototype)],
+    ['an object of no prototype', Object.create(null)],
 ];
 const makers = [['blocking', Sa.blocking], ['nonBlocking', Sa.nonBlocking]];
 for (const [name, make] of makers) {
@@ -52,10 +56,23 @@ for (const [name, make] of makers) {
     const v = [1, 2];
     const [ok, got] = dispatcher.call_sync_value(Sa.blocking('same', () => v), null);
     check(ok && got === v, 'call_sync_value() gives an array back');
-    const task = Gio.Task.new(null, null, null);
-    task.return_value(Sa.toValue(v));
-    check(Sa.fromValue(task.propagate_value()[1]) === v,
-        'Sa.fromValue() unwraps a value read with Gio.Task.propagate_value()');
+    check(Sa.fromValue(Sa.toValue(v)) === v && Sa.fromValue(7) === 7,
+        'Sa.fromValue() unwraps what Sa.toValue() carries, and nothing else');
+    const denied = () => {
+        throw new GLib.Error(Gio.IOErrorEnum, Gio.IOErrorEnum.PERMISSION_DENIED, 'nope');
+    };
+    for (const [name, call] of [
+        ['dispatcher', op => dispatcher.call_sync_value(op, null)],
+        ['lock', op => Sa.Lock.new(null).call_sync_value('k', op, null)],
+    ]) {
+        try {
+            call(Sa.blocking('denied', denied));
+            check(false, `${name}.call_sync_value() of a failing operation`);
+        } catch (e) {
+            check(e instanceof GLib.Error && e.matches(Gio.IOErrorEnum, Gio.IOErrorEnum.PERMISSION_DENIED),
+                `${name}.call_sync_value() throws the operation's GLib.Error`);
+        }
+    }
 }
 check(dispatcher.call_sync(Sa.blocking('bigint', () => 2n ** 52n), null) === 2 ** 52,
     'a BigInt within Number.MAX_SAFE_INTEGER comes back as that Number');
@@ -94,6 +111,36 @@ async function main() {
                 check(await dispatcher.call_async(make('same', () => v), null) === v,
                     `Sa.${name}() returning ${what}: call_async gives it back`);
             }
+        }
+
+        // Whatever an operation throws rejects the promise with it.
+        for (const [what, thrown] of [['undefined', undefined], ['null', null], ['a string', 'oops'],
+            ['a frozen Error', Object.freeze(new Error('frozen'))]]) {
+            let rejected = false, same = false;
+            try {
+                await dispatcher.call_async(Sa.blocking('throws', () => {
+                    throw thrown;
+                }), null);
+            } catch (e) {
+                rejected = true;
+                same = e === thrown;
+            }
+            check(rejected && same, `an operation that throws ${what} rejects call_async with it`);
+        }
+        {
+            let error = null;
+            await new Promise(resolve => dispatcher.call_async(Sa.blocking('denied', () => {
+                throw new GLib.Error(Gio.IOErrorEnum, Gio.IOErrorEnum.PERMISSION_DENIED, 'nope');
+            }), null, (source, result) => {
+                try {
+                    source.call_finish_value(result);
+                } catch (e) {
+                    error = e;
+                }
+                resolve();
+            }));
+            check(error instanceof GLib.Error && error.matches(Gio.IOErrorEnum, Gio.IOErrorEnum.PERMISSION_DENIED),
+                'call_finish_value() throws the operation\'s GLib.Error');
         }
 
         // Results held by their tasks while the collector runs, each large

@@ -9,7 +9,7 @@
 //
 // It adds:
 // - Sa.Dispatcher and Sa.Lock call_async() return a promise when given no
-//   callback (Gio._promisify);
+//   callback;
 // - Sa.nonBlocking(name, fn) and Sa.blocking(name, fn): operations made of
 //   JavaScript functions, which return their value or fail at once with a
 //   GLib.Error naming the reason, for every caller;
@@ -81,11 +81,16 @@ const Carrier = GObject.registerClass({
 
 const JSOBJECT_GTYPE = Object.$gtype;
 
+// Told by the prototype, not by own properties (an own `constructor` says
+// nothing): GObjects, variants and boxed values go in as themselves, any
+// other object (new Boolean(false) among them) in a carrier.
 function needsCarrier(v) {
-    if (v === null || typeof v !== 'object' || v instanceof GObject.Object)
+    if (v === null || typeof v !== 'object' || v instanceof GObject.Object ||
+        v instanceof GLib.Variant)
         return false;
-    const gtype = v.constructor?.$gtype;
-    return gtype === undefined || gtype === JSOBJECT_GTYPE;
+    const gtype = Object.getPrototypeOf(v)?.constructor?.$gtype;
+    return gtype === undefined || gtype === JSOBJECT_GTYPE ||
+        !GObject.type_is_a(gtype, GObject.TYPE_BOXED);
 }
 
 /**
@@ -172,9 +177,6 @@ function _init() {
             if (!/^call_(sync|finish)/.test(name) || typeof proto[name] !== 'function')
                 continue;
             const original = proto[name];
-            // The _value forms give [ok, value].
-            const read = name.endsWith('_value')
-                ? ([ok, value]) => [ok, fromValue(value)] : fromValue;
             proto[name] = function (...args) {
                 let result;
                 try {
@@ -182,9 +184,18 @@ function _init() {
                 } catch (e) {
                     throw unwrap(Sa, e);
                 }
-                return read(result);
+                return fromValue(result);
             };
         }
+        // gjs 1.74 reads an error of a function with a caller-allocated
+        // GValue as "Don't know how to convert GType (null)", and never
+        // frees the value it returns: the _value forms are the plain ones.
+        proto.call_sync_value = function (...args) {
+            return [true, this.call_sync(...args)];
+        };
+        proto.call_finish_value = function (result) {
+            return [true, this.call_finish(result)];
+        };
     }
 
     // A blocking operation whose body is JavaScript (a subclass overriding
@@ -234,8 +245,6 @@ function _init() {
             refuse(this, error, cancellable, callback);
             return undefined;
         };
-        // Gio._promisify() tells the callback form by the argument count.
-        Object.defineProperty(proto.call_async, 'length', {value: callAsync.length});
         const call = proto.call;
         proto.call = function (...args) {
             const [op, mode, cancellable, callback] = args.slice(keyed ? 1 : 0);
@@ -265,8 +274,28 @@ function _init() {
         'never iterates. Call it with call_async() from a running GLib.MainLoop, or ' +
         'complete it from GIO callbacks without promises.');
 
-    for (const klass of [Sa.Dispatcher, Sa.Lock])
-        Gio._promisify(klass.prototype, 'call_async', 'call_finish');
+    // Without a callback, call_async() returns a promise. Not
+    // Gio._promisify(), which drops the first item of an array result that
+    // starts with true, and never settles for an exception that is not an
+    // extensible object (it writes to its stack).
+    for (const klass of [Sa.Dispatcher, Sa.Lock]) {
+        const proto = klass.prototype;
+        const withCallback = proto.call_async;
+        const nBeforeCallback = klass === Sa.Lock ? 3 : 2;   // [key,] op, cancellable
+        proto.call_async = function (...args) {
+            if (args.length > nBeforeCallback)
+                return withCallback.apply(this, args);
+            return new Promise((resolve, reject) => {
+                withCallback.call(this, ...args, (source, result) => {
+                    try {
+                        resolve(this.call_finish(result));
+                    } catch (e) {
+                        reject(e);
+                    }
+                });
+            });
+        };
+    }
 
     const JsNonBlocking = GObject.registerClass({
         GTypeName: 'SaJsNonBlocking',
