@@ -75,7 +75,7 @@ _sa_call_task_get_dispatcher (GTask *task)
  *   delivered before its body returned, whose caller may have stopped
  *   iterating too: the drain thread withdraws its task's completion from
  *   the caller's context (_sa_call_claim_late()), unless call_done() took
- *   the record first;
+ *   the record first or someone else still holds or watches the task;
  * - a non-blocking operation may drop its task without completing it:
  *   the call then holds the task by a toggle reference, whose last-one
  *   notification completes it with SA_ERROR_NO_RESULT. */
@@ -420,13 +420,12 @@ call_done (GObject      *source_object,
 }
 
 /* Whether the call was given up and its caller's callback ran, which
- * the caller's context may wait for alone. */
+ * the caller's context may wait for alone. For the body's thread: reads
+ * @guarded, not the caller's context's @flags. */
 static gboolean
 call_delivered_early (SaCall *call)
 {
-  GuardedCall *gcall = call_guarded (call);
-
-  return gcall != NULL && g_atomic_int_get (&gcall->delivered_early);
+  return call->guarded && g_atomic_int_get (&((GuardedCall *) call)->delivered_early);
 }
 
 gboolean
@@ -450,21 +449,42 @@ _sa_call_ref_given_up (SaCall *call)
   return call_delivered_early (call) ? g_object_ref (call->task) : NULL;
 }
 
+/* Whether anything but the call, GTask's completion (two references)
+ * and the drain thread's claim can still see @task: a reference of its
+ * own (a caller that kept the task, a continuation) or a handler of
+ * notify::completed. Its completion then stays on its context, for
+ * whoever waits for it there, as GTask's would. */
+static gboolean
+task_watched (GTask *task)
+{
+  static guint notify_id;
+  static GQuark completed;
+
+  if G_UNLIKELY (g_atomic_int_get (&notify_id) == 0)
+    {
+      completed = g_quark_from_static_string ("completed");
+      g_atomic_int_set (&notify_id, g_signal_lookup ("notify", G_TYPE_OBJECT));
+    }
+
+  return g_atomic_int_get ((gint *) &G_OBJECT (task)->ref_count) > 4 ||
+         g_signal_has_handler_pending (task, g_atomic_int_get (&notify_id), completed, TRUE);
+}
+
 static gboolean
 claim_late_cb (gpointer data)
 {
   GTask *task = data;
-  GSource *completion = NULL;
-  SaCall *call;
+  GSource *completion;
+  SaCall *call = NULL;
 
   g_mutex_lock (&late_lock);
-  call = g_object_steal_qdata (G_OBJECT (task), call_quark ());
   /* Still queued, or in a dispatch whose call_done() waits for the lock:
-   * alive either way. */
+   * alive either way while the call's record is in the task. */
+  completion = g_main_context_find_source_by_funcs_user_data (g_task_get_context (task),
+                                                              &g_idle_funcs, task);
+  if (completion != NULL && !task_watched (task))
+    call = g_object_steal_qdata (G_OBJECT (task), call_quark ());
   if (call != NULL)
-    completion = g_main_context_find_source_by_funcs_user_data (g_task_get_context (task),
-                                                                &g_idle_funcs, task);
-  if (completion != NULL)
     {
       g_source_destroy (completion);
       g_object_set_qdata (G_OBJECT (task), late_withdrawn_quark (), GINT_TO_POINTER (TRUE));
@@ -472,13 +492,15 @@ claim_late_cb (gpointer data)
   g_mutex_unlock (&late_lock);
 
   if (call != NULL)
-    _sa_call_complete (call);
-  /* GTask's completion idle drops a reference that g_task_return() took
-   * when it is dispatched (complete_in_idle_cb(), GLib 2.36 to 2.84):
-   * withdrawn, that reference is dropped here, and a dispatch already
-   * under way takes one more in call_done() to make up for its own. */
-  if (completion != NULL)
-    g_object_unref (task);
+    {
+      _sa_call_complete (call);
+      /* GTask's completion idle drops a reference that g_task_return()
+       * took when it is dispatched (complete_in_idle_cb(), GLib 2.36 to
+       * 2.84): withdrawn, that reference is dropped here, and a dispatch
+       * already under way takes one more in call_done() to make up for
+       * its own. */
+      g_object_unref (task);
+    }
   g_object_unref (task);
 
   return G_SOURCE_REMOVE;

@@ -1462,6 +1462,8 @@ typedef struct
   gboolean       no_tail;        /* the body returns as soon as it completes */
   gboolean       give_up;        /* the caller cancels once the body started */
   gboolean       keep_iterating; /* and iterates until everything is freed */
+  gboolean       keep_task;      /* and keeps the task, until it completes */
+  gboolean       kept_completed;
   gint           started;        /* atomic: the body started */
   gssize         value;          /* read with g_task_propagate_int() */
   GError        *error;
@@ -1727,7 +1729,17 @@ own_context_caller (gpointer data)
   test_watch_context_free (context, &w->context_freed);
   if (!w->no_callback)
     {
-      offload_call (w, cancellable);
+      g_autoptr(GTask) kept = NULL;
+
+      if (w->keep_task)
+        {
+          g_autoptr(SaOperation) op = sa_operation_new_blocking (watch_body, w, watch_data_free);
+
+          kept = sa_dispatcher_call (w->dispatcher, op, SA_CALL_MODE_ASYNC, cancellable,
+                                     offload_cb, w);
+        }
+      else
+        offload_call (w, cancellable);
       if (w->give_up)
         {
           test_wait_for_count (&w->started, TRUE);
@@ -1741,6 +1753,19 @@ own_context_caller (gpointer data)
         {
           g_main_context_iteration (context, FALSE);
           g_thread_yield ();
+        }
+      /* A task its caller keeps completes on its context, late, even when
+       * the caller iterates only well after the body returned. */
+      if (kept != NULL)
+        {
+          gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+          test_wait_for_count (&w->body_returned, TRUE);
+          g_usleep (20000);
+
+          while (!g_task_get_completed (kept) && g_get_monotonic_time () < deadline)
+            g_main_context_iteration (context, FALSE);
+          w->kept_completed = g_task_get_completed (kept);
         }
     }
   else
@@ -1929,15 +1954,24 @@ offload_situation_no_callback_given_up (OffloadCellId cell)
  * drops its context and exits before the body returns. The late result,
  * the task, the data and the context are freed once the body returned,
  * without the caller's context being iterated again. */
+typedef enum
+{
+  GIVEN_UP_LEAVES,      /* drops its context after its callback */
+  GIVEN_UP_ITERATES,    /* iterates on, racing the drain thread */
+  GIVEN_UP_KEEPS_TASK,  /* keeps the task and waits for its completion */
+} GivenUp;
+
 static void
 offload_given_up (OffloadCellId cell,
-                  gboolean      keep_iterating)
+                  GivenUp       how)
 {
   g_autoptr(SaDispatcher) d = NULL;
   Watch *watches;
   guint n = 20, n_fds;
 
   if (skip_unless (cell != OFF_PRIVATE, "a sync call: the caller waits for no callback") ||
+      skip_unless (how != GIVEN_UP_KEEPS_TASK || cell != OFF_RUN_IN_THREAD,
+                   "returns no task to keep") ||
       skip_unless (cell != OFF_LOCK,
                    "a caller that leaves does not end the execution it shared, which "
                    "completes on its context: iterated until then (the class docs of SaLock)"))
@@ -1951,7 +1985,9 @@ offload_given_up (OffloadCellId cell,
       /* With no tail, the body's thread hands the call back as soon as
        * its completion is queued, for a dispatch to race. */
       watches[i] = (Watch) { cell, d, ON_FREE_NOTHING, .give_up = TRUE,
-                             .keep_iterating = keep_iterating, .no_tail = keep_iterating };
+                             .keep_iterating = how == GIVEN_UP_ITERATES,
+                             .no_tail = how != GIVEN_UP_LEAVES,
+                             .keep_task = how == GIVEN_UP_KEEPS_TASK };
       g_thread_join (g_thread_new ("caller", own_context_caller, &watches[i]));
     }
   for (guint i = 0; i < n; i++)
@@ -1959,6 +1995,7 @@ offload_given_up (OffloadCellId cell,
       Watch *w = &watches[i];
 
       g_assert_cmpint (g_atomic_int_get (&w->n_callbacks), ==, 1);
+      g_assert_true (w->kept_completed == w->keep_task);
       test_wait_for_count (&w->n_freed, expected_freed (cell));
       test_wait_for_count (&w->context_freed, TRUE);
       g_assert_cmpint (g_atomic_int_get (&w->n_freed), ==, expected_freed (cell));
@@ -1975,13 +2012,19 @@ offload_given_up (OffloadCellId cell,
 static void
 offload_situation_given_up (OffloadCellId cell)
 {
-  offload_given_up (cell, FALSE);
+  offload_given_up (cell, GIVEN_UP_LEAVES);
 }
 
 static void
 offload_situation_given_up_iterating (OffloadCellId cell)
 {
-  offload_given_up (cell, TRUE);
+  offload_given_up (cell, GIVEN_UP_ITERATES);
+}
+
+static void
+offload_situation_given_up_kept (OffloadCellId cell)
+{
+  offload_given_up (cell, GIVEN_UP_KEEPS_TASK);
 }
 
 static void
@@ -2277,6 +2320,7 @@ static const OffloadSituation offload_situations[] = {
   { "no-callback-given-up", offload_situation_no_callback_given_up },
   { "given-up",            offload_situation_given_up },
   { "given-up-iterating",  offload_situation_given_up_iterating },
+  { "given-up-kept",       offload_situation_given_up_kept },
   { "propagate",           offload_situation_propagate },
   { "priority",            offload_situation_priority },
   { "burst",               offload_situation_burst },
