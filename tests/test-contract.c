@@ -1871,6 +1871,33 @@ counted_body (SaOperation  *op,
   g_atomic_int_inc ((gint *) data);
 }
 
+/* Waits for each of @n calls to have freed its task, result, data and
+ * context, after its body, on its caller's thread or the drain thread;
+ * then for the descriptors to come back to @n_fds (the drain thread ends
+ * once it holds nothing). Frees @watches. */
+static void
+watches_assert_released (Watch         *watches,
+                         guint          n,
+                         OffloadCellId  cell,
+                         guint          n_fds)
+{
+  for (guint i = 0; i < n; i++)
+    {
+      Watch *w = &watches[i];
+
+      test_wait_for_count (&w->n_freed, expected_freed (cell));
+      test_wait_for_count (&w->context_freed, TRUE);
+      g_assert_cmpint (g_atomic_int_get (&w->n_freed), ==, expected_freed (cell));
+      g_assert_true (g_atomic_int_get (&w->context_freed));
+      g_assert_cmpint (g_atomic_int_get (&w->wrong_thread), ==, 0);
+      g_assert_cmpint (g_atomic_int_get (&w->too_early), ==, 0);
+    }
+  for (guint i = 0; i < 1000 && test_count_fds () > n_fds; i++)
+    g_usleep (10000);
+  g_assert_cmpuint (test_count_fds (), <=, n_fds);
+  g_free (watches);
+}
+
 /* With @in_flight calls of this thread's whose callbacks wait meanwhile:
  * beyond a few, a pool thread leaves the check of a body's result to its
  * caller's context (see docs/threading.md). */
@@ -1907,22 +1934,7 @@ offload_no_callback (OffloadCellId cell,
                              .no_tail = in_flight > 0, .give_up = give_up };
       g_thread_join (g_thread_new ("caller", own_context_caller, &watches[i]));
     }
-  for (guint i = 0; i < n; i++)
-    {
-      Watch *w = &watches[i];
-
-      test_wait_for_count (&w->n_freed, expected_freed (cell));
-      test_wait_for_count (&w->context_freed, TRUE);
-      g_assert_cmpint (g_atomic_int_get (&w->n_freed), ==, expected_freed (cell));
-      g_assert_true (g_atomic_int_get (&w->context_freed));
-      g_assert_cmpint (g_atomic_int_get (&w->wrong_thread), ==, 0);
-      g_assert_cmpint (g_atomic_int_get (&w->too_early), ==, 0);
-    }
-  /* The drain thread ends once it holds nothing; each context is freed. */
-  for (guint i = 0; i < 1000 && test_count_fds () > n_fds; i++)
-    g_usleep (10000);
-  g_assert_cmpuint (test_count_fds (), <=, n_fds);
-  g_free (watches);
+  watches_assert_released (watches, n, cell, n_fds);
 
   test_iterate_for_count (NULL, &n_delivered, (gint) in_flight);
   g_assert_cmpint (n_delivered, ==, (gint) in_flight);
@@ -1992,21 +2004,10 @@ offload_given_up (OffloadCellId cell,
     }
   for (guint i = 0; i < n; i++)
     {
-      Watch *w = &watches[i];
-
-      g_assert_cmpint (g_atomic_int_get (&w->n_callbacks), ==, 1);
-      g_assert_true (w->kept_completed == w->keep_task);
-      test_wait_for_count (&w->n_freed, expected_freed (cell));
-      test_wait_for_count (&w->context_freed, TRUE);
-      g_assert_cmpint (g_atomic_int_get (&w->n_freed), ==, expected_freed (cell));
-      g_assert_true (g_atomic_int_get (&w->context_freed));
-      g_assert_cmpint (g_atomic_int_get (&w->wrong_thread), ==, 0);
-      g_assert_cmpint (g_atomic_int_get (&w->too_early), ==, 0);
+      g_assert_cmpint (g_atomic_int_get (&watches[i].n_callbacks), ==, 1);
+      g_assert_true (watches[i].kept_completed == watches[i].keep_task);
     }
-  for (guint i = 0; i < 1000 && test_count_fds () > n_fds; i++)
-    g_usleep (10000);
-  g_assert_cmpuint (test_count_fds (), <=, n_fds);
-  g_free (watches);
+  watches_assert_released (watches, n, cell, n_fds);
 }
 
 static void
