@@ -46,6 +46,13 @@ void      _sa_bridge_init     (SaBridge     *self,
                                const char   *what);
 /* Frees what an initialized stack bridge holds, after the wait. */
 void      _sa_bridge_clear    (SaBridge     *self);
+/* Completes @task (made with sa_bridge_callback() and @self, a stack
+ * bridge of no guard, opened just before) with @error on the bridge's
+ * private context, waits and clears the bridge: the task comes back
+ * complete, and no context of the caller's holds its completion. */
+GTask    *_sa_bridge_return_error (SaBridge *self,
+                                   GTask    *task,
+                                   GError   *error);
 /* sa_bridge_wait() without its argument checks, for the library's calls. */
 GAsyncResult *_sa_bridge_wait (SaBridge     *self,
                                GError      **error);

@@ -170,6 +170,22 @@ _sa_bridge_clear (SaBridge *self)
   g_clear_pointer (&self->what, g_free);
 }
 
+GTask *
+_sa_bridge_return_error (SaBridge *self,
+                         GTask    *task,
+                         GError   *error)
+{
+  GAsyncResult *result;
+
+  g_task_return_error (task, error);
+  result = _sa_bridge_wait (self, NULL);
+  g_assert (result == G_ASYNC_RESULT (task));
+  _sa_bridge_clear (self);
+  g_object_unref (task);
+
+  return G_TASK (result);
+}
+
 /**
  * sa_bridge_new:
  * @cancellable: (nullable): a [class@Gio.Cancellable] for the call

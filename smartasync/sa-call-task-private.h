@@ -161,6 +161,10 @@ gboolean _sa_call_given_up           (SaCall              *call);
  * delivered, a reference to its task, taken before the body's thread lets
  * the call go; else NULL. */
 GTask   *_sa_call_ref_given_up       (SaCall              *call);
+/* Held by the body's thread of a guarded call from its look at
+ * _sa_call_ref_given_up() to its hand-back's change of state. */
+void     _sa_call_late_lock          (void);
+void     _sa_call_late_unlock        (void);
 /* Hands the late completion of a call given up to the drain thread, with
  * a reference to its @task: it withdraws the completion from the caller's
  * context and completes the call there, unless call_done() ran first. */

@@ -5,6 +5,7 @@
 
 #include "config.h"
 
+#include "sa-bridge-private.h"
 #include "sa-call-task-private.h"
 #include "sa-drain-thread-private.h"
 #include "sa-error.h"
@@ -75,7 +76,8 @@ _sa_call_task_get_dispatcher (GTask *task)
  *   delivered before its body returned, whose caller may have stopped
  *   iterating too: the drain thread withdraws its task's completion from
  *   the caller's context (_sa_call_claim_late()), unless call_done() took
- *   the record first or someone else still holds or watches the task;
+ *   the record first; while someone else holds or watches the task, it
+ *   tries again later;
  * - a non-blocking operation may drop its task without completing it:
  *   the call then holds the task by a toggle reference, whose last-one
  *   notification completes it with SA_ERROR_NO_RESULT. */
@@ -367,6 +369,7 @@ call_done (GObject      *source_object,
            GAsyncResult *result,
            gpointer      data)
 {
+  gboolean needs_hooks;
   SaCall *call;
 
   /* Only a guarded call has a cancellable, and only one may be claimed
@@ -394,10 +397,13 @@ call_done (GObject      *source_object,
 
   /* The body's thread has yet to say that the body returned: it will
    * complete the call then. GTask marks the task completed on return from
-   * here, before the caller's callback: what must follow that can wait. */
+   * here, before the caller's callback: what must follow that can wait.
+   * Read before the change: a call the body's thread may then complete on
+   * the drain thread (_sa_call_detach()) has no callback or has hooks. */
+  needs_hooks = call->callback != NULL && !(call->flags & SA_CALL_HOOKED);
   if (g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_CALLBACK_WAITING))
     {
-      if (call->callback != NULL && !(call->flags & SA_CALL_HOOKED))
+      if (needs_hooks)
         {
           call->flags |= SA_CALL_HOOKED;
           g_object_set_qdata_full (G_OBJECT (call->task), delivered_hooks_quark (),
@@ -470,26 +476,58 @@ task_watched (GTask *task)
          g_signal_has_handler_pending (task, g_atomic_int_get (&notify_id), completed, TRUE);
 }
 
+/* A claim put off while its task is watched, tried again later. */
+typedef struct
+{
+  GTask *task;
+  guint  delay_ms;
+} LateClaim;
+
+static gboolean claim_late_cb (gpointer data);
+
+static gboolean
+claim_again_cb (gpointer data)
+{
+  _sa_drain_run (claim_late_cb, data);
+
+  return G_SOURCE_REMOVE;
+}
+
 static gboolean
 claim_late_cb (gpointer data)
 {
-  GTask *task = data;
+  LateClaim *claim = data;
+  GTask *task = claim->task;
   GSource *completion;
   SaCall *call = NULL;
+  gboolean watched = FALSE;
 
   g_mutex_lock (&late_lock);
   /* Still queued, or in a dispatch whose call_done() waits for the lock:
    * alive either way while the call's record is in the task. */
   completion = g_main_context_find_source_by_funcs_user_data (g_task_get_context (task),
                                                               &g_idle_funcs, task);
-  if (completion != NULL && !task_watched (task))
-    call = g_object_steal_qdata (G_OBJECT (task), call_quark ());
+  if (completion != NULL && g_object_get_qdata (G_OBJECT (task), call_quark ()) != NULL)
+    {
+      watched = task_watched (task);
+      if (!watched)
+        call = g_object_steal_qdata (G_OBJECT (task), call_quark ());
+    }
   if (call != NULL)
     {
       g_source_destroy (completion);
       g_object_set_qdata (G_OBJECT (task), late_withdrawn_quark (), GINT_TO_POINTER (TRUE));
     }
   g_mutex_unlock (&late_lock);
+
+  /* A watcher may let go without iterating the context (a continuation
+   * fired from a later idle, say): looked at again, less and less often. */
+  if (watched)
+    {
+      claim->delay_ms = MIN (claim->delay_ms * 2, 1000);
+      _sa_timer_run_later (claim->delay_ms, claim_again_cb, claim);
+      return G_SOURCE_REMOVE;
+    }
 
   if (call != NULL)
     {
@@ -502,6 +540,7 @@ claim_late_cb (gpointer data)
       g_object_unref (task);
     }
   g_object_unref (task);
+  g_free (claim);
 
   return G_SOURCE_REMOVE;
 }
@@ -509,16 +548,45 @@ claim_late_cb (gpointer data)
 void
 _sa_call_claim_late (GTask *task)
 {
-  _sa_drain_run (claim_late_cb, task);
+  LateClaim *claim = g_new (LateClaim, 1);
+
+  claim->task = task;
+  claim->delay_ms = 5;
+  _sa_drain_run (claim_late_cb, claim);
+}
+
+void
+_sa_call_late_lock (void)
+{
+  g_mutex_lock (&late_lock);
+}
+
+void
+_sa_call_late_unlock (void)
+{
+  g_mutex_unlock (&late_lock);
 }
 
 static gboolean
 call_given_up_cb (gpointer data)
 {
   GuardedCall *gcall = data;
+  GTask *late = NULL;
 
   call_deliver (&gcall->call);
+  /* Under the lock under which the body's thread reads it and hands the
+   * call back (_sa_hand_back()): one of the two claims the late
+   * completion. An offload handed back before is not complete yet while
+   * its task is here, and no other thread may clear it meanwhile. */
+  g_mutex_lock (&late_lock);
   g_atomic_int_set (&gcall->delivered_early, TRUE);
+  if ((gcall->call.flags & SA_CALL_COUNTED) && gcall->call.task != NULL &&
+      g_atomic_int_get (&gcall->call.state) == SA_CALL_BODY_RETURNED &&
+      !gcall->call.unconfirmed)   /* its confirm batch, on this context, has it */
+    late = g_object_ref (gcall->call.task);
+  g_mutex_unlock (&late_lock);
+  if (late != NULL)
+    _sa_call_claim_late (late);
 
   return G_SOURCE_REMOVE;
 }
@@ -750,15 +818,18 @@ GTask *
 _sa_call_task_unwrap (GTask *task)
 {
   const GError *guard_error = g_object_get_qdata (G_OBJECT (task), guard_error_quark ());
+  SaBridge bridge;
   GTask *failed;
 
   if G_LIKELY (guard_error == NULL)
     return g_object_ref (task);
 
-  /* Given up by its guard: a task of the guard's error stands for it. */
-  failed = g_task_new (g_task_get_source_object (task), NULL, NULL, NULL);
+  /* Given up by its guard: a task of the guard's error stands for it,
+   * completed on the private context, so that its completion holds no
+   * context of the caller's. */
+  _sa_bridge_init (&bridge, NULL, 0, FALSE, NULL);
+  failed = g_task_new (g_task_get_source_object (task), NULL, sa_bridge_callback, &bridge);
   _sa_task_set_tag (failed, g_task_get_source_tag (task));
-  g_task_return_error (failed, g_error_copy (guard_error));
 
-  return failed;
+  return _sa_bridge_return_error (&bridge, failed, g_error_copy (guard_error));
 }

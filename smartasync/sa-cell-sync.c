@@ -103,17 +103,10 @@ completed_error_task (const SaCallOrigin *origin,
                       GError             *error)
 {
   SaBridge bridge;
-  g_autoptr(GTask) task = NULL;
-  GAsyncResult *result;
 
   _sa_bridge_init (&bridge, NULL, 0, FALSE, NULL);
-  task = _sa_call_task_new (origin, NULL, sa_bridge_callback, &bridge);
-  g_task_return_error (task, error);
-  result = _sa_bridge_wait (&bridge, NULL);
-  g_assert (result == G_ASYNC_RESULT (task));
-  _sa_bridge_clear (&bridge);
-
-  return G_TASK (result);
+  return _sa_bridge_return_error (&bridge, _sa_call_task_new (origin, NULL, sa_bridge_callback, &bridge),
+                                  error);
 }
 
 /* Hands a sync call's outcome to the caller: a task, complete. */

@@ -166,7 +166,11 @@ is_ready (GTask *task)
  *
  * @func reads the result of the task it is handed with
  * `g_task_propagate_*()`, in the form the operation gave it: for a task of
- * [method@Sa.Dispatcher.call], that is the task holding its result. The
+ * [method@Sa.Dispatcher.call], that is the task holding its result. A call
+ * of the dispatcher given up at its timeout or cancellation is ready then,
+ * before its body returns: @func runs at once, with a complete task of the
+ * same source object and tag that stands for it and holds the guard's
+ * error (`G_IO_ERROR_TIMED_OUT` or `G_IO_ERROR_CANCELLED`). The
  * new task has the source object and the cancellable of @task, so
  * [method@Sa.Dispatcher.call_finish] and its typed siblings read it like
  * the first. Safe to call from any thread.

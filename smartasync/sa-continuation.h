@@ -17,7 +17,9 @@ G_BEGIN_DECLS
 
 /**
  * SaContinuationFunc:
- * @previous: the completed [class@Gio.Task] to read the result of
+ * @previous: the completed [class@Gio.Task] to read the result of: the
+ *   task given to [func@Sa.continue], or, for a call given up, one that
+ *   stands for it with the guard's error
  * @next: the [class@Gio.Task] to complete with `g_task_return_*()`
  * @user_data: the data given to [func@Sa.continue]
  *

@@ -46,6 +46,12 @@ struct _SaGuard
   gint          state;                /* atomic SaGuardState */
 };
 
+/* Runs @func (@data) once on the library's timer thread after @delay_ms:
+ * it must not block. */
+void          _sa_timer_run_later (guint        delay_ms,
+                                   GSourceFunc  func,
+                                   gpointer     data);
+
 /* @timeout_context: where the timeout fires; NULL for the library's timer
  * thread, for a caller that is busy running the body itself.
  * @watch_caller: whether the caller's cancellation ends the call at once

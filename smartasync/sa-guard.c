@@ -38,6 +38,19 @@ timer_context (void)
   return context;
 }
 
+void
+_sa_timer_run_later (guint       delay_ms,
+                     GSourceFunc func,
+                     gpointer    data)
+{
+  GSource *source = g_timeout_source_new (delay_ms);
+
+  g_source_set_static_name (source, "[smartasync] later");
+  g_source_set_callback (source, func, data, NULL);
+  g_source_attach (source, timer_context ());
+  g_source_unref (source);
+}
+
 static SaGuard *
 guard_ref (SaGuard *guard)
 {

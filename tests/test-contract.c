@@ -1463,6 +1463,9 @@ typedef struct
   gboolean       give_up;        /* the caller cancels once the body started */
   gboolean       keep_iterating; /* and iterates until everything is freed */
   gboolean       keep_task;      /* and keeps the task, until it completes */
+  gboolean       continues;      /* a continuation follows the call, which
+                                  * its timeout gives up, running or queued */
+  gint           data_freed;     /* atomic: the last to be freed */
   gboolean       kept_completed;
   gint           started;        /* atomic: the body started */
   gssize         value;          /* read with g_task_propagate_int() */
@@ -1488,7 +1491,8 @@ watch_freed (Watch *w)
   if (g_thread_self () != w->caller &&
       !((w->no_callback || w->give_up) && on_drain_thread ()))
     g_atomic_int_inc (&w->wrong_thread);
-  if (!g_atomic_int_get (&w->body_returned))
+  /* A call given up while queued never runs its body. */
+  if (!g_atomic_int_get (&w->body_returned) && (g_atomic_int_get (&w->started) || !w->give_up))
     g_atomic_int_inc (&w->too_early);
   g_atomic_int_inc (&w->n_freed);
 }
@@ -1583,6 +1587,7 @@ watch_data_free (gpointer data)
       g_main_context_unref (context);
     }
   watch_freed (w);
+  g_atomic_int_set (&w->data_freed, TRUE);
 }
 
 static void
@@ -1708,6 +1713,19 @@ no_callback_call (Watch        *w,
   return sa_lock_call (lock, "key", op, SA_CALL_MODE_ASYNC, cancellable, NULL, NULL);
 }
 
+/* Passes the call's error on. */
+static void
+pass_error_on (GTask    *previous,
+               GTask    *next,
+               gpointer  data)
+{
+  GError *error = NULL;
+
+  g_task_propagate_pointer (previous, &error);
+  g_assert_nonnull (error);
+  g_task_return_error (next, error);
+}
+
 static gpointer
 own_context_caller (gpointer data)
 {
@@ -1738,9 +1756,17 @@ own_context_caller (gpointer data)
           kept = sa_dispatcher_call (w->dispatcher, op, SA_CALL_MODE_ASYNC, cancellable,
                                      offload_cb, w);
         }
+      else if (w->continues)
+        {
+          g_autoptr(SaOperation) op = sa_operation_new_blocking (watch_body, w, watch_data_free);
+          g_autoptr(GTask) call = sa_dispatcher_call (w->dispatcher, op, SA_CALL_MODE_ASYNC,
+                                                      NULL, NULL, NULL);
+
+          g_object_unref (sa_continue (call, pass_error_on, NULL, NULL, offload_cb, w));
+        }
       else
         offload_call (w, cancellable);
-      if (w->give_up)
+      if (w->give_up && !w->continues)
         {
           test_wait_for_count (&w->started, TRUE);
           g_cancellable_cancel (cancellable);
@@ -1884,10 +1910,15 @@ watches_assert_released (Watch         *watches,
   for (guint i = 0; i < n; i++)
     {
       Watch *w = &watches[i];
+      gint expected;
 
-      test_wait_for_count (&w->n_freed, expected_freed (cell));
+      /* A call given up while queued never runs its body: only its data
+       * is freed then. Whether it ran is known once its data is freed. */
+      test_wait_for_count (&w->data_freed, TRUE);
+      expected = g_atomic_int_get (&w->started) ? expected_freed (cell) : 1;
+      test_wait_for_count (&w->n_freed, expected);
       test_wait_for_count (&w->context_freed, TRUE);
-      g_assert_cmpint (g_atomic_int_get (&w->n_freed), ==, expected_freed (cell));
+      g_assert_cmpint (g_atomic_int_get (&w->n_freed), ==, expected);
       g_assert_true (g_atomic_int_get (&w->context_freed));
       g_assert_cmpint (g_atomic_int_get (&w->wrong_thread), ==, 0);
       g_assert_cmpint (g_atomic_int_get (&w->too_early), ==, 0);
@@ -1971,6 +2002,7 @@ typedef enum
   GIVEN_UP_LEAVES,      /* drops its context after its callback */
   GIVEN_UP_ITERATES,    /* iterates on, racing the drain thread */
   GIVEN_UP_KEEPS_TASK,  /* keeps the task and waits for its completion */
+  GIVEN_UP_CONTINUES,   /* a continuation's callback, then it leaves */
 } GivenUp;
 
 static void
@@ -1982,14 +2014,17 @@ offload_given_up (OffloadCellId cell,
   guint n = 20, n_fds;
 
   if (skip_unless (cell != OFF_PRIVATE, "a sync call: the caller waits for no callback") ||
-      skip_unless (how != GIVEN_UP_KEEPS_TASK || cell != OFF_RUN_IN_THREAD,
-                   "returns no task to keep") ||
+      skip_unless ((how != GIVEN_UP_KEEPS_TASK && how != GIVEN_UP_CONTINUES) ||
+                   cell != OFF_RUN_IN_THREAD,
+                   "returns no task to keep or follow") ||
       skip_unless (cell != OFF_LOCK,
                    "a caller that leaves does not end the execution it shared, which "
                    "completes on its context: iterated until then (the class docs of SaLock)"))
     return;
 
   d = offload_dispatcher (cell);
+  if (how == GIVEN_UP_CONTINUES)
+    sa_dispatcher_set_timeout (d, 2);   /* the body takes 5 ms */
   watches = g_new0 (Watch, n);
   n_fds = test_count_fds ();
   for (guint i = 0; i < n; i++)
@@ -1999,7 +2034,8 @@ offload_given_up (OffloadCellId cell,
       watches[i] = (Watch) { cell, d, ON_FREE_NOTHING, .give_up = TRUE,
                              .keep_iterating = how == GIVEN_UP_ITERATES,
                              .no_tail = how != GIVEN_UP_LEAVES,
-                             .keep_task = how == GIVEN_UP_KEEPS_TASK };
+                             .keep_task = how == GIVEN_UP_KEEPS_TASK,
+                             .continues = how == GIVEN_UP_CONTINUES };
       g_thread_join (g_thread_new ("caller", own_context_caller, &watches[i]));
     }
   for (guint i = 0; i < n; i++)
@@ -2026,6 +2062,12 @@ static void
 offload_situation_given_up_kept (OffloadCellId cell)
 {
   offload_given_up (cell, GIVEN_UP_KEEPS_TASK);
+}
+
+static void
+offload_situation_given_up_continued (OffloadCellId cell)
+{
+  offload_given_up (cell, GIVEN_UP_CONTINUES);
 }
 
 static void
@@ -2249,6 +2291,9 @@ offload_situation_priority (OffloadCellId cell)
                              G_PRIORITY_DEFAULT, G_PRIORITY_DEFAULT };
   GTask *tasks[G_N_ELEMENTS (names)];
   gint blocker_done = 0;
+  TestGate marker_gate;
+  g_autoptr(SaOperation) marker = NULL;
+  gint marker_done = 0;
 
   if (skip_unless (cell == OFF_POOL || cell == OFF_BOUNDED || cell == OFF_GUARDED,
                    "the dispatcher's pool, with one thread, for sa_dispatcher_call_full()"))
@@ -2263,6 +2308,8 @@ offload_situation_priority (OffloadCellId cell)
   g_mutex_init (&order.lock);
   test_gate_init (&gate, 1);
   blocker = test_op_gated (&gate);
+  test_gate_init (&marker_gate, 1);
+  marker = test_op_gated (&marker_gate);
   g_assert_true (g_main_context_acquire (NULL));
 
   g_object_unref (sa_dispatcher_call (d, blocker, SA_CALL_MODE_ASYNC, NULL, count_cb_int, &blocker_done));
@@ -2290,7 +2337,14 @@ offload_situation_priority (OffloadCellId cell)
       g_usleep (1000);
     }
   g_mutex_unlock (&order.lock);
-  while (order.callbacks->len < G_N_ELEMENTS (names) || !blocker_done)
+  /* A body records itself before it returns its task, and the pool's one
+   * thread hands the call back after: that thread takes a marker's body
+   * only once it has handed the last call back. */
+  g_object_unref (sa_dispatcher_call (d, marker, SA_CALL_MODE_ASYNC, NULL, count_cb_int, &marker_done));
+  while (g_atomic_int_get (&marker_gate.waiting) == 0)
+    g_usleep (1000);
+  test_gate_open (&marker_gate);
+  while (order.callbacks->len < G_N_ELEMENTS (names) || !blocker_done || !marker_done)
     g_main_context_iteration (NULL, TRUE);
   g_main_context_release (NULL);
 
@@ -2304,6 +2358,8 @@ offload_situation_priority (OffloadCellId cell)
   g_mutex_clear (&order.lock);
   g_clear_object (&blocker);
   test_gate_clear (&gate);
+  g_clear_object (&marker);
+  test_gate_clear (&marker_gate);
 }
 
 typedef struct
@@ -2322,6 +2378,7 @@ static const OffloadSituation offload_situations[] = {
   { "given-up",            offload_situation_given_up },
   { "given-up-iterating",  offload_situation_given_up_iterating },
   { "given-up-kept",       offload_situation_given_up_kept },
+  { "given-up-continued",  offload_situation_given_up_continued },
   { "propagate",           offload_situation_propagate },
   { "priority",            offload_situation_priority },
   { "burst",               offload_situation_burst },
