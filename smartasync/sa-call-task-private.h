@@ -155,20 +155,14 @@ _sa_call_get_context (SaCall *call)
  * it is left for the caller's context; _sa_call_complete() may then run on
  * another thread. */
 gboolean _sa_call_detach             (SaCall              *call);
-/* Whether the call was given up and its caller's callback has run. */
+/* Whether the call was given up and its caller's callback has run, which
+ * the caller's context may wait for alone. */
 gboolean _sa_call_given_up           (SaCall              *call);
-/* On the body's thread, after the body: for a call given up and
- * delivered, a reference to its task, taken before the body's thread lets
- * the call go; else NULL. */
-GTask   *_sa_call_ref_given_up       (SaCall              *call);
-/* Held by the body's thread of a guarded call from its look at
- * _sa_call_ref_given_up() to its hand-back's change of state. */
-void     _sa_call_late_lock          (void);
-void     _sa_call_late_unlock        (void);
-/* Hands the late completion of a call given up to the drain thread, with
- * a reference to its @task: it withdraws the completion from the caller's
- * context and completes the call there, unless call_done() ran first. */
-void     _sa_call_claim_late         (GTask               *task);
+/* On the body's thread, after the body: its change of the state to
+ * BODY_RETURNED, as _sa_hand_back()'s last act on the call; FALSE when
+ * call_done() changed it first. A call given up and delivered has its
+ * late completion claimed by the drain thread then. */
+gboolean _sa_call_set_body_returned  (SaCall              *call);
 
 /* --- what follows a call's callback ------------------------------------- */
 

@@ -75,7 +75,7 @@ _sa_call_task_get_dispatcher (GTask *task)
  *   thread instead (_sa_call_detach()), and so is a call given up and
  *   delivered before its body returned, whose caller may have stopped
  *   iterating too: the drain thread withdraws its task's completion from
- *   the caller's context (_sa_call_claim_late()), unless call_done() took
+ *   the caller's context (claim_late()), unless call_done() took
  *   the record first; while someone else holds or watches the task, it
  *   tries again later;
  * - a non-blocking operation may drop its task without completing it:
@@ -386,7 +386,7 @@ call_done (GObject      *source_object,
         g_object_ref (result);
       g_mutex_unlock (&late_lock);
       if (call == NULL)
-        return;   /* _sa_call_claim_late() completes it */
+        return;   /* claim_late() completes it */
     }
 
   /* With no callback, the call is delivered with its task's completion,
@@ -425,11 +425,10 @@ call_done (GObject      *source_object,
   _sa_call_complete (call);
 }
 
-/* Whether the call was given up and its caller's callback ran, which
- * the caller's context may wait for alone. For the body's thread: reads
- * @guarded, not the caller's context's @flags. */
-static gboolean
-call_delivered_early (SaCall *call)
+/* For the body's thread: reads @guarded, not the caller's context's
+ * @flags. */
+gboolean
+_sa_call_given_up (SaCall *call)
 {
   return call->guarded && g_atomic_int_get (&((GuardedCall *) call)->delivered_early);
 }
@@ -440,19 +439,7 @@ _sa_call_detach (SaCall *call)
   /* call_done() delivered a call of no callback before it let the body's
    * thread see CALLBACK_WAITING; a call given up was delivered before
    * that: nothing of either is left for the caller's context. */
-  return call->callback == NULL || call_delivered_early (call);
-}
-
-gboolean
-_sa_call_given_up (SaCall *call)
-{
-  return call_delivered_early (call);
-}
-
-GTask *
-_sa_call_ref_given_up (SaCall *call)
-{
-  return call_delivered_early (call) ? g_object_ref (call->task) : NULL;
+  return call->callback == NULL || _sa_call_given_up (call);
 }
 
 /* Whether anything but the call, GTask's completion (two references)
@@ -545,8 +532,11 @@ claim_late_cb (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
-void
-_sa_call_claim_late (GTask *task)
+/* Hands the late completion of a call given up to the drain thread, with
+ * a reference to its @task: it withdraws the completion from the caller's
+ * context and completes the call there, unless call_done() ran first. */
+static void
+claim_late (GTask *task)
 {
   LateClaim *claim = g_new (LateClaim, 1);
 
@@ -555,16 +545,30 @@ _sa_call_claim_late (GTask *task)
   _sa_drain_run (claim_late_cb, claim);
 }
 
-void
-_sa_call_late_lock (void)
+gboolean
+_sa_call_set_body_returned (SaCall *call)
 {
-  g_mutex_lock (&late_lock);
-}
+  GTask *given_up = NULL;
+  gboolean changed;
 
-void
-_sa_call_late_unlock (void)
-{
+  if (!call->guarded)
+    return g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_BODY_RETURNED);
+
+  /* Its task taken before the change, after which call_done() may free
+   * the call; with the guard's delivery shut out meanwhile, which claims
+   * the late completion itself if it comes after the change. */
+  g_mutex_lock (&late_lock);
+  if (_sa_call_given_up (call))
+    given_up = g_object_ref (call->task);
+  changed = g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_BODY_RETURNED);
   g_mutex_unlock (&late_lock);
+
+  if (!changed)
+    g_clear_object (&given_up);   /* not the last: the call holds its task */
+  else if (given_up != NULL)
+    claim_late (given_up);
+
+  return changed;
 }
 
 static gboolean
@@ -586,7 +590,7 @@ call_given_up_cb (gpointer data)
     late = g_object_ref (gcall->call.task);
   g_mutex_unlock (&late_lock);
   if (late != NULL)
-    _sa_call_claim_late (late);
+    claim_late (late);
 
   return G_SOURCE_REMOVE;
 }

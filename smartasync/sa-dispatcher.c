@@ -129,8 +129,9 @@
  * (`g_task_get_completed()` is %FALSE in the callback, as ever, and may
  * stay so after it). For a blocking body, once nothing but the library
  * holds the task, the library's drain thread drops it instead, so that a
- * caller may stop iterating its context once its callback has run. A non-blocking operation that lets go of the task of
- * a call with a timeout or a cancellable without completing it is
+ * caller may stop iterating its context once its callback has run. A
+ * non-blocking operation that lets go of the task of a call with a
+ * timeout or a cancellable without completing it is
  * answered `SA_ERROR_NO_RESULT` once the caller has let go of it too. A
  * sync call given up that way leaves its private context to the
  * library's drain thread, one for the whole process, which iterates it

@@ -226,28 +226,8 @@ _sa_hand_back (SaCall *call)
 
   if (!unconfirmed)
     {
-      gboolean guarded = call->guarded;   /* the call may be freed after the change */
-      GTask *given_up = NULL;
-      gboolean changed;
-
-      /* Taken before the change, after which call_done() may free the
-       * call; with the guard's delivery shut out meanwhile, which claims
-       * the late completion itself if it comes after the change. */
-      if (guarded)
-        {
-          _sa_call_late_lock ();
-          given_up = _sa_call_ref_given_up (call);
-        }
-      changed = g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_BODY_RETURNED);
-      if (guarded)
-        _sa_call_late_unlock ();
-      if (!changed)
-        {
-          g_clear_object (&given_up);   /* not the last: the call holds its task */
-          hand_back (call);
-        }
-      else if (given_up != NULL)
-        _sa_call_claim_late (given_up);
+      if (!_sa_call_set_body_returned (call))
+        hand_back (call);
       return;
     }
 

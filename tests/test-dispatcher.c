@@ -1092,6 +1092,26 @@ busy_start (SaOperation  *operation,
   g_task_return_int (task, 42);
 }
 
+/* A sync call of @op with @timeout_ms, called back once; its int. */
+static gssize
+sync_call_int (SaDispatcher  *d,
+               SaOperation   *op,
+               guint          timeout_ms,
+               GError       **error)
+{
+  g_autoptr(GTask) task = NULL;
+  CallbackProbe cp = { 0 };
+  gssize value;
+
+  sa_dispatcher_set_timeout (d, timeout_ms);
+  task = call_probed (d, op, SA_CALL_MODE_SYNC, NULL, &cp);
+  g_assert_cmpint (cp.n_callbacks, ==, 1);
+  value = sa_dispatcher_call_finish_int (d, G_ASYNC_RESULT (task), error);
+  callback_probe_clear (&cp);
+
+  return value;
+}
+
 /* A sync caller's non-blocking operation whose start keeps the thread
  * past the timeout, so that the timeout cannot be dispatched before its
  * result: the result came late, and the caller gets TIMED_OUT. */
@@ -1101,28 +1121,16 @@ test_timeout_busy_start (void)
   g_autoptr(SaDispatcher) d = sa_dispatcher_new ();
   g_autoptr(SaOperation) op = sa_operation_new_non_blocking (busy_start, NULL, NULL);
   g_autoptr(GError) error = NULL;
-  g_autoptr(GTask) task = NULL;
-  CallbackProbe cp = { 0 };
 
   sa_operation_set_name (op, "busy");
-  sa_dispatcher_set_timeout (d, 50);
-  task = call_probed (d, op, SA_CALL_MODE_SYNC, NULL, &cp);
-  g_assert_cmpint (cp.n_callbacks, ==, 1);
-  g_assert_cmpint (sa_dispatcher_call_finish_int (d, G_ASYNC_RESULT (task), &error), ==, -1);
+  g_assert_cmpint (sync_call_int (d, op, 50, &error), ==, -1);
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
   g_assert_cmpstr (error->message, ==, "Operation “busy” did not complete within 50 ms");
   g_clear_error (&error);
 
   /* Within the timeout, the value. */
-  sa_dispatcher_set_timeout (d, 60 * 1000);
-  g_clear_object (&task);
-  callback_probe_clear (&cp);
-  cp = (CallbackProbe) { 0 };
-  task = call_probed (d, op, SA_CALL_MODE_SYNC, NULL, &cp);
-  g_assert_cmpint (cp.n_callbacks, ==, 1);
-  g_assert_cmpint (sa_dispatcher_call_finish_int (d, G_ASYNC_RESULT (task), &error), ==, 42);
+  g_assert_cmpint (sync_call_int (d, op, 60 * 1000, &error), ==, 42);
   g_assert_no_error (error);
-  callback_probe_clear (&cp);
 }
 
 static void

@@ -236,7 +236,7 @@ function _init() {
         const proto = klass.prototype;
         const keyed = klass === Sa.Lock;
         const callAsync = proto.call_async;
-        proto.call_async = function (...args) {
+        const withCallback = function (...args) {
             const op = args[keyed ? 1 : 0];
             const error = onWorker(this, op, Sa.CallMode.ASYNC);
             if (error === null)
@@ -244,6 +244,24 @@ function _init() {
             const [cancellable, callback] = args.slice(keyed ? 2 : 1);
             refuse(this, error, cancellable, callback);
             return undefined;
+        };
+        // Without a callback, call_async() returns a promise. Not
+        // Gio._promisify(), which drops the first item of an array result
+        // that starts with true, and never settles for an exception that is
+        // not an extensible object (it writes to its stack).
+        const nBeforeCallback = keyed ? 3 : 2;   // [key,] op, cancellable
+        proto.call_async = function (...args) {
+            if (args.length > nBeforeCallback)
+                return withCallback.apply(this, args);
+            return new Promise((resolve, reject) => {
+                withCallback.call(this, ...args, (source, result) => {
+                    try {
+                        resolve(this.call_finish(result));
+                    } catch (e) {
+                        reject(e);
+                    }
+                });
+            });
         };
         const call = proto.call;
         proto.call = function (...args) {
@@ -274,28 +292,6 @@ function _init() {
         'never iterates. Call it with call_async() from a running GLib.MainLoop, or ' +
         'complete it from GIO callbacks without promises.');
 
-    // Without a callback, call_async() returns a promise. Not
-    // Gio._promisify(), which drops the first item of an array result that
-    // starts with true, and never settles for an exception that is not an
-    // extensible object (it writes to its stack).
-    for (const klass of [Sa.Dispatcher, Sa.Lock]) {
-        const proto = klass.prototype;
-        const withCallback = proto.call_async;
-        const nBeforeCallback = klass === Sa.Lock ? 3 : 2;   // [key,] op, cancellable
-        proto.call_async = function (...args) {
-            if (args.length > nBeforeCallback)
-                return withCallback.apply(this, args);
-            return new Promise((resolve, reject) => {
-                withCallback.call(this, ...args, (source, result) => {
-                    try {
-                        resolve(this.call_finish(result));
-                    } catch (e) {
-                        reject(e);
-                    }
-                });
-            });
-        };
-    }
 
     const JsNonBlocking = GObject.registerClass({
         GTypeName: 'SaJsNonBlocking',
