@@ -164,6 +164,24 @@ gboolean _sa_call_given_up           (SaCall              *call);
  * late completion claimed by the drain thread then. */
 gboolean _sa_call_set_body_returned  (SaCall              *call);
 
+typedef enum
+{
+  SA_BODY_RETURNED_CHANGED,     /* BODY_RETURNED, unconfirmed */
+  SA_BODY_RETURNED_DONE_FIRST,  /* call_done() changed it first */
+  SA_BODY_RETURNED_GIVEN_UP,    /* given up and delivered first: left
+                                 * RUNNING, no longer unconfirmed */
+} SaBodyReturned;
+
+/* As _sa_call_set_body_returned(), for a call whose body's thread did not
+ * look for its task's completion: a call given up first is left to be
+ * looked for (_sa_call_return_if_never_returned()), as its caller's
+ * context may confirm it no more; otherwise the guard's delivery, on that
+ * context, completes it there, ahead of its confirm batch. */
+SaBodyReturned _sa_call_set_unconfirmed_returned (SaCall        *call);
+/* On the body's thread, after the body: answers SA_ERROR_NO_RESULT for a
+ * task its body never returned. */
+void     _sa_call_return_if_never_returned (SaCall         *call);
+
 /* --- what follows a call's callback ------------------------------------- */
 
 typedef void (*SaDeliveredFunc) (GTask    *task,

@@ -571,10 +571,90 @@ _sa_call_set_body_returned (SaCall *call)
   return changed;
 }
 
+/* The state's change of an unconfirmed call, by its body's thread. */
+SaBodyReturned
+_sa_call_set_unconfirmed_returned (SaCall *call)
+{
+  SaBodyReturned returned = SA_BODY_RETURNED_CHANGED;
+
+  /* Looked at with the change, under the lock under which the guard's
+   * delivery marks the call given up and reads the state: one of the two
+   * sees the other. */
+  if (call->guarded)
+    g_mutex_lock (&late_lock);
+  if (_sa_call_given_up (call))
+    {
+      call->unconfirmed = FALSE;
+      returned = SA_BODY_RETURNED_GIVEN_UP;
+    }
+  else if (!g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_BODY_RETURNED))
+    {
+      call->unconfirmed = FALSE;   /* call_done() ran: it waits for us */
+      returned = SA_BODY_RETURNED_DONE_FIRST;
+    }
+  if (call->guarded)
+    g_mutex_unlock (&late_lock);
+
+  return returned;
+}
+
+void
+_sa_call_return_if_never_returned (SaCall *call)
+{
+  GTask *task = call->task;
+
+  /* A task returned from another thread has its completion queued on its
+   * context, with the task as its user data (see g_task_attach_source()),
+   * until call_done() has run, which marks the state first: so neither
+   * found nor marked means never returned. */
+  if (g_main_context_find_source_by_funcs_user_data (_sa_call_get_context (call), &g_idle_funcs, task) == NULL &&
+      g_atomic_int_get (&call->state) == SA_CALL_RUNNING)
+    g_task_return_error (task, _sa_operation_new_no_result_error (call->operation));
+}
+
+/* In the guard's delivery, on the caller's context, for a call whose body
+ * returned unconfirmed and whose confirm batch, still to come on this
+ * context, holds its record: its late completion is withdrawn and done
+ * here, with the record left to that batch, unless @task (a reference of
+ * our own) is watched. */
+static void
+given_up_complete_unconfirmed (SaCall *call,
+                               GTask  *task)
+{
+  GMainContext *context = g_task_get_context (task);
+  GSource *completion;
+  gboolean taken = FALSE;
+
+  /* Never returned by its body: answered in an idle, as its cancellable
+   * is cancelled, and withdrawn with it. */
+  if (g_main_context_find_source_by_funcs_user_data (context, &g_idle_funcs, task) == NULL)
+    g_task_return_error (task, _sa_operation_new_no_result_error (call->operation));
+
+  g_mutex_lock (&late_lock);
+  completion = g_main_context_find_source_by_funcs_user_data (context, &g_idle_funcs, task);
+  if (completion != NULL && g_object_get_qdata (G_OBJECT (task), call_quark ()) != NULL &&
+      !task_watched (task))
+    {
+      g_object_steal_qdata (G_OBJECT (task), call_quark ());
+      g_source_destroy (completion);
+      taken = TRUE;
+    }
+  g_mutex_unlock (&late_lock);
+
+  if (taken)
+    {
+      call->flags |= SA_CALL_DONE_SEEN;
+      call_complete_kept (call);
+      g_object_unref (task);   /* GTask's completion's, withdrawn */
+    }
+  g_object_unref (task);
+}
+
 static gboolean
 call_given_up_cb (gpointer data)
 {
   GuardedCall *gcall = data;
+  gboolean in_batch = FALSE;
   GTask *late = NULL;
 
   call_deliver (&gcall->call);
@@ -585,11 +665,15 @@ call_given_up_cb (gpointer data)
   g_mutex_lock (&late_lock);
   g_atomic_int_set (&gcall->delivered_early, TRUE);
   if ((gcall->call.flags & SA_CALL_COUNTED) && gcall->call.task != NULL &&
-      g_atomic_int_get (&gcall->call.state) == SA_CALL_BODY_RETURNED &&
-      !gcall->call.unconfirmed)   /* its confirm batch, on this context, has it */
-    late = g_object_ref (gcall->call.task);
+      g_atomic_int_get (&gcall->call.state) == SA_CALL_BODY_RETURNED)
+    {
+      late = g_object_ref (gcall->call.task);
+      in_batch = gcall->call.unconfirmed && !(gcall->call.flags & SA_CALL_CONFIRM_SEEN);
+    }
   g_mutex_unlock (&late_lock);
-  if (late != NULL)
+  if (in_batch)
+    given_up_complete_unconfirmed (&gcall->call, late);
+  else if (late != NULL)
     claim_late (late);
 
   return G_SOURCE_REMOVE;

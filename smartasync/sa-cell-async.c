@@ -78,13 +78,7 @@ offload_run (SaCall *call)
       return;
     }
 
-  /* A task returned from this thread has its completion queued on its
-   * context, with the task as its user data (see g_task_attach_source()),
-   * until call_done() has run, which marks the state first: so neither
-   * found nor marked means never returned. */
-  if (g_main_context_find_source_by_funcs_user_data (_sa_call_get_context (call), &g_idle_funcs, task) == NULL &&
-      g_atomic_int_get (&call->state) == SA_CALL_RUNNING)
-    g_task_return_error (task, _sa_operation_new_no_result_error (call->operation));
+  _sa_call_return_if_never_returned (call);
 }
 
 /* One with no guard has no SaCall in its task's qdata until this thread

@@ -236,12 +236,21 @@ _sa_hand_back (SaCall *call)
    * the record stays until its batch is dispatched or finalized. */
   priority = confirm_priority (call);
   context = g_main_context_ref (_sa_call_get_context (call));
-  if (!g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_BODY_RETURNED))
+  switch (_sa_call_set_unconfirmed_returned (call))
     {
-      call->unconfirmed = FALSE;   /* call_done() ran: it waits for us */
+    case SA_BODY_RETURNED_CHANGED:
+      attach_confirm (call, context, priority);
+      break;
+    case SA_BODY_RETURNED_DONE_FIRST:
       hand_back (call);
+      break;
+    case SA_BODY_RETURNED_GIVEN_UP:
+      _sa_call_return_if_never_returned (call);
+      if (!_sa_call_set_body_returned (call))
+        hand_back (call);
+      break;
+    default:
+      g_assert_not_reached ();
     }
-  else
-    attach_confirm (call, context, priority);
   g_main_context_unref (context);
 }

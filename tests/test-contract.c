@@ -1443,6 +1443,14 @@ typedef enum
   ON_FREE_ITERATE,      /* the data's destroy notify iterates its context */
 } OnFree;
 
+/* When a body given up returns: after its caller's callback began. */
+typedef enum
+{
+  RETURN_ANY,
+  RETURN_IN_CALLBACK,     /* and is handed back before the callback ends */
+  RETURN_WITH_CALLBACK,   /* racing the rest of the callback's dispatch */
+} ReturnInCallback;
+
 /* One call's watch: where and when its finalizers ran. */
 typedef struct
 {
@@ -1465,6 +1473,8 @@ typedef struct
   gboolean       keep_task;      /* and keeps the task, until it completes */
   gboolean       continues;      /* a continuation follows the call, which
                                   * its timeout gives up, running or queued */
+  ReturnInCallback return_in_callback;
+  gint           in_callback;    /* atomic: the caller's callback began */
   gint           data_freed;     /* atomic: the last to be freed */
   gboolean       kept_completed;
   gint           started;        /* atomic: the body started */
@@ -1600,7 +1610,9 @@ watch_body (SaOperation  *op,
 
   g_object_weak_ref (G_OBJECT (task), watch_task_finalized, w);
   g_atomic_int_set (&w->started, TRUE);
-  if (w->give_up)
+  if (w->return_in_callback != RETURN_ANY)
+    test_wait_for_count (&w->in_callback, TRUE);
+  else if (w->give_up)
     g_usleep (5000);   /* its caller gives the call up meanwhile */
   if (w->cell == OFF_LOCK)
     g_task_return_int (task, 42);   /* a lock's result goes to its callers */
@@ -1626,7 +1638,15 @@ offload_cb (GObject      *source,
             GAsyncResult *result,
             gpointer      data)
 {
-  g_atomic_int_inc (&((Watch *) data)->n_callbacks);
+  Watch *w = data;
+
+  g_atomic_int_set (&w->in_callback, TRUE);
+  if (w->return_in_callback == RETURN_IN_CALLBACK)
+    {
+      test_wait_for_count (&w->body_returned, TRUE);
+      g_usleep (20000);   /* and its thread hands the call back */
+    }
+  g_atomic_int_inc (&w->n_callbacks);
 }
 
 /* How many finalizers a call of @cell has: its task, its unread result
@@ -2003,6 +2023,9 @@ typedef enum
   GIVEN_UP_ITERATES,    /* iterates on, racing the drain thread */
   GIVEN_UP_KEEPS_TASK,  /* keeps the task and waits for its completion */
   GIVEN_UP_CONTINUES,   /* a continuation's callback, then it leaves */
+  GIVEN_UP_MANY,        /* leaves, with more than a few callbacks of the
+                         * process waiting: the body returns as its
+                         * callback runs, which its thread does not check */
 } GivenUp;
 
 static void
@@ -2010,6 +2033,9 @@ offload_given_up (OffloadCellId cell,
                   GivenUp       how)
 {
   g_autoptr(SaDispatcher) d = NULL;
+  g_autoptr(SaOperation) counted = NULL;
+  gint n_returned = 0, n_delivered = 0;
+  guint in_flight = how == GIVEN_UP_MANY ? 24 : 0;
   Watch *watches;
   guint n = 20, n_fds;
 
@@ -2025,6 +2051,11 @@ offload_given_up (OffloadCellId cell,
   d = offload_dispatcher (cell);
   if (how == GIVEN_UP_CONTINUES)
     sa_dispatcher_set_timeout (d, 2);   /* the body takes 5 ms */
+  counted = sa_operation_new_blocking (counted_body, &n_returned, NULL);
+  g_assert_true (g_main_context_acquire (NULL));
+  for (guint i = 0; i < in_flight; i++)
+    sa_dispatcher_call_async (d, counted, NULL, count_cb_int, &n_delivered);
+  test_wait_for_count (&n_returned, (gint) in_flight);
   watches = g_new0 (Watch, n);
   n_fds = test_count_fds ();
   for (guint i = 0; i < n; i++)
@@ -2036,6 +2067,8 @@ offload_given_up (OffloadCellId cell,
                              .no_tail = how != GIVEN_UP_LEAVES,
                              .keep_task = how == GIVEN_UP_KEEPS_TASK,
                              .continues = how == GIVEN_UP_CONTINUES };
+      if (how == GIVEN_UP_MANY)
+        watches[i].return_in_callback = i % 2 ? RETURN_IN_CALLBACK : RETURN_WITH_CALLBACK;
       g_thread_join (g_thread_new ("caller", own_context_caller, &watches[i]));
     }
   for (guint i = 0; i < n; i++)
@@ -2044,6 +2077,10 @@ offload_given_up (OffloadCellId cell,
       g_assert_true (watches[i].kept_completed == watches[i].keep_task);
     }
   watches_assert_released (watches, n, cell, n_fds);
+
+  test_iterate_for_count (NULL, &n_delivered, (gint) in_flight);
+  g_assert_cmpint (n_delivered, ==, (gint) in_flight);
+  g_main_context_release (NULL);
 }
 
 static void
@@ -2068,6 +2105,12 @@ static void
 offload_situation_given_up_continued (OffloadCellId cell)
 {
   offload_given_up (cell, GIVEN_UP_CONTINUES);
+}
+
+static void
+offload_situation_given_up_many (OffloadCellId cell)
+{
+  offload_given_up (cell, GIVEN_UP_MANY);
 }
 
 static void
@@ -2379,6 +2422,7 @@ static const OffloadSituation offload_situations[] = {
   { "given-up-iterating",  offload_situation_given_up_iterating },
   { "given-up-kept",       offload_situation_given_up_kept },
   { "given-up-continued",  offload_situation_given_up_continued },
+  { "given-up-many",       offload_situation_given_up_many },
   { "propagate",           offload_situation_propagate },
   { "priority",            offload_situation_priority },
   { "burst",               offload_situation_burst },
