@@ -1720,17 +1720,21 @@ offload_dispatcher (OffloadCellId cell)
  * pattern of a worker, a test or a command-line tool. */
 /* With no callback (@w->no_callback), the call's task is what it waits
  * for: it iterates until the task reads as completed, then drops it. */
+/* Makes @w's call and returns its task: a lock's caller's, for OFF_LOCK. */
 static GTask *
-no_callback_call (Watch        *w,
-                  GCancellable *cancellable)
+task_call (Watch               *w,
+           GCancellable        *cancellable,
+           GAsyncReadyCallback  callback)
 {
   g_autoptr(SaOperation) op = sa_operation_new_blocking (watch_body, w, watch_data_free);
   g_autoptr(SaLock) lock = NULL;
 
   if (w->cell != OFF_LOCK)
-    return sa_dispatcher_call (w->dispatcher, op, SA_CALL_MODE_ASYNC, cancellable, NULL, NULL);
+    return sa_dispatcher_call (w->dispatcher, op, SA_CALL_MODE_ASYNC, cancellable,
+                               callback, callback != NULL ? w : NULL);
   lock = sa_lock_new (w->dispatcher);
-  return sa_lock_call (lock, "key", op, SA_CALL_MODE_ASYNC, cancellable, NULL, NULL);
+  return sa_lock_call (lock, "key", op, SA_CALL_MODE_ASYNC, cancellable,
+                       callback, callback != NULL ? w : NULL);
 }
 
 /* Passes the call's error on. */
@@ -1770,17 +1774,10 @@ own_context_caller (gpointer data)
       g_autoptr(GTask) kept = NULL;
 
       if (w->keep_task)
-        {
-          g_autoptr(SaOperation) op = sa_operation_new_blocking (watch_body, w, watch_data_free);
-
-          kept = sa_dispatcher_call (w->dispatcher, op, SA_CALL_MODE_ASYNC, cancellable,
-                                     offload_cb, w);
-        }
+        kept = task_call (w, cancellable, offload_cb);
       else if (w->continues)
         {
-          g_autoptr(SaOperation) op = sa_operation_new_blocking (watch_body, w, watch_data_free);
-          g_autoptr(GTask) call = sa_dispatcher_call (w->dispatcher, op, SA_CALL_MODE_ASYNC,
-                                                      NULL, NULL, NULL);
+          g_autoptr(GTask) call = task_call (w, NULL, NULL);
 
           g_object_unref (sa_continue (call, pass_error_on, NULL, NULL, offload_cb, w));
         }
@@ -1816,7 +1813,7 @@ own_context_caller (gpointer data)
     }
   else
     {
-      task = no_callback_call (w, cancellable);
+      task = task_call (w, cancellable, NULL);
       if (w->give_up)
         {
           test_wait_for_count (&w->started, TRUE);
@@ -1964,10 +1961,7 @@ offload_no_callback (OffloadCellId cell,
   guint n = 20, n_fds;
 
   if (skip_unless (cell != OFF_RUN_IN_THREAD && cell != OFF_PRIVATE,
-                   "returns no task to wait for, or is a sync call") ||
-      skip_unless (cell != OFF_LOCK || !give_up,
-                   "a caller that leaves does not end the execution it shared, which "
-                   "completes on its context: iterated until then (the class docs of SaLock)"))
+                   "returns no task to wait for, or is a sync call"))
     return;
 
   d = offload_dispatcher (cell);
@@ -2042,10 +2036,7 @@ offload_given_up (OffloadCellId cell,
   if (skip_unless (cell != OFF_PRIVATE, "a sync call: the caller waits for no callback") ||
       skip_unless ((how != GIVEN_UP_KEEPS_TASK && how != GIVEN_UP_CONTINUES) ||
                    cell != OFF_RUN_IN_THREAD,
-                   "returns no task to keep or follow") ||
-      skip_unless (cell != OFF_LOCK,
-                   "a caller that leaves does not end the execution it shared, which "
-                   "completes on its context: iterated until then (the class docs of SaLock)"))
+                   "returns no task to keep or follow"))
     return;
 
   d = offload_dispatcher (cell);
