@@ -150,11 +150,15 @@ _sa_call_get_context (SaCall *call)
 }
 
 /* On the body's thread, for a call whose task completed before its body
- * returned: TRUE when its caller passed no callback, so that call_done()
- * delivered it already, or when it was given up and delivered: nothing of
- * it is left for the caller's context; _sa_call_complete() may then run on
- * another thread. */
-gboolean _sa_call_detach             (SaCall              *call);
+ * returned: attaches @source, which completes the call, to the caller's
+ * context and returns TRUE; FALSE, attaching nothing, when its caller
+ * passed no callback, so that call_done() delivered it already, or when
+ * it was given up and delivered: nothing of it is left for the caller's
+ * context, and _sa_call_complete() may then run on another thread. The
+ * look and the attach are one step for the guard's delivery, which may
+ * withdraw @source and complete the call itself. */
+gboolean _sa_call_attach_hand_back   (SaCall              *call,
+                                      GSource             *source);
 /* Whether the call was given up and its caller's callback has run, which
  * the caller's context may wait for alone. */
 gboolean _sa_call_given_up           (SaCall              *call);

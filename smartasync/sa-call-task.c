@@ -72,7 +72,7 @@ _sa_call_task_get_dispatcher (GTask *task)
  *   to the call (its own, dropped there, or its guard's, in the idle of
  *   call_guard_fired()); no pool thread drops any; a call of no callback
  *   whose body returned after call_done() is completed on the drain
- *   thread instead (_sa_call_detach()), and so is a call given up and
+ *   thread instead (_sa_call_attach_hand_back()), and so is a call given up and
  *   delivered before its body returned, whose caller may have stopped
  *   iterating too: the drain thread withdraws its task's completion from
  *   the caller's context (claim_late()), unless call_done() took
@@ -92,6 +92,10 @@ typedef struct
   SaGuard         *guard;           /* closed at _sa_call_complete() */
   GMainContext    *context;         /* the task's (unowned: the task holds it) */
   gint             delivered_early; /* atomic: call_given_up_cb() delivered it */
+  GSource         *handed_back;     /* (unowned) under late_lock: the source
+                                     * of hand_back() on the caller's context,
+                                     * undispatched while the call is not
+                                     * delivered */
 } GuardedCall;
 
 static inline GuardedCall *
@@ -399,7 +403,8 @@ call_done (GObject      *source_object,
    * complete the call then. GTask marks the task completed on return from
    * here, before the caller's callback: what must follow that can wait.
    * Read before the change: a call the body's thread may then complete on
-   * the drain thread (_sa_call_detach()) has no callback or has hooks. */
+   * the drain thread (_sa_call_attach_hand_back()) has no callback or has
+   * hooks. */
   needs_hooks = call->callback != NULL && !(call->flags & SA_CALL_HOOKED);
   if (g_atomic_int_compare_and_exchange (&call->state, SA_CALL_RUNNING, SA_CALL_CALLBACK_WAITING))
     {
@@ -434,12 +439,33 @@ _sa_call_given_up (SaCall *call)
 }
 
 gboolean
-_sa_call_detach (SaCall *call)
+_sa_call_attach_hand_back (SaCall  *call,
+                           GSource *source)
 {
+  gboolean given_up;
+
   /* call_done() delivered a call of no callback before it let the body's
-   * thread see CALLBACK_WAITING; a call given up was delivered before
-   * that: nothing of either is left for the caller's context. */
-  return call->callback == NULL || _sa_call_given_up (call);
+   * thread see CALLBACK_WAITING. */
+  if (call->callback == NULL)
+    return FALSE;
+  if (!call->guarded)
+    {
+      g_source_attach (source, _sa_call_get_context (call));
+      return TRUE;
+    }
+
+  /* A call given up was delivered before: its caller may have stopped
+   * iterating. One given up later finds @source there (call_given_up_cb()). */
+  g_mutex_lock (&late_lock);
+  given_up = _sa_call_given_up (call);
+  if (!given_up)
+    {
+      g_source_attach (source, _sa_call_get_context (call));
+      ((GuardedCall *) call)->handed_back = source;
+    }
+  g_mutex_unlock (&late_lock);
+
+  return !given_up;
 }
 
 /* Whether anything but the call, GTask's completion (two references)
@@ -463,11 +489,14 @@ task_watched (GTask *task)
          g_signal_has_handler_pending (task, g_atomic_int_get (&notify_id), completed, TRUE);
 }
 
-/* A claim put off while its task is watched, tried again later. */
+/* A claim put off while its task is watched, tried again later: a weak
+ * reference meanwhile, so that a watcher that lets go without the drain
+ * thread finalizes the task itself, on its own thread. */
 typedef struct
 {
-  GTask *task;
-  guint  delay_ms;
+  GTask    *task;       /* the first try's reference, then NULL */
+  GWeakRef  later;
+  guint     delay_ms;
 } LateClaim;
 
 static gboolean claim_late_cb (gpointer data);
@@ -480,14 +509,29 @@ claim_again_cb (gpointer data)
   return G_SOURCE_REMOVE;
 }
 
+static void
+late_claim_free (LateClaim *claim)
+{
+  g_weak_ref_clear (&claim->later);
+  g_free (claim);
+}
+
 static gboolean
 claim_late_cb (gpointer data)
 {
   LateClaim *claim = data;
-  GTask *task = claim->task;
+  GTask *task = g_steal_pointer (&claim->task);
   GSource *completion;
   SaCall *call = NULL;
   gboolean watched = FALSE;
+
+  if (task == NULL)
+    task = g_weak_ref_get (&claim->later);
+  if (task == NULL)
+    {
+      late_claim_free (claim);   /* finalized: completed on its context */
+      return G_SOURCE_REMOVE;
+    }
 
   g_mutex_lock (&late_lock);
   /* Still queued, or in a dispatch whose call_done() waits for the lock:
@@ -511,6 +555,8 @@ claim_late_cb (gpointer data)
    * fired from a later idle, say): looked at again, less and less often. */
   if (watched)
     {
+      g_weak_ref_set (&claim->later, task);
+      g_object_unref (task);
       claim->delay_ms = MIN (claim->delay_ms * 2, 1000);
       _sa_timer_run_later (claim->delay_ms, claim_again_cb, claim);
       return G_SOURCE_REMOVE;
@@ -527,7 +573,7 @@ claim_late_cb (gpointer data)
       g_object_unref (task);
     }
   g_object_unref (task);
-  g_free (claim);
+  late_claim_free (claim);
 
   return G_SOURCE_REMOVE;
 }
@@ -541,6 +587,7 @@ claim_late (GTask *task)
   LateClaim *claim = g_new (LateClaim, 1);
 
   claim->task = task;
+  g_weak_ref_init (&claim->later, NULL);
   claim->delay_ms = 5;
   _sa_drain_run (claim_late_cb, claim);
 }
@@ -655,7 +702,11 @@ call_given_up_cb (gpointer data)
 {
   GuardedCall *gcall = data;
   gboolean in_batch = FALSE;
+  GSource *handed_back = NULL;
   GTask *late = NULL;
+  /* Delivered already by the dispatch that completes the call, which may
+   * be the caller of this one (a callback that iterates its context). */
+  gboolean delivered = gcall->call.flags & SA_CALL_DELIVERED;
 
   call_deliver (&gcall->call);
   /* Under the lock under which the body's thread reads it and hands the
@@ -670,8 +721,17 @@ call_given_up_cb (gpointer data)
       late = g_object_ref (gcall->call.task);
       in_batch = gcall->call.unconfirmed && !(gcall->call.flags & SA_CALL_CONFIRM_SEEN);
     }
+  /* Handed back, after call_done(), to this context before this mark: its
+   * source comes later than this dispatch, which completes the call. */
+  else if (!delivered && gcall->call.task != NULL && gcall->handed_back != NULL)
+    {
+      handed_back = g_steal_pointer (&gcall->handed_back);
+      g_source_destroy (handed_back);
+    }
   g_mutex_unlock (&late_lock);
-  if (in_batch)
+  if (handed_back != NULL)
+    _sa_call_complete (&gcall->call);
+  else if (in_batch)
     given_up_complete_unconfirmed (&gcall->call, late);
   else if (late != NULL)
     claim_late (late);
@@ -727,6 +787,7 @@ _sa_call_new (const SaCallOrigin  *origin,
   g_atomic_ref_count_init (&gcall->ref_count);
   gcall->priority = origin->priority;
   gcall->delivered_early = FALSE;
+  gcall->handed_back = NULL;
   gcall->context = g_main_context_get_thread_default ();
   if (gcall->context == NULL)
     gcall->context = g_main_context_default ();

@@ -61,25 +61,18 @@ call_complete_cb (gpointer data)
 /* On the body's thread, once call_done() ran: hands the call to the
  * caller's context, where call_complete_cb() completes it; or, for a call
  * with no callback, whose caller may have stopped iterating once its task
- * read as completed, to the drain thread (as GTask's worker drops a task
- * of no callback), never to this thread. */
+ * read as completed, or one given up, to the drain thread (as GTask's
+ * worker drops a task of no callback), never to this thread. */
 static void
 hand_back (SaCall *call)
 {
-  GSource *source;
-
-  if (_sa_call_detach (call))
-    {
-      _sa_drain_run (call_complete_cb, call);
-      return;
-    }
-
-  source = g_idle_source_new ();
+  GSource *source = g_idle_source_new ();
 
   g_source_set_priority (source, g_task_get_priority (call->task));
   g_source_set_static_name (source, "[smartasync] callback after the body");
   g_source_set_callback (source, call_complete_cb, call, NULL);
-  g_source_attach (source, _sa_call_get_context (call));
+  if (!_sa_call_attach_hand_back (call, source))
+    _sa_drain_run (call_complete_cb, call);
   g_source_unref (source);
 }
 

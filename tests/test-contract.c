@@ -1449,6 +1449,9 @@ typedef enum
   RETURN_ANY,
   RETURN_IN_CALLBACK,     /* and is handed back before the callback ends */
   RETURN_WITH_CALLBACK,   /* racing the rest of the callback's dispatch */
+  RETURN_AFTER_COMPLETION,/* its task's completion dispatched before the
+                           * call is given up; handed back as the callback
+                           * runs */
 } ReturnInCallback;
 
 /* One call's watch: where and when its finalizers ran. */
@@ -1475,6 +1478,7 @@ typedef struct
                                   * its timeout gives up, running or queued */
   ReturnInCallback return_in_callback;
   gint           in_callback;    /* atomic: the caller's callback began */
+  gint           task_returned;  /* atomic: the body returned its task */
   gint           data_freed;     /* atomic: the last to be freed */
   gboolean       kept_completed;
   gint           started;        /* atomic: the body started */
@@ -1610,7 +1614,7 @@ watch_body (SaOperation  *op,
 
   g_object_weak_ref (G_OBJECT (task), watch_task_finalized, w);
   g_atomic_int_set (&w->started, TRUE);
-  if (w->return_in_callback != RETURN_ANY)
+  if (w->return_in_callback != RETURN_ANY && w->return_in_callback != RETURN_AFTER_COMPLETION)
     test_wait_for_count (&w->in_callback, TRUE);
   else if (w->give_up)
     g_usleep (5000);   /* its caller gives the call up meanwhile */
@@ -1618,6 +1622,9 @@ watch_body (SaOperation  *op,
     g_task_return_int (task, 42);   /* a lock's result goes to its callers */
   else
     g_task_return_pointer (task, w, watch_result_free);   /* never read */
+  g_atomic_int_set (&w->task_returned, TRUE);
+  if (w->return_in_callback == RETURN_AFTER_COMPLETION)
+    test_wait_for_count (&w->in_callback, TRUE);
   /* The body's tail: nothing of the call may be freed before it ends. */
   if (!w->no_tail)
     g_usleep (2000);
@@ -1641,7 +1648,8 @@ offload_cb (GObject      *source,
   Watch *w = data;
 
   g_atomic_int_set (&w->in_callback, TRUE);
-  if (w->return_in_callback == RETURN_IN_CALLBACK)
+  if (w->return_in_callback == RETURN_IN_CALLBACK ||
+      w->return_in_callback == RETURN_AFTER_COMPLETION)
     {
       test_wait_for_count (&w->body_returned, TRUE);
       g_usleep (20000);   /* and its thread hands the call back */
@@ -1786,6 +1794,15 @@ own_context_caller (gpointer data)
       if (w->give_up && !w->continues)
         {
           test_wait_for_count (&w->started, TRUE);
+          /* The task's completion is dispatched here first. */
+          if (w->return_in_callback == RETURN_AFTER_COMPLETION)
+            {
+              gint64 until = g_get_monotonic_time () + 20000;
+
+              test_wait_for_count (&w->task_returned, TRUE);
+              while (g_get_monotonic_time () < until)
+                g_main_context_iteration (context, FALSE);
+            }
           g_cancellable_cancel (cancellable);
         }
       while (!g_atomic_int_get (&w->n_callbacks))
@@ -2020,6 +2037,9 @@ typedef enum
   GIVEN_UP_MANY,        /* leaves, with more than a few callbacks of the
                          * process waiting: the body returns as its
                          * callback runs, which its thread does not check */
+  GIVEN_UP_COMPLETED,   /* leaves; given up once its task's completion was
+                         * dispatched, the body hands it back as its
+                         * callback runs */
 } GivenUp;
 
 static void
@@ -2060,6 +2080,8 @@ offload_given_up (OffloadCellId cell,
                              .continues = how == GIVEN_UP_CONTINUES };
       if (how == GIVEN_UP_MANY)
         watches[i].return_in_callback = i % 2 ? RETURN_IN_CALLBACK : RETURN_WITH_CALLBACK;
+      else if (how == GIVEN_UP_COMPLETED)
+        watches[i].return_in_callback = RETURN_AFTER_COMPLETION;
       g_thread_join (g_thread_new ("caller", own_context_caller, &watches[i]));
     }
   for (guint i = 0; i < n; i++)
@@ -2102,6 +2124,12 @@ static void
 offload_situation_given_up_many (OffloadCellId cell)
 {
   offload_given_up (cell, GIVEN_UP_MANY);
+}
+
+static void
+offload_situation_given_up_completed (OffloadCellId cell)
+{
+  offload_given_up (cell, GIVEN_UP_COMPLETED);
 }
 
 static void
@@ -2414,6 +2442,7 @@ static const OffloadSituation offload_situations[] = {
   { "given-up-kept",       offload_situation_given_up_kept },
   { "given-up-continued",  offload_situation_given_up_continued },
   { "given-up-many",       offload_situation_given_up_many },
+  { "given-up-completed",  offload_situation_given_up_completed },
   { "propagate",           offload_situation_propagate },
   { "priority",            offload_situation_priority },
   { "burst",               offload_situation_burst },
