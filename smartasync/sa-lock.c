@@ -36,10 +36,13 @@
  * - started by an async caller, it is started on that caller's
  *   thread-default context (a blocking operation then runs on a worker
  *   thread) and completes there; that context must go on being iterated
- *   until the execution ends, as a running main loop's is, while any
- *   caller waits for it. Once its last caller left, a blocking execution
- *   needs it no more: its late completion is released without it, as a
- *   dispatcher call's given up (docs/threading.md). An operation
+ *   until the execution ends, as a running main loop's is, even after
+ *   that caller left it while others wait: its completion, or its
+ *   giving up when they leave too, is dispatched there. A starter that is
+ *   the last of its callers to leave needs it no more once its own
+ *   callback ran: a blocking execution is then given up as a dispatcher
+ *   call is, and its late completion released without that context
+ *   (docs/threading.md). An operation
  *   that completes at once still completes in a later iteration, so the
  *   callers issued before the loop iterates all join it.
  * - started by a sync caller, it runs on that caller's thread before its
