@@ -460,8 +460,9 @@ _sa_call_attach_hand_back (SaCall  *call,
   given_up = _sa_call_given_up (call);
   if (!given_up)
     {
-      g_source_attach (source, _sa_call_get_context (call));
+      /* Before the attach, after which @source may free the call. */
       ((GuardedCall *) call)->handed_back = source;
+      g_source_attach (source, _sa_call_get_context (call));
     }
   g_mutex_unlock (&late_lock);
 
