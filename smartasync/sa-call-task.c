@@ -517,14 +517,46 @@ late_claim_free (LateClaim *claim)
   g_free (claim);
 }
 
+/* Takes @task's call from its completion, which it withdraws from the
+ * caller's context, unless the completion has run (or is under way past
+ * call_done()'s take), or the task is watched (*@watched). Under
+ * late_lock, while that source cannot have been freed. */
+static SaCall *
+withdraw_completion (GTask    *task,
+                     gboolean *watched)
+{
+  GSource *completion;
+  SaCall *call = NULL;
+
+  *watched = FALSE;
+  g_mutex_lock (&late_lock);
+  /* Still queued, or in a dispatch whose call_done() waits for the lock:
+   * alive either way while the call's record is in the task. */
+  completion = g_main_context_find_source_by_funcs_user_data (g_task_get_context (task),
+                                                              &g_idle_funcs, task);
+  if (completion != NULL && g_object_get_qdata (G_OBJECT (task), call_quark ()) != NULL)
+    {
+      *watched = task_watched (task);
+      if (!*watched)
+        call = g_object_steal_qdata (G_OBJECT (task), call_quark ());
+    }
+  if (call != NULL)
+    {
+      g_source_destroy (completion);
+      g_object_set_qdata (G_OBJECT (task), late_withdrawn_quark (), GINT_TO_POINTER (TRUE));
+    }
+  g_mutex_unlock (&late_lock);
+
+  return call;
+}
+
 static gboolean
 claim_late_cb (gpointer data)
 {
   LateClaim *claim = data;
   GTask *task = g_steal_pointer (&claim->task);
-  GSource *completion;
-  SaCall *call = NULL;
-  gboolean watched = FALSE;
+  gboolean watched;
+  SaCall *call;
 
   if (task == NULL)
     task = g_weak_ref_get (&claim->later);
@@ -534,23 +566,7 @@ claim_late_cb (gpointer data)
       return G_SOURCE_REMOVE;
     }
 
-  g_mutex_lock (&late_lock);
-  /* Still queued, or in a dispatch whose call_done() waits for the lock:
-   * alive either way while the call's record is in the task. */
-  completion = g_main_context_find_source_by_funcs_user_data (g_task_get_context (task),
-                                                              &g_idle_funcs, task);
-  if (completion != NULL && g_object_get_qdata (G_OBJECT (task), call_quark ()) != NULL)
-    {
-      watched = task_watched (task);
-      if (!watched)
-        call = g_object_steal_qdata (G_OBJECT (task), call_quark ());
-    }
-  if (call != NULL)
-    {
-      g_source_destroy (completion);
-      g_object_set_qdata (G_OBJECT (task), late_withdrawn_quark (), GINT_TO_POINTER (TRUE));
-    }
-  g_mutex_unlock (&late_lock);
+  call = withdraw_completion (task, &watched);
 
   /* A watcher may let go without iterating the context (a continuation
    * fired from a later idle, say): looked at again, less and less often. */
@@ -669,27 +685,15 @@ static void
 given_up_complete_unconfirmed (SaCall *call,
                                GTask  *task)
 {
-  GMainContext *context = g_task_get_context (task);
-  GSource *completion;
-  gboolean taken = FALSE;
+  gboolean watched;
 
   /* Never returned by its body: answered in an idle, as its cancellable
    * is cancelled, and withdrawn with it. */
-  if (g_main_context_find_source_by_funcs_user_data (context, &g_idle_funcs, task) == NULL)
+  if (g_main_context_find_source_by_funcs_user_data (g_task_get_context (task), &g_idle_funcs,
+                                                     task) == NULL)
     g_task_return_error (task, _sa_operation_new_no_result_error (call->operation));
 
-  g_mutex_lock (&late_lock);
-  completion = g_main_context_find_source_by_funcs_user_data (context, &g_idle_funcs, task);
-  if (completion != NULL && g_object_get_qdata (G_OBJECT (task), call_quark ()) != NULL &&
-      !task_watched (task))
-    {
-      g_object_steal_qdata (G_OBJECT (task), call_quark ());
-      g_source_destroy (completion);
-      taken = TRUE;
-    }
-  g_mutex_unlock (&late_lock);
-
-  if (taken)
+  if (withdraw_completion (task, &watched) != NULL)
     {
       call->flags |= SA_CALL_DONE_SEEN;
       call_complete_kept (call);

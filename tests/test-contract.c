@@ -1935,6 +1935,41 @@ counted_body (SaOperation  *op,
   g_atomic_int_inc ((gint *) data);
 }
 
+/* @n calls of @d whose callbacks wait, undispatched, on the main thread's
+ * default context, which it holds meanwhile: beyond a few, a pool thread
+ * leaves the check of a body's result to its caller's context (see
+ * docs/threading.md). */
+typedef struct
+{
+  SaOperation *counted;
+  gint         n_returned;
+  gint         n_delivered;
+  guint        n;
+} InFlight;
+
+static void
+in_flight_start (InFlight     *f,
+                 SaDispatcher *d,
+                 guint         n)
+{
+  *f = (InFlight) { .n = n };
+  f->counted = sa_operation_new_blocking (counted_body, &f->n_returned, NULL);
+  g_assert_true (g_main_context_acquire (NULL));
+  for (guint i = 0; i < n; i++)
+    sa_dispatcher_call_async (d, f->counted, NULL, count_cb_int, &f->n_delivered);
+  test_wait_for_count (&f->n_returned, (gint) n);
+}
+
+/* Each of them called back once. */
+static void
+in_flight_finish (InFlight *f)
+{
+  test_iterate_for_count (NULL, &f->n_delivered, (gint) f->n);
+  g_assert_cmpint (f->n_delivered, ==, (gint) f->n);
+  g_main_context_release (NULL);
+  g_clear_object (&f->counted);
+}
+
 /* Waits for each of @n calls to have freed its task, result, data and
  * context, after its body, on its caller's thread or the drain thread;
  * then for the descriptors to come back to @n_fds (the drain thread ends
@@ -1967,17 +2002,15 @@ watches_assert_released (Watch         *watches,
   g_free (watches);
 }
 
-/* With @in_flight calls of this thread's whose callbacks wait meanwhile:
- * beyond a few, a pool thread leaves the check of a body's result to its
- * caller's context (see docs/threading.md). */
+/* With @in_flight calls of this thread's whose callbacks wait meanwhile
+ * (InFlight). */
 static void
 offload_no_callback (OffloadCellId cell,
                      guint         in_flight,
                      gboolean      give_up)
 {
   g_autoptr(SaDispatcher) d = NULL;
-  g_autoptr(SaOperation) counted = NULL;
-  gint n_returned = 0, n_delivered = 0;
+  InFlight f;
   Watch *watches;
   guint n = 20, n_fds;
 
@@ -1986,11 +2019,7 @@ offload_no_callback (OffloadCellId cell,
     return;
 
   d = offload_dispatcher (cell);
-  counted = sa_operation_new_blocking (counted_body, &n_returned, NULL);
-  g_assert_true (g_main_context_acquire (NULL));
-  for (guint i = 0; i < in_flight; i++)
-    sa_dispatcher_call_async (d, counted, NULL, count_cb_int, &n_delivered);
-  test_wait_for_count (&n_returned, (gint) in_flight);
+  in_flight_start (&f, d, in_flight);
   watches = g_new0 (Watch, n);
   n_fds = test_count_fds ();
   for (guint i = 0; i < n; i++)
@@ -2001,10 +2030,7 @@ offload_no_callback (OffloadCellId cell,
       g_thread_join (g_thread_new ("caller", own_context_caller, &watches[i]));
     }
   watches_assert_released (watches, n, cell, n_fds);
-
-  test_iterate_for_count (NULL, &n_delivered, (gint) in_flight);
-  g_assert_cmpint (n_delivered, ==, (gint) in_flight);
-  g_main_context_release (NULL);
+  in_flight_finish (&f);
 }
 
 static void
@@ -2051,9 +2077,7 @@ offload_given_up (OffloadCellId cell,
                   GivenUp       how)
 {
   g_autoptr(SaDispatcher) d = NULL;
-  g_autoptr(SaOperation) counted = NULL;
-  gint n_returned = 0, n_delivered = 0;
-  guint in_flight = how == GIVEN_UP_MANY ? 24 : 0;
+  InFlight f;
   Watch *watches;
   guint n = 20, n_fds;
 
@@ -2066,11 +2090,7 @@ offload_given_up (OffloadCellId cell,
   d = offload_dispatcher (cell);
   if (how == GIVEN_UP_CONTINUES)
     sa_dispatcher_set_timeout (d, 2);   /* the body takes 5 ms */
-  counted = sa_operation_new_blocking (counted_body, &n_returned, NULL);
-  g_assert_true (g_main_context_acquire (NULL));
-  for (guint i = 0; i < in_flight; i++)
-    sa_dispatcher_call_async (d, counted, NULL, count_cb_int, &n_delivered);
-  test_wait_for_count (&n_returned, (gint) in_flight);
+  in_flight_start (&f, d, how == GIVEN_UP_MANY ? 24 : 0);
   watches = g_new0 (Watch, n);
   n_fds = test_count_fds ();
   for (guint i = 0; i < n; i++)
@@ -2094,10 +2114,7 @@ offload_given_up (OffloadCellId cell,
       g_assert_true (watches[i].kept_completed == watches[i].keep_task);
     }
   watches_assert_released (watches, n, cell, n_fds);
-
-  test_iterate_for_count (NULL, &n_delivered, (gint) in_flight);
-  g_assert_cmpint (n_delivered, ==, (gint) in_flight);
-  g_main_context_release (NULL);
+  in_flight_finish (&f);
 }
 
 static void
