@@ -26,6 +26,14 @@ void     _sa_drain_start     (SaDrain      *drain);
  * pending. Safe from any thread, including the drain thread; consumes a
  * reference to @drain. */
 void     _sa_drain_completed (SaDrain      *drain);
+/* The drain thread's own context, for a call that must complete without
+ * any caller's context (an SaLock execution whose starter may leave): the
+ * thread runs, iterating it, while it is held. Returns it; each hold ends
+ * with _sa_drain_release_shared(), on the drain thread. */
+GMainContext *_sa_drain_hold_shared    (void);
+void          _sa_drain_release_shared (void);
+/* That context, while held. */
+GMainContext *_sa_drain_get_shared     (void);
 /* Another reference, for whoever calls _sa_drain_completed(). */
 SaDrain *_sa_drain_ref       (SaDrain      *drain);
 /* Runs @func (@data) once on the drain thread, its return value ignored:

@@ -48,6 +48,31 @@ static GMainContext *drains_wakeup;    /* (nullable) the running thread's contex
                                         * new drain or run */
 static GSList       *drains_runs;      /* (element-type DrainRun) newest first:
                                         * functions to run once, _sa_drain_run() */
+static GMainContext *shared_context;   /* (nullable) made by the first hold,
+                                        * freed as the thread exits:
+                                        * _sa_drain_hold_shared() */
+static guint         shared_holds;
+static gint64        shared_released;  /* when the last hold ended */
+
+/* How long the thread stays for the shared context once no hold is left:
+ * calls made one after another would each start a thread otherwise. */
+#define SHARED_LINGER_US (G_USEC_PER_SEC / 2)
+
+/* Under drains_lock: how long the thread stays for the shared context
+ * still, in ms; 0 once it needs not, -1 while it is held. */
+static gint
+shared_linger_ms (void)
+{
+  gint64 left;
+
+  if (shared_holds > 0)
+    return -1;
+  if (shared_context == NULL)
+    return 0;
+  left = shared_released + SHARED_LINGER_US - g_get_monotonic_time ();
+
+  return left > 0 ? (gint) ((left + 999) / 1000) : 0;
+}
 
 typedef struct
 {
@@ -153,16 +178,27 @@ drains_run (void)
 }
 
 /* Runs what was handed over to run, takes the drains handed over since
- * the last pass, and drops those completed and quiet.
- * Returns FALSE, with the thread no longer running, once it holds none
- * and has nothing to run. */
+ * the last pass (and the shared context, once made), and drops those
+ * completed and quiet.
+ * Returns FALSE, with the thread no longer running, once it holds none,
+ * the shared context is not held, and it has nothing to run. */
 static gboolean
-drains_update (GPtrArray *drains)
+drains_update (GPtrArray *drains,
+               SaDrain   *shared)
 {
+  GMainContext *unused = NULL;
   gboolean running = TRUE;
 
   drains_run ();
   g_mutex_lock (&drains_lock);
+  /* Only a running drain thread acquires it, and one that exits lets it
+   * go under the lock first. */
+  if (shared->context == NULL && shared_context != NULL)
+    {
+      if (!g_main_context_acquire (shared_context))
+        g_assert_not_reached ();
+      shared->context = shared_context;
+    }
   for (guint i = 0; i < drains_started->len; )
     {
       SaDrain *drain = drains_started->pdata[i];
@@ -207,29 +243,40 @@ drains_update (GPtrArray *drains)
     }
 
   g_mutex_lock (&drains_lock);
-  if (drains->len == 0 && drains_started->len == 0 && drains_runs == NULL)
+  if (drains->len == 0 && drains_started->len == 0 && drains_runs == NULL &&
+      shared_linger_ms () == 0)
     {
       g_clear_pointer (&drains_started, g_ptr_array_unref);
       drains_wakeup = NULL;
+      /* Not held, so unused: a later hold makes another. */
+      if (shared->context != NULL)
+        g_main_context_release (g_steal_pointer (&shared->context));
+      unused = g_steal_pointer (&shared_context);
       running = FALSE;
     }
   g_mutex_unlock (&drains_lock);
+  g_clear_pointer (&unused, g_main_context_unref);
 
   return running;
 }
 
 /* The poll's longest wait: none for a run handed over since
- * drains_update(), 10 ms while a drain waits for its owner to pop it. */
+ * drains_update(), 10 ms while a drain waits for its owner to pop it,
+ * and the shared context's lingering time. */
 static gint
 drains_poll_timeout (void)
 {
   gint timeout = -1;
+  gint linger;
 
   g_mutex_lock (&drains_lock);
+  linger = shared_linger_ms ();
   if (drains_runs != NULL)
     timeout = 0;
   else if (drains_started->len > 0)
     timeout = 10;
+  if (linger > 0 && (timeout < 0 || linger < timeout))
+    timeout = linger;
   g_mutex_unlock (&drains_lock);
 
   return timeout;
@@ -243,20 +290,25 @@ drain_thread (gpointer data)
   g_autoptr(GPtrArray) drains = g_ptr_array_new ();   /* (element-type SaDrain) */
   g_autoptr(GArray) fds = g_array_new (FALSE, FALSE, sizeof (GPollFD));
   SaDrain wakeup = { .context = wakeup_context };
+  SaDrain shared = { .context = NULL };
 
   if (!g_main_context_acquire (wakeup_context))
     g_assert_not_reached ();
 
-  while (drains_update (drains))
+  while (drains_update (drains, &shared))
     {
       gint timeout = drains_poll_timeout ();
 
       g_array_set_size (fds, 0);
       drain_prepare (&wakeup, fds, &timeout);
+      if (shared.context != NULL)
+        drain_prepare (&shared, fds, &timeout);
       for (guint i = 0; i < drains->len; i++)
         drain_prepare (drains->pdata[i], fds, &timeout);
       (void) g_poll ((GPollFD *) fds->data, fds->len, timeout);
       drain_dispatch (&wakeup, fds);
+      if (shared.context != NULL)
+        drain_dispatch (&shared, fds);
       for (guint i = 0; i < drains->len; i++)
         drain_dispatch (drains->pdata[i], fds);
     }
@@ -315,4 +367,49 @@ _sa_drain_run (GSourceFunc func,
   drains_runs = g_slist_prepend (drains_runs, run);
   g_main_context_wakeup (drains_wakeup);
   g_mutex_unlock (&drains_lock);
+}
+
+GMainContext *
+_sa_drain_hold_shared (void)
+{
+  GMainContext *context;
+
+  g_mutex_lock (&drains_lock);
+  /* A thread that runs has taken it up, or is told of it now. */
+  if (drains_started == NULL)
+    drains_start_thread ();
+  if (shared_context == NULL)
+    {
+      shared_context = g_main_context_new ();
+      g_main_context_wakeup (drains_wakeup);
+    }
+  context = shared_context;
+  shared_holds++;
+  g_mutex_unlock (&drains_lock);
+
+  return context;
+}
+
+void
+_sa_drain_release_shared (void)
+{
+  g_mutex_lock (&drains_lock);
+  g_assert (shared_holds > 0);
+  /* The thread sees it at its next pass: the last hold ends on it. */
+  if (--shared_holds == 0)
+    shared_released = g_get_monotonic_time ();
+  g_mutex_unlock (&drains_lock);
+}
+
+GMainContext *
+_sa_drain_get_shared (void)
+{
+  GMainContext *context;
+
+  g_mutex_lock (&drains_lock);
+  g_assert (shared_holds > 0);
+  context = shared_context;
+  g_mutex_unlock (&drains_lock);
+
+  return context;
 }

@@ -9,6 +9,7 @@
 #include "sa-context-private.h"
 #include "sa-call-task-private.h"
 #include "sa-dispatcher-private.h"
+#include "sa-drain-thread-private.h"
 #include "sa-error.h"
 #include "sa-guard-private.h"
 #include "sa-lock.h"
@@ -33,18 +34,20 @@
  * An execution runs in the cell of the caller that starts it, as a call
  * of the dispatcher from that caller would:
  *
- * - started by an async caller, it is started on that caller's
- *   thread-default context (a blocking operation then runs on a worker
- *   thread) and completes there; that context must go on being iterated
- *   until the execution ends, as a running main loop's is, even after
- *   that caller left it while others wait: its completion, or its
- *   giving up when they leave too, is dispatched there. A starter that is
- *   the last of its callers to leave needs it no more once its own
- *   callback ran: a blocking execution is then given up as a dispatcher
- *   call is, and its late completion released without that context
- *   (docs/threading.md). An operation
- *   that completes at once still completes in a later iteration, so the
- *   callers issued before the loop iterates all join it.
+ * - started by an async caller, a non-blocking operation is started on
+ *   that caller's thread-default context and completes there; that
+ *   context must go on being iterated until the execution ends, as a
+ *   running main loop's is, even after that caller left it while others
+ *   wait. A blocking operation runs on a worker thread; while its starter
+ *   waits, its callers are answered on the starter's context. A starter
+ *   that leaves (by its cancellable) needs that context no more once its
+ *   own callback ran, whether the others wait or leave too: they are
+ *   answered from the library's drain thread, and the operation's late
+ *   result, once nobody waits, is released there (docs/threading.md). A
+ *   starter with no cancellable cannot leave.
+ *   Either operation that completes at once still completes in a later
+ *   iteration of the starter's context, so the callers issued before the
+ *   loop iterates all join it.
  * - started by a sync caller, it runs on that caller's thread before its
  *   call returns: a blocking operation is called directly (with the
  *   caller's own thread-default context), a non-blocking one runs on the
@@ -193,7 +196,13 @@ struct _Execution
   gboolean         blocking;
   GThread         *driver;      /* the sync caller running it, or NULL */
   GMainContext    *context;     /* (nullable) where an async caller's
-                                 * execution completes */
+                                 * execution completes: a blocking one's
+                                 * only while its starter waits, guarded
+                                 * by lock->mutex then */
+  SaOperation     *operation;   /* (nullable) a blocking execution of an
+                                 * async caller: the starter's operation,
+                                 * run by a dispatcher call that completes
+                                 * on the drain thread's shared context */
 
   /* Guarded by lock->mutex. */
   ExecutionState   state;
@@ -205,6 +214,14 @@ struct _Execution
   guint            n_waiting;   /* slots not yet emptied */
   GError          *timed_out;   /* (nullable) the deadline's error, once it
                                  * passed: every caller's outcome */
+  GSource         *delivery;    /* (nullable) (unowned) the idle on context
+                                 * that delivers the completed call of
+                                 * operation; whoever clears it delivers */
+  GTask           *holder;      /* (nullable) the completed operation's
+                                 * task, written before delivery is set */
+  gboolean         given_up;    /* that call was given up: delivered from
+                                 * its callback, not its release */
+  GError          *error;       /* (nullable) or its error */
 };
 
 /* A caller with a cancellable: what its handler needs to find its slot,
@@ -421,7 +438,10 @@ execution_unref (Execution *exec)
   g_assert (exec->n_waiting == 0);
   if (exec->waiters != NULL)
     g_ptr_array_unref (exec->waiters);   /* empty slots only */
+  g_assert (exec->delivery == NULL);
+  g_assert (exec->holder == NULL && exec->error == NULL);
   g_clear_pointer (&exec->context, g_main_context_unref);
+  g_clear_object (&exec->operation);
   g_clear_error (&exec->timed_out);
   g_object_unref (exec->cancellable);
   g_free (exec->key);
@@ -454,9 +474,10 @@ execution_can_serve (Execution *exec,
     return TRUE;
 
   /* A sync caller waits without iterating its contexts, so the execution's
-   * must be held (iterated) by another thread; and inside a blocking body
-   * it may hold the pool thread a blocking execution needs. */
-  return held_by_another_thread (exec->context) &&
+   * must be held (iterated) by another thread (none once a blocking one's
+   * starter left); and inside a blocking body it may hold the pool thread
+   * a blocking execution needs. */
+  return (exec->context == NULL || held_by_another_thread (exec->context)) &&
          !(exec->blocking && _sa_context_is_blocking ());
 }
 
@@ -533,14 +554,13 @@ return_cancelled (GTask      *task,
   g_object_unref (task);
 }
 
-/* The execution's task completed: called once, by the dispatcher. */
+/* The execution completed with exec->holder or exec->error: every caller
+ * still there gets the outcome. Called once; releases the run's reference. */
 static void
-execution_done (GObject      *source_object,
-                GAsyncResult *result,
-                gpointer      user_data)
+execution_deliver (Execution *exec)
 {
-  Execution *exec = user_data;
   SaLock *self = exec->lock;
+  g_autoptr(GTask) holder = NULL;
   g_autoptr(GError) error = NULL;
   Outcome *outcome = NULL;
   GPtrArray *waiters = NULL;
@@ -556,18 +576,20 @@ execution_done (GObject      *source_object,
     {
       exec->state = EXECUTION_DONE;
     }
+  holder = g_steal_pointer (&exec->holder);
+  error = g_steal_pointer (&exec->error);
   if (exec->timed_out != NULL)
-    error = g_error_copy (exec->timed_out);
+    {
+      g_clear_error (&error);
+      error = g_error_copy (exec->timed_out);
+    }
   g_mutex_unlock (&self->mutex);
 
   if (n_reached > 0 && error == NULL)
     {
-      /* The call's task, unless its guard gave the call up. */
-      g_autoptr(GTask) holder = _sa_call_task_take (result, &error);
-
-      if (holder != NULL && g_task_had_error (holder))
+      if (g_task_had_error (holder))
         g_task_propagate_boolean (holder, &error);
-      else if (holder != NULL)
+      else
         outcome = outcome_new (holder, n_reached);
     }
 
@@ -588,6 +610,154 @@ execution_done (GObject      *source_object,
   g_clear_pointer (&waiters, g_ptr_array_unref);
   g_clear_pointer (&outcome, outcome_unref);
   execution_unref (exec);   /* its run's reference */
+}
+
+/* The execution's task completed: called once, by the dispatcher, on the
+ * starter's context or thread. */
+static void
+execution_done (GObject      *source_object,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  Execution *exec = user_data;
+
+  /* The call's task, unless its guard gave the call up. */
+  exec->holder = _sa_call_task_take (result, &exec->error);
+  execution_deliver (exec);
+}
+
+/* Takes the pending delivery of @exec, if any, under the mutex: the
+ * caller then delivers (execution_withdrawn()). Returns a reference. */
+static GSource *
+execution_take_delivery (Execution *exec)
+{
+  GSource *delivery = exec->delivery;
+
+  exec->delivery = NULL;
+  return delivery != NULL ? g_source_ref (delivery) : NULL;
+}
+
+/* Outside the mutex: destroys @delivery, taken by
+ * execution_take_delivery(), and delivers in its place. */
+static void
+execution_withdrawn (Execution *exec,
+                     GSource   *delivery)
+{
+  g_source_destroy (delivery);
+  g_source_unref (delivery);
+  execution_deliver (exec);
+}
+
+/* The delivery of a blocking execution on its starter's context. */
+static gboolean
+execution_delivery_cb (gpointer user_data)
+{
+  Execution *exec = user_data;
+  gboolean ours;
+
+  g_mutex_lock (&exec->lock->mutex);
+  ours = exec->delivery != NULL;
+  exec->delivery = NULL;
+  g_mutex_unlock (&exec->lock->mutex);
+
+  if (ours)
+    execution_deliver (exec);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* On the drain thread: delivers a blocking execution's outcome, or hands
+ * the delivery to the starter's context while the starter waits, as an
+ * execution that completed there: the callers issued before that context
+ * iterates all join it. Once the starter left, no context of a caller
+ * that left is needed. */
+static void
+execution_schedule_delivery (Execution *exec)
+{
+  gboolean deliver_here = TRUE;
+
+  g_mutex_lock (&exec->lock->mutex);
+  if (exec->state == EXECUTION_RUNNING && exec->context != NULL)
+    {
+      GSource *idle = g_idle_source_new ();
+
+      g_source_set_static_name (idle, "[smartasync] SaLock delivery");
+      g_source_set_callback (idle, execution_delivery_cb, execution_ref (exec),
+                             (GDestroyNotify) execution_unref);
+      exec->delivery = idle;
+      g_source_attach (idle, exec->context);
+      g_source_unref (idle);
+      deliver_here = FALSE;
+    }
+  g_mutex_unlock (&exec->lock->mutex);
+
+  if (deliver_here)
+    execution_deliver (exec);
+}
+
+/* A blocking execution's dispatcher call completed, on the drain thread.
+ * Its outcome waits for the call to let go of the operation and its task
+ * (execution_call_released()), so that they are freed where the callers
+ * are; unless the call was given up at its timeout, while the body runs
+ * on. */
+static void
+execution_done_blocking (GObject      *source_object,
+                         GAsyncResult *result,
+                         gpointer      user_data)
+{
+  Execution *exec = user_data;
+
+  exec->given_up = _sa_call_task_given_up (G_TASK (result));
+  exec->holder = _sa_call_task_take (result, &exec->error);
+  if (exec->given_up)
+    execution_schedule_delivery (exec);
+}
+
+/* A blocking execution's body, for the operation of its dispatcher call:
+ * the starter's operation runs in it. */
+static void
+execution_body (SaOperation  *call_operation,
+                GTask        *task,
+                GCancellable *cancellable,
+                gpointer      user_data)
+{
+  Execution *exec = user_data;
+
+  _sa_operation_run_body (exec->operation, task, cancellable);
+}
+
+/* In a dispatch of its own on the drain's context, after the one that
+ * released the call: nothing of the call is held there any more (GTask
+ * holds its task until its completion's dispatch ends), so what the
+ * callers drop is freed on their side. */
+static gboolean
+execution_call_gone_cb (gpointer user_data)
+{
+  Execution *exec = user_data;
+  gboolean deliver = !exec->given_up;
+
+  /* Dropped first, so that the last reference is a caller's: until its
+   * delivery, the run's holds the execution. */
+  execution_unref (exec);   /* the call operation's */
+  _sa_drain_release_shared ();
+  if (deliver)
+    execution_schedule_delivery (exec);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* The dispatcher call of a blocking execution let go of its operation, on
+ * the drain thread, after its callback. */
+static void
+execution_call_released (gpointer user_data)
+{
+  Execution *exec = user_data;
+  GSource *idle = g_idle_source_new ();
+
+  g_source_set_static_name (idle, "[smartasync] SaLock call released");
+  g_source_set_callback (idle, execution_call_gone_cb, exec, NULL);
+  g_source_attach (idle, _sa_drain_get_shared ());
+  g_source_unref (idle);
 }
 
 /* --- waiter ------------------------------------------------------------- */
@@ -627,15 +797,28 @@ waiter_cancelled_cb (GCancellable *cancellable,
 {
   Waiter *waiter = user_data;
   Execution *exec = waiter->execution;
+  GMainContext *context = NULL;
+  GSource *delivery = NULL;
   gboolean forgotten;
   GTask *task;
 
   g_mutex_lock (&exec->lock->mutex);
   task = execution_leave (exec, waiter->slot, &forgotten);
+  /* A blocking execution's starter that leaves takes its context along:
+   * the others are delivered without it, by whoever withdraws a pending
+   * delivery there, or from the drain thread. */
+  if (task != NULL && waiter->slot == 0 && exec->operation != NULL)
+    {
+      context = g_steal_pointer (&exec->context);
+      delivery = execution_take_delivery (exec);
+    }
   g_mutex_unlock (&exec->lock->mutex);
 
   if (forgotten)
     g_cancellable_cancel (exec->cancellable);
+  if (delivery != NULL)
+    execution_withdrawn (exec, delivery);
+  g_clear_pointer (&context, g_main_context_unref);
   /* Inside the handler of its own cancellable: GTask calls it back later. */
   if (task != NULL)
     return_cancelled (task, "Operation was cancelled");
@@ -767,13 +950,49 @@ join (SaLock      *self,
   return start;
 }
 
-/* Starts @exec on the async caller's thread-default context. */
+/* On the drain thread: a blocking execution's dispatcher call, made on
+ * the shared context, which only the drain thread may hold. */
+static gboolean
+execution_start_on_drain (gpointer user_data)
+{
+  Execution *exec = user_data;
+  GMainContext *context = _sa_drain_get_shared ();
+  SaOperation *call_operation;
+
+  /* The call's operation holds the execution until the call is released. */
+  call_operation = sa_operation_new_blocking (execution_body, execution_ref (exec),
+                                              execution_call_released);
+  sa_operation_set_name (call_operation, sa_operation_get_name (exec->operation));
+  g_main_context_push_thread_default (context);
+  g_object_unref (sa_dispatcher_call (exec->lock->dispatcher, call_operation, SA_CALL_MODE_ASYNC,
+                                      exec->cancellable, execution_done_blocking, exec));
+  g_main_context_pop_thread_default (context);
+  g_object_unref (call_operation);
+
+  return G_SOURCE_REMOVE;
+}
+
+/* Starts @exec for an async caller on its thread-default context; or,
+ * a blocking one whose starter may leave (@may_leave: it has a
+ * cancellable), from the drain thread's shared context, held until its
+ * call is released, so that its completion needs no context of a caller
+ * that left (execution_done_blocking()). */
 static void
 execution_start_async (Execution   *exec,
-                       SaOperation *operation)
+                       SaOperation *operation,
+                       gboolean     may_leave)
 {
-  g_object_unref (sa_dispatcher_call (exec->lock->dispatcher, operation, SA_CALL_MODE_ASYNC,
-                                      exec->cancellable, execution_done, exec));
+  if (!exec->blocking || !may_leave)
+    {
+      g_object_unref (sa_dispatcher_call (exec->lock->dispatcher, operation, SA_CALL_MODE_ASYNC,
+                                          exec->cancellable, execution_done, exec));
+      return;
+    }
+
+  /* Freed where the execution is: on a caller's side. */
+  exec->operation = g_object_ref (operation);
+  (void) _sa_drain_hold_shared ();
+  _sa_drain_run (execution_start_on_drain, exec);
 }
 
 /* The dispatcher's timeout for the joiners of a blocking execution that a
@@ -898,7 +1117,7 @@ call_async (SaLock              *self,
   if (waiter != NULL)
     waiter_unref (waiter);
   if (start != NULL)
-    execution_start_async (start, operation);
+    execution_start_async (start, operation, cancellable != NULL);
 
   return return_task ? task : NULL;
 }
@@ -1669,11 +1888,13 @@ void
 sa_lock_reset (SaLock *self)
 {
   g_autoptr(GPtrArray) executions = NULL;
+  g_autoptr(GPtrArray) deliveries = NULL;   /* (element-type GSource) (nullable elements) */
   g_autoptr(GPtrArray) tasks = NULL;
 
   g_return_if_fail (SA_IS_LOCK (self));
 
   executions = g_ptr_array_new_with_free_func ((GDestroyNotify) execution_unref);
+  deliveries = g_ptr_array_new ();
   tasks = g_ptr_array_new ();
 
   g_mutex_lock (&self->mutex);
@@ -1684,6 +1905,8 @@ sa_lock_reset (SaLock *self)
     {
       Execution *exec = self->running.head->data;
       GPtrArray *waiters = execution_close (exec, EXECUTION_FORGOTTEN);
+
+      g_ptr_array_add (deliveries, execution_take_delivery (exec));
 
       for (guint i = 0; i < waiters->len; i++)
         if (waiters->pdata[i] != NULL)
@@ -1696,7 +1919,15 @@ sa_lock_reset (SaLock *self)
   g_mutex_unlock (&self->mutex);
 
   for (guint i = 0; i < executions->len; i++)
-    g_cancellable_cancel (((Execution *) executions->pdata[i])->cancellable);
+    {
+      Execution *exec = executions->pdata[i];
+
+      g_cancellable_cancel (exec->cancellable);
+      /* A completed execution's result, dropped: its delivery needs its
+       * starter's context no more. */
+      if (deliveries->pdata[i] != NULL)
+        execution_withdrawn (exec, deliveries->pdata[i]);
+    }
   for (guint i = 0; i < tasks->len; i++)
     return_cancelled (tasks->pdata[i], "Cancelled by a reset of the lock");
 }

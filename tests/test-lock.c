@@ -1050,6 +1050,188 @@ test_contract (gconstpointer data)
   watchdog_disarm (watchdog);
 }
 
+/* --- the starter of a blocking execution leaves ------------------------ */
+
+/* A blocking execution started by an async caller that then leaves, its
+ * callback run, and never iterates its context again, while another
+ * caller, on a thread of its own, waits or leaves: the other is answered
+ * without that context, which is freed as soon as its caller drops it. */
+typedef enum
+{
+  STARTER_LEAVES_RUNNING,           /* while the body runs */
+  STARTER_LEAVES_DELIVERY_PENDING,  /* once the body returned, before its
+                                     * context delivered the callers */
+} StarterLeaves;
+
+typedef enum
+{
+  JOINER_WAITS,
+  JOINER_LEAVES_AFTER,   /* cancels after the starter left */
+  JOINER_LEAVES_FIRST,   /* cancels before the starter leaves */
+} JoinerDoes;
+
+typedef struct
+{
+  StarterLeaves when;
+  JoinerDoes    joiner;
+} StarterLeavesRow;
+
+static const StarterLeavesRow starter_leaves_rows[] = {
+  { STARTER_LEAVES_RUNNING, JOINER_WAITS },
+  { STARTER_LEAVES_RUNNING, JOINER_LEAVES_AFTER },
+  { STARTER_LEAVES_RUNNING, JOINER_LEAVES_FIRST },
+  { STARTER_LEAVES_DELIVERY_PENDING, JOINER_WAITS },
+  { STARTER_LEAVES_DELIVERY_PENDING, JOINER_LEAVES_AFTER },
+  { STARTER_LEAVES_DELIVERY_PENDING, JOINER_LEAVES_FIRST },
+};
+
+static const char * const starter_leaves_names[] = { "running", "delivery-pending" };
+static const char * const joiner_does_names[] = { "joiner-waits", "joiner-leaves-after",
+                                                   "joiner-leaves-first" };
+
+typedef struct
+{
+  SaLock       *lock;
+  SaOperation  *op;
+  GCancellable *cancellable;
+  gint          joined;         /* atomic */
+  gint          called;         /* atomic */
+  gint          context_freed;  /* atomic */
+  GThread      *callback_thread;
+  gint          value;
+  GError       *error;
+} Leaver;
+
+static void
+leaver_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  Leaver *l = user_data;
+  GValue *value = sa_lock_call_finish (SA_LOCK (source), result, &l->error);
+
+  if (value != NULL)
+    {
+      l->value = g_value_get_int (value);
+      g_boxed_free (G_TYPE_VALUE, value);
+    }
+  l->callback_thread = g_thread_self ();
+  g_atomic_int_inc (&l->called);
+}
+
+/* The joiner: calls on a context of its own, iterates it until its
+ * callback, then drops it. */
+static gpointer
+joiner_thread (gpointer data)
+{
+  Leaver *l = data;
+  GMainContext *context = g_main_context_new ();
+
+  g_main_context_push_thread_default (context);
+  test_watch_context_free (context, &l->context_freed);
+  sa_lock_call_async (l->lock, "shared", l->op, l->cancellable, leaver_cb, l);
+  g_atomic_int_set (&l->joined, TRUE);
+  test_iterate_until (context, &l->called);
+  g_main_context_pop_thread_default (context);
+  g_main_context_unref (context);
+
+  return NULL;
+}
+
+static void
+test_starter_leaves (gconstpointer data)
+{
+  const StarterLeavesRow *row = data;
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  GMainContext *context = g_main_context_new ();
+  Leaver starter = { 0 };
+  Leaver joiner = { 0 };
+  TestGate gate;
+  gint op_freed = FALSE;
+  GThread *thread;
+
+  test_gate_init (&gate, 42);
+  starter.lock = joiner.lock = lock;
+  starter.op = joiner.op = test_op_gated (&gate);
+  test_watch_finalize (starter.op, &op_freed);
+  starter.cancellable = g_cancellable_new ();
+  joiner.cancellable = g_cancellable_new ();
+
+  g_main_context_push_thread_default (context);
+  test_watch_context_free (context, &starter.context_freed);
+  sa_lock_call_async (lock, "shared", starter.op, starter.cancellable, leaver_cb, &starter);
+  thread = g_thread_new ("joiner", joiner_thread, &joiner);
+  test_wait_for_count (&joiner.joined, TRUE);
+  g_assert_cmpuint (sa_lock_get_n_coalesced (lock), ==, 1);
+  g_assert_cmpint (test_wait_for_count (&gate.waiting, 1), ==, 1);
+
+  if (row->when == STARTER_LEAVES_DELIVERY_PENDING)
+    {
+      gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+      /* The body returns; the callers' delivery waits on this context. */
+      test_gate_open (&gate);
+      while (!g_main_context_pending (context) && g_get_monotonic_time () < deadline)
+        g_usleep (1000);
+      g_assert_true (g_main_context_pending (context));
+      g_assert_cmpint (g_atomic_int_get (&joiner.called), ==, 0);
+    }
+
+  if (row->joiner == JOINER_LEAVES_FIRST)
+    {
+      g_cancellable_cancel (joiner.cancellable);
+      g_assert_cmpint (test_wait_for_count (&joiner.called, 1), ==, 1);
+    }
+
+  /* The starter leaves: its callback, then its context is dropped. */
+  g_cancellable_cancel (starter.cancellable);
+  test_iterate_until (context, &starter.called);
+  g_main_context_pop_thread_default (context);
+  g_main_context_unref (context);
+  g_assert_cmpint (test_wait_for_count (&starter.context_freed, TRUE), ==, TRUE);
+
+  /* A delivery withdrawn by the starter reaches the joiner first. */
+  if (row->joiner == JOINER_LEAVES_AFTER && row->when == STARTER_LEAVES_DELIVERY_PENDING)
+    g_assert_cmpint (test_wait_for_count (&joiner.called, 1), ==, 1);
+  if (row->joiner == JOINER_LEAVES_AFTER)
+    g_cancellable_cancel (joiner.cancellable);
+  if (row->when == STARTER_LEAVES_RUNNING)
+    test_gate_open (&gate);
+
+  g_assert_cmpint (test_wait_for_count (&joiner.called, 1), ==, 1);
+  g_thread_join (thread);
+
+  g_assert_error (starter.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  if (row->joiner == JOINER_WAITS ||
+      (row->joiner == JOINER_LEAVES_AFTER && row->when == STARTER_LEAVES_DELIVERY_PENDING))
+    {
+      g_assert_no_error (joiner.error);
+      g_assert_cmpint (joiner.value, ==, 42);
+    }
+  else
+    {
+      g_assert_error (joiner.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    }
+  g_assert_true (joiner.callback_thread == thread);
+  g_assert_true (starter.callback_thread == g_thread_self ());
+  g_assert_cmpint (g_atomic_int_get (&starter.called), ==, 1);
+  g_assert_cmpint (g_atomic_int_get (&joiner.called), ==, 1);
+  g_assert_cmpint (test_wait_for_count (&joiner.context_freed, TRUE), ==, TRUE);
+  g_assert_cmpint (g_atomic_int_get (&gate.runs), ==, 1);
+  g_assert_cmpuint (sa_lock_get_n_executions (lock), ==, 1);
+
+  /* The operation goes with the execution, once its body returned. */
+  g_object_unref (starter.op);
+  g_assert_cmpint (test_wait_for_count (&op_freed, TRUE), ==, TRUE);
+  g_assert_cmpuint (sa_lock_get_n_in_flight (lock), ==, 0);
+
+  g_clear_error (&starter.error);
+  g_clear_error (&joiner.error);
+  g_object_unref (starter.cancellable);
+  g_object_unref (joiner.cancellable);
+  test_gate_clear (&gate);
+}
+
 /* --- the bugs of the first SaLock, each a test ------------------------ */
 
 /* 1: a caller that cancels while it waits is freed, with its task, its
@@ -1848,6 +2030,15 @@ main (int   argc,
   g_test_add_func ("/lock/bad-input", test_bad_input);
   g_test_add_func ("/lock/bug/1-cancelled-waiters-freed", test_cancelled_waiters_freed);
   g_test_add_func ("/lock/waiters-leave-anywhere", test_waiters_leave_anywhere);
+  for (guint i = 0; i < G_N_ELEMENTS (starter_leaves_rows); i++)
+    {
+      const StarterLeavesRow *row = &starter_leaves_rows[i];
+      g_autofree char *path = g_strdup_printf ("/lock/starter-leaves/%s/%s",
+                                               starter_leaves_names[row->when],
+                                               joiner_does_names[row->joiner]);
+
+      g_test_add_data_func (path, row, test_starter_leaves);
+    }
   g_test_add_func ("/lock/bug/2-late-caller-after-all-cancelled", test_late_caller_after_all_cancelled);
   g_test_add_func ("/lock/bug/3-nested-bounded-pool", test_nested_bounded_pool);
   g_test_add_data_func ("/lock/bug/4-sync-caller-on-driving-thread/owned", GINT_TO_POINTER (TRUE),
