@@ -505,6 +505,30 @@ time_async_b_sa_cancellable (guint n)
   return time_async_b_sa_with (sa_dispatcher_get_default (), cancellable, n);
 }
 
+/* An SaLock execution of a blocking operation for one caller with a
+ * cancellable (a caller that may leave, whose execution completes without
+ * its context), one at a time. */
+static double
+time_async_b_lock_cancellable (guint n)
+{
+  g_autoptr(SaLock) lock = sa_lock_new (NULL);
+  g_autoptr(SaOperation) op = sa_operation_new_blocking (immediate_start, NULL, NULL);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  gint64 t0 = g_get_monotonic_time ();
+
+  for (guint i = 0; i < n; i++)
+    {
+      guint done = 0;
+
+      sa_lock_call_async (lock, "one-key", op, cancellable, count_cb, &done);
+      while (!done)
+        g_main_context_iteration (NULL, TRUE);
+    }
+  settle ();
+
+  return (double) (g_get_monotonic_time () - t0) / n;
+}
+
 static double
 time_async_b_raw_with (GCancellable *cancellable,
                        guint         n)
@@ -1504,6 +1528,7 @@ static Series s_ab_sa_pool = { "4 the same, max-threads 4", "us" };
 static Series s_ab_sa_gtask = { "4 the same, gtask-pool (g_task_run_in_thread)", "us" };
 static Series s_ab_sa_cancel = { "4 round trip with a GCancellable", "us" };
 static Series s_ab_raw_cancel = { "4 raw g_task_run_in_thread with a GCancellable", "us" };
+static Series s_ab_lock_cancel = { "4 SaLock round trip, a caller with a GCancellable", "us" };
 static Series s_ab_bare = { "4 SaPool alone (elastic), GTask pushed to it", "us" };
 static Series s_ab_raw = { "4 raw g_task_run_in_thread + callback", "us" };
 static Series s_ab_sa_cpu = { "4 processor time per round trip, all threads", "us" };
@@ -1642,12 +1667,13 @@ static void
 round_trip_slice (guint k)
 {
   guint slice = n_of (1000);
-  Series *order[10];
+  Series *order[11];
   guint n = 0;
 
   order[n++] = &s_ab_sa;
   order[n++] = &s_ab_sa_cancel;
   order[n++] = &s_ab_raw_cancel;
+  order[n++] = &s_ab_lock_cancel;
   order[n++] = &s_ab_sa_pool;
   order[n++] = &s_ab_sa_gtask;
   order[n++] = &s_ab_bare;
@@ -1671,6 +1697,8 @@ round_trip_slice (guint k)
         v = time_async_b_sa_cancellable (slice);
       else if (s == &s_ab_raw_cancel)
         v = time_async_b_raw_cancellable (slice);
+      else if (s == &s_ab_lock_cancel)
+        v = time_async_b_lock_cancellable (slice);
       else if (s == &s_ab_sa_pool)
         v = time_async_b_sa (bounded, slice);
       else if (s == &s_ab_sa_gtask)
@@ -2357,7 +2385,7 @@ main (int   argc,
       &s_detect_sa, &s_detect_raw, &s_sync_sa, &s_sync_dispatched, &s_sync_reused, &s_sync_new, &s_sync_loop,
       &s_anb_sa, &s_anb_raw, &s_anb_top_sa, &s_anb_top_raw,
       &s_ab_sa, &s_ab_sa_pool, &s_ab_sa_gtask, &s_ab_bare, &s_ab_raw, &s_ab_raw_sync, &s_ab_dex, &s_ab_dex_push,
-      &s_ab_sa_cancel, &s_ab_raw_cancel, &s_ab_sa_cpu, &s_ab_raw_cpu,
+      &s_ab_sa_cancel, &s_ab_raw_cancel, &s_ab_lock_cancel, &s_ab_sa_cpu, &s_ab_raw_cpu,
       &s_burst_sa, &s_burst_raw, &s_burst_pool_sa, &s_burst_gtask_sa, &s_burst_bare, &s_burst_dex, &s_burst_dex_push,
       &s_burst_sa_mem, &s_burst_raw_mem, &s_burst_pool_mem, &s_burst_bare_mem, &s_burst_dex_mem,
       &s_burst_dex_push_mem,
@@ -2407,6 +2435,8 @@ main (int   argc,
   ratio ("rt-speedup-default-vs-gtask", speedup (&s_ab_raw, &s_ab_sa));
   ratio ("rt-speedup-pool-vs-gtask", speedup (&s_ab_raw, &s_ab_sa_pool));
   ratio ("rt-cancellable-speedup-vs-gtask", speedup (&s_ab_raw_cancel, &s_ab_sa_cancel));
+  ratio ("rt-lock-cancellable-vs-dispatcher", median (&s_ab_lock_cancel) / median (&s_ab_sa_cancel));
+  ratio ("rt-lock-cancellable-speedup-vs-gtask", speedup (&s_ab_raw_cancel, &s_ab_lock_cancel));
   ratio ("rt-speedup-bare-pool-vs-gtask", speedup (&s_ab_raw, &s_ab_bare));
   ratio ("rt-speedup-default-vs-gtask-pool", speedup (&s_ab_sa_gtask, &s_ab_sa));
   ratio ("burst-throughput-vs-raw", median (&s_burst_sa) / median (&s_burst_raw));

@@ -396,11 +396,13 @@ outcome_read (Outcome       *self,
 
 /* --- execution ---------------------------------------------------------- */
 
+/* @may_leave: the starter has a cancellable. */
 static Execution *
 execution_new (SaLock      *lock,
                const char  *key,
                SaOperation *operation,
-               gboolean     async_caller)
+               gboolean     async_caller,
+               gboolean     may_leave)
 {
   Execution *exec = g_new0 (Execution, 1);
 
@@ -413,6 +415,9 @@ execution_new (SaLock      *lock,
     exec->context = g_main_context_ref_thread_default ();
   else
     exec->driver = g_thread_self ();
+  /* Freed where the execution is: on a caller's side. */
+  if (async_caller && exec->blocking && may_leave)
+    exec->operation = g_object_ref (operation);
   exec->state = EXECUTION_RUNNING;
   exec->running_link.data = exec;
   exec->waiters = g_ptr_array_new ();
@@ -924,7 +929,7 @@ join (SaLock      *self,
     }
   else
     {
-      start = exec = execution_new (self, key, operation, async_caller);
+      start = exec = execution_new (self, key, operation, async_caller, waiter != NULL);
       g_queue_push_tail_link (&self->running, &exec->running_link);
       /* Beside one this caller cannot join, it is its own alone. */
       if (!g_hash_table_contains (self->executions, key))
@@ -973,24 +978,21 @@ execution_start_on_drain (gpointer user_data)
 }
 
 /* Starts @exec for an async caller on its thread-default context; or,
- * a blocking one whose starter may leave (@may_leave: it has a
- * cancellable), from the drain thread's shared context, held until its
- * call is released, so that its completion needs no context of a caller
- * that left (execution_done_blocking()). */
+ * a blocking one whose starter may leave (it has a cancellable: it holds
+ * exec->operation), from the drain thread's shared context, held until
+ * its call is released, so that its completion needs no context of a
+ * caller that left (execution_done_blocking()). */
 static void
 execution_start_async (Execution   *exec,
-                       SaOperation *operation,
-                       gboolean     may_leave)
+                       SaOperation *operation)
 {
-  if (!exec->blocking || !may_leave)
+  if (exec->operation == NULL)
     {
       g_object_unref (sa_dispatcher_call (exec->lock->dispatcher, operation, SA_CALL_MODE_ASYNC,
                                           exec->cancellable, execution_done, exec));
       return;
     }
 
-  /* Freed where the execution is: on a caller's side. */
-  exec->operation = g_object_ref (operation);
   (void) _sa_drain_hold_shared ();
   _sa_drain_run (execution_start_on_drain, exec);
 }
@@ -1117,7 +1119,7 @@ call_async (SaLock              *self,
   if (waiter != NULL)
     waiter_unref (waiter);
   if (start != NULL)
-    execution_start_async (start, operation, cancellable != NULL);
+    execution_start_async (start, operation);
 
   return return_task ? task : NULL;
 }
