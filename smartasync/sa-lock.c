@@ -631,6 +631,24 @@ execution_done (GObject      *source_object,
   execution_deliver (exec);
 }
 
+/* Returns the idle, owned by @context. */
+static GSource *
+attach_idle (GMainContext   *context,
+             const char     *name,
+             GSourceFunc     func,
+             gpointer        data,
+             GDestroyNotify  destroy)
+{
+  GSource *idle = g_idle_source_new ();
+
+  g_source_set_static_name (idle, name);
+  g_source_set_callback (idle, func, data, destroy);
+  g_source_attach (idle, context);
+  g_source_unref (idle);
+
+  return idle;
+}
+
 /* Takes the pending delivery of @exec, if any, under the mutex: the
  * caller then delivers (execution_withdrawn()). Returns a reference. */
 static GSource *
@@ -684,14 +702,9 @@ execution_schedule_delivery (Execution *exec)
   g_mutex_lock (&exec->lock->mutex);
   if (exec->state == EXECUTION_RUNNING && exec->context != NULL)
     {
-      GSource *idle = g_idle_source_new ();
-
-      g_source_set_static_name (idle, "[smartasync] SaLock delivery");
-      g_source_set_callback (idle, execution_delivery_cb, execution_ref (exec),
-                             (GDestroyNotify) execution_unref);
-      exec->delivery = idle;
-      g_source_attach (idle, exec->context);
-      g_source_unref (idle);
+      exec->delivery = attach_idle (exec->context, "[smartasync] SaLock delivery",
+                                    execution_delivery_cb, execution_ref (exec),
+                                    (GDestroyNotify) execution_unref);
       deliver_here = FALSE;
     }
   g_mutex_unlock (&exec->lock->mutex);
@@ -756,13 +769,8 @@ execution_call_gone_cb (gpointer user_data)
 static void
 execution_call_released (gpointer user_data)
 {
-  Execution *exec = user_data;
-  GSource *idle = g_idle_source_new ();
-
-  g_source_set_static_name (idle, "[smartasync] SaLock call released");
-  g_source_set_callback (idle, execution_call_gone_cb, exec, NULL);
-  g_source_attach (idle, _sa_drain_get_shared ());
-  g_source_unref (idle);
+  (void) attach_idle (_sa_drain_get_shared (), "[smartasync] SaLock call released",
+                      execution_call_gone_cb, user_data, NULL);
 }
 
 /* --- waiter ------------------------------------------------------------- */
