@@ -117,7 +117,11 @@
  * itself: when its body returns; the others on time, and a later caller
  * starts a new execution). Each of these reaches each caller exactly once,
  * and never after its result. A forgotten execution runs on until its
- * operation returns; its result is then dropped and freed.
+ * operation returns; its result is then dropped and freed. A blocking
+ * execution of an async starter with a cancellable needs that starter's
+ * context no more once it is answered, however (its cancellable, a reset
+ * or the timeout); one whose starter has no cancellable holds it, as a
+ * dispatcher call given up does, until its body returns.
  *
  * All methods are safe from any thread. The lock holds itself alive
  * while an execution runs.
@@ -526,6 +530,15 @@ execution_close (Execution      *exec,
   return waiters;
 }
 
+/* Under the mutex, once a blocking execution of an async starter with a
+ * cancellable delivers no more to its starter's context: returns its
+ * reference to that context, to drop outside the mutex. */
+static GMainContext *
+execution_let_go_context (Execution *exec)
+{
+  return exec->operation != NULL ? g_steal_pointer (&exec->context) : NULL;
+}
+
 /* Under the mutex: empties @slot; returns its task, or NULL if it was
  * finished already. Sets *@forgotten when that was the last caller. */
 static GTask *
@@ -565,6 +578,7 @@ static void
 execution_deliver (Execution *exec)
 {
   SaLock *self = exec->lock;
+  g_autoptr(GMainContext) context = NULL;
   g_autoptr(GTask) holder = NULL;
   g_autoptr(GError) error = NULL;
   Outcome *outcome = NULL;
@@ -581,6 +595,7 @@ execution_deliver (Execution *exec)
     {
       exec->state = EXECUTION_DONE;
     }
+  context = execution_let_go_context (exec);
   holder = g_steal_pointer (&exec->holder);
   error = g_steal_pointer (&exec->error);
   if (exec->timed_out != NULL)
@@ -820,9 +835,9 @@ waiter_cancelled_cb (GCancellable *cancellable,
   /* A blocking execution's starter that leaves takes its context along:
    * the others are delivered without it, by whoever withdraws a pending
    * delivery there, or from the drain thread. */
-  if (task != NULL && waiter->slot == 0 && exec->operation != NULL)
+  if (task != NULL && waiter->slot == 0)
     {
-      context = g_steal_pointer (&exec->context);
+      context = execution_let_go_context (exec);
       delivery = execution_take_delivery (exec);
     }
   g_mutex_unlock (&exec->lock->mutex);
@@ -1899,12 +1914,14 @@ sa_lock_reset (SaLock *self)
 {
   g_autoptr(GPtrArray) executions = NULL;
   g_autoptr(GPtrArray) deliveries = NULL;   /* (element-type GSource) (nullable elements) */
+  g_autoptr(GPtrArray) contexts = NULL;     /* (element-type GMainContext) */
   g_autoptr(GPtrArray) tasks = NULL;
 
   g_return_if_fail (SA_IS_LOCK (self));
 
   executions = g_ptr_array_new_with_free_func ((GDestroyNotify) execution_unref);
   deliveries = g_ptr_array_new ();
+  contexts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_main_context_unref);
   tasks = g_ptr_array_new ();
 
   g_mutex_lock (&self->mutex);
@@ -1915,8 +1932,11 @@ sa_lock_reset (SaLock *self)
     {
       Execution *exec = self->running.head->data;
       GPtrArray *waiters = execution_close (exec, EXECUTION_FORGOTTEN);
+      GMainContext *context = execution_let_go_context (exec);
 
       g_ptr_array_add (deliveries, execution_take_delivery (exec));
+      if (context != NULL)
+        g_ptr_array_add (contexts, context);
 
       for (guint i = 0; i < waiters->len; i++)
         if (waiters->pdata[i] != NULL)

@@ -1068,6 +1068,7 @@ typedef enum
   JOINER_WAITS,
   JOINER_LEAVES_AFTER,   /* cancels after the starter left */
   JOINER_LEAVES_FIRST,   /* cancels before the starter leaves */
+  BOTH_RESET,            /* a reset answers both, instead of cancellations */
 } JoinerDoes;
 
 typedef struct
@@ -1083,11 +1084,13 @@ static const StarterLeavesRow starter_leaves_rows[] = {
   { STARTER_LEAVES_DELIVERY_PENDING, JOINER_WAITS },
   { STARTER_LEAVES_DELIVERY_PENDING, JOINER_LEAVES_AFTER },
   { STARTER_LEAVES_DELIVERY_PENDING, JOINER_LEAVES_FIRST },
+  { STARTER_LEAVES_RUNNING, BOTH_RESET },
+  { STARTER_LEAVES_DELIVERY_PENDING, BOTH_RESET },
 };
 
 static const char * const starter_leaves_names[] = { "running", "delivery-pending" };
 static const char * const joiner_does_names[] = { "joiner-waits", "joiner-leaves-after",
-                                                   "joiner-leaves-first" };
+                                                   "joiner-leaves-first", "reset" };
 
 typedef struct
 {
@@ -1184,7 +1187,10 @@ test_starter_leaves (gconstpointer data)
     }
 
   /* The starter leaves: its callback, then its context is dropped. */
-  g_cancellable_cancel (starter.cancellable);
+  if (row->joiner == BOTH_RESET)
+    sa_lock_reset (lock);
+  else
+    g_cancellable_cancel (starter.cancellable);
   test_iterate_until (context, &starter.called);
   g_main_context_pop_thread_default (context);
   g_main_context_unref (context);
@@ -1210,6 +1216,8 @@ test_starter_leaves (gconstpointer data)
     }
   else
     {
+      /* A reset answers a completed execution's callers too, before its
+       * delivery on the starter's context. */
       g_assert_error (joiner.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
     }
   g_assert_true (joiner.callback_thread == thread);
