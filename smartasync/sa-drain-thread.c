@@ -24,6 +24,13 @@
  * context belongs to a sync caller's thread, not to a pool, and the drain
  * thread runs no body, only late completions (the library's callback
  * that drops a late result, and the finalizers it releases).
+ *
+ * It also iterates a context of its own, shared, while it is held: there
+ * the calls complete that must not depend on any caller's context (an
+ * SaLock execution whose starter may leave, made from this thread, since
+ * only the context's owner may push it). The thread stays a moment after
+ * the last hold, so that such calls made one after another do not each
+ * start it, then frees that context as it exits.
  */
 struct _SaDrain
 {
