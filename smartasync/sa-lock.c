@@ -200,9 +200,10 @@ struct _Execution
   gboolean         blocking;
   GThread         *driver;      /* the sync caller running it, or NULL */
   GMainContext    *context;     /* (nullable) where an async caller's
-                                 * execution completes: a blocking one's
-                                 * only while its starter waits, guarded
-                                 * by lock->mutex then */
+                                 * execution completes; with operation set,
+                                 * where its callers are answered while
+                                 * its starter waits, guarded by
+                                 * lock->mutex then */
   SaOperation     *operation;   /* (nullable) a blocking execution of an
                                  * async caller: the starter's operation,
                                  * run by a dispatcher call that completes
