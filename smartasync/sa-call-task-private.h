@@ -149,6 +149,16 @@ _sa_call_get_context (SaCall *call)
   return g_task_get_context (call->task);
 }
 
+/* GTask's completion of @task, queued on its context by a return from
+ * another thread with the task as its user data (g_task_attach_source()),
+ * until it is dispatched; NULL before it is queued and once it ran. */
+static inline GSource *
+_sa_task_find_completion (GTask *task)
+{
+  return g_main_context_find_source_by_funcs_user_data (g_task_get_context (task), &g_idle_funcs,
+                                                        task);
+}
+
 /* On the body's thread, for a call whose task completed before its body
  * returned: attaches @source, which completes the call, to the caller's
  * context and returns TRUE; FALSE, attaching nothing, when its caller

@@ -532,8 +532,7 @@ withdraw_completion (GTask    *task,
   g_mutex_lock (&late_lock);
   /* Still queued, or in a dispatch whose call_done() waits for the lock:
    * alive either way while the call's record is in the task. */
-  completion = g_main_context_find_source_by_funcs_user_data (g_task_get_context (task),
-                                                              &g_idle_funcs, task);
+  completion = _sa_task_find_completion (task);
   if (completion != NULL && g_object_get_qdata (G_OBJECT (task), call_quark ()) != NULL)
     {
       *watched = task_watched (task);
@@ -667,12 +666,9 @@ _sa_call_return_if_never_returned (SaCall *call)
 {
   GTask *task = call->task;
 
-  /* A task returned from another thread has its completion queued on its
-   * context, with the task as its user data (see g_task_attach_source()),
-   * until call_done() has run, which marks the state first: so neither
-   * found nor marked means never returned. */
-  if (g_main_context_find_source_by_funcs_user_data (_sa_call_get_context (call), &g_idle_funcs, task) == NULL &&
-      g_atomic_int_get (&call->state) == SA_CALL_RUNNING)
+  /* Its completion is queued until call_done() has run, which marks the
+   * state first: so neither found nor marked means never returned. */
+  if (_sa_task_find_completion (task) == NULL && g_atomic_int_get (&call->state) == SA_CALL_RUNNING)
     g_task_return_error (task, _sa_operation_new_no_result_error (call->operation));
 }
 
@@ -689,8 +685,7 @@ given_up_complete_unconfirmed (SaCall *call,
 
   /* Never returned by its body: answered in an idle, as its cancellable
    * is cancelled, and withdrawn with it. */
-  if (g_main_context_find_source_by_funcs_user_data (g_task_get_context (task), &g_idle_funcs,
-                                                     task) == NULL)
+  if (_sa_task_find_completion (task) == NULL)
     g_task_return_error (task, _sa_operation_new_no_result_error (call->operation));
 
   if (withdraw_completion (task, &watched) != NULL)

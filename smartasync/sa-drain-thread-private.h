@@ -28,9 +28,9 @@ void     _sa_drain_start     (SaDrain      *drain);
 void     _sa_drain_completed (SaDrain      *drain);
 /* The drain thread's own context, for a call that must complete without
  * any caller's context (an SaLock execution whose starter may leave): the
- * thread runs, iterating it, while it is held. Returns it; each hold ends
- * with _sa_drain_release_shared(), on the drain thread. */
-GMainContext *_sa_drain_hold_shared    (void);
+ * thread runs, iterating it, while it is held. Each hold ends with
+ * _sa_drain_release_shared(), on the drain thread. */
+void          _sa_drain_hold_shared    (void);
 void          _sa_drain_release_shared (void);
 /* That context, while held. */
 GMainContext *_sa_drain_get_shared     (void);

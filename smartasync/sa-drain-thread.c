@@ -376,11 +376,9 @@ _sa_drain_run (GSourceFunc func,
   g_mutex_unlock (&drains_lock);
 }
 
-GMainContext *
+void
 _sa_drain_hold_shared (void)
 {
-  GMainContext *context;
-
   g_mutex_lock (&drains_lock);
   /* A thread that runs has taken it up, or is told of it now. */
   if (drains_started == NULL)
@@ -390,11 +388,8 @@ _sa_drain_hold_shared (void)
       shared_context = g_main_context_new ();
       g_main_context_wakeup (drains_wakeup);
     }
-  context = shared_context;
   shared_holds++;
   g_mutex_unlock (&drains_lock);
-
-  return context;
 }
 
 void

@@ -44,8 +44,7 @@ confirm (SaCall *call)
     }
 
   call->flags |= SA_CALL_CONFIRM_SEEN;
-  if (g_main_context_find_source_by_funcs_user_data (_sa_call_get_context (call), &g_idle_funcs,
-                                                     call->task) == NULL)
+  if (_sa_task_find_completion (call->task) == NULL)
     /* Never returned: call_done() completes the call from this. */
     g_task_return_error (call->task, _sa_operation_new_no_result_error (call->operation));
 }

@@ -1017,7 +1017,7 @@ execution_start_async (Execution   *exec,
       return;
     }
 
-  (void) _sa_drain_hold_shared ();
+  _sa_drain_hold_shared ();
   _sa_drain_run (execution_start_on_drain, exec);
 }
 
