@@ -8,6 +8,7 @@ decorated plain function, a result not held once dropped."""
 import asyncio
 import gc
 import threading
+import time
 import weakref
 
 from gi.repository import GLib, GObject, Sa
@@ -221,6 +222,34 @@ def test_create_task_of_a_plain_function():
         return await task, await asyncio.ensure_future(plain(2))
 
     assert asyncio.run(main()) == (2, 3)
+
+
+def test_lock_result_not_held_once_dropped():
+    """Sa.Lock.run_once() from asyncio: once the caller has its result and
+    drops it, the lock's GLib thread holds it no more either."""
+    made = []
+    lock = Sa.Lock()
+
+    def make():
+        time.sleep(0.005)   # the caller's loop waits, and wakes at once
+        result = Result()
+        made.append(weakref.ref(result))
+        return result
+
+    async def main():
+        held = 0
+        for _ in range(100):
+            result = await lock.run_once("k", make)
+            del result
+            await asyncio.sleep(0)
+            held += made[-1]() is not None
+        return held
+
+    gc.disable()
+    try:
+        assert asyncio.run(main()) == 0
+    finally:
+        gc.enable()
 
 
 def test_result_not_held_once_dropped():

@@ -1936,20 +1936,29 @@ class Lock(Sa.Lock):
             return
 
         def done(source, result):
-            ok, value = _read_outcome(source, result)
-            try:
-                group.loop.call_soon_threadsafe(self._resolve_group, key, group, ok, value)
-            except RuntimeError:  # the loop closed first: only the table holds the group
-                with self._sa_groups_lock:
-                    if self._sa_groups.get((group.loop, key)) is group:
-                        del self._sa_groups[(group.loop, key)]
+            # Posted from a later dispatch, once this one has let the
+            # lock's tasks go: the box, which the loop empties, is then
+            # all that holds the outcome.
+            _GLibThread.get().invoke(self._post_group_outcome, key, group,
+                                     list(_read_outcome(source, result)))
 
         task = self.call(key, operation, Sa.CallMode.ASYNC, group.cancellable, done)
         del task
 
-    def _resolve_group(self, key, group, ok, value):
+    def _post_group_outcome(self, key, group, box):
+        """On the GLib thread: hands the group's outcome to its loop."""
+        try:
+            group.loop.call_soon_threadsafe(self._resolve_group, key, group, box)
+        except RuntimeError:  # the loop closed first: only the table holds the group
+            with self._sa_groups_lock:
+                if self._sa_groups.get((group.loop, key)) is group:
+                    del self._sa_groups[(group.loop, key)]
+
+    def _resolve_group(self, key, group, box):
         """On the group's loop: callers that join until now share this
         outcome, as the callers issued in one GLib iteration do."""
+        ok, value = box
+        box.clear()
         with self._sa_groups_lock:
             if self._sa_groups.get((group.loop, key)) is group:
                 del self._sa_groups[(group.loop, key)]
