@@ -5,9 +5,12 @@ asyncio loop, and gi.events (a GLib callback and a task on its loop),
 for a plain function, a coroutine function and Sa.Lock.run_once()."""
 
 import asyncio
+import gc
 import os
 import re
 import threading
+import time
+import weakref
 
 from gi.repository import Gio, GLib, Sa
 
@@ -47,6 +50,11 @@ def python_rows():
     return [name for name, (c, python, *why) in TABLE.items() if python != "n/a"]
 
 
+def test_every_python_row_has_its_test():
+    for name in python_rows():
+        assert callable(globals().get("test_" + name.replace("-", "_"))), name
+
+
 # --- the cells ------------------------------------------------------------------
 
 try:
@@ -80,6 +88,13 @@ class Script(Cell):
         except BaseException as exc:  # noqa: B902
             return "error", exc
 
+    def held_after(self, start, n):
+        held = 0
+        for _ in range(n):
+            ref = weakref.ref(self.run(start)[1])
+            held += ref() is not None
+        return held
+
 
 class GLibLoop(Cell):
     name = "glib"
@@ -95,10 +110,38 @@ class GLibLoop(Cell):
         (value,) = in_glib_loop(body)
         return ("error", value) if isinstance(value, BaseException) else ("ok", value)
 
+    def held_after(self, start, n):
+        def body(loop):
+            state = {"left": n, "held": 0, "ref": None}
+
+            def step():
+                if state["ref"] is not None:
+                    state["held"] += state["ref"]() is not None
+                if state["left"] == 0:
+                    loop.quit()
+                    return GLib.SOURCE_REMOVE
+                state["left"] -= 1
+                call = start()
+                assert isinstance(call, Sa.Pending)
+                call.add_done_callback(done)
+                return GLib.SOURCE_REMOVE
+
+            def done(call):
+                state["ref"] = weakref.ref(call.exception() or call.result())
+                GLib.idle_add(step)
+
+            step()
+            return state
+
+        return in_glib_loop(body)["held"]
+
 
 class Asyncio(Cell):
     name = "asyncio"
     task = True
+
+    def run_main(self, main):
+        return asyncio.run(main)
 
     def run(self, start, during=None):
         async def main():
@@ -110,19 +153,42 @@ class Asyncio(Cell):
             except BaseException as exc:  # noqa: B902
                 return "error", exc
 
-        return asyncio.run(main())
+        return self.run_main(main())
+
+    def held_after(self, start, n):
+        async def main():
+            held = 0
+            for _ in range(n):
+                try:
+                    ref = weakref.ref(await start())
+                except BaseException as exc:  # noqa: B902
+                    ref = weakref.ref(exc)
+                # asyncio's handle that woke this task holds the future
+                # until the step ends: the caller's next step is its next
+                # await.
+                await asyncio.sleep(0)
+                held += ref() is not None
+            return held
+
+        return self.run_main(main())
 
 
 class GiEvents:
     """A cell of gi.events' policy, installed for the call."""
 
     def run(self, start, during=None):
+        return self.on_policy(lambda: super(GiEvents, self).run(start, during))
+
+    def held_after(self, start, n):
+        return self.on_policy(lambda: super(GiEvents, self).held_after(start, n))
+
+    def on_policy(self, func):
         if GI_EVENTS:
-            return super().run(start, during)
+            return func()
         policy = gi_events.GLibEventLoopPolicy()
         asyncio.set_event_loop_policy(policy)
         try:
-            return self.run_on_policy(start, during)
+            return func()
         finally:
             asyncio.set_event_loop_policy(None)
             # A copy: the binding's GLib thread for asyncio callers may add
@@ -134,24 +200,12 @@ class GiEvents:
 class GiEventsGLib(GiEvents, GLibLoop):
     name = "gi-events-glib"
 
-    def run_on_policy(self, start, during):
-        return GLibLoop.run(self, start, during)
-
 
 class GiEventsTask(GiEvents, Asyncio):
     name = "gi-events-task"
 
-    def run_on_policy(self, start, during):
-        async def main():
-            call = start()
-            if during is not None:
-                threading.Thread(target=during, daemon=True).start()
-            try:
-                return "ok", await call
-            except BaseException as exc:  # noqa: B902
-                return "error", exc
-
-        return asyncio.get_event_loop_policy().get_event_loop().run_until_complete(main())
+    def run_main(self, main):
+        return asyncio.get_event_loop_policy().get_event_loop().run_until_complete(main)
 
 
 CELLS = [Script(), GLibLoop(), Asyncio()]
@@ -323,6 +377,39 @@ def test_reset(cell, kind):
     Sa.reset_smartasync_cache()
     behaviour.result = "after"
     assert cell.run(start) == ("ok", "after")
+
+
+class Fresh(Behaviour):
+    """A new result, or a new exception, at each run."""
+
+    def __init__(self, fail):
+        super().__init__()
+        self.fail = fail
+
+    def body(self):
+        self.runs += 1
+        time.sleep(0.002)  # the caller waits, and is woken as the body ends
+        if self.fail:
+            raise Boom(Result())
+        return Result()
+
+
+@pytest.mark.parametrize("fail", [False, True], ids=["value", "error"])
+@pytest.mark.parametrize("cell,kind", cases("release"))
+def test_release(cell, kind, fail):
+    """Once the caller has its result (or exception) and drops it, nothing
+    holds it: not a worker, a box, a call, a lock's group or its GLib
+    thread. Checked at the caller's next step, with the collector off."""
+    behaviour = Fresh(fail)
+    start = callees(behaviour)[kind]
+    gc.collect()
+    gc.disable()
+    try:
+        held = cell.held_after(start, 30)
+    finally:
+        gc.enable()
+    assert held == 0
+    assert behaviour.runs == 30
 
 
 def lock_cases(situation):

@@ -8,14 +8,13 @@ decorated plain function, a result not held once dropped."""
 import asyncio
 import gc
 import threading
-import time
 import weakref
 
-from gi.repository import GLib, GObject, Sa
+from gi.repository import GObject, Sa
 
 import pytest
 
-from conftest import collect, in_glib_loop
+from conftest import in_glib_loop
 
 
 class Result:
@@ -222,71 +221,6 @@ def test_create_task_of_a_plain_function():
         return await task, await asyncio.ensure_future(plain(2))
 
     assert asyncio.run(main()) == (2, 3)
-
-
-def test_lock_result_not_held_once_dropped():
-    """Sa.Lock.run_once() from asyncio: once the caller has its result and
-    drops it, the lock's GLib thread holds it no more either."""
-    made = []
-    lock = Sa.Lock()
-
-    def make():
-        time.sleep(0.005)   # the caller's loop waits, and wakes at once
-        result = Result()
-        made.append(weakref.ref(result))
-        return result
-
-    async def main():
-        held = 0
-        for _ in range(100):
-            result = await lock.run_once("k", make)
-            del result
-            await asyncio.sleep(0)
-            held += made[-1]() is not None
-        return held
-
-    gc.disable()
-    try:
-        assert asyncio.run(main()) == 0
-    finally:
-        gc.enable()
-
-
-def test_result_not_held_once_dropped():
-    """The moment the caller has its result and drops it, it is gone: no
-    thread, box or call keeps it, with the collector off."""
-    made = []
-
-    @Sa.smartasync
-    def make():
-        result = Result()
-        made.append(weakref.ref(result))
-        return result
-
-    async def main():
-        for _ in range(20):
-            result = await make()
-            del result
-            # asyncio's handle that woke this task holds the future until
-            # the step ends (as for asyncio.to_thread()): the next await.
-            await asyncio.sleep(0)
-            assert made[-1]() is None
-
-    gc.disable()
-    try:
-        asyncio.run(main())
-
-        def body(loop):
-            pendings = [make() for _ in range(20)]
-            results = collect(loop, pendings)
-            box = [pendings, results]
-            return box
-
-        box = in_glib_loop(body)
-        del box
-        assert sum(r() is not None for r in made) == 0
-    finally:
-        gc.enable()
 
 
 # --- an interrupt in a script's coroutine call ----------------------------------

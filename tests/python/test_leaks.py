@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Nothing is kept: results, exceptions, kept loops, private contexts and
-fds are freed once the caller drops them, in every cell, with the cyclic
-collector off. Weak references say what is still alive."""
+"""Nothing is kept: large results, kept loops, private contexts and fds
+are freed once the caller drops them, with the cyclic collector off.
+Weak references say what is still alive. (A result or an exception
+dropped by its caller, in every cell, is the release row of
+test_contract.py.)"""
 
 import asyncio
 import gc
@@ -13,7 +15,7 @@ from gi.repository import Gio, GLib, Sa
 
 import pytest
 
-from conftest import collect, in_glib_loop, wait_until
+from conftest import in_glib_loop, wait_until
 
 
 class Payload:
@@ -23,120 +25,12 @@ class Payload:
         self.data = bytearray(1 << 20)
 
 
-class Boom(Exception):
-    pass
-
-
 @pytest.fixture
 def no_gc():
     gc.collect()
     gc.disable()
     yield
     gc.enable()
-
-
-class Tracker:
-    def __init__(self):
-        self.refs = []
-
-    def __call__(self, obj):
-        self.refs.append(weakref.ref(obj))
-        return obj
-
-    def alive(self):
-        return [type(r()).__name__ for r in self.refs if r() is not None]
-
-
-@pytest.fixture
-def track():
-    """Records weak references to what the operations make."""
-    return Tracker()
-
-
-def operations(track):
-    def make(fail):
-        if fail:
-            raise track(Boom(track(Payload())))
-        return track(Payload())
-
-    async def make_later(fail):
-        await asyncio.sleep(0)
-        return make(fail)
-
-    async def make_on_glib(fail):
-        await Sa.smartasync(lambda: None)()  # a Pending, awaited on the context
-        return make(fail)
-
-    return Sa.smartasync(make), Sa.smartasync(make_later), Sa.smartasync(make_on_glib)
-
-
-@pytest.mark.parametrize("fail", [False, True])
-def test_script(no_gc, track, fail):
-    make, make_later, _ = operations(track)
-    for func in (make, make_later):
-        try:
-            func(fail)
-        except Boom:
-            pass
-    assert len(track.refs) == (4 if fail else 2)
-    assert track.alive() == []
-
-
-@pytest.mark.parametrize("fail", [False, True])
-def test_asyncio(no_gc, track, fail):
-    make, make_later, _ = operations(track)
-
-    async def main():
-        for func in (make, make_later):
-            try:
-                await func(fail)
-            except Boom:
-                pass
-        await asyncio.gather(*[make(fail) for _ in range(5)], return_exceptions=True)
-
-    asyncio.run(main())
-    assert len(track.refs) == (14 if fail else 7)
-    # A worker drops its own references just after it has handed over.
-    wait_until(lambda: track.alive() == [])
-
-
-@pytest.mark.parametrize("fail", [False, True])
-def test_glib(no_gc, track, fail):
-    make, _, make_on_glib = operations(track)
-
-    def body(loop):
-        collect(loop, [make(fail), make_on_glib(fail)])
-
-    in_glib_loop(body)
-    assert len(track.refs) == (4 if fail else 2)
-    wait_until(lambda: track.alive() == [])
-
-
-@pytest.mark.parametrize("fail", [False, True])
-def test_lock(no_gc, track, fail):
-    make, _, make_on_glib = operations(track)
-    lock = Sa.SmartLock()
-    plain = make.__wrapped__
-
-    try:
-        lock.run_once(plain, fail)
-    except Boom:
-        pass
-
-    def body(loop):
-        collect(loop, [lock.run_once(plain, fail) for _ in range(3)])
-
-    in_glib_loop(body)
-
-    async def main():
-        await asyncio.gather(*[lock.run_once(plain, fail) for _ in range(3)],
-                             return_exceptions=True)
-
-    asyncio.run(main())
-    assert len(track.refs) == (6 if fail else 3)
-    # The last C reference to the lock's task may go on the GLib thread
-    # just after the asyncio callers have their result.
-    wait_until(lambda: track.alive() == [])
 
 
 def test_many_large_results_from_a_script(no_gc):

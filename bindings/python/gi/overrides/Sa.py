@@ -617,11 +617,13 @@ class Pending:
         return self._cancelled
 
     def result(self):
-        if self._state == _RESULT:
-            return self._value
-        if self._state == _EXCEPTION:
-            raise self._value
-        raise asyncio.InvalidStateError("the result is not there yet")
+        state, value = self._state, self._value
+        # The traceback keeps this frame: it must not keep the error.
+        self = None
+        try:
+            return _outcome(state, value)
+        finally:
+            value = None
 
     def exception(self):
         if self._state == _PENDING:
@@ -697,15 +699,37 @@ class Pending:
             self._asyncio_future_blocking = True
             try:
                 yield self
-            except GLib.Error:
+            except BaseException as error:
                 # An asyncio task took it (it clears the mark) and was
                 # cancelled: as for an asyncio future, CancelledError.
-                if self._cancelled and not self._asyncio_future_blocking:
+                cancelled = (isinstance(error, GLib.Error) and self._cancelled
+                             and not self._asyncio_future_blocking)
+                self._asyncio_future_blocking = False
+                # The traceback keeps this frame: it must not keep the
+                # Pending, whose value is the error.
+                self = None
+                if cancelled:
                     raise asyncio.CancelledError() from None
                 raise
-            finally:
-                self._asyncio_future_blocking = False
-        return self.result()
+            self._asyncio_future_blocking = False
+        state, value = self._state, self._value
+        self = None
+        try:
+            return _outcome(state, value)
+        finally:
+            value = None
+
+
+def _outcome(state, value):
+    """A Pending's result, or its error raised."""
+    if state == _RESULT:
+        return value
+    if state == _PENDING:
+        raise asyncio.InvalidStateError("the result is not there yet")
+    try:
+        raise value
+    finally:
+        value = None  # the traceback keeps this frame: it must not keep the error
 
 
 class _InContext:
