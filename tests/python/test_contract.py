@@ -127,7 +127,15 @@ class GLibLoop(Cell):
                 return GLib.SOURCE_REMOVE
 
             def done(call):
-                state["ref"] = weakref.ref(call.exception() or call.result())
+                # Read as callers do, with result(), which raises the
+                # error; this frame keeps nothing of the call, so neither
+                # does the error's traceback through it.
+                box = [call]
+                del call
+                try:
+                    state["ref"] = weakref.ref(box.pop().result())
+                except BaseException as exc:  # noqa: B902
+                    state["ref"] = weakref.ref(exc)
                 GLib.idle_add(step)
 
             step()
@@ -458,6 +466,36 @@ def test_lock_join(cell):
         assert cell.run(start, during) == ("ok", ["shared"] * 4)
     assert len(runs) == 1 and lock.props.n_executions == 1
     assert lock.props.n_coalesced == 3
+
+
+@pytest.mark.parametrize("cell", [c for c in lock_cases("lock-coroutine")
+                                  if not isinstance(c.values[0], Script)])
+def test_lock_runs_a_decorated_coroutine_function_as_an_undecorated_one(cell):
+    """On a loop's or a GLib context's thread, a coroutine function given
+    to run_once() runs there, decorated with smartasync or not."""
+    def where():
+        try:
+            loop = id(asyncio.get_running_loop())
+        except RuntimeError:
+            loop = None
+        return threading.get_ident(), loop
+
+    async def undecorated():
+        await Sa.smartasync(lambda: None)()  # a nested call, on any loop
+        return where()
+
+    decorated = Sa.smartasync(undecorated)
+    lock = Sa.Lock()
+
+    def start():
+        calls = [lock.run_once("a", undecorated), lock.run_once("b", decorated)]
+        if isinstance(calls[0], Sa.Pending):
+            return smartgather(calls)
+        return asyncio.gather(*calls)
+
+    kind, (plain, wrapped) = cell.run(start)
+    assert kind == "ok"
+    assert wrapped == plain and plain[0] == threading.get_ident()
 
 
 def smartgather(pendings):

@@ -693,6 +693,9 @@ class Pending:
                 callback(self)
             except Exception:  # noqa: BLE001 - the other callbacks still run
                 _report("Exception in a callback of %r:" % (self,))
+        # An error a callback caught keeps its frame, and this one above
+        # it (f_back): it must keep nothing.
+        self = value = callbacks = callback = None
 
     def __await__(self):
         if self._state == _PENDING:
@@ -813,6 +816,7 @@ def _fire_pending_timeout(pending):
     pending._settle(False, _timed_out_error())
     if pending._cancellable is not None:
         pending._cancellable.cancel()
+    pending = None  # as in _settle(): callbacks ran below this frame
     if canceller is not None:
         canceller()
 
@@ -820,6 +824,7 @@ def _fire_pending_timeout(pending):
 def _dispatch_idle(packed):
     func, data = packed
     func(*data)
+    packed = data = None  # as in Pending._settle(): callbacks ran below this frame
     return GLib.SOURCE_REMOVE
 
 
@@ -828,11 +833,13 @@ def _call_back(callback, pending):
         callback(pending)
     except Exception:  # noqa: BLE001 - the other callbacks still run
         _report("Exception in a callback of %r:" % (pending,))
+    callback = pending = None  # as in Pending._settle()
 
 
 def _run_callbacks(callbacks, pending):
     for callback in callbacks:
         _call_back(callback, pending)
+    callbacks = callback = pending = None  # as in Pending._settle()
 
 
 def _deliver_glib(call, outcome):
@@ -857,6 +864,7 @@ def _settle_boxed(outcome):
     ok, value, pending = outcome
     outcome.clear()
     pending._settle(ok, value)
+    value = pending = None  # as in Pending._settle(): callbacks ran below this frame
 
 
 # --- asyncio callers ----------------------------------------------------------
@@ -1282,14 +1290,14 @@ class _Driver:
 
     def _wake(self, awaited):
         self.awaiting = None
-        if awaited._state == _RESULT:
-            self.step(True, awaited._value)
-        else:
-            self.step(False, awaited._value)
+        ok, awaited = awaited._state == _RESULT, awaited._value
+        self.step(ok, awaited)
+        awaited = None  # as in Pending._settle(): the coroutine ran below this frame
 
     def _finish(self, ok, value, defer):
         pending, self.pending, self.coroutine = self.pending, None, None
         pending._settle(ok, value, defer)
+        pending = value = None  # as in Pending._settle()
 
     def cancel(self):
         awaiting = self.awaiting
@@ -1323,6 +1331,7 @@ def _settle_from_task(pending, task):
         pending._settle(False, task.exception())
     else:
         pending._settle(True, task.result())
+    pending = task = None  # as in Pending._settle(): callbacks ran below this frame
 
 
 def _drive(coroutine, pending):
@@ -1487,6 +1496,7 @@ def smartcontinuation(value, on_resolved, *args, **kwargs):
                 chained._settle(True, on_resolved(done.result(), *args, **kwargs))
             except BaseException as exc:  # noqa: B902 - the caller's to handle
                 chained._settle(False, exc)
+            done = None  # as in Pending._settle(): callbacks ran below this frame
 
         value.add_done_callback(resolved)
         return chained
@@ -1671,13 +1681,16 @@ def run_gio(source_object, name, *args, cancellable=None, mode=Sa.CallMode.AUTO)
         if cancellable is not None:
             _link_cancellable(cancellable, pending)
 
+        settling = [pending]  # (done() keeps nothing in its frame, as Pending._settle().)
+
         def done(source, result):
             try:
                 value = finish(result)
             except BaseException as exc:  # noqa: B902
-                pending._settle(False, exc)
+                settling.pop()._settle(False, exc)
             else:
-                pending._settle(True, value)
+                settling.pop()._settle(True, value)
+            result = value = None
 
         async_method(*args, call_cancellable, done)
         return pending
@@ -1900,6 +1913,14 @@ class Lock(Sa.Lock):
         where = _decide(_MODE_NAMES[_sa_mode], settings)
         cancellable = _sa_cancellable
 
+        if where is not None and getattr(func, "__smartasync__", False):
+            inner = getattr(func, "__wrapped__", None)
+            if _iscoroutinefunction(inner):
+                # A decorated coroutine function runs on its callers' loop
+                # or context, as it does undecorated; a script's runs on
+                # a worker, which calls it on that thread's kept loop.
+                func = inner
+
         if where is None:
             operation = _LockOperation(func, args, kwargs, settings)
             task = self.call(key, operation, Sa.CallMode.SYNC, cancellable, None)
@@ -1917,8 +1938,12 @@ class Lock(Sa.Lock):
             if cancellable is not None:
                 _link_cancellable(cancellable, pending)
 
+            # (done() keeps nothing in its frame, as Pending._settle().)
+            settling = [pending]
+
             def done(source, result):
-                pending._settle(*_read_outcome(source, result))
+                settling.pop()._settle(*_read_outcome(source, result))
+                source = result = None
 
             # On gi.events' loop a coroutine function runs as its task.
             operation = _LockOperation(func, args, kwargs, settings, _get_running_loop())
