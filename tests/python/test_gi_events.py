@@ -150,7 +150,14 @@ def test_lock_coalesces_glib_callers_and_tasks():
     def body(loop):
         pendings = [lock.run_once("k", load) for _ in range(3)]
         tasks = [asyncio.ensure_future(one()) for _ in range(3)]
-        GLib.timeout_add(50, lambda: gate.set() and False)
+
+        def all_joined():
+            if lock.props.n_coalesced < 5:
+                return GLib.SOURCE_CONTINUE
+            gate.set()
+            return GLib.SOURCE_REMOVE
+
+        GLib.timeout_add(5, all_joined)
         return collect(loop, pendings + tasks)
 
     assert in_glib_loop(body) == ["loaded"] * 6

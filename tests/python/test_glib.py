@@ -158,7 +158,14 @@ def test_cancel_a_coroutine_cancels_what_it_awaits():
     def body(loop):
         p = wait_child()
         GLib.timeout_add(50, lambda: p.cancel() and False)
-        GLib.timeout_add(100, lambda: loop.quit())
+
+        def seen_inner():
+            if "inner" not in seen:
+                return GLib.SOURCE_CONTINUE
+            loop.quit()
+            return GLib.SOURCE_REMOVE
+
+        GLib.timeout_add(5, seen_inner)
         return p
 
     start = time.monotonic()

@@ -715,12 +715,10 @@ class Pending:
                     raise asyncio.CancelledError() from None
                 raise
             self._asyncio_future_blocking = False
-        state, value = self._state, self._value
-        self = None
         try:
-            return _outcome(state, value)
+            return self.result()
         finally:
-            value = None
+            self = None  # the traceback keeps this frame: it must not keep the Pending
 
 
 def _outcome(state, value):
