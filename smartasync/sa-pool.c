@@ -34,9 +34,10 @@
  *   spins: it watches the queue for
  *   SA_SPIN_US, without the lock, so that the next job of a round trip
  *   needs no wake-up (fewer spins after spins in vain, see SaSpinBackoff);
- * - an *idle* thread sleeps on its own condition on a stack: the last to
- *   go idle is the first woken, and an idle thread that is not woken for
- *   the idle time exits;
+ * - an *idle* thread sleeps on its own condition on a stack: the first
+ *   woken is the last to go idle on the processor of the last push, else
+ *   the last to go idle, and an idle thread that is not woken for the
+ *   idle time exits;
  * - a thread is woken *after* the lock is released: woken under it, it
  *   would wake only to wait for the lock;
  * - the Worker of a thread that exited goes to the *exited* list: kept for the next
@@ -82,6 +83,7 @@ struct _Worker
   gboolean woken;               /* taken off the idle stack by a waker */
   gboolean expect_push;         /* its job's caller was idle: spin for the next */
   guint    wait_depth;          /* nested _sa_pool_begin_wait() calls */
+  gint     idle_cpu;            /* the processor it went idle on */
 };
 
 struct _SaPool
@@ -351,9 +353,31 @@ spawn (SaPool *pool)
   pool->exited = worker;
 }
 
+/* Under the lock: takes the idle thread to wake off the stack (see the
+ * words above). */
+static Worker *
+take_idle (SaPool *pool)
+{
+  Worker **link = &pool->idle;
+  Worker *worker;
+
+#ifdef HAVE_SCHED_GETCPU
+  for (Worker **on = link; *on != NULL; on = &(*on)->next_idle)
+    if ((*on)->idle_cpu == pool->push_cpu)
+      {
+        link = on;
+        break;
+      }
+#endif
+  worker = *link;
+  *link = worker->next_idle;
+
+  return worker;
+}
+
 /* Makes sure a thread is on its way to queued work that an active slot is
- * free for: the last idle thread, else a new one. Returns the idle thread
- * to signal once the lock is released, if any. */
+ * free for: an idle thread, else a new one. Returns the idle thread to
+ * signal once the lock is released, if any. */
 static Worker *
 wake_one (SaPool *pool)
 {
@@ -362,13 +386,13 @@ wake_one (SaPool *pool)
   if (pool->n_queued == 0 || pool->n_searching > 0 || pool->n_active >= pool->limit)
     return NULL;
 
-  if ((worker = pool->idle) == NULL)
+  if (pool->idle == NULL)
     {
       spawn (pool);
       return NULL;
     }
 
-  pool->idle = worker->next_idle;
+  worker = take_idle (pool);
   pool->n_idle--;
   pool->n_searching++;
   worker->woken = TRUE;
@@ -486,6 +510,9 @@ sleep_idle (SaPool *pool,
   gint64 since = g_get_monotonic_time ();
 
   worker->woken = FALSE;
+#ifdef HAVE_SCHED_GETCPU
+  worker->idle_cpu = sched_getcpu ();
+#endif
   worker->next_idle = pool->idle;
   pool->idle = worker;
   pool->n_idle++;
