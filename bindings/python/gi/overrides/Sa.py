@@ -89,6 +89,8 @@ _caller_is_async = _c_function("sa_caller_is_async", ctypes.c_int) or Sa.caller_
 # Whether the thread-default context is not the global default one.
 _has_thread_default = (_c_function("g_main_context_get_thread_default", ctypes.c_void_p)
                        or GLib.MainContext.get_thread_default)
+# The processor this thread runs on; None where libc has no sched_getcpu().
+_getcpu = _c_function("sched_getcpu", ctypes.c_int)
 # g_idle_add_full() itself, without the override's keyword handling.
 _idle_add = get_introspection_module("GLib").idle_add
 _PRIORITY_DEFAULT = GLib.PRIORITY_DEFAULT
@@ -405,10 +407,11 @@ class _Worker:
     that issues many calls at once issues them all before any runs.
     Where libc has no semaphores, a threading.Lock."""
 
-    __slots__ = ("call", "_sem", "_lock", "_deadline", "_deadline_ref")
+    __slots__ = ("call", "cpu", "_sem", "_lock", "_deadline", "_deadline_ref")
 
     def __init__(self):
         self.call = None
+        self.cpu = -1  # the processor it went idle on
         if _SEMAPHORE is not None:
             self._sem = ctypes.byref(_SemT())
             self._deadline = _Timespec()
@@ -459,8 +462,10 @@ def _no_box():
 class _Pool:
     """Python threads that run plain functions, kept while there is work;
     at most `bound` of them. A call goes to a worker that is handing an
-    outcome over (it takes the call without sleeping), else to the worker
-    that went idle last (its thread is the warmest), else to a new worker,
+    outcome over (it takes the call without sleeping), else to an idle
+    worker (for a caller that waits, the last to go idle on the caller's
+    processor; else the last to go idle, its thread the warmest), else to a
+    new worker,
     else it waits in the backlog for the first worker done. A worker that
     submits while the bound is reached and none is idle runs the call
     itself: nested calls never wait for a worker their own kind holds."""
@@ -492,7 +497,10 @@ class _Pool:
                 self._backlog.append(call)
                 return
             elif self._idle:
-                worker = self._idle.pop()
+                # The caller waits for this call, unless the outcome handed
+                # over last is still in the box (it issues calls first).
+                waits = not self._last_outcome()
+                worker = self._take_idle(waits)
                 worker.call = call
             elif self._n_threads < self._bound:
                 self._n_threads += 1
@@ -505,9 +513,21 @@ class _Pool:
                 self._backlog.append(call)
                 return
         if worker is not None:
-            worker.wake(not self._last_outcome())
+            worker.wake(waits)
         else:
             _execute(call)
+
+    def _take_idle(self, waits):
+        """Under the lock: for a caller that waits, the last worker to go
+        idle on its processor, which the caller leaves to it, as the C pool
+        wakes its threads; else the last to go idle."""
+        idle = self._idle
+        if waits and len(idle) > 1 and _getcpu is not None:
+            cpu = _getcpu()
+            for i in range(len(idle) - 1, -1, -1):
+                if idle[i].cpu == cpu:
+                    return idle.pop(i)
+        return idle.pop()
 
     def finishing(self, outcome):
         with self._lock:
@@ -516,6 +536,7 @@ class _Pool:
 
     def _work(self, worker):
         _local.worker_of = self
+        getcpu = _getcpu
         lock = self._lock
         idle = self._idle
         backlog = self._backlog
@@ -527,6 +548,8 @@ class _Pool:
                 if backlog:
                     call = backlog.popleft()
                     continue
+                if getcpu is not None:
+                    worker.cpu = getcpu()
                 idle.append(worker)
             call = None
             if not worker.sleep(_IDLE_SECONDS):
