@@ -551,9 +551,10 @@ The library's comments state what holds; the reasons in figures are here.
 
 - **A push wakes the thread that went idle on its processor**
   (`take_idle()`, `sa-pool.c`), else the last to go idle: the kernel
-  mostly runs a woken thread where it last ran when that processor is
+  often runs a woken thread where it last ran when that processor is
   the caller's, which is about to wait, and a round trip then wakes no
-  idle processor. On a guest where such a wake-up exits to the hypervisor,
+  idle processor. With one thread to wake there is no choice, and the
+  scheduler still puts it on either processor. On a guest where such a wake-up exits to the hypervisor,
   case 4's default round trip went from 0.66 to 1.55 times as fast as
   `g_task_run_in_thread()` to 1.27 to 2.81 (six runs each, interleaved).
 - **A source tag without a name** (`_sa_task_set_tag()`,
