@@ -464,11 +464,11 @@ class _Pool:
     at most `bound` of them. A call goes to a worker that is handing an
     outcome over (it takes the call without sleeping), else to an idle
     worker (for a caller that waits, the last to go idle on the caller's
-    processor; else the last to go idle, its thread the warmest), else to a
-    new worker,
-    else it waits in the backlog for the first worker done. A worker that
-    submits while the bound is reached and none is idle runs the call
-    itself: nested calls never wait for a worker their own kind holds."""
+    processor; else the last to go idle, its thread the warmest), else to
+    a new worker, else it waits in the backlog for the first worker done.
+    A worker that submits while the bound is reached and none is idle runs
+    the call itself: nested calls never wait for a worker their own kind
+    holds."""
 
     __slots__ = ("_lock", "_bound", "_n_threads", "_n_finishing", "_idle", "_backlog",
                  "_last_outcome")
@@ -1311,9 +1311,10 @@ class _Driver:
 
     def _wake(self, awaited):
         self.awaiting = None
-        ok, awaited = awaited._state == _RESULT, awaited._value
-        self.step(ok, awaited)
-        awaited = None  # as in Pending._settle(): the coroutine ran below this frame
+        ok, value = awaited._state == _RESULT, awaited._value
+        awaited = None
+        self.step(ok, value)
+        value = None  # as in Pending._settle(): the coroutine ran below this frame
 
     def _finish(self, ok, value, defer):
         pending, self.pending, self.coroutine = self.pending, None, None
